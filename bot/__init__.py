@@ -1,0 +1,1 @@
+"""An AI assistant for Slack: Bolt app, prompt handlers, per-thread memory and token budgets."""

@@ -1,0 +1,84 @@
+"""The data the bot keeps about a conversation, and how it is named in Redis."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["user", "assistant"]
+
+KEY_SCHEMA_VERSION = "v1"
+
+
+@dataclass(frozen=True)
+class ConversationId:
+    """One conversation: a Slack thread, or the running top-level chat of a DM."""
+
+    team: str
+    channel: str
+    thread: str  # the thread's ts, or TOP_LEVEL_DM for a DM's top-level messages
+
+    TOP_LEVEL_DM = "dm"
+
+    def __str__(self) -> str:
+        return f"{self.team}:{self.channel}:{self.thread}"
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One turn as the model sees it, with its token count computed once."""
+
+    role: Role
+    content: str
+    tokens: int
+    ts: str = ""
+    user: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"r": self.role, "c": self.content, "n": self.tokens, "ts": self.ts, "u": self.user},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "StoredMessage":
+        data = json.loads(raw)
+        return cls(role=data["r"], content=data["c"], tokens=int(data["n"]), ts=data.get("ts", ""), user=data.get("u", ""))
+
+    def as_chat(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+class Keys:
+    """Versioned Redis key names.  The conversation id sits in a {hash tag} so
+    that all keys of one conversation live in one Redis Cluster slot."""
+
+    def __init__(self, prefix: str) -> None:
+        self.base = f"{prefix}:{KEY_SCHEMA_VERSION}"
+
+    def _conv(self, cid: ConversationId, part: str) -> str:
+        return f"{self.base}:conv:{{{cid}}}:{part}"
+
+    def messages(self, cid: ConversationId) -> str:
+        return self._conv(cid, "messages")
+
+    def meta(self, cid: ConversationId) -> str:
+        return self._conv(cid, "meta")
+
+    def queue(self, cid: ConversationId) -> str:
+        return self._conv(cid, "queue")
+
+    def queue_items(self, cid: ConversationId) -> str:
+        return self._conv(cid, "queue-items")
+
+    def lock(self, cid: ConversationId) -> str:
+        return self._conv(cid, "lock")
+
+    def claim(self, team: str, channel: str, ts: str) -> str:
+        return f"{self.base}:claim:{team}:{channel}:{ts}"
+
+    def name(self, team: str, slack_id: str) -> str:
+        """The readable name of a user or channel id."""
+        return f"{self.base}:name:{team}:{slack_id}"

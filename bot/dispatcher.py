@@ -1,0 +1,135 @@
+"""Exactly once, in order, one at a time.
+
+Slack retries deliveries and sends a channel mention twice (``app_mention`` and
+``message``); several bot processes may share one Redis.  Every message is
+claimed once (Redis ``SET NX`` on team + channel + ts), queued on its
+conversation in ts order, and answered by whichever process holds that
+conversation's lock.  A process that cannot take the lock waits until its
+message has been answered, and takes over if the holder dies (the lock expires).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from typing import AsyncIterator
+
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
+
+from .conversation import ConversationId
+from .events import IncomingMessage
+from .responder import STORE_FAILED, Responder
+from .store import ConversationStore
+
+log = logging.getLogger(__name__)
+
+RECENTLY_SEEN_LIMIT = 20_000
+
+
+class Dispatcher:
+    def __init__(self, store: ConversationStore, responder: Responder, *, poll_interval: float = 0.2) -> None:
+        self.store = store
+        self.responder = responder
+        self.poll_interval = poll_interval
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._recently_seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+
+    def submit(self, message: IncomingMessage) -> None:
+        """Handle ``message`` in the background (the HTTP ack has already gone out)."""
+        task = asyncio.get_running_loop().create_task(self.handle(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def handle(self, message: IncomingMessage) -> None:
+        if self._seen_here(message):
+            return  # the twin event or a retry reached this same process
+        cid = message.conversation
+        try:
+            if message.answer_requires_known_thread and not await self.store.is_active(cid):
+                return
+            if not await self.store.claim_message(message.team, message.channel, message.ts):
+                log.debug("already claimed: %s %s", cid, message.ts)
+                return
+            await self.store.activate(cid, imported=message.thread_ts is None)
+            await self.store.enqueue(message)
+        except RedisError as exc:
+            log.error("store unavailable while accepting a message in %s: %s", cid, type(exc).__name__)
+            await self.responder.apologise(message, STORE_FAILED)
+            return
+        try:
+            await self._drain(cid, message.ts)
+        except RedisError as exc:
+            log.error("store unavailable while answering in %s: %s", cid, type(exc).__name__)
+
+    async def _drain(self, cid: ConversationId, ts: str) -> None:
+        while True:
+            lock = self.store.lock(cid)
+            if await lock.acquire():
+                try:
+                    async with _kept_alive(lock):
+                        while (next_message := await self.store.pop_next(cid)) is not None:
+                            await self.responder.answer(next_message)
+                finally:
+                    await _release(lock)
+                # A message queued while we released is ours to answer.
+                if not await self.store.has_waiting(cid):
+                    return
+                continue
+            if not await self.store.is_waiting(cid, ts):
+                return  # the lock holder answered it
+            await asyncio.sleep(self.poll_interval)
+
+    def _seen_here(self, message: IncomingMessage) -> bool:
+        key = (message.team, message.channel, message.ts)
+        if key in self._recently_seen:
+            return True
+        self._recently_seen[key] = None
+        if len(self._recently_seen) > RECENTLY_SEEN_LIMIT:
+            self._recently_seen.popitem(last=False)
+        return False
+
+    async def aclose(self, timeout: float) -> None:
+        """Let answers in progress finish for up to ``timeout`` seconds, then cancel them."""
+        if not self._tasks:
+            return
+        done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def _kept_alive(lock: Lock) -> AsyncIterator[None]:
+    """Renew ``lock`` while the body runs, so a long answer keeps it."""
+    interval = (lock.timeout or 30) / 3
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await lock.reacquire()
+            except (LockError, RedisError) as exc:
+                log.warning("could not renew a conversation lock: %s", type(exc).__name__)
+
+    renewer = asyncio.get_running_loop().create_task(renew())
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+
+
+async def _release(lock: Lock) -> None:
+    try:
+        await lock.release()
+    except (LockError, RedisError) as exc:  # expired or store gone: it frees itself
+        log.warning("could not release a conversation lock: %s", type(exc).__name__)

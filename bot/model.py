@@ -1,0 +1,151 @@
+"""The foundation model, behind one small streaming interface.
+
+Any OpenAI-compatible chat-completions server works (OpenAI, Azure OpenAI,
+vLLM, Ollama, LiteLLM).  The SDK retries 408/409/429/5xx and connection errors
+itself; we add a total deadline and an idle timeout between chunks, since a
+stalled stream never raises on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Sequence
+
+import openai
+from openai import AsyncOpenAI
+
+log = logging.getLogger(__name__)
+
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
+
+
+class ModelError(Exception):
+    """The model could not answer; ``kind`` is safe to log, the message is not shown to users."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+
+@dataclass
+class ModelReply:
+    """Filled while a reply streams: the text so far and, at the end, the usage."""
+
+    text: str = ""
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+
+
+def completion_params(model: str, max_output_tokens: int, temperature: float) -> dict[str, Any]:
+    """Per-model request parameters: reasoning models take ``max_completion_tokens``
+    and only their default temperature."""
+    if _REASONING_MODEL.match(model.rsplit("/", 1)[-1]):
+        return {"max_completion_tokens": max_output_tokens}
+    return {"max_tokens": max_output_tokens, "temperature": temperature}
+
+
+class ModelClient:
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        model: str,
+        max_output_tokens: int,
+        temperature: float,
+        total_timeout: float,
+        idle_timeout: float,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.max_output_tokens = max_output_tokens
+        self.temperature = temperature
+        self.total_timeout = total_timeout
+        self.idle_timeout = idle_timeout
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def stream(self, messages: Sequence[dict[str, str]], reply: ModelReply) -> AsyncIterator[str]:
+        """Yield text deltas; ``reply`` accumulates the text and usage.  Raises ModelError."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.total_timeout
+
+        def time_left() -> float:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ModelError("timeout")
+            return remaining
+
+        try:
+            stream = await asyncio.wait_for(
+                self.client.chat.completions.create(
+                    model=self.model,
+                    messages=list(messages),  # type: ignore[arg-type]
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **completion_params(self.model, self.max_output_tokens, self.temperature),
+                ),
+                timeout=time_left(),
+            )
+            chunks = stream.__aiter__()
+            try:
+                while True:
+                    try:
+                        chunk = await asyncio.wait_for(chunks.__anext__(), timeout=min(self.idle_timeout, time_left()))
+                    except StopAsyncIteration:
+                        break
+                    if chunk.usage is not None:
+                        reply.usage = _usage(chunk.usage)
+                    for choice in chunk.choices or ():
+                        if choice.finish_reason:
+                            reply.finish_reason = choice.finish_reason
+                        delta = choice.delta.content if choice.delta else None
+                        if delta:
+                            reply.text += delta
+                            yield delta
+            finally:
+                await _close_quietly(stream)
+        except ModelError:
+            raise
+        except asyncio.TimeoutError:
+            raise ModelError("timeout") from None
+        except openai.APITimeoutError:
+            raise ModelError("timeout") from None
+        except openai.APIStatusError as exc:
+            raise ModelError(f"http {exc.status_code}") from None
+        except openai.APIConnectionError:
+            raise ModelError("connection") from None
+        except openai.OpenAIError as exc:
+            raise ModelError(type(exc).__name__) from None
+        if not reply.text.strip():
+            raise ModelError("empty reply")
+
+
+def _usage(usage: Any) -> Usage:
+    details = getattr(usage, "prompt_tokens_details", None)
+    return Usage(
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        cached_tokens=int(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+    )
+
+
+async def _close_quietly(stream: Any) -> None:
+    try:
+        await stream.close()
+    except Exception:  # closing a broken stream must not hide the real outcome
+        log.debug("closing the model stream failed", exc_info=True)
+
+
+def build_openai_client(*, api_key: str, base_url: str | None, max_retries: int, timeout: float) -> AsyncOpenAI:
+    return AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout)

@@ -1,0 +1,107 @@
+"""Writing one answer into Slack while it streams.
+
+A placeholder is posted first, then updated with the text so far no more often
+than ``interval`` seconds (``chat.update`` is Tier 3: about 50 calls per minute
+per workspace), and finally replaced by the whole answer; an answer longer
+than one Slack message continues in follow-up messages in the same place.
+Messages are sent as ``markdown_text`` so the model's Markdown renders.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from .splitting import split_message
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = "_Thinking…_"
+CURSOR = " …"
+
+
+class SlackReply:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.interval = interval
+        self.clock = clock
+        self.ts: str | None = None
+        self._last_update = 0.0
+        self._shown = ""
+
+    async def start(self) -> bool:
+        """Post the placeholder.  False when Slack refused (the answer cannot be shown)."""
+        ts = await self._post(PLACEHOLDER)
+        self.ts = ts
+        self._last_update = self.clock()
+        return ts is not None
+
+    async def progress(self, text: str) -> None:
+        """Show the text so far, at most once per interval."""
+        if self.ts is None or self.clock() - self._last_update < self.interval:
+            return
+        shown = split_message(text)[0]
+        if shown == self._shown:
+            return
+        self._last_update = self.clock()
+        if await self._update(shown + CURSOR):
+            self._shown = shown
+
+    async def finish(self, text: str) -> list[str]:
+        """Replace the placeholder with the whole answer; returns the ts of every message used."""
+        chunks = split_message(text)
+        posted: list[str] = []
+        if self.ts is not None and await self._update(chunks[0]):
+            posted.append(self.ts)
+        else:
+            first = await self._post(chunks[0])
+            if first:
+                posted.append(first)
+        for chunk in chunks[1:]:
+            ts = await self._post(chunk)
+            if ts:
+                posted.append(ts)
+        return posted
+
+    async def fail(self, sentence: str) -> None:
+        """Replace the placeholder (or post) with one plain sentence."""
+        if self.ts is None or not await self._update(sentence):
+            await self._post(sentence)
+
+    async def _post(self, text: str) -> str | None:
+        try:
+            response = await self.client.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, markdown_text=text, unfurl_links=False
+            )
+        except SlackApiError as exc:
+            log.warning("chat.postMessage failed: %s", exc.response.get("error"))
+            return None
+        except Exception as exc:  # connection problems: the sdk already retried
+            log.warning("chat.postMessage failed: %s", type(exc).__name__)
+            return None
+        return response.get("ts")
+
+    async def _update(self, text: str) -> bool:
+        try:
+            await self.client.chat_update(channel=self.channel, ts=self.ts, markdown_text=text)
+        except SlackApiError as exc:
+            log.warning("chat.update failed: %s", exc.response.get("error"))
+            return False
+        except Exception as exc:
+            log.warning("chat.update failed: %s", type(exc).__name__)
+            return False
+        return True

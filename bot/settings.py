@@ -1,0 +1,183 @@
+"""Settings, read once at start-up into one typed object and passed down.
+
+Nothing else in the code base reads the environment.  A missing or invalid
+setting becomes a :class:`ConfigError` whose message is one line that names the
+setting and says how to fix it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROMPTS_DIR = PROJECT_ROOT / "prompts"
+DEFAULT_TIKTOKEN_CACHE_DIR = Path.home() / ".cache" / "slack-assistant" / "tiktoken"
+
+# How to fix each setting, shown when it is missing or invalid.
+HINTS: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "set it to the Bot User OAuth Token (xoxb-...) from your Slack app's 'OAuth & Permissions' page",
+    "SLACK_SIGNING_SECRET": "set it to the Signing Secret from your Slack app's 'Basic Information' page",
+    "SLACK_APP_TOKEN": "set it to an app-level token (xapp-...) with the connections:write scope, from 'Basic Information' > 'App-Level Tokens'",
+    "SLACK_API_URL": "set it to the Slack Web API base URL, e.g. https://slack.com/api/",
+    "OPENAI_API_KEY": "set it to your model provider's API key (any value for a local server that needs none, together with OPENAI_BASE_URL)",
+    "OPENAI_BASE_URL": "set it to your OpenAI-compatible server's URL, e.g. http://localhost:11434/v1",
+    "OPENAI_MODEL": "set it to a model name your server serves, e.g. gpt-4o-mini",
+    "REDIS_URL": "set it to a redis:// or rediss:// URL, or leave it unset to use the embedded in-process store",
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message is one human line."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot, with its default.  See README.md > Settings."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    # Slack
+    slack_bot_token: SecretStr = Field(alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr = Field(alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+
+    # Model
+    openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL", validate_default=True)
+    openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
+    model_temperature: float = Field(default=0.3, ge=0.0, le=2.0, alias="MODEL_TEMPERATURE")
+    model_timeout_seconds: float = Field(default=120.0, gt=0, alias="MODEL_TIMEOUT_SECONDS")
+    model_idle_timeout_seconds: float = Field(default=30.0, gt=0, alias="MODEL_IDLE_TIMEOUT_SECONDS")
+    model_max_retries: int = Field(default=2, ge=0, le=10, alias="MODEL_MAX_RETRIES")
+
+    # Token budgets
+    max_context_tokens: int = Field(default=16000, ge=512, alias="MAX_CONTEXT_TOKENS")
+    max_output_tokens: int = Field(default=1024, ge=16, alias="MAX_OUTPUT_TOKENS")
+    trim_target_ratio: float = Field(default=0.7, gt=0.1, le=1.0, alias="TRIM_TARGET_RATIO")
+
+    # Memory
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    redis_key_prefix: str = Field(default="slackbot", min_length=1, alias="REDIS_KEY_PREFIX")
+    conversation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="CONVERSATION_TTL_SECONDS")
+    dm_idle_reset_minutes: int = Field(default=60, ge=1, alias="DM_IDLE_RESET_MINUTES")
+    thread_import_limit: int = Field(default=400, ge=0, le=5000, alias="THREAD_IMPORT_LIMIT")
+
+    # Replies
+    stream_update_interval_seconds: float = Field(default=1.2, ge=0.05, alias="STREAM_UPDATE_INTERVAL_SECONDS")
+    bot_name: str = Field(default="Assistant", min_length=1, alias="BOT_NAME")
+    prompts_dir: Path = Field(default=DEFAULT_PROMPTS_DIR, alias="PROMPTS_DIR")
+    tiktoken_cache_dir: Path = Field(default=DEFAULT_TIKTOKEN_CACHE_DIR, alias="TIKTOKEN_CACHE_DIR")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must start with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must start with xapp-")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_shape(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level_shape(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+    @field_validator("openai_base_url", mode="after")
+    @classmethod
+    def _key_or_local_server(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value in (None, "") and info.data.get("openai_api_key") is None and "openai_api_key" not in _failed(info):
+            raise PydanticCustomError("missing_api_key", "OPENAI_API_KEY is required when OPENAI_BASE_URL is not set")
+        return value or None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.max_output_tokens >= self.max_context_tokens:
+            raise ValueError("MAX_OUTPUT_TOKENS must be smaller than MAX_CONTEXT_TOKENS")
+        return self
+
+    @property
+    def embedded_store(self) -> bool:
+        return self.redis_url is None
+
+    def model_api_key(self) -> str:
+        """The key sent to the model server; local servers often need none."""
+        if self.openai_api_key is None:
+            return "not-needed"
+        return self.openai_api_key.get_secret_value()
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, *, env_file: str | None = ".env") -> Settings:
+    """Read the settings once.  ``overrides`` (by env name) win over the environment."""
+    try:
+        return Settings(_env_file=env_file, **dict(overrides or {}))  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def require_app_token(settings: Settings) -> str:
+    if settings.slack_app_token is None:
+        raise ConfigError(f"Missing setting SLACK_APP_TOKEN: {HINTS['SLACK_APP_TOKEN']} (needed for Socket Mode).")
+    return settings.slack_app_token.get_secret_value()
+
+
+def _failed(info: ValidationInfo) -> set[str]:
+    """Fields validated before this one that failed (they are absent from info.data)."""
+    return set(Settings.model_fields) - set(info.data) - {info.field_name or ""}
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line naming every bad setting and how to fix each."""
+    fields = Settings.model_fields
+    parts: list[str] = []
+    for error in exc.errors():
+        loc = error.get("loc") or ()
+        if not loc:  # model-level check; the message names the settings itself
+            parts.append(str(error.get("msg", "")).removeprefix("Value error, "))
+            continue
+        field = fields.get(str(loc[0]))
+        name = (field.alias if field and field.alias else str(loc[0])).upper()
+        hint = HINTS.get(name, "")
+        if error.get("type") == "missing_api_key":
+            parts.append(f"Missing setting OPENAI_API_KEY: {HINTS['OPENAI_API_KEY']}")
+        elif error.get("type") == "missing":
+            parts.append(f"Missing setting {name}: {hint or 'set it in the environment or in .env'}")
+        else:
+            reason = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+            parts.append(f"Invalid setting {name} ({reason}): {hint or 'fix it in the environment or in .env'}")
+    return "; ".join(parts) + "."

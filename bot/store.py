@@ -1,0 +1,175 @@
+"""Conversation memory, de-duplication and per-conversation queues in Redis.
+
+One implementation serves both modes: a real Redis server (``REDIS_URL``) or,
+without one, an embedded in-process Redis (fakeredis) running the very same
+commands and scripts.
+
+Per conversation (all keys in one hash slot, all with the conversation TTL):
+
+- ``messages``: a list of JSON turns (role, content, token count, ts, user).
+  It only ever holds the window the model still sees; trimming drops a chunk
+  from its head with LTRIM.
+- ``meta``: a hash with ``active`` (the bot takes part), ``imported`` (the
+  thread's earlier messages were read from Slack once) and ``last_active``.
+- ``queue`` + ``queue-items``: messages claimed but not answered yet, in ts
+  order, drained by whichever process holds the conversation's ``lock``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import redis.asyncio as aioredis
+from redis.asyncio.lock import Lock
+
+from .conversation import ConversationId, Keys, StoredMessage
+from .events import IncomingMessage
+
+QUEUE_TTL_SECONDS = 3600
+CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
+NAME_TTL_SECONDS = 24 * 3600
+
+
+@dataclass
+class ConversationState:
+    messages: list[StoredMessage] = field(default_factory=list)
+    active: bool = False
+    imported: bool = False
+    last_active: float = 0.0
+
+
+class ConversationStore:
+    def __init__(self, redis: aioredis.Redis, *, key_prefix: str, ttl_seconds: int, lock_ttl_seconds: float = 30.0) -> None:
+        self.redis = redis
+        self.keys = Keys(key_prefix)
+        self.ttl = ttl_seconds
+        self.lock_ttl = lock_ttl_seconds
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    # --- exactly-once ----------------------------------------------------
+    async def claim_message(self, team: str, channel: str, ts: str) -> bool:
+        """True for the first claim of a message; retries and twin events get False."""
+        return bool(await self.redis.set(self.keys.claim(team, channel, ts), "1", nx=True, ex=CLAIM_TTL_SECONDS))
+
+    # --- per-conversation queue ------------------------------------------
+    async def enqueue(self, message: IncomingMessage) -> None:
+        cid = message.conversation
+        queue, items = self.keys.queue(cid), self.keys.queue_items(cid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(items, message.ts, json.dumps(message.to_dict()))
+            # Equal scores: members sort by ts, which Slack formats with a fixed width.
+            pipe.zadd(queue, {message.ts: 0})
+            pipe.expire(items, QUEUE_TTL_SECONDS)
+            pipe.expire(queue, QUEUE_TTL_SECONDS)
+            await pipe.execute()
+
+    async def pop_next(self, cid: ConversationId) -> IncomingMessage | None:
+        """The oldest waiting message; only the lock holder calls this."""
+        popped = await self.redis.zpopmin(self.keys.queue(cid))
+        if not popped:
+            return None
+        ts = _text(popped[0][0])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self.keys.queue_items(cid), ts)
+            pipe.hdel(self.keys.queue_items(cid), ts)
+            raw, _ = await pipe.execute()
+        if raw is None:
+            return None
+        return IncomingMessage.from_dict(json.loads(raw))
+
+    async def is_waiting(self, cid: ConversationId, ts: str) -> bool:
+        return await self.redis.zscore(self.keys.queue(cid), ts) is not None
+
+    async def has_waiting(self, cid: ConversationId) -> bool:
+        return bool(await self.redis.zcard(self.keys.queue(cid)))
+
+    def lock(self, cid: ConversationId) -> Lock:
+        return self.redis.lock(self.keys.lock(cid), timeout=self.lock_ttl, blocking=False)
+
+    # --- memory ------------------------------------------------------------
+    async def is_active(self, cid: ConversationId) -> bool:
+        return bool(await self.redis.hexists(self.keys.meta(cid), "active"))
+
+    async def activate(self, cid: ConversationId, *, imported: bool) -> None:
+        """Mark that the bot takes part in this conversation (so unmentioned
+        follow-ups in its thread are answered)."""
+        meta = self.keys.meta(cid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(meta, "active", "1")
+            if imported:
+                pipe.hsetnx(meta, "imported", "1")
+            pipe.expire(meta, self.ttl)
+            await pipe.execute()
+
+    async def load(self, cid: ConversationId) -> ConversationState:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.meta(cid))
+            pipe.lrange(self.keys.messages(cid), 0, -1)
+            meta, raw_messages = await pipe.execute()
+        meta = {_text(k): _text(v) for k, v in meta.items()}
+        return ConversationState(
+            messages=[StoredMessage.from_json(raw) for raw in raw_messages],
+            active="active" in meta,
+            imported="imported" in meta,
+            last_active=float(meta.get("last_active", 0) or 0),
+        )
+
+    async def save_turn(
+        self, cid: ConversationId, new: Sequence[StoredMessage], *, drop_oldest: int = 0, imported: bool | None = None
+    ) -> None:
+        """Append ``new`` turns and drop the ``drop_oldest`` first ones, atomically."""
+        messages, meta = self.keys.messages(cid), self.keys.meta(cid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if new:
+                pipe.rpush(messages, *(m.to_json() for m in new))
+            if drop_oldest:
+                pipe.ltrim(messages, drop_oldest, -1)
+            fields = {"active": "1", "last_active": repr(time.time())}
+            if imported:
+                fields["imported"] = "1"
+            pipe.hset(meta, mapping=fields)
+            pipe.expire(messages, self.ttl)
+            pipe.expire(meta, self.ttl)
+            await pipe.execute()
+
+    async def clear_messages(self, cid: ConversationId) -> None:
+        await self.redis.delete(self.keys.messages(cid))
+
+    async def forget(self, cid: ConversationId) -> None:
+        await self.redis.delete(self.keys.messages(cid), self.keys.meta(cid))
+
+    # --- names of users and channels ----------------------------------------
+    async def get_name(self, team: str, slack_id: str) -> str | None:
+        value = await self.redis.get(self.keys.name(team, slack_id))
+        return None if value is None else _text(value)
+
+    async def set_name(self, team: str, slack_id: str, name: str) -> None:
+        await self.redis.set(self.keys.name(team, slack_id), name, ex=NAME_TTL_SECONDS)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def connect(redis_url: str | None) -> aioredis.Redis:
+    """A client for ``redis_url``, or an embedded in-process Redis when it is None."""
+    if redis_url is None:
+        from fakeredis import FakeAsyncRedis
+
+        return FakeAsyncRedis(decode_responses=True)
+    return aioredis.Redis.from_url(
+        redis_url,
+        decode_responses=True,
+        socket_connect_timeout=5,
+        socket_timeout=5,
+        health_check_interval=30,
+        retry_on_timeout=True,
+    )

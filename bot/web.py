@@ -1,0 +1,77 @@
+"""The HTTP surface: ``POST /slack/events`` and ``GET /healthz``.
+
+Bodies are checked before Bolt sees them, so a malformed request gets a 4xx
+instead of an exception: oversized (413), not UTF-8 or not parseable (400, or
+401 when the signature is wrong as well).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import parse_qsl
+
+from redis.exceptions import RedisError
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are far smaller
+
+
+def body_is_parseable(body: bytes, content_type: str) -> bool:
+    """Whether Bolt can parse ``body`` (JSON events, form-encoded commands and interactions)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if not text:
+        return False
+    try:
+        if content_type.startswith("application/json") or text.startswith("{"):
+            return isinstance(json.loads(text), dict)
+        params = dict(parse_qsl(text, keep_blank_values=True))
+        if "payload" in params:
+            return isinstance(json.loads(params["payload"]), dict)
+        return bool(params)
+    except ValueError:
+        return False
+
+
+def create_web_app(runtime: Runtime) -> Starlette:
+    handler = AsyncSlackRequestHandler(runtime.bolt_app)
+    verifier = SignatureVerifier(runtime.settings.slack_signing_secret.get_secret_value())
+
+    async def slack_events(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            return PlainTextResponse("Request body too large", status_code=413)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return PlainTextResponse("Request body too large", status_code=413)
+        if not body_is_parseable(body, request.headers.get("content-type", "")):
+            if not verifier.is_valid_request(body, dict(request.headers)):
+                return PlainTextResponse("Invalid signature", status_code=401)
+            return PlainTextResponse("Malformed request body", status_code=400)
+        return await handler.handle(request)
+
+    async def healthz(_: Request) -> Response:
+        try:
+            await runtime.store.ping()
+        except (RedisError, OSError):
+            return JSONResponse({"status": "store unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok", "in_flight": runtime.dispatcher.in_flight})
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,33 @@
+"""Mentions, thread replies and direct messages.
+
+Every ``message`` event subtype is matched here (edits, deletions, joins, bot
+posts...), so Slack always gets a 200 and never counts a delivery as failed;
+the pure ``classify`` decides which ones are answered.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.dispatcher import Dispatcher
+from bot.events import Ignored, classify
+from bot.responder import BotIdentity
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBED_EVENTS = ("app_mention", "message")
+
+
+def register(app: AsyncApp, *, dispatcher: Dispatcher, identity: BotIdentity) -> None:
+    async def on_message_event(body: dict[str, Any]) -> None:
+        result = classify(body, identity.user_id, identity.bot_id)
+        if isinstance(result, Ignored):
+            log.debug("ignored event %s: %s", body.get("event_id"), result.reason)
+            return
+        dispatcher.submit(result)
+
+    for event_type in SUBSCRIBED_EVENTS:
+        app.event(event_type)(on_message_event)
