@@ -27,8 +27,13 @@ def build_bolt_app(
             bot_user_id=identity.user_id,
         )
 
+    # Bolt takes the token from ``authorize``; a client without one avoids its
+    # "token will be ignored" warning at every start.
+    bolt_client = AsyncWebClient(
+        base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers, logger=client.logger
+    )
     app = AsyncApp(
-        client=client,
+        client=bolt_client,
         signing_secret=signing_secret,
         authorize=authorize,
         process_before_response=False,  # ack first, answer afterwards

@@ -1,0 +1,142 @@
+"""Shared fixtures: a real Redis server, the fake Slack and model servers, and the app over HTTP.
+
+If no Redis answers on 127.0.0.1:6379 (or at TEST_REDIS_URL), a private
+redis-server is started for the session and stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from typing import Iterator
+
+import pytest
+import redis
+
+from .fakes.openai_api import FakeModel
+from .fakes.slack_api import FakeSlack
+from .harness import AppInstance, SlackSender, make_settings
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    if _answers(url):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("no Redis answers at %s and redis-server is not installed (apt-get install redis-server)" % url)
+    port = _free_port()
+    workdir = tempfile.mkdtemp(prefix="test-redis-")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _answers(url):
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail("could not start redis-server for the tests")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def key_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of the test's own, removed afterwards (the Redis may be shared)."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    fake.users.update({"U1": "alice", "U2": "bob", "U3": "carol"})
+    fake.channels.update({"C100": "general", "C200": "random"})
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def model() -> Iterator[FakeModel]:
+    fake = FakeModel().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def tiktoken_cache() -> str:
+    return os.path.join(tempfile.gettempdir(), "slack-assistant-test-tiktoken")
+
+
+@pytest.fixture
+def settings_for(slack: FakeSlack, model: FakeModel, redis_url: str, key_prefix: str, tiktoken_cache: str):
+    def build(**overrides):
+        values = {
+            "SLACK_API_URL": slack.base_url,
+            "OPENAI_BASE_URL": model.base_url,
+            "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": key_prefix,
+            "TIKTOKEN_CACHE_DIR": tiktoken_cache,
+        }
+        values.update(overrides)
+        return make_settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def start_app(settings_for):
+    started: list[AppInstance] = []
+
+    def start(**overrides) -> AppInstance:
+        instance = AppInstance(settings_for(**overrides)).start()
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.stop()
+
+
+@pytest.fixture
+def app(start_app) -> AppInstance:
+    return start_app()
+
+
+@pytest.fixture
+def sender(app: AppInstance) -> Iterator[SlackSender]:
+    client = SlackSender(app.url)
+    yield client
+    client.close()

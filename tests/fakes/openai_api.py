@@ -1,0 +1,143 @@
+"""A fake OpenAI-compatible chat-completions server: Server-Sent Events
+streaming exactly as OpenAI sends it, error bodies as OpenAI shapes them,
+and a record of every request.  The real ``openai`` client talks to it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .http import BackgroundServer, QuietHandler
+
+
+@dataclass
+class Scripted:
+    """How the fake answers one request."""
+
+    text: str | None = None  # None: the default answer
+    status: int | None = None  # an HTTP error instead of an answer
+    chunk_chars: int = 8
+    delay: float = 0.0  # seconds between chunks
+    stall_after: int | None = None  # stop sending (without closing) after this many chunks
+    gate: threading.Event | None = None  # wait for it before answering
+
+
+@dataclass
+class ModelRequest:
+    body: dict[str, Any]
+    headers: dict[str, str]
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        return self.body["messages"]
+
+    @property
+    def last_user_text(self) -> str:
+        return [m for m in self.messages if m["role"] == "user"][-1]["content"]
+
+
+def default_answer(request: ModelRequest) -> str:
+    return f"Answer to: {request.last_user_text[-60:]}"
+
+
+class FakeModel:
+    def __init__(self, answer: Callable[[ModelRequest], str] = default_answer) -> None:
+        self.requests: list[ModelRequest] = []
+        self.script: list[Scripted] = []
+        self.answer = answer
+        self.default = Scripted()
+        self._lock = threading.Condition()
+        self.server = BackgroundServer(self._handler_class())
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/v1"
+
+    def start(self) -> "FakeModel":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def enqueue(self, *scripted: Scripted) -> None:
+        with self._lock:
+            self.script.extend(scripted)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[ModelRequest]:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.requests) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"expected {count} model requests, got {len(self.requests)}")
+                self._lock.wait(remaining)
+            return list(self.requests)
+
+    def _take(self, request: ModelRequest) -> Scripted:
+        with self._lock:
+            self.requests.append(request)
+            self._lock.notify_all()
+            return self.script.pop(0) if self.script else self.default
+
+    def _handler_class(self) -> type:
+        fake = self
+
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                if not self.path.endswith("/chat/completions"):
+                    self.send_json({"error": {"message": "not found", "type": "invalid_request_error"}}, 404)
+                    return
+                request = ModelRequest(json.loads(self.read_body() or b"{}"), dict(self.headers))
+                plan = fake._take(request)
+                try:
+                    if plan.gate is not None:
+                        plan.gate.wait(30)
+                    if plan.status is not None:
+                        self.send_json({"error": {"message": "The server had an error", "type": "server_error",
+                                                  "param": None, "code": None}}, plan.status)
+                        return
+                    text = plan.text if plan.text is not None else fake.answer(request)
+                    self._stream(request, text, plan)
+                finally:
+                    request.finished = time.monotonic()
+
+            def _stream(self, request: ModelRequest, text: str, plan: Scripted) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                model = request.body.get("model", "fake")
+                base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+
+                def event(payload: Any) -> None:
+                    self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+                    self.wfile.flush()
+
+                try:
+                    event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+                    pieces = [text[i : i + plan.chunk_chars] for i in range(0, len(text), plan.chunk_chars)]
+                    for n, piece in enumerate(pieces):
+                        if plan.stall_after is not None and n >= plan.stall_after:
+                            time.sleep(30)  # a stalled stream: the client must give up on its own
+                            return
+                        if plan.delay:
+                            time.sleep(plan.delay)
+                        event({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+                    event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                    prompt_chars = sum(len(m["content"]) for m in request.messages)
+                    event({**base, "choices": [], "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": len(text) // 4,
+                                                            "total_tokens": (prompt_chars + len(text)) // 4}})
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout) or was stopped
+                self.close_connection = True
+
+        return Handler

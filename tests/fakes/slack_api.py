@@ -1,0 +1,195 @@
+"""A fake Slack Web API speaking Slack's wire format (JSON or form bodies,
+``{"ok": ...}`` answers, 429 with Retry-After), recording every call.
+
+The real slack-sdk ``AsyncWebClient`` talks to it through ``base_url``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+from .http import BackgroundServer, QuietHandler
+
+BOT_TOKEN = "xoxb-test-token"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T0001"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class PostedMessage:
+    channel: str
+    ts: str
+    thread_ts: str | None
+    text: str
+    history: list[str] = field(default_factory=list)  # every text it showed, oldest first
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, str], PostedMessage] = {}
+        self.users: dict[str, str] = {}
+        self.channels: dict[str, str] = {}
+        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
+        self._condition = threading.Condition()
+        self._ts_counter = 0
+        self.server = BackgroundServer(self._handler_class())
+
+    # --- set-up ---------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/api/"
+
+    def start(self) -> "FakeSlack":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def fail_next(self, method: str, error: str = "internal_error", *, status: int = 200, retry_after: int | None = None) -> None:
+        self.failures.setdefault(method, []).append({"error": error, "status": status, "retry_after": retry_after})
+
+    # --- inspection -------------------------------------------------------------
+    def calls_to(self, method: str) -> list[Call]:
+        with self._condition:
+            return [c for c in self.calls if c.method == method]
+
+    def posts(self, channel: str | None = None) -> list[PostedMessage]:
+        """Messages the bot posted (each chat.postMessage), oldest first."""
+        with self._condition:
+            found = [m for m in self.messages.values() if channel is None or m.channel == channel]
+        return sorted(found, key=lambda m: float(m.ts))
+
+    def wait_for(self, predicate: Callable[["FakeSlack"], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while True:
+                value = predicate(self)
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("timed out waiting for the fake Slack to see the expected calls")
+                self._condition.wait(remaining)
+
+    def wait_for_answers(self, count: int, timeout: float = 10.0, final: Callable[[str], bool] | None = None) -> list[PostedMessage]:
+        """Wait until ``count`` posted messages exist and none still shows a placeholder."""
+        done = final or (lambda text: not text.startswith("_Thinking") and not text.endswith(" …"))
+
+        def ready(slack: "FakeSlack") -> list[PostedMessage] | None:
+            posts = [m for m in slack.messages.values()]
+            if len(posts) >= count and all(done(m.text) for m in posts):
+                return sorted(posts, key=lambda m: float(m.ts))
+            return None
+
+        return self.wait_for(ready, timeout)
+
+    # --- the API ----------------------------------------------------------------
+    def _next_ts(self) -> str:
+        self._ts_counter += 1
+        return f"{1_700_000_000 + self._ts_counter}.{self._ts_counter:06d}"
+
+    def handle(self, method: str, params: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._condition:
+            self.calls.append(Call(method, params))
+            self._condition.notify_all()
+            queued = self.failures.get(method)
+            if queued:
+                failure = queued.pop(0)
+                headers = {"Retry-After": str(failure["retry_after"])} if failure["retry_after"] is not None else {}
+                return failure["status"], {"ok": False, "error": failure["error"]}, headers
+            if token != BOT_TOKEN:
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            result = self._dispatch(method, params)
+            self._condition.notify_all()
+            return 200, result, {}
+
+    def _dispatch(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "assistant",
+                    "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+        if method == "chat.postMessage":
+            text = p.get("markdown_text") or p.get("text") or ""
+            if not p.get("channel"):
+                return {"ok": False, "error": "channel_not_found"}
+            ts = self._next_ts()
+            message = PostedMessage(p["channel"], ts, p.get("thread_ts") or None, text, [text])
+            self.messages[(p["channel"], ts)] = message
+            return {"ok": True, "channel": p["channel"], "ts": ts, "message": {"text": text, "ts": ts}}
+        if method == "chat.update":
+            found = self.messages.get((p.get("channel", ""), p.get("ts", "")))
+            if found is None:
+                return {"ok": False, "error": "message_not_found"}
+            text = p.get("markdown_text") or p.get("text") or ""
+            found.text = text
+            found.history.append(text)
+            return {"ok": True, "channel": found.channel, "ts": found.ts, "text": text}
+        if method == "users.info":
+            user = p.get("user", "")
+            if user not in self.users:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {"id": user, "name": user.lower(), "profile": {"display_name": self.users[user]}}}
+        if method == "conversations.info":
+            channel = p.get("channel", "")
+            if channel not in self.channels:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": {"id": channel, "name": self.channels[channel]}}
+        if method == "conversations.replies":
+            return self._replies(p)
+        return {"ok": False, "error": "unknown_method"}
+
+    def _replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        thread = self.threads.get((p.get("channel", ""), p.get("ts", "")))
+        if thread is None:
+            return {"ok": False, "error": "thread_not_found"}
+        messages = sorted(thread, key=lambda m: float(m["ts"]))
+        if p.get("latest"):
+            inclusive = str(p.get("inclusive", "")).lower() in ("1", "true")
+            latest = float(p["latest"])
+            messages = [m for m in messages if float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest)]
+        start = int(p.get("cursor") or 0)
+        limit = int(p.get("limit") or 1000)
+        page = messages[start : start + limit]
+        more = start + limit < len(messages)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _handler_class(self) -> type:
+        fake = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self._serve(dict(parse_qsl(urlsplit(self.path).query)))
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.read_body().decode()
+                params = dict(parse_qsl(urlsplit(self.path).query))
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    params.update(json.loads(body or "{}"))
+                else:
+                    params.update(dict(parse_qsl(body, keep_blank_values=True)))
+                self._serve(params)
+
+            def _serve(self, params: dict[str, Any]) -> None:
+                method = urlsplit(self.path).path.rsplit("/", 1)[-1]
+                auth = self.headers.get("Authorization", "")
+                token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
+                status, payload, headers = fake.handle(method, params, token)
+                self.send_json(payload, status, headers)
+
+        return Handler

@@ -1,0 +1,192 @@
+"""Running the real app over real HTTP, and talking to it as Slack does."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import socket
+import threading
+import time
+from typing import Any, Mapping
+
+import httpx
+import uvicorn
+
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings, load_settings
+from bot.web import create_web_app
+
+from .fakes.slack_api import BOT_TOKEN, BOT_USER_ID, TEAM_ID
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_MODEL": "gpt-4o-mini",
+        "MODEL_MAX_RETRIES": 0,
+        "STREAM_UPDATE_INTERVAL_SECONDS": 0.05,
+        "LOG_LEVEL": "INFO",
+    }
+    values.update({k: v for k, v in overrides.items()})
+    return load_settings(values, env_file=None)
+
+
+class AppInstance:
+    """One bot process: the runtime and uvicorn on a free port, in a thread with its own loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime: Runtime | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._server: uvicorn.Server | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "AppInstance":
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise AssertionError("the app did not start")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        try:
+            self.runtime = await build_runtime(self.settings)
+        except BaseException as exc:  # surfaced to the test by start()
+            self._error = exc
+            self._ready.set()
+            return
+        config = uvicorn.Config(create_web_app(self.runtime), lifespan="off", log_config=None, access_log=False)
+        self._server = uvicorn.Server(config)
+        serving = asyncio.ensure_future(self._server.serve(sockets=[self._sock]))
+        while not self._server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        self._ready.set()
+        try:
+            await serving
+        finally:
+            await self.runtime.aclose()
+
+    def call(self, coro_factory: Any, timeout: float = 10) -> Any:
+        """Run a coroutine on the app's own loop (for inspecting its store)."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro_factory(), self.loop).result(timeout)
+
+    def stored(self, cid: Any) -> list[Any]:
+        """The turns this instance's store holds for conversation ``cid``."""
+        assert self.runtime is not None
+        store = self.runtime.store
+        return self.call(lambda: store.load(cid)).messages
+
+    def wait_stored(self, cid: Any, count: int, timeout: float = 10) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            turns = self.stored(cid)
+            if len(turns) >= count:
+                return turns
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} stored turns, found {len(turns)}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        self._thread.join(timeout=40)
+
+
+class SlackSender:
+    """Signs and sends Events API deliveries exactly as Slack does."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, base_url: str, signing_secret: str = SIGNING_SECRET) -> None:
+        self.base_url = base_url
+        self.secret = signing_secret.encode()
+        self.client = httpx.Client(timeout=10)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        digest = hmac.new(self.secret, f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+        return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+    def post(self, body: bytes, *, content_type: str = "application/json", headers: Mapping[str, str] | None = None,
+             timestamp: int | None = None, base_url: str | None = None) -> httpx.Response:
+        all_headers = {"Content-Type": content_type, **self.sign(body, timestamp), **(headers or {})}
+        return self.client.post(f"{base_url or self.base_url}/slack/events", content=body, headers=all_headers)
+
+    @staticmethod
+    def envelope(event: Mapping[str, Any], event_id: str | None = None) -> dict[str, Any]:
+        return {
+            "token": "legacy-verification-token",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0001",
+            "event": dict(event),
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(SlackSender._ids):08d}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True, "is_enterprise_install": False}],
+            "is_ext_shared_channel": False,
+        }
+
+    def send_event(self, event: Mapping[str, Any], *, event_id: str | None = None, retry_num: int | None = None,
+                   base_url: str | None = None) -> httpx.Response:
+        body = json.dumps(self.envelope(event, event_id)).encode()
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
+        return self.post(body, headers=headers, base_url=base_url)
+
+
+_ts = itertools.count(1)
+
+
+def new_ts() -> str:
+    """A fresh Slack-style message ts (fixed width, increasing)."""
+    return f"{1_600_000_000 + next(_ts)}.{next(_ts) % 1_000_000:06d}"
+
+
+def mention(text: str, *, channel: str = "C100", user: str = "U1", ts: str | None = None, thread_ts: str | None = None) -> dict[str, Any]:
+    event = {"type": "app_mention", "user": user, "text": f"<@{BOT_USER_ID}> {text}", "ts": ts or new_ts(),
+             "channel": channel, "team": TEAM_ID}
+    event["event_ts"] = event["ts"]
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def message(text: str, *, channel: str = "C100", user: str = "U1", ts: str | None = None, thread_ts: str | None = None,
+            channel_type: str = "channel", **extra: Any) -> dict[str, Any]:
+    event = {"type": "message", "user": user, "text": text, "ts": ts or new_ts(), "channel": channel,
+             "channel_type": channel_type, "team": TEAM_ID, **extra}
+    event["event_ts"] = event["ts"]
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def twin_message(app_mention_event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``message`` event Slack sends alongside an ``app_mention`` for the same channel message."""
+    twin = {k: v for k, v in app_mention_event.items() if k != "type"}
+    return {"type": "message", "channel_type": "channel", **twin}

@@ -1,0 +1,60 @@
+"""Direct messages: answered without a mention, with context kept."""
+
+from __future__ import annotations
+
+import time
+
+from .harness import message
+
+
+def dm(text: str, **kwargs):
+    return message(text, channel="D100", channel_type="im", **kwargs)
+
+
+def test_direct_messages_are_answered_top_level_and_keep_context(app, sender, slack, model):
+    sender.send_event(dm("my name is Alice"))
+    [first] = slack.wait_for_answers(1)
+    assert first.channel == "D100" and first.thread_ts is None
+
+    sender.send_event(dm("what is my name?"))
+    slack.wait_for_answers(2)
+    history = model.requests[1].messages
+    assert "a direct message" in history[0]["content"]
+    assert [m["content"] for m in history[1:]] == [
+        "my name is Alice", "Answer to: my name is Alice", "what is my name?",
+    ], "a DM's top-level messages are one running conversation, without speaker prefixes"
+
+
+def test_a_thread_in_a_dm_is_its_own_conversation(app, sender, slack, model):
+    parent = dm("top level")
+    sender.send_event(parent)
+    slack.wait_for_answers(1)
+    slack.threads[("D100", parent["ts"])] = [{"type": "message", "user": "U1", "text": "top level", "ts": parent["ts"]}]
+
+    sender.send_event(dm("in a thread", thread_ts=parent["ts"]))
+    answers = slack.wait_for_answers(2)
+    assert answers[1].thread_ts == parent["ts"]
+    assert [m["content"] for m in model.requests[1].messages[1:]] == ["top level", "in a thread"]
+
+
+def test_top_level_dm_starts_fresh_after_the_idle_cut_off(start_app, slack, model):
+    app = start_app(DM_IDLE_RESET_MINUTES=1)
+    from .harness import SlackSender
+
+    sender = SlackSender(app.url)
+    try:
+        sender.send_event(dm("old topic"))
+        slack.wait_for_answers(1)
+        # Pretend the last activity was two minutes ago.
+        from bot.conversation import ConversationId
+        from .fakes.slack_api import TEAM_ID
+
+        cid = ConversationId(TEAM_ID, "D100", ConversationId.TOP_LEVEL_DM)
+        app.wait_stored(cid, 2)
+        store = app.runtime.store
+        app.call(lambda: store.redis.hset(store.keys.meta(cid), "last_active", repr(time.time() - 120)))
+        sender.send_event(dm("new topic"))
+        slack.wait_for_answers(2)
+        assert [m["content"] for m in model.requests[1].messages[1:]] == ["new topic"]
+    finally:
+        sender.close()

@@ -1,0 +1,114 @@
+"""When the model or Slack fails: one plain sentence, clean history, and the next turn works."""
+
+from __future__ import annotations
+
+import time
+
+from bot.responder import MODEL_FAILED, MODEL_TIMED_OUT
+
+from .fakes.openai_api import Scripted
+from .fakes.slack_api import TEAM_ID
+from .harness import mention, message
+
+
+def test_model_error_gives_one_sentence_and_clean_history(app, sender, slack, model):
+    model.enqueue(Scripted(status=500))
+    first = mention("will this fail?")
+    sender.send_event(first)
+    [answer] = slack.wait_for_answers(1)
+    assert answer.text == MODEL_FAILED
+    assert "500" not in answer.text and "Error" not in answer.text
+
+    cid = ("C100", first["ts"])
+    from bot.conversation import ConversationId
+
+    turns = app.wait_stored(ConversationId(TEAM_ID, *cid), 1)
+    assert [t.role for t in turns] == ["user"], "nothing of the failed turn is stored as an assistant message"
+
+    sender.send_event(message("try again", thread_ts=first["ts"]))
+    answers = slack.wait_for_answers(2)
+    assert answers[1].text == "Answer to: alice: try again"
+    assert [m["role"] for m in model.requests[1].messages] == ["system", "user", "user"]
+
+
+def test_sdk_retries_transient_model_errors_before_giving_up(start_app, slack, model):
+    app = start_app(MODEL_MAX_RETRIES=1)
+    from .harness import SlackSender
+
+    sender = SlackSender(app.url)
+    try:
+        model.enqueue(Scripted(status=503))
+        sender.send_event(mention("flaky"))
+        [answer] = slack.wait_for_answers(1, timeout=15)
+        assert answer.text == "Answer to: alice: flaky"
+        assert len(model.requests) == 2
+    finally:
+        sender.close()
+
+
+def test_stalled_stream_times_out_with_a_sentence(start_app, slack, model):
+    app = start_app(MODEL_IDLE_TIMEOUT_SECONDS=0.5)
+    from .harness import SlackSender
+
+    sender = SlackSender(app.url)
+    try:
+        model.enqueue(Scripted(text="this will stall after a bit of text", chunk_chars=4, stall_after=2))
+        started = time.monotonic()
+        first = mention("stall please")
+        sender.send_event(first)
+        [answer] = slack.wait_for_answers(1, timeout=10)
+        assert answer.text == MODEL_TIMED_OUT
+        assert time.monotonic() - started < 8
+
+        sender.send_event(message("again", thread_ts=first["ts"]))
+        answers = slack.wait_for_answers(2)
+        assert answers[1].text == "Answer to: alice: again"
+    finally:
+        sender.close()
+
+
+def test_total_model_deadline_is_enforced(start_app, slack, model):
+    app = start_app(MODEL_TIMEOUT_SECONDS=0.8, MODEL_IDLE_TIMEOUT_SECONDS=5)
+    from .harness import SlackSender
+
+    sender = SlackSender(app.url)
+    try:
+        model.enqueue(Scripted(text="slow " * 40, chunk_chars=5, delay=0.1))
+        sender.send_event(mention("slowly"))
+        [answer] = slack.wait_for_answers(1, timeout=10)
+        assert answer.text == MODEL_TIMED_OUT
+    finally:
+        sender.close()
+
+
+def test_slack_rate_limit_on_post_is_retried(app, sender, slack, model):
+    slack.fail_next("chat.postMessage", "ratelimited", status=429, retry_after=1)
+    sender.send_event(mention("busy workspace"))
+    [answer] = slack.wait_for_answers(1, timeout=10)
+    assert answer.text == "Answer to: alice: busy workspace"
+    assert len(slack.calls_to("chat.postMessage")) == 2
+
+
+def test_slack_refusing_the_post_skips_the_model(app, sender, slack, model):
+    slack.fail_next("chat.postMessage", "not_in_channel")
+    sender.send_event(mention("can you see me?"))
+    slack.wait_for(lambda s: s.calls_to("chat.postMessage"))
+    time.sleep(0.3)
+    assert model.requests == []
+
+
+def test_secrets_never_reach_the_logs(start_app, slack, model, caplog):
+    caplog.set_level("DEBUG")
+    app = start_app()
+    from .harness import SlackSender
+
+    sender = SlackSender(app.url)
+    try:
+        model.enqueue(Scripted(status=500))
+        sender.send_event(mention("fail and log"))
+        slack.wait_for_answers(1)
+    finally:
+        sender.close()
+    text = caplog.text
+    assert "xoxb-test-token" not in text and "test-signing-secret" not in text and "sk-test" not in text
+    assert "model failed" in text
