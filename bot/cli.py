@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .settings import ConfigError, Settings, load_settings, require_app_token
 
@@ -28,6 +29,26 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from .runtime import build_runtime
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after shutting down, which would kill the
+        process before the answers in progress are finished; stop gracefully instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._request_exit)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+        def _request_exit(self) -> None:
+            self.force_exit = self.should_exit  # a second signal forces it
+            self.should_exit = True
+
     from .web import create_web_app
 
     runtime = await build_runtime(settings)
@@ -42,9 +63,10 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     )
     log.info("serving Slack events on http://%s:%d/slack/events", host, port)
     try:
-        await uvicorn.Server(config).serve()
+        await Server(config).serve()
     finally:
         await runtime.aclose()
+        log.info("stopped")
 
 
 async def socket(settings: Settings) -> None:

@@ -1,0 +1,92 @@
+"""The command line as a new user meets it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from .harness import SlackSender, mention
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bot(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def bare_env(**extra: str) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    env.update(extra)
+    return env
+
+
+def test_missing_slack_settings_print_one_line_naming_them(tmp_path):
+    result = run_bot("serve", env=bare_env(PYTHONPATH=str(ROOT)))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "SLACK_BOT_TOKEN" in lines[0] and "SLACK_SIGNING_SECRET" in lines[0] and "OPENAI_API_KEY" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_setting_is_named_without_echoing_secrets():
+    result = run_bot("serve", env=bare_env(SLACK_BOT_TOKEN="not-a-bot-token-secret", SLACK_SIGNING_SECRET="s",
+                                          OPENAI_API_KEY="k", MAX_CONTEXT_TOKENS="lots"))
+    assert result.returncode == 2
+    assert "Invalid setting SLACK_BOT_TOKEN" in result.stderr and "MAX_CONTEXT_TOKENS" in result.stderr
+    assert "not-a-bot-token-secret" not in result.stderr
+
+
+def test_socket_mode_without_app_token_says_what_to_set():
+    result = run_bot("socket", env=bare_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s", OPENAI_API_KEY="k"))
+    assert result.returncode == 2
+    assert "SLACK_APP_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unreachable_redis_is_one_line(slack, tiktoken_cache):
+    result = run_bot("serve", env=bare_env(SLACK_BOT_TOKEN="xoxb-test-token", SLACK_SIGNING_SECRET="s", OPENAI_API_KEY="k",
+                                          SLACK_API_URL=slack.base_url, REDIS_URL="redis://127.0.0.1:1/0",
+                                          TIKTOKEN_CACHE_DIR=tiktoken_cache))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: Cannot reach Redis at REDIS_URL")
+
+
+def test_serve_answers_a_signed_mention_end_to_end(slack, model, tmp_path):
+    """The README's run command, pointed at local fakes, embedded store."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = bare_env(SLACK_BOT_TOKEN="xoxb-test-token", SLACK_SIGNING_SECRET="test-signing-secret", OPENAI_API_KEY="sk-test",
+                   SLACK_API_URL=slack.base_url, OPENAI_BASE_URL=model.base_url, TIKTOKEN_CACHE_DIR=str(tmp_path / "tiktoken"))
+    process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.1)
+        sender = SlackSender(f"http://127.0.0.1:{port}")
+        event = mention("hello from the CLI")
+        assert sender.send_event(event).status_code == 200
+        [answer] = slack.wait_for_answers(1)
+        assert answer.thread_ts == event["ts"] and answer.text == "Answer to: alice: hello from the CLI"
+        sender.close()
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "embedded in-process store" in stderr
+    assert (tmp_path / "tiktoken").is_dir(), "the tokenizer cache was seeded offline"

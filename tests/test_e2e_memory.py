@@ -1,0 +1,136 @@
+"""Memory in Redis and the token budget, end to end."""
+
+from __future__ import annotations
+
+import tiktoken
+
+from bot.conversation import ConversationId
+from bot.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
+
+from .fakes.openai_api import Scripted
+from .fakes.slack_api import TEAM_ID
+from .harness import SlackSender, mention, message
+
+
+def request_tokens(messages: list[dict[str, str]]) -> int:
+    """Counted independently of the bot's own code: tiktoken + the cookbook's chat overhead."""
+    encoding = tiktoken.get_encoding("o200k_base")
+    return TOKENS_TO_PRIME_REPLY + sum(TOKENS_PER_MESSAGE + len(encoding.encode(m["content"])) for m in messages)
+
+
+def test_history_survives_a_process_restart(start_app, slack, model):
+    first_app = start_app()
+    sender = SlackSender(first_app.url)
+    first = mention("remember the code word: pelican")
+    sender.send_event(first)
+    slack.wait_for_answers(1)
+    first_app.wait_stored(ConversationId(TEAM_ID, "C100", first["ts"]), 2)
+    first_app.stop()
+    sender.close()
+
+    second_app = start_app()
+    sender = SlackSender(second_app.url)
+    try:
+        sender.send_event(message("what was the code word?", thread_ts=first["ts"]))
+        slack.wait_for_answers(2)
+        contents = [m["content"] for m in model.requests[1].messages[1:]]
+        assert contents == [
+            "alice: remember the code word: pelican",
+            "Answer to: alice: remember the code word: pelican",
+            "alice: what was the code word?",
+        ]
+    finally:
+        sender.close()
+
+
+def test_long_thread_keeps_every_request_within_budget(start_app, slack, model):
+    budget = 700
+    app = start_app(MAX_CONTEXT_TOKENS=budget, MAX_OUTPUT_TOKENS=100)
+    model.answer = lambda request: "Noted. " + "details " * 12
+    sender = SlackSender(app.url)
+    try:
+        first = mention("turn 0 " + "context " * 10)
+        sender.send_event(first)
+        slack.wait_for_answers(1)
+        turns = 200
+        for n in range(1, turns):
+            sender.send_event(message(f"turn {n} " + "context " * 10, thread_ts=first["ts"]))
+            slack.wait_for_answers(n + 1, timeout=15)
+        requests = model.wait_for_requests(turns)
+    finally:
+        sender.close()
+
+    prefixes = set()
+    for n, request in enumerate(requests):
+        messages = request.messages
+        assert request_tokens(messages) <= budget, f"request {n} is over budget"
+        assert messages[0]["role"] == "system"
+        assert messages[-1]["content"].startswith(f"alice: turn {n} ")
+        prefixes.add(messages[1]["content"])
+    # Old turns are dropped in chunks: the request's first turn (and so its
+    # cacheable prefix) changes far less often than once per turn.
+    assert len(prefixes) < turns / 4
+    stored = app.stored(ConversationId(TEAM_ID, "C100", first["ts"]))
+    assert sum(t.tokens for t in stored) <= budget, "Redis holds only the window, not the whole thread"
+
+
+def test_oversized_message_is_shortened_not_fatal(start_app, slack, model):
+    budget = 2000
+    app = start_app(MAX_CONTEXT_TOKENS=budget, MAX_OUTPUT_TOKENS=200)
+    sender = SlackSender(app.url)
+    try:
+        huge = "START " + "lorem ipsum dolor sit amet " * 6000 + " END"
+        sender.send_event(mention(huge))
+        [answer] = slack.wait_for_answers(1)
+        assert answer.text.startswith("Answer to:")
+        [request] = model.requests
+        assert request_tokens(request.messages) <= budget
+        text = request.last_user_text
+        assert text.startswith("alice: START") and text.endswith("END")
+        assert "message cut to fit the context budget" in text
+    finally:
+        sender.close()
+
+
+def test_embedded_store_works_without_redis_url(start_app, slack, model, caplog):
+    caplog.set_level("WARNING")
+    app = start_app(REDIS_URL="")
+    assert "embedded in-process store" in caplog.text
+    sender = SlackSender(app.url)
+    try:
+        first = mention("embedded?")
+        sender.send_event(first)
+        sender.send_event(first)  # a retry
+        slack.wait_for_answers(1)
+        sender.send_event(message("still there?", thread_ts=first["ts"]))
+        slack.wait_for_answers(2)
+        assert len(model.requests[1].messages) == 4
+        assert len(slack.calls_to("chat.postMessage")) == 2
+    finally:
+        sender.close()
+
+
+def test_answer_streams_into_the_placeholder(app, sender, slack, model):
+    text = "Streaming " * 30
+    model.enqueue(Scripted(text=text, chunk_chars=10, delay=0.02))
+    sender.send_event(mention("stream it"))
+    [answer] = slack.wait_for_answers(1)
+    assert answer.text == text
+    assert answer.history[0] == "_Thinking…_"
+    partial = answer.history[1:-1]
+    assert partial, "intermediate updates showed the text as it arrived"
+    assert all(text.startswith(p.removesuffix(" …")) and p.endswith(" …") for p in partial)
+    lengths = [len(p) for p in partial]
+    assert lengths == sorted(lengths)
+
+
+def test_long_answer_continues_in_follow_up_messages(app, sender, slack, model):
+    paragraphs = [f"Paragraph {n}: " + "word " * 150 for n in range(12)]
+    text = "\n\n".join(paragraphs)
+    model.enqueue(Scripted(text=text, chunk_chars=2000))
+    event = mention("write a lot")
+    sender.send_event(event)
+    answers = slack.wait_for_answers(3)
+    assert all(a.thread_ts == event["ts"] for a in answers)
+    assert all(len(a.text.encode()) <= 3800 for a in answers)
+    assert "".join(a.text for a in answers) == text

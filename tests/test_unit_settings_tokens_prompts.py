@@ -1,0 +1,131 @@
+"""Settings, offline token counting and prompt files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.prompts import SYSTEM_VARIABLES, PromptError, load_system_prompt, parse_prompt
+from bot.settings import ConfigError, load_settings
+from bot.tokens import ENCODING_FILES, TokenCounter, encoding_name_for_model, seed_cache
+
+from .harness import SIGNING_SECRET, SlackSender
+
+BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "secret-value", "OPENAI_API_KEY": "sk-secret"}
+
+
+def test_settings_defaults_and_types():
+    settings = load_settings(BASE, env_file=None)
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.redis_url is None and settings.embedded_store
+    assert settings.max_context_tokens == 16000 and settings.max_output_tokens == 1024
+    assert settings.model_api_key() == "sk-secret"
+
+
+def test_secrets_are_hidden_in_repr():
+    settings = load_settings(BASE, env_file=None)
+    shown = repr(settings) + str(settings)
+    assert "xoxb-1" not in shown and "secret-value" not in shown and "sk-secret" not in shown
+
+
+def test_local_model_server_needs_no_key():
+    settings = load_settings({**BASE, "OPENAI_API_KEY": None, "OPENAI_BASE_URL": "http://localhost:11434/v1"}, env_file=None)
+    assert settings.model_api_key() == "not-needed"
+
+
+def test_missing_settings_are_named_in_one_line():
+    with pytest.raises(ConfigError) as error:
+        load_settings({}, env_file=None)
+    message = str(error.value)
+    assert "\n" not in message
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY"):
+        assert f"Missing setting {name}" in message
+
+
+def test_inconsistent_budget_is_rejected():
+    with pytest.raises(ConfigError, match="MAX_OUTPUT_TOKENS must be smaller than MAX_CONTEXT_TOKENS"):
+        load_settings({**BASE, "MAX_CONTEXT_TOKENS": 1000, "MAX_OUTPUT_TOKENS": 1000}, env_file=None)
+
+
+def test_env_file_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_SIGNING_SECRET=s\nOPENAI_API_KEY=k\nMAX_CONTEXT_TOKENS=9000\n")
+    settings = load_settings()
+    assert settings.slack_bot_token.get_secret_value() == "xoxb-from-file"
+    assert settings.max_context_tokens == 9000
+
+
+@pytest.mark.parametrize(
+    ("model", "encoding"),
+    [("gpt-4o", "o200k_base"), ("gpt-4o-mini", "o200k_base"), ("gpt-4.1", "o200k_base"), ("o3-mini", "o200k_base"),
+     ("gpt-4", "cl100k_base"), ("gpt-3.5-turbo", "cl100k_base"), ("llama3.1:8b", "o200k_base"), ("openai/gpt-4", "cl100k_base")],
+)
+def test_encoding_for_model(model, encoding):
+    assert encoding_name_for_model(model) == encoding
+
+
+def test_cache_is_seeded_offline_and_checked(tmp_path):
+    for name, (url, sha256) in ENCODING_FILES.items():
+        path = seed_cache(tmp_path, name)
+        assert path.name == hashlib.sha1(url.encode()).hexdigest()
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+
+
+def test_corrupt_cache_file_is_replaced(tmp_path):
+    url, sha256 = ENCODING_FILES["cl100k_base"]
+    target = tmp_path / hashlib.sha1(url.encode()).hexdigest()
+    target.write_bytes(b"garbage")
+    seed_cache(tmp_path, "cl100k_base")
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == sha256
+
+
+def test_counting_matches_the_cookbook(tmp_path):
+    counter = TokenCounter.for_model("gpt-4o", tmp_path)
+    assert counter.count_text("hello world") == 2
+    assert counter.count_message("hello world") == 2 + 3
+    cl100k = TokenCounter.for_model("gpt-4", tmp_path)
+    assert cl100k.encoding.name == "cl100k_base"
+
+
+def test_shorten_keeps_head_and_tail_within_the_cap(tmp_path):
+    counter = TokenCounter.for_model("gpt-4o", tmp_path)
+    text = "BEGIN " + "filler words here " * 3000 + " FINISH"
+    short = counter.shorten(text, 200)
+    assert counter.count_text(short) <= 200
+    assert short.startswith("BEGIN") and short.endswith("FINISH") and "cut to fit" in short
+    assert counter.shorten("short", 200) == "short"
+
+
+def test_system_prompt_file_renders():
+    prompt = load_system_prompt(Path(__file__).resolve().parent.parent / "prompts")
+    assert prompt.header.name == "system" and prompt.header.version >= 1
+    assert prompt.variables <= SYSTEM_VARIABLES
+    text = prompt.render({"bot_name": "Ada", "date": "Monday", "user_name": "alice", "channel": "#general"})
+    assert "Ada" in text and "alice" in text and "#general" in text and "${" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("no header", "must start with a '---'"),
+        ("---\nname: x\nversion: 1\ncolour: red\n---\nbody", "unknown field 'colour'"),
+        ("---\nversion: 1\n---\nbody", "missing field 'name'"),
+        ("---\nname: x\nversion: 1\n---\nhello ${nobody}", "${nobody}"),
+        ("---\nname: x\nversion: 1\n---\ncosts $5", "malformed"),
+        ("---\nname: [unclosed\n---\nbody", "not valid YAML"),
+    ],
+)
+def test_invalid_prompt_files_name_the_file_and_problem(text, problem):
+    with pytest.raises(PromptError) as error:
+        parse_prompt(text, Path("prompts/broken.md"), SYSTEM_VARIABLES)
+    assert str(error.value).startswith("broken.md:") and problem in str(error.value)
+
+
+def test_test_harness_signs_exactly_as_the_sdk_does():
+    body = b'{"type":"event_callback"}'
+    headers = SlackSender("http://unused").sign(body)
+    verifier = SignatureVerifier(SIGNING_SECRET)
+    assert verifier.is_valid(body=body.decode(), timestamp=headers["X-Slack-Request-Timestamp"], signature=headers["X-Slack-Signature"])

@@ -1,0 +1,120 @@
+"""Pure parts: Slack markup, event classification, keys, splitting."""
+
+from __future__ import annotations
+
+from bot.conversation import ConversationId, Keys, StoredMessage
+from bot.events import IncomingMessage, Ignored, classify
+from bot.slack_text import mentioned_user_ids, strip_bot_mention, to_readable
+from bot.splitting import split_message
+
+BOT = "UBOT"
+
+
+def body(**event):
+    return {"team_id": "T1", "event": {"team": "T1", "channel": "C1", "ts": "1.000001", "user": "U1", **event}}
+
+
+def test_strip_bot_mention_removes_every_form():
+    assert strip_bot_mention("<@UBOT> hi", BOT) == "hi"
+    assert strip_bot_mention("hi <@UBOT|assistant>, there", BOT) == "hi there"
+    assert strip_bot_mention("<@UBOT>: ping <@U2>", BOT) == "ping <@U2>"
+    assert strip_bot_mention("  <@UBOT>  ", BOT) == ""
+
+
+def test_readable_text():
+    names = {"U2": "bob"}
+    assert to_readable("hi <@U2> and <@U3|carol>", names) == "hi @bob and @carol"
+    assert to_readable("<@U4>", names) == "@U4"
+    assert to_readable("see <#C1|general> <!here> <!subteam^S1|@devs>", names) == "see #general @here @devs"
+    assert to_readable("<https://a.io|docs> <https://b.io> <mailto:x@y.z|x@y.z>", names) == "docs (https://a.io) https://b.io x@y.z (mailto:x@y.z)"
+    assert to_readable("a &lt;b&gt; &amp;amp;", names) == "a <b> &amp;"
+    assert mentioned_user_ids("<@U2> <@U3|c> <@U2>") == ["U2", "U3"]
+
+
+def test_mention_in_channel_is_answered_in_a_new_thread():
+    message = classify(body(type="app_mention", text="<@UBOT> hi"), BOT)
+    assert isinstance(message, IncomingMessage)
+    assert message.reply_thread_ts == "1.000001"
+    assert message.conversation == ConversationId("T1", "C1", "1.000001")
+    assert not message.answer_requires_known_thread
+
+
+def test_thread_reply_belongs_to_the_thread():
+    message = classify(body(type="message", channel_type="channel", text="more", thread_ts="0.5"), BOT)
+    assert isinstance(message, IncomingMessage)
+    assert message.conversation.thread == "0.5" and message.reply_thread_ts == "0.5"
+    assert message.answer_requires_known_thread
+
+
+def test_direct_messages():
+    top = classify(body(type="message", channel="D1", channel_type="im", text="hi"), BOT)
+    assert isinstance(top, IncomingMessage)
+    assert top.reply_thread_ts is None and top.conversation.thread == ConversationId.TOP_LEVEL_DM
+    threaded = classify(body(type="message", channel="D1", channel_type="im", text="hi", thread_ts="0.5"), BOT)
+    assert isinstance(threaded, IncomingMessage) and threaded.conversation.thread == "0.5"
+
+
+def test_what_is_ignored():
+    assert isinstance(classify(body(type="message", channel_type="channel", text="no mention"), BOT), Ignored)
+    assert classify(body(type="message", text="x", user=BOT), BOT) == Ignored("own message")
+    assert classify(body(type="message", text="x", bot_id="BBOT"), BOT, "BBOT") == Ignored("own message")
+    assert classify(body(type="message", text="x", bot_id="B2"), BOT) == Ignored("message from a bot")
+    assert isinstance(classify(body(type="message", subtype="bot_message", text="x"), BOT), Ignored)
+    assert isinstance(classify(body(type="message", subtype="message_changed"), BOT), Ignored)
+    assert isinstance(classify(body(type="message", subtype="message_deleted"), BOT), Ignored)
+    assert isinstance(classify({"event": {"type": "reaction_added"}}, BOT), Ignored)
+    assert isinstance(classify({"no": "event"}, BOT), Ignored)
+    assert isinstance(classify(body(type="app_mention", text="x", user=None), BOT), Ignored)
+
+
+def test_file_share_with_mention_is_a_user_message():
+    message = classify(body(type="message", subtype="file_share", channel_type="channel", text="<@UBOT> look"), BOT)
+    assert isinstance(message, IncomingMessage) and message.mentioned
+
+
+def test_incoming_message_round_trips_through_json_shapes():
+    message = classify(body(type="app_mention", text="<@UBOT> hi", thread_ts="0.5"), BOT)
+    assert isinstance(message, IncomingMessage)
+    assert IncomingMessage.from_dict(message.to_dict()) == message
+
+
+def test_keys_are_versioned_and_share_a_hash_slot():
+    keys = Keys("bot")
+    cid = ConversationId("T1", "C1", "1.5")
+    assert keys.messages(cid) == "bot:v1:conv:{T1:C1:1.5}:messages"
+    assert keys.meta(cid) == "bot:v1:conv:{T1:C1:1.5}:meta"
+    assert keys.lock(cid).startswith("bot:v1:conv:{T1:C1:1.5}")
+    assert keys.claim("T1", "C1", "1.5") == "bot:v1:claim:T1:C1:1.5"
+
+
+def test_stored_message_round_trip_keeps_unicode():
+    message = StoredMessage("user", "héllo 👋", 7, "1.5", "U1")
+    assert StoredMessage.from_json(message.to_json()) == message
+
+
+def test_split_keeps_short_text_whole():
+    assert split_message("hello") == ["hello"]
+
+
+def test_split_prefers_paragraphs_and_loses_nothing():
+    text = "\n\n".join(f"para {n} " + "x" * 900 for n in range(10))
+    chunks = split_message(text, max_bytes=3000)
+    assert "".join(chunks) == text
+    assert all(len(c.encode()) <= 3000 for c in chunks)
+    assert all(c.endswith("\n\n") for c in chunks[:-1])
+
+
+def test_split_counts_bytes_not_characters():
+    text = "日本語 " * 2000
+    chunks = split_message(text, max_bytes=3000)
+    assert all(len(c.encode()) <= 3000 for c in chunks)
+    assert "".join(chunks) == text
+
+
+def test_split_closes_and_reopens_a_code_fence():
+    code = "```python\n" + "".join(f"print({n})\n" for n in range(800)) + "```\n"
+    chunks = split_message("Intro\n\n" + code, max_bytes=2000)
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert chunk.count("```") % 2 == 0, "every chunk's fences are balanced"
+    assert chunks[1].startswith("```python\n")
