@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import Iterator, Sequence
+from typing import Any, Coroutine, Iterator, Sequence
 
 from .settings import ConfigError, Settings, load_settings, require_app_token
 
@@ -90,6 +90,16 @@ async def socket(settings: Settings) -> None:
         await runtime.aclose()
 
 
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed (it is a dependency on Linux and macOS)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="An AI assistant for Slack.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,9 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         _configure_logging(settings.log_level)
         if args.command == "serve":
-            asyncio.run(serve(settings, args.host, args.port))
+            _run(serve(settings, args.host, args.port))
         else:
-            asyncio.run(socket(settings))
+            _run(socket(settings))
     except (ConfigError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

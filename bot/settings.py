@@ -110,6 +110,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("prompts_dir", "tiktoken_cache_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
     @field_validator("log_level")
     @classmethod
     def _log_level_shape(cls, value: str) -> str:
