@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from redis.exceptions import RedisError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .conversation import ConversationId, StoredMessage
@@ -95,6 +96,9 @@ class Responder:
         except asyncio.CancelledError:
             await asyncio.shield(reply.fail(INTERRUPTED))
             raise
+        except RedisError as exc:
+            log.error("store unavailable while answering %s: %s", message.conversation, type(exc).__name__)
+            await reply.fail(STORE_FAILED)
         except Exception:
             log.exception("answering %s failed", message.conversation)
             await reply.fail(INTERNAL_FAILURE)

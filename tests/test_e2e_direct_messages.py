@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
-from .harness import message
+from bot.conversation import ConversationId
+
+from .fakes.slack_api import TEAM_ID
+from .harness import SlackSender, message
 
 
 def dm(text: str, **kwargs):
@@ -39,16 +42,12 @@ def test_a_thread_in_a_dm_is_its_own_conversation(app, sender, slack, model):
 
 def test_top_level_dm_starts_fresh_after_the_idle_cut_off(start_app, slack, model):
     app = start_app(DM_IDLE_RESET_MINUTES=1)
-    from .harness import SlackSender
 
     sender = SlackSender(app.url)
     try:
         sender.send_event(dm("old topic"))
         slack.wait_for_answers(1)
         # Pretend the last activity was two minutes ago.
-        from bot.conversation import ConversationId
-        from .fakes.slack_api import TEAM_ID
-
         cid = ConversationId(TEAM_ID, "D100", ConversationId.TOP_LEVEL_DM)
         app.wait_stored(cid, 2)
         store = app.runtime.store

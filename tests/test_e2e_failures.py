@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
-from bot.responder import MODEL_FAILED, MODEL_TIMED_OUT
+from bot.conversation import ConversationId
+from bot.responder import MODEL_FAILED, MODEL_TIMED_OUT, STORE_FAILED
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import mention, message
+from .fakes.tcp_proxy import TcpProxy
+from .harness import SlackSender, mention, message
 
 
 def test_model_error_gives_one_sentence_and_clean_history(app, sender, slack, model):
@@ -19,10 +22,7 @@ def test_model_error_gives_one_sentence_and_clean_history(app, sender, slack, mo
     assert answer.text == MODEL_FAILED
     assert "500" not in answer.text and "Error" not in answer.text
 
-    cid = ("C100", first["ts"])
-    from bot.conversation import ConversationId
-
-    turns = app.wait_stored(ConversationId(TEAM_ID, *cid), 1)
+    turns = app.wait_stored(ConversationId(TEAM_ID, "C100", first["ts"]), 1)
     assert [t.role for t in turns] == ["user"], "nothing of the failed turn is stored as an assistant message"
 
     sender.send_event(message("try again", thread_ts=first["ts"]))
@@ -33,7 +33,6 @@ def test_model_error_gives_one_sentence_and_clean_history(app, sender, slack, mo
 
 def test_sdk_retries_transient_model_errors_before_giving_up(start_app, slack, model):
     app = start_app(MODEL_MAX_RETRIES=1)
-    from .harness import SlackSender
 
     sender = SlackSender(app.url)
     try:
@@ -48,7 +47,6 @@ def test_sdk_retries_transient_model_errors_before_giving_up(start_app, slack, m
 
 def test_stalled_stream_times_out_with_a_sentence(start_app, slack, model):
     app = start_app(MODEL_IDLE_TIMEOUT_SECONDS=0.5)
-    from .harness import SlackSender
 
     sender = SlackSender(app.url)
     try:
@@ -69,7 +67,6 @@ def test_stalled_stream_times_out_with_a_sentence(start_app, slack, model):
 
 def test_total_model_deadline_is_enforced(start_app, slack, model):
     app = start_app(MODEL_TIMEOUT_SECONDS=0.8, MODEL_IDLE_TIMEOUT_SECONDS=5)
-    from .harness import SlackSender
 
     sender = SlackSender(app.url)
     try:
@@ -100,7 +97,6 @@ def test_slack_refusing_the_post_skips_the_model(app, sender, slack, model):
 def test_secrets_never_reach_the_logs(start_app, slack, model, caplog):
     caplog.set_level("DEBUG")
     app = start_app()
-    from .harness import SlackSender
 
     sender = SlackSender(app.url)
     try:
@@ -112,3 +108,24 @@ def test_secrets_never_reach_the_logs(start_app, slack, model, caplog):
     text = caplog.text
     assert "xoxb-test-token" not in text and "test-signing-secret" not in text and "sk-test" not in text
     assert "model failed" in text
+
+
+def test_redis_outage_gets_a_sentence_and_recovery_works(start_app, redis_url, slack, model):
+    target = urlsplit(redis_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    app = start_app(REDIS_URL=f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}")
+    sender = SlackSender(app.url)
+    try:
+        proxy.cut()
+        assert sender.send_event(mention("is anyone home?")).status_code == 200
+        [apology] = slack.wait_for_answers(1, timeout=30)
+        assert apology.text == STORE_FAILED
+        assert model.requests == []
+
+        proxy.restore()
+        sender.send_event(mention("and now?"))
+        answers = slack.wait_for_answers(2, timeout=30)
+        assert answers[1].text == "Answer to: alice: and now?"
+    finally:
+        sender.close()
+        proxy.stop()
