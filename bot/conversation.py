@@ -76,8 +76,9 @@ class Keys:
     def lock(self, cid: ConversationId) -> str:
         return self._conv(cid, "lock")
 
-    def claim(self, team: str, channel: str, ts: str) -> str:
-        return f"{self.base}:claim:{team}:{channel}:{ts}"
+    def claim(self, cid: ConversationId, ts: str) -> str:
+        """Taken once per message (a retry or twin event maps to the same conversation and ts)."""
+        return self._conv(cid, f"claim:{ts}")
 
     def name(self, team: str, slack_id: str) -> str:
         """The readable name of a user or channel id."""

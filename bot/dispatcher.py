@@ -2,9 +2,10 @@
 
 Slack retries deliveries and sends a channel mention twice (``app_mention`` and
 ``message``); several bot processes may share one Redis.  Every message is
-claimed once (Redis ``SET NX`` on team + channel + ts), queued on its
-conversation in ts order, and answered by whichever process holds that
-conversation's lock.  A process that cannot take the lock waits until its
+claimed once (``SET NX`` on its conversation + ts) and queued on its
+conversation in ts order, in one Redis script, so a message is never claimed
+without being queued.  Whichever process holds the conversation's lock answers
+the queue in order.  A process that cannot take the lock waits until its
 message has been answered, and takes over if the holder dies (the lock expires).
 """
 
@@ -22,7 +23,7 @@ from redis.exceptions import LockError, RedisError
 from .conversation import ConversationId
 from .events import IncomingMessage
 from .responder import STORE_FAILED, Responder
-from .store import ConversationStore
+from .store import Acceptance, ConversationStore
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Dispatcher:
         self.poll_interval = poll_interval
         self._tasks: set[asyncio.Task[None]] = set()
         self._recently_seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._accept_locks: dict[ConversationId, list] = {}  # [lock, users]
 
     def submit(self, message: IncomingMessage) -> None:
         """Handle ``message`` in the background (the HTTP ack has already gone out)."""
@@ -52,21 +54,33 @@ class Dispatcher:
             return  # the twin event or a retry reached this same process
         cid = message.conversation
         try:
-            if message.answer_requires_known_thread and not await self.store.is_active(cid):
-                return
-            if not await self.store.claim_message(message.team, message.channel, message.ts):
-                log.debug("already claimed: %s %s", cid, message.ts)
-                return
-            await self.store.activate(cid, imported=message.thread_ts is None)
-            await self.store.enqueue(message)
+            # Accept in arrival order: asyncio locks are FIFO, so messages of one
+            # conversation reach the queue in the order this process received them.
+            async with self._accepting(cid):
+                outcome = await self.store.accept(message)
         except RedisError as exc:
             log.error("store unavailable while accepting a message in %s: %s", cid, type(exc).__name__)
             await self.responder.apologise(message, STORE_FAILED)
+            return
+        if outcome is not Acceptance.ACCEPTED:
+            log.debug("not answering %s %s: %s", cid, message.ts, outcome.name)
             return
         try:
             await self._drain(cid, message.ts)
         except RedisError as exc:
             log.error("store unavailable while answering in %s: %s", cid, type(exc).__name__)
+
+    @contextlib.asynccontextmanager
+    async def _accepting(self, cid: ConversationId) -> AsyncIterator[None]:
+        entry = self._accept_locks.setdefault(cid, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._accept_locks[cid]
 
     async def _drain(self, cid: ConversationId, ts: str) -> None:
         while True:

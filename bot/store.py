@@ -13,10 +13,12 @@ Per conversation (all keys in one hash slot, all with the conversation TTL):
   thread's earlier messages were read from Slack once) and ``last_active``.
 - ``queue`` + ``queue-items``: messages claimed but not answered yet, in ts
   order, drained by whichever process holds the conversation's ``lock``.
+- ``claim:{ts}``: taken once per message; retries and twin events find it.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from dataclasses import dataclass, field
@@ -33,6 +35,29 @@ CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 NAME_TTL_SECONDS = 24 * 3600
 
 
+class Acceptance(enum.IntEnum):
+    ACCEPTED = 1
+    DUPLICATE = -1
+    NOT_IN_CONVERSATION = 0
+
+
+# KEYS: claim, meta, queue, queue-items
+# ARGV: requires active conversation, ts, message json, claim ttl, conversation ttl, queue ttl, nothing earlier to import
+ACCEPT_SCRIPT = """
+if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[2], 'active') == 0 then return 0 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4]) then return -1 end
+redis.call('HSETNX', KEYS[2], 'active', '1')
+if ARGV[7] == '1' then redis.call('HSETNX', KEYS[2], 'imported', '1') end
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+-- equal scores: members sort by ts, which Slack writes with a fixed width
+redis.call('ZADD', KEYS[3], 0, ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+redis.call('EXPIRE', KEYS[4], ARGV[6])
+return 1
+"""
+
+
 @dataclass
 class ConversationState:
     messages: list[StoredMessage] = field(default_factory=list)
@@ -47,6 +72,7 @@ class ConversationStore:
         self.keys = Keys(key_prefix)
         self.ttl = ttl_seconds
         self.lock_ttl = lock_ttl_seconds
+        self._accept_script = redis.register_script(ACCEPT_SCRIPT)
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
@@ -54,23 +80,30 @@ class ConversationStore:
     async def close(self) -> None:
         await self.redis.aclose()
 
-    # --- exactly-once ----------------------------------------------------
-    async def claim_message(self, team: str, channel: str, ts: str) -> bool:
-        """True for the first claim of a message; retries and twin events get False."""
-        return bool(await self.redis.set(self.keys.claim(team, channel, ts), "1", nx=True, ex=CLAIM_TTL_SECONDS))
+    # --- exactly-once, in order -------------------------------------------
+    async def accept(self, message: IncomingMessage) -> Acceptance:
+        """Claim ``message`` and queue it on its conversation, in one atomic step.
+
+        Retries and twin events find the claim taken (DUPLICATE).  A message
+        that is answered only in a thread the bot takes part in is refused
+        (NOT_IN_CONVERSATION) without being claimed.
+        """
+        cid = message.conversation
+        result = await self._accept_script(
+            keys=[self.keys.claim(cid, message.ts), self.keys.meta(cid), self.keys.queue(cid), self.keys.queue_items(cid)],
+            args=[
+                "1" if message.answer_requires_known_thread else "0",
+                message.ts,
+                json.dumps(message.to_dict()),
+                CLAIM_TTL_SECONDS,
+                self.ttl,
+                QUEUE_TTL_SECONDS,
+                "1" if message.thread_ts is None else "0",
+            ],
+        )
+        return Acceptance(int(result))
 
     # --- per-conversation queue ------------------------------------------
-    async def enqueue(self, message: IncomingMessage) -> None:
-        cid = message.conversation
-        queue, items = self.keys.queue(cid), self.keys.queue_items(cid)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(items, message.ts, json.dumps(message.to_dict()))
-            # Equal scores: members sort by ts, which Slack formats with a fixed width.
-            pipe.zadd(queue, {message.ts: 0})
-            pipe.expire(items, QUEUE_TTL_SECONDS)
-            pipe.expire(queue, QUEUE_TTL_SECONDS)
-            await pipe.execute()
-
     async def pop_next(self, cid: ConversationId) -> IncomingMessage | None:
         """The oldest waiting message; only the lock holder calls this."""
         popped = await self.redis.zpopmin(self.keys.queue(cid))
@@ -95,20 +128,6 @@ class ConversationStore:
         return self.redis.lock(self.keys.lock(cid), timeout=self.lock_ttl, blocking=False)
 
     # --- memory ------------------------------------------------------------
-    async def is_active(self, cid: ConversationId) -> bool:
-        return bool(await self.redis.hexists(self.keys.meta(cid), "active"))
-
-    async def activate(self, cid: ConversationId, *, imported: bool) -> None:
-        """Mark that the bot takes part in this conversation (so unmentioned
-        follow-ups in its thread are answered)."""
-        meta = self.keys.meta(cid)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(meta, "active", "1")
-            if imported:
-                pipe.hsetnx(meta, "imported", "1")
-            pipe.expire(meta, self.ttl)
-            await pipe.execute()
-
     async def load(self, cid: ConversationId) -> ConversationState:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.keys.meta(cid))

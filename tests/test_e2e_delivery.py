@@ -109,3 +109,24 @@ def test_messages_in_one_conversation_are_answered_in_order_one_at_a_time(app, s
         assert earlier.finished is not None and earlier.finished <= later.started, "answers overlapped"
     # each answer saw the previous ones
     assert [m["content"] for m in requests[-1].messages if m["role"] == "assistant"][-1] == "Answer to: alice: four"
+
+
+def test_a_conversation_locked_by_a_dead_process_is_taken_over(app, sender, slack, model, redis_url, key_prefix):
+    import redis
+
+    from bot.conversation import ConversationId, Keys
+
+    from .fakes.slack_api import TEAM_ID
+
+    first = mention("start")
+    sender.send_event(first)
+    slack.wait_for_answers(1)
+    app.wait_stored(ConversationId(TEAM_ID, "C100", first["ts"]), 2)
+    # Another process took the conversation's lock and died without releasing it.
+    client = redis.Redis.from_url(redis_url)
+    client.set(Keys(key_prefix).lock(ConversationId(TEAM_ID, "C100", first["ts"])), "dead-process-token", px=1500)
+    client.close()
+
+    sender.send_event(message("are you there?", thread_ts=first["ts"]))
+    answers = slack.wait_for_answers(2, timeout=10)
+    assert answers[1].text == "Answer to: alice: are you there?"
