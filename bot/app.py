@@ -10,12 +10,23 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import register_all
 
+from .commands import CommandRunner
 from .dispatcher import Dispatcher
+from .management import Management
 from .responder import BotIdentity
+from .tasks import BackgroundTasks
 
 
 def build_bolt_app(
-    *, client: AsyncWebClient, signing_secret: str, identity: BotIdentity, dispatcher: Dispatcher
+    *,
+    client: AsyncWebClient,
+    signing_secret: str,
+    identity: BotIdentity,
+    dispatcher: Dispatcher,
+    runner: CommandRunner,
+    management: Management,
+    tasks: BackgroundTasks,
+    update_interval: float,
 ) -> AsyncApp:
     async def authorize(**_: object) -> AuthorizeResult:
         # The identity was read once at start-up (auth.test): no Slack call per request.
@@ -36,7 +47,16 @@ def build_bolt_app(
         process_before_response=False,  # ack first, answer afterwards
         logger=bolt_logger,
     )
-    register_all(app, dispatcher=dispatcher, identity=identity)
+    register_all(
+        app,
+        dispatcher=dispatcher,
+        identity=identity,
+        runner=runner,
+        management=management,
+        tasks=tasks,
+        client=client,
+        update_interval=update_interval,
+    )
     return app
 
 

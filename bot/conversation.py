@@ -80,6 +80,17 @@ class Keys:
         """Taken once per message (a retry or twin event maps to the same conversation and ts)."""
         return self._conv(cid, f"claim:{ts}")
 
+    def channel_conversations(self, team: str, channel: str) -> str:
+        """The threads of a channel the bot keeps, so a reset can forget them all."""
+        return f"{self.base}:channel-conversations:{team}:{channel}"
+
+    def persona(self, team: str, channel: str) -> str:
+        return f"{self.base}:persona:{team}:{channel}"
+
+    def usage(self, team: str, period: str) -> str:
+        """Token usage of one day (YYYY-MM-DD) or month (YYYY-MM)."""
+        return f"{self.base}:usage:{team}:{period}"
+
     def name(self, team: str, slack_id: str) -> str:
         """The readable name of a user or channel id."""
         return f"{self.base}:name:{team}:{slack_id}"

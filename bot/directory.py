@@ -7,7 +7,7 @@ name is looked up once a day at most; when Slack cannot say, the id is used.
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from typing import Iterable, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -17,6 +17,16 @@ from .store import ConversationStore
 log = logging.getLogger(__name__)
 
 LOCAL_CACHE_LIMIT = 10_000
+
+
+class NameDirectory(Protocol):
+    async def user_names(self, team: str, users: Iterable[str]) -> dict[str, str]: ...
+
+    async def user_name(self, team: str, user: str) -> str: ...
+
+    async def channel_name(self, team: str, channel: str) -> str: ...
+
+    async def channel_creator(self, team: str, channel: str) -> str | None: ...
 
 
 class Directory:
@@ -33,6 +43,15 @@ class Directory:
 
     async def channel_name(self, team: str, channel: str) -> str:
         return await self._cached(team, channel, self._fetch_channel)
+
+    async def channel_creator(self, team: str, channel: str) -> str | None:
+        """Who created ``channel`` (not cached: asked only for permission checks)."""
+        try:
+            response = await self.client.conversations_info(channel=channel)
+        except Exception as exc:
+            log.info("conversations.info failed: %s", type(exc).__name__)
+            return None
+        return (response.get("channel") or {}).get("creator") or None
 
     async def _cached(self, team: str, key: str, fetch) -> str:  # type: ignore[no-untyped-def]
         local_key = (team, key)

@@ -22,8 +22,10 @@ from redis.exceptions import LockError, RedisError
 
 from .conversation import ConversationId
 from .events import IncomingMessage
-from .responder import STORE_FAILED, Responder
+from .responder import Responder
 from .store import Acceptance, ConversationStore
+from .tasks import BackgroundTasks
+from .wording import STORE_FAILED
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +33,19 @@ RECENTLY_SEEN_LIMIT = 20_000
 
 
 class Dispatcher:
-    def __init__(self, store: ConversationStore, responder: Responder, *, poll_interval: float = 0.2) -> None:
+    def __init__(
+        self, store: ConversationStore, responder: Responder, tasks: BackgroundTasks, *, poll_interval: float = 0.2
+    ) -> None:
         self.store = store
         self.responder = responder
+        self.tasks = tasks
         self.poll_interval = poll_interval
-        self._tasks: set[asyncio.Task[None]] = set()
         self._recently_seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._accept_locks: dict[ConversationId, list] = {}  # [lock, users]
 
     def submit(self, message: IncomingMessage) -> None:
         """Handle ``message`` in the background (the HTTP ack has already gone out)."""
-        task = asyncio.get_running_loop().create_task(self.handle(message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
+        self.tasks.spawn(self.handle(message))
 
     async def handle(self, message: IncomingMessage) -> None:
         if self._seen_here(message):
@@ -108,16 +106,6 @@ class Dispatcher:
         if len(self._recently_seen) > RECENTLY_SEEN_LIMIT:
             self._recently_seen.popitem(last=False)
         return False
-
-    async def aclose(self, timeout: float) -> None:
-        """Let answers in progress finish for up to ``timeout`` seconds, then cancel them."""
-        if not self._tasks:
-            return
-        done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=5)
 
 
 @contextlib.asynccontextmanager

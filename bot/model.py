@@ -38,6 +38,15 @@ class Usage:
     cached_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class ModelOptions:
+    """Per-request overrides (a prompt file's model, temperature, output limit)."""
+
+    model: str | None = None
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+
+
 @dataclass
 class ModelReply:
     """Filled while a reply streams: the text so far and, at the end, the usage."""
@@ -76,7 +85,7 @@ class ModelClient:
     async def close(self) -> None:
         await self.client.close()
 
-    async def _start_stream(self, messages: Sequence[dict[str, str]]) -> AsyncStream[ChatCompletionChunk]:
+    async def _start_stream(self, messages: Sequence[dict[str, str]], options: ModelOptions) -> AsyncStream[ChatCompletionChunk]:
         # The SDK's public ``post`` with the wire body: ``chat.completions.create``
         # first walks every message through its TypedDict transform, which costs
         # about 0.3 ms per message here (100+ ms for a full window) and changes
@@ -85,13 +94,22 @@ class ModelClient:
         return await self.client.post(
             "/chat/completions",
             cast_to=ChatCompletion,
-            body=chat_request_body(self.model, messages, self.max_output_tokens, self.temperature),
+            body=chat_request_body(
+                options.model or self.model,
+                messages,
+                options.max_output_tokens or self.max_output_tokens,
+                self.temperature if options.temperature is None else options.temperature,
+            ),
             stream=True,
             stream_cls=AsyncStream[ChatCompletionChunk],
         )
 
-    async def stream(self, messages: Sequence[dict[str, str]], reply: ModelReply) -> AsyncIterator[str]:
-        """Yield text deltas; ``reply`` accumulates the text and usage.  Raises ModelError."""
+    async def stream(
+        self, messages: Sequence[dict[str, str]], reply: ModelReply, options: ModelOptions | None = None
+    ) -> AsyncIterator[str]:
+        """Yield text deltas; ``reply`` accumulates the text and usage.  Raises ModelError.
+        ``options`` override the model, temperature and output limit for one request."""
+        options = options or ModelOptions()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.total_timeout
 
@@ -102,7 +120,7 @@ class ModelClient:
             return remaining
 
         try:
-            stream = await asyncio.wait_for(self._start_stream(messages), timeout=time_left())
+            stream = await asyncio.wait_for(self._start_stream(messages, options), timeout=time_left())
             chunks = stream.__aiter__()
             try:
                 while True:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import Callable, Literal, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from .splitting import split_message
 
@@ -22,6 +23,18 @@ log = logging.getLogger(__name__)
 
 PLACEHOLDER = "_Thinking…_"
 CURSOR = " …"
+
+
+class ReplyWriter(Protocol):
+    """Where one answer is written while it streams (Slack, a response_url, a terminal)."""
+
+    async def start(self) -> bool: ...
+
+    async def progress(self, text: str) -> None: ...
+
+    async def finish(self, text: str) -> list[str]: ...
+
+    async def fail(self, sentence: str) -> None: ...
 
 
 class SlackReply:
@@ -105,3 +118,74 @@ class SlackReply:
             log.warning("chat.update failed: %s", type(exc).__name__)
             return False
         return True
+
+
+# A markdown block holds 12,000 characters; response_url accepts 5 uses in 30 minutes.
+RESPONSE_URL_CHUNK_BYTES = 11_000
+RESPONSE_URL_MAX_USES = 5
+
+
+class ResponseUrlReply:
+    """An answer to a slash command delivered through its ``response_url``.
+
+    The command's ack already showed a private "working on it"; the answer
+    replaces it in one post (response_url allows 5 uses), so nothing streams.
+    """
+
+    def __init__(self, client: AsyncWebhookClient, *, response_type: Literal["ephemeral", "in_channel"] = "ephemeral") -> None:
+        self.client = client
+        self.response_type = response_type
+
+    async def start(self) -> bool:
+        return True
+
+    async def progress(self, text: str) -> None:
+        return None
+
+    async def finish(self, text: str) -> list[str]:
+        chunks = split_message(text, RESPONSE_URL_CHUNK_BYTES)[:RESPONSE_URL_MAX_USES]
+        for n, chunk in enumerate(chunks):
+            await self._send(chunk, replace_original=n == 0 and self.response_type == "ephemeral")
+        return []
+
+    async def fail(self, sentence: str) -> None:
+        await self._send(sentence, replace_original=self.response_type == "ephemeral")
+
+    async def _send(self, text: str, *, replace_original: bool) -> None:
+        try:
+            response = await self.client.send(
+                text=text[:3000],  # the notification fallback; the block renders the Markdown
+                blocks=[{"type": "markdown", "text": text}],
+                response_type=self.response_type,
+                replace_original=replace_original,
+            )
+        except Exception as exc:
+            log.warning("response_url delivery failed: %s", type(exc).__name__)
+            return
+        if response.status_code >= 300:
+            log.warning("response_url delivery failed: HTTP %d", response.status_code)
+
+
+class FallbackReply:
+    """Writes through ``primary``; if it cannot start (e.g. the bot is not in the
+    channel), writes through ``fallback`` instead."""
+
+    def __init__(self, primary: ReplyWriter, fallback: ReplyWriter) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.current: ReplyWriter = primary
+
+    async def start(self) -> bool:
+        if await self.primary.start():
+            return True
+        self.current = self.fallback
+        return await self.fallback.start()
+
+    async def progress(self, text: str) -> None:
+        await self.current.progress(text)
+
+    async def finish(self, text: str) -> list[str]:
+        return await self.current.finish(text)
+
+    async def fail(self, sentence: str) -> None:
+        await self.current.fail(sentence)

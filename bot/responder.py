@@ -11,34 +11,28 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable, Mapping, Protocol
 
 from redis.exceptions import RedisError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from .conversation import ConversationId, StoredMessage
-from .directory import Directory
+from .directory import NameDirectory
 from .events import IncomingMessage
-from .model import ModelClient, ModelError, ModelReply
+from .generation import billed_tokens, failure_sentence, generate
+from .model import ModelClient, ModelError
 from .prompts import Prompt
-from .reply import SlackReply
+from .reply import ReplyWriter
+from .slack_history import ThreadMessage, select_earlier
 from .slack_text import mentioned_user_ids, strip_bot_mention, to_readable
 from .store import ConversationStore
-from .thread_import import ThreadMessage, fetch_thread, select_earlier
 from .tokens import TokenCounter
-from .trimming import build_request, message_token_cap, plan_window
+from .trimming import build_request, message_token_cap, plan_window, request_tokens
+from .wording import EMPTY_MESSAGE, INTERNAL_FAILURE, INTERRUPTED, STORE_FAILED
 
 log = logging.getLogger(__name__)
 
-# What users read when something goes wrong: plain sentences, no internals.
-MODEL_FAILED = "Sorry, I couldn't get an answer from the language model just now. Please try again in a moment."
-MODEL_TIMED_OUT = "Sorry, the language model took too long to answer. Please try again in a moment."
-STORE_FAILED = "Sorry, I can't answer right now because my conversation memory is unavailable. Please try again in a minute."
-INTERNAL_FAILURE = "Sorry, something went wrong on my side while answering. Please try again."
-INTERRUPTED = "Sorry, I was restarted before I could finish this answer. Please ask again."
-EMPTY_MESSAGE = "It looks like your message was empty. What would you like to ask?"
-
 SYSTEM_TOKENS_CACHE_LIMIT = 256
+DATE_FORMAT = "%A, %d %B %Y"
 
 
 @dataclass(frozen=True)
@@ -54,34 +48,43 @@ class Budget:
     trim_target_ratio: float
 
 
+class ThreadReader(Protocol):
+    async def earlier_in_thread(
+        self, channel: str, thread_ts: str, before_ts: str, max_messages: int
+    ) -> list[Mapping[str, Any]]: ...
+
+
+ReplyFactory = Callable[[IncomingMessage], ReplyWriter]
+
+
 class Responder:
     def __init__(
         self,
         *,
-        slack: AsyncWebClient,
         store: ConversationStore,
         model: ModelClient,
         counter: TokenCounter,
-        prompt: Prompt,
-        directory: Directory,
+        system_prompt: Prompt,
+        directory: NameDirectory,
+        replies: ReplyFactory,
+        threads: ThreadReader | None,
         identity: BotIdentity,
         budget: Budget,
         bot_name: str,
-        update_interval: float,
         dm_idle_reset_seconds: float,
         thread_import_limit: int,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
-        self.slack = slack
         self.store = store
         self.model = model
         self.counter = counter
-        self.prompt = prompt
+        self.system_prompt = system_prompt
         self.directory = directory
+        self.replies = replies
+        self.threads = threads
         self.identity = identity
         self.budget = budget
         self.bot_name = bot_name
-        self.update_interval = update_interval
         self.dm_idle_reset_seconds = dm_idle_reset_seconds
         self.thread_import_limit = thread_import_limit
         self.now = now
@@ -89,8 +92,8 @@ class Responder:
 
     # ------------------------------------------------------------------
     async def answer(self, message: IncomingMessage) -> None:
-        """Answer ``message`` in Slack; every failure ends in one plain sentence."""
-        reply = SlackReply(self.slack, message.channel, message.reply_thread_ts, interval=self.update_interval)
+        """Answer ``message``; every failure ends in one plain sentence."""
+        reply = self.replies(message)
         try:
             await self._answer(message, reply)
         except asyncio.CancelledError:
@@ -105,10 +108,29 @@ class Responder:
 
     async def apologise(self, message: IncomingMessage, sentence: str) -> None:
         """Say why a message cannot be answered, without touching the store."""
-        await SlackReply(self.slack, message.channel, message.reply_thread_ts, interval=self.update_interval).fail(sentence)
+        await self.replies(message).fail(sentence)
+
+    def count_system(self, system_prompt: str) -> int:
+        """Tokens of a system prompt (cached: it rarely changes between requests)."""
+        tokens = self._system_tokens.get(system_prompt)
+        if tokens is None:
+            if len(self._system_tokens) >= SYSTEM_TOKENS_CACHE_LIMIT:
+                self._system_tokens.clear()
+            tokens = self._system_tokens[system_prompt] = self.counter.count_message(system_prompt)
+        return tokens
+
+    async def common_variables(self, team: str, channel: str, user: str, direct: bool) -> dict[str, str]:
+        """The variables every prompt may use."""
+        channel_name = "a direct message" if direct else await self.directory.channel_name(team, channel)
+        return {
+            "bot_name": self.bot_name,
+            "date": self.now().strftime(DATE_FORMAT),
+            "user_name": await self.directory.user_name(team, user),
+            "channel": channel_name,
+        }
 
     # ------------------------------------------------------------------
-    async def _answer(self, message: IncomingMessage, reply: SlackReply) -> None:
+    async def _answer(self, message: IncomingMessage, reply: ReplyWriter) -> None:
         cid = message.conversation
         question = strip_bot_mention(message.text, self.identity.user_id)
         if not question:
@@ -120,8 +142,12 @@ class Responder:
             history = []
             await self.store.clear_messages(cid)
 
-        system_prompt = await self._system_prompt(message)
-        system_tokens = self._count_system(system_prompt)
+        if state.persona:
+            system_prompt = state.persona  # a channel persona replaces the default system prompt
+        else:
+            variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
+            system_prompt = self.system_prompt.render(variables)
+        system_tokens = self.count_system(system_prompt)
         cap = message_token_cap(self.budget.max_context_tokens, system_tokens)
 
         imported: list[StoredMessage] = []
@@ -134,29 +160,28 @@ class Responder:
         window = [*history, *imported, turn]
         drop = plan_window(window, system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         await self.store.save_turn(cid, [*imported, turn], drop_oldest=drop, imported=True)
-        request = build_request(system_prompt, window[drop:])
+        kept = window[drop:]
+        request = build_request(system_prompt, kept)
 
         if not await reply.start():
             log.warning("could not post in %s; the answer is abandoned", cid)
             return
-        answer = ModelReply()
         started = time.perf_counter()
         try:
-            async for _ in self.model.stream(request, answer):
-                await reply.progress(answer.text)
+            answer = await generate(self.model, request, reply)
         except ModelError as exc:
             log.warning("model failed for %s: %s", cid, exc.kind)
-            await reply.fail(MODEL_TIMED_OUT if exc.kind == "timeout" else MODEL_FAILED)
+            await reply.fail(failure_sentence(exc))
             return
         posted = await reply.finish(answer.text)
         log.info(
-            "answered %s in %.2fs: prompt %d tokens (%d cached), completion %d tokens, %d messages kept, %d dropped",
+            "answered %s in %.2fs: prompt %d tokens (%d cached), completion %d tokens, %d turns kept, %d dropped",
             cid,
             time.perf_counter() - started,
             answer.usage.prompt_tokens,
             answer.usage.cached_tokens,
             answer.usage.completion_tokens,
-            len(window) - drop,
+            len(kept),
             drop,
         )
         assistant_turn = StoredMessage(
@@ -167,34 +192,16 @@ class Responder:
             user=self.identity.user_id,
         )
         await self.store.save_turn(cid, [assistant_turn])
+        prompt_tokens, completion_tokens = billed_tokens(answer, request_tokens(kept, system_tokens), self.counter)
+        await self.store.record_usage(
+            message.team, message.channel, message.user,
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=self.now(),
+        )
 
     # ------------------------------------------------------------------
     def _dm_went_idle(self, message: IncomingMessage, last_active: float) -> bool:
         top_level_dm = message.conversation.thread == ConversationId.TOP_LEVEL_DM
         return top_level_dm and last_active > 0 and time.time() - last_active > self.dm_idle_reset_seconds
-
-    async def _system_prompt(self, message: IncomingMessage) -> str:
-        if message.is_direct:
-            channel = "a direct message"
-        else:
-            channel = await self.directory.channel_name(message.team, message.channel)
-        user_name = await self.directory.user_name(message.team, message.user)
-        return self.prompt.render(
-            {
-                "bot_name": self.bot_name,
-                "date": self.now().strftime("%A, %d %B %Y"),
-                "user_name": user_name,
-                "channel": channel,
-            }
-        )
-
-    def _count_system(self, system_prompt: str) -> int:
-        tokens = self._system_tokens.get(system_prompt)
-        if tokens is None:
-            if len(self._system_tokens) >= SYSTEM_TOKENS_CACHE_LIMIT:
-                self._system_tokens.clear()
-            tokens = self._system_tokens[system_prompt] = self.counter.count_message(system_prompt)
-        return tokens
 
     def _user_turn(self, message: IncomingMessage, text: str, speaker: str, cap: int) -> StoredMessage:
         content = text if message.is_direct else f"{speaker}: {text}"
@@ -204,8 +211,9 @@ class Responder:
         return StoredMessage(role=role, content=content, tokens=self.counter.count_message(content), ts=ts, user=user)  # type: ignore[arg-type]
 
     async def _import_thread(self, message: IncomingMessage, cap: int) -> list[StoredMessage]:
-        assert message.thread_ts is not None
-        raw = await fetch_thread(self.slack, message.channel, message.thread_ts, message.ts, self.thread_import_limit)
+        if self.threads is None or message.thread_ts is None:
+            return []
+        raw = await self.threads.earlier_in_thread(message.channel, message.thread_ts, message.ts, self.thread_import_limit)
         earlier = select_earlier(raw, message.ts, self.identity.user_id, self.identity.bot_id, self.thread_import_limit)
         if not earlier:
             return []

@@ -1,9 +1,17 @@
-"""Building the bot's parts from the settings, once, inside the running event loop."""
+"""Building the bot's parts from the settings, once, inside the running event loop.
+
+``build_core`` makes what every surface shares (store, model, tokenizer,
+prompts); ``build_services`` wires the answering logic to a surface's reply
+writers and name directory; ``build_runtime`` does both for Slack.  The local
+console (``bot.console``) uses the same core and services without Slack.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
 
 import redis.asyncio as aioredis
 from openai import AsyncOpenAI
@@ -17,13 +25,18 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .app import build_bolt_app
-from .directory import Directory
+from .commands import CommandRunner, HistorySource
+from .directory import Directory, NameDirectory
 from .dispatcher import Dispatcher
+from .management import Management
 from .model import ModelClient, build_openai_client
-from .prompts import PromptError, load_system_prompt
-from .responder import Budget, BotIdentity, Responder
-from .settings import ConfigError, Settings
+from .prompts import PromptCatalog, PromptError, load_catalog
+from .reply import SlackReply
+from .responder import BotIdentity, Budget, ReplyFactory, Responder, ThreadReader
+from .settings import Settings
+from .slack_history import SlackHistory
 from .store import ConversationStore, connect
+from .tasks import BackgroundTasks
 from .tokens import TokenCounter, TokenizerUnavailable
 from .trimming import fixed_tokens
 
@@ -36,20 +49,158 @@ class StartupError(Exception):
     """The bot cannot start; the message is one human line."""
 
 
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 @dataclass
-class Runtime:
+class Core:
     settings: Settings
     store: ConversationStore
-    slack: AsyncWebClient
     model: ModelClient
+    counter: TokenCounter
+    catalog: PromptCatalog
+    tasks: BackgroundTasks
+
+    async def aclose(self) -> None:
+        await self.tasks.aclose(SHUTDOWN_GRACE_SECONDS)
+        await self.model.close()
+        await self.store.close()
+
+
+@dataclass
+class Services:
+    responder: Responder
+    commands: CommandRunner
+    management: Management
     dispatcher: Dispatcher
+
+
+@dataclass
+class Runtime:
+    core: Core
+    services: Services
+    slack: AsyncWebClient
     bolt_app: AsyncApp
     identity: BotIdentity
 
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    @property
+    def store(self) -> ConversationStore:
+        return self.core.store
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.services.dispatcher
+
     async def aclose(self) -> None:
-        await self.dispatcher.aclose(SHUTDOWN_GRACE_SECONDS)
-        await self.model.close()
-        await self.store.close()
+        await self.core.aclose()
+
+
+def load_prompts(settings: Settings, counter: TokenCounter) -> PromptCatalog:
+    try:
+        catalog = load_catalog(settings.prompts_dir, reserved_commands=frozenset({settings.management_command}))
+    except PromptError as exc:
+        raise StartupError(f"Invalid prompt file {exc}") from None
+    sample = catalog.system.render(
+        {"bot_name": settings.bot_name, "date": "Wednesday, 30 September 2026", "user_name": "x" * 40, "channel": "#" + "x" * 40}
+    )
+    if fixed_tokens(counter.count_message(sample)) * 2 > settings.max_context_tokens:
+        raise StartupError("MAX_CONTEXT_TOKENS is too small: the system prompt alone takes half of it; raise it.")
+    return catalog
+
+
+async def build_core(
+    settings: Settings, *, redis: aioredis.Redis | None = None, openai_client: AsyncOpenAI | None = None
+) -> Core:
+    """What every surface shares.  Raises StartupError with one human line."""
+    try:
+        counter = TokenCounter.for_model(settings.openai_model, settings.tiktoken_cache_dir)
+    except (TokenizerUnavailable, OSError) as exc:
+        raise StartupError(f"Cannot load the tokenizer: {exc} (check TIKTOKEN_CACHE_DIR).") from None
+    catalog = load_prompts(settings, counter)
+    if settings.embedded_store:
+        log.warning(
+            "REDIS_URL is not set: using the embedded in-process store. Conversation history is per-process "
+            "and lost on restart; set REDIS_URL for production."
+        )
+    store = ConversationStore(
+        redis if redis is not None else connect(settings.redis_url),
+        key_prefix=settings.redis_key_prefix,
+        ttl_seconds=settings.conversation_ttl_seconds,
+    )
+    try:
+        await store.ping()
+    except (RedisError, OSError) as exc:
+        await store.close()
+        raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+    model = ModelClient(
+        openai_client
+        or build_openai_client(
+            api_key=settings.model_api_key(),
+            base_url=settings.openai_base_url,
+            max_retries=settings.model_max_retries,
+            timeout=settings.model_timeout_seconds,
+        ),
+        model=settings.openai_model,
+        max_output_tokens=settings.max_output_tokens,
+        temperature=settings.model_temperature,
+        total_timeout=settings.model_timeout_seconds,
+        idle_timeout=settings.model_idle_timeout_seconds,
+    )
+    return Core(settings, store, model, counter, catalog, BackgroundTasks())
+
+
+def build_services(
+    core: Core,
+    *,
+    directory: NameDirectory,
+    replies: ReplyFactory,
+    threads: ThreadReader | None,
+    history: HistorySource,
+    identity: BotIdentity,
+    now: Callable[[], datetime] = utc_now,
+) -> Services:
+    settings = core.settings
+    responder = Responder(
+        store=core.store,
+        model=core.model,
+        counter=core.counter,
+        system_prompt=core.catalog.system,
+        directory=directory,
+        replies=replies,
+        threads=threads,
+        identity=identity,
+        budget=Budget(settings.max_context_tokens, settings.trim_target_ratio),
+        bot_name=settings.bot_name,
+        dm_idle_reset_seconds=settings.dm_idle_reset_minutes * 60,
+        thread_import_limit=settings.thread_import_limit,
+        now=now,
+    )
+    commands = CommandRunner(
+        catalog=core.catalog,
+        model=core.model,
+        counter=core.counter,
+        store=core.store,
+        responder=responder,
+        history=history,
+        max_context_tokens=settings.max_context_tokens,
+        bot_name=settings.bot_name,
+        now=now,
+    )
+    management = Management(
+        command=settings.management_command,
+        catalog=core.catalog,
+        store=core.store,
+        directory=directory,
+        admins=settings.admins,
+        default_model=settings.openai_model,
+        now=now,
+    )
+    return Services(responder, commands, management, Dispatcher(core.store, responder, core.tasks))
 
 
 def build_slack_client(settings: Settings) -> AsyncWebClient:
@@ -86,82 +237,37 @@ async def fetch_identity(slack: AsyncWebClient) -> BotIdentity:
 async def build_runtime(
     settings: Settings, *, redis: aioredis.Redis | None = None, openai_client: AsyncOpenAI | None = None
 ) -> Runtime:
-    """Every part of the running bot.  Raises StartupError with one human line."""
-    try:
-        counter = TokenCounter.for_model(settings.openai_model, settings.tiktoken_cache_dir)
-    except (TokenizerUnavailable, OSError) as exc:
-        raise StartupError(f"Cannot load the tokenizer: {exc} (check TIKTOKEN_CACHE_DIR).") from None
-    try:
-        prompt = load_system_prompt(settings.prompts_dir)
-    except PromptError as exc:
-        raise StartupError(f"Invalid prompt file {exc}") from None
-    sample = prompt.render({"bot_name": settings.bot_name, "date": "Wednesday, 30 September 2026", "user_name": "x" * 40, "channel": "#" + "x" * 40})
-    if fixed_tokens(counter.count_message(sample)) * 2 > settings.max_context_tokens:
-        raise StartupError("MAX_CONTEXT_TOKENS is too small: the system prompt alone takes half of it; raise it.")
-
-    if settings.embedded_store:
-        log.warning(
-            "REDIS_URL is not set: using the embedded in-process store. Conversation history is per-process "
-            "and lost on restart; set REDIS_URL for production."
-        )
-    store = ConversationStore(
-        redis if redis is not None else connect(settings.redis_url),
-        key_prefix=settings.redis_key_prefix,
-        ttl_seconds=settings.conversation_ttl_seconds,
-    )
-    try:
-        await store.ping()
-    except (RedisError, OSError) as exc:
-        await store.close()
-        raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
-
+    """Every part of the Slack bot.  Raises StartupError with one human line."""
+    core = await build_core(settings, redis=redis, openai_client=openai_client)
     slack = build_slack_client(settings)
     try:
         identity = await fetch_identity(slack)
     except StartupError:
-        await store.close()
+        await core.store.close()
         raise
-
-    model = ModelClient(
-        openai_client
-        or build_openai_client(
-            api_key=settings.model_api_key(),
-            base_url=settings.openai_base_url,
-            max_retries=settings.model_max_retries,
-            timeout=settings.model_timeout_seconds,
-        ),
-        model=settings.openai_model,
-        max_output_tokens=settings.max_output_tokens,
-        temperature=settings.model_temperature,
-        total_timeout=settings.model_timeout_seconds,
-        idle_timeout=settings.model_idle_timeout_seconds,
-    )
-    responder = Responder(
-        slack=slack,
-        store=store,
-        model=model,
-        counter=counter,
-        prompt=prompt,
-        directory=Directory(slack, store),
+    interval = settings.stream_update_interval_seconds
+    history = SlackHistory(slack)
+    services = build_services(
+        core,
+        directory=Directory(slack, core.store),
+        replies=lambda message: SlackReply(slack, message.channel, message.reply_thread_ts, interval=interval),
+        threads=history,
+        history=history,
         identity=identity,
-        budget=Budget(settings.max_context_tokens, settings.trim_target_ratio),
-        bot_name=settings.bot_name,
-        update_interval=settings.stream_update_interval_seconds,
-        dm_idle_reset_seconds=settings.dm_idle_reset_minutes * 60,
-        thread_import_limit=settings.thread_import_limit,
     )
-    dispatcher = Dispatcher(store, responder)
     bolt_app = build_bolt_app(
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         identity=identity,
-        dispatcher=dispatcher,
+        dispatcher=services.dispatcher,
+        runner=services.commands,
+        management=services.management,
+        tasks=core.tasks,
+        update_interval=interval,
     )
     log.info(
-        "ready as %s (bot %s) in team %s; model %s; context budget %d tokens",
+        "ready as %s (bot %s) in team %s; model %s; context budget %d tokens; commands %s",
         identity.user_id, identity.bot_id, identity.team_id, settings.openai_model, settings.max_context_tokens,
+        " ".join(sorted([*core.catalog.commands, settings.management_command])),
     )
-    return Runtime(settings, store, slack, model, dispatcher, bolt_app, identity)
-
-
-__all__ = ["Runtime", "StartupError", "build_runtime", "ConfigError"]
+    return Runtime(core, services, slack, bolt_app, identity)

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # Replies
     stream_update_interval_seconds: float = Field(default=1.2, ge=0.05, alias="STREAM_UPDATE_INTERVAL_SECONDS")
     bot_name: str = Field(default="Assistant", min_length=1, alias="BOT_NAME")
+    management_command: str = Field(default="/assistant", pattern=r"^/[a-z0-9][a-z0-9_\-]{0,31}$", alias="MANAGEMENT_COMMAND")
+    admin_user_ids: str = Field(default="", alias="ADMIN_USER_IDS")
     prompts_dir: Path = Field(default=DEFAULT_PROMPTS_DIR, alias="PROMPTS_DIR")
     tiktoken_cache_dir: Path = Field(default=DEFAULT_TIKTOKEN_CACHE_DIR, alias="TIKTOKEN_CACHE_DIR")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
@@ -135,6 +137,11 @@ class Settings(BaseSettings):
         if self.max_output_tokens >= self.max_context_tokens:
             raise ValueError("MAX_OUTPUT_TOKENS must be smaller than MAX_CONTEXT_TOKENS")
         return self
+
+    @property
+    def admins(self) -> frozenset[str]:
+        """User ids allowed to change any channel's persona (ADMIN_USER_IDS, comma-separated)."""
+        return frozenset(part.strip() for part in self.admin_user_ids.split(",") if part.strip())
 
     @property
     def embedded_store(self) -> bool:

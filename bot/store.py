@@ -22,6 +22,7 @@ import enum
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Sequence
 
 import redis.asyncio as aioredis
@@ -33,6 +34,18 @@ from .events import IncomingMessage
 QUEUE_TTL_SECONDS = 3600
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 NAME_TTL_SECONDS = 24 * 3600
+USAGE_DAY_TTL_SECONDS = 3 * 24 * 3600
+USAGE_MONTH_TTL_SECONDS = 62 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 class Acceptance(enum.IntEnum):
@@ -64,6 +77,7 @@ class ConversationState:
     active: bool = False
     imported: bool = False
     last_active: float = 0.0
+    persona: str | None = None
 
 
 class ConversationStore:
@@ -129,16 +143,19 @@ class ConversationStore:
 
     # --- memory ------------------------------------------------------------
     async def load(self, cid: ConversationId) -> ConversationState:
+        """The conversation's window and state, and its channel's persona, in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.keys.meta(cid))
             pipe.lrange(self.keys.messages(cid), 0, -1)
-            meta, raw_messages = await pipe.execute()
+            pipe.get(self.keys.persona(cid.team, cid.channel))
+            meta, raw_messages, persona = await pipe.execute()
         meta = {_text(k): _text(v) for k, v in meta.items()}
         return ConversationState(
             messages=[StoredMessage.from_json(raw) for raw in raw_messages],
             active="active" in meta,
             imported="imported" in meta,
             last_active=float(meta.get("last_active", 0) or 0),
+            persona=None if persona is None else _text(persona),
         )
 
     async def save_turn(
@@ -157,6 +174,9 @@ class ConversationStore:
             pipe.hset(meta, mapping=fields)
             pipe.expire(messages, self.ttl)
             pipe.expire(meta, self.ttl)
+            index = self.keys.channel_conversations(cid.team, cid.channel)
+            pipe.sadd(index, cid.thread)
+            pipe.expire(index, self.ttl)
             await pipe.execute()
 
     async def clear_messages(self, cid: ConversationId) -> None:
@@ -164,6 +184,56 @@ class ConversationStore:
 
     async def forget(self, cid: ConversationId) -> None:
         await self.redis.delete(self.keys.messages(cid), self.keys.meta(cid))
+
+    async def forget_channel(self, team: str, channel: str) -> int:
+        """Forget every conversation the bot keeps in ``channel``; returns how many."""
+        index = self.keys.channel_conversations(team, channel)
+        threads = await self.redis.smembers(index)
+        keys = [index]
+        for thread in threads:
+            cid = ConversationId(team, channel, _text(thread))
+            keys += [self.keys.messages(cid), self.keys.meta(cid)]
+        await self.redis.delete(*keys)
+        return len(threads)
+
+    # --- personas ------------------------------------------------------------
+    async def get_persona(self, team: str, channel: str) -> str | None:
+        value = await self.redis.get(self.keys.persona(team, channel))
+        return None if value is None else _text(value)
+
+    async def set_persona(self, team: str, channel: str, text: str | None) -> None:
+        if text is None:
+            await self.redis.delete(self.keys.persona(team, channel))
+        else:
+            await self.redis.set(self.keys.persona(team, channel), text)
+
+    # --- token usage -----------------------------------------------------------
+    async def record_usage(
+        self, team: str, channel: str, user: str, *, prompt_tokens: int, completion_tokens: int, when: datetime
+    ) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for period, ttl in ((when.strftime("%Y-%m-%d"), USAGE_DAY_TTL_SECONDS), (when.strftime("%Y-%m"), USAGE_MONTH_TTL_SECONDS)):
+                key = self.keys.usage(team, period)
+                for who in (f"user:{user}", f"channel:{channel}"):
+                    pipe.hincrby(key, f"{who}:in", prompt_tokens)
+                    pipe.hincrby(key, f"{who}:out", completion_tokens)
+                pipe.expire(key, ttl)
+            await pipe.execute()
+
+    async def usage_report(self, team: str, channel: str, user: str, when: datetime) -> dict[str, TokenUsage]:
+        """Usage of ``user`` and ``channel`` for the day and month of ``when``."""
+        periods = {"day": when.strftime("%Y-%m-%d"), "month": when.strftime("%Y-%m")}
+        fields = [f"user:{user}:in", f"user:{user}:out", f"channel:{channel}:in", f"channel:{channel}:out"]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for period in periods.values():
+                pipe.hmget(self.keys.usage(team, period), fields)
+            results = await pipe.execute()
+        report: dict[str, TokenUsage] = {}
+        for (label, _), values in zip(periods.items(), results):
+            n = [int(v or 0) for v in values]
+            report[f"user_{label}"] = TokenUsage(n[0], n[1])
+            report[f"channel_{label}"] = TokenUsage(n[2], n[3])
+        return report
 
     # --- names of users and channels ----------------------------------------
     async def get_name(self, team: str, slack_id: str) -> str | None:

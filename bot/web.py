@@ -85,7 +85,7 @@ def create_web_app(runtime: Runtime) -> Starlette:
             await runtime.store.ping()
         except (RedisError, OSError):
             return JSONResponse({"status": "store unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", "in_flight": runtime.dispatcher.in_flight})
+        return JSONResponse({"status": "ok", "in_flight": len(runtime.core.tasks)})
 
     return Starlette(
         routes=[

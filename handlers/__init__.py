@@ -1,12 +1,29 @@
-"""Slack listeners: thin functions that turn events into calls on the bot's core."""
+"""Slack listeners: thin functions that turn events and commands into calls on the bot's core."""
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.commands import CommandRunner
 from bot.dispatcher import Dispatcher
+from bot.management import Management
 from bot.responder import BotIdentity
+from bot.tasks import BackgroundTasks
 
-from . import messages
+from . import commands, messages
 
 
-def register_all(app: AsyncApp, *, dispatcher: Dispatcher, identity: BotIdentity) -> None:
+def register_all(
+    app: AsyncApp,
+    *,
+    dispatcher: Dispatcher,
+    identity: BotIdentity,
+    runner: CommandRunner,
+    management: Management,
+    tasks: BackgroundTasks,
+    client: AsyncWebClient,
+    update_interval: float,
+) -> None:
     messages.register(app, dispatcher=dispatcher, identity=identity)
+    commands.register(
+        app, runner=runner, management=management, tasks=tasks, client=client, update_interval=update_interval
+    )

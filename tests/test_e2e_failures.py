@@ -6,7 +6,7 @@ import time
 from urllib.parse import urlsplit
 
 from bot.conversation import ConversationId
-from bot.responder import MODEL_FAILED, MODEL_TIMED_OUT, STORE_FAILED
+from bot.wording import MODEL_FAILED, MODEL_TIMED_OUT, STORE_FAILED
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID

@@ -1,0 +1,31 @@
+"""Streaming one model answer into a reply writer, and accounting for it."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .model import ModelClient, ModelError, ModelOptions, ModelReply
+from .reply import ReplyWriter
+from .tokens import TokenCounter
+from .wording import MODEL_FAILED, MODEL_TIMED_OUT
+
+
+async def generate(
+    model: ModelClient, messages: Sequence[dict[str, str]], writer: ReplyWriter, options: ModelOptions | None = None
+) -> ModelReply:
+    """Stream the answer into ``writer`` as it arrives.  Raises ModelError."""
+    answer = ModelReply()
+    async for _ in model.stream(messages, answer, options):
+        await writer.progress(answer.text)
+    return answer
+
+
+def failure_sentence(error: ModelError) -> str:
+    return MODEL_TIMED_OUT if error.kind == "timeout" else MODEL_FAILED
+
+
+def billed_tokens(answer: ModelReply, request_tokens: int, counter: TokenCounter) -> tuple[int, int]:
+    """(prompt, completion) tokens: as the server reported them, else our own count."""
+    prompt = answer.usage.prompt_tokens or request_tokens
+    completion = answer.usage.completion_tokens or counter.count_text(answer.text)
+    return prompt, completion

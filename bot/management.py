@@ -1,0 +1,133 @@
+"""The management command (``/assistant`` by default): help, reset, persona, usage, model.
+
+Every subcommand answers at once, so its text is the slash command's ack.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from redis.exceptions import RedisError
+
+from .commands import CommandRequest
+from .directory import NameDirectory
+from .prompts import PromptCatalog
+from .store import ConversationStore, TokenUsage
+from .wording import STORE_FAILED
+
+MAX_PERSONA_CHARS = 4000
+
+
+class Management:
+    def __init__(
+        self,
+        *,
+        command: str,
+        catalog: PromptCatalog,
+        store: ConversationStore,
+        directory: NameDirectory,
+        admins: frozenset[str],
+        default_model: str,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.command = command
+        self.catalog = catalog
+        self.store = store
+        self.directory = directory
+        self.admins = admins
+        self.default_model = default_model
+        self.now = now
+
+    async def handle(self, request: CommandRequest) -> str:
+        word, _, rest = request.text.strip().partition(" ")
+        word = word.lower()
+        try:
+            if word in ("", "help"):
+                return self.help()
+            if word == "reset":
+                return await self.reset(request)
+            if word == "persona":
+                return await self.persona(request, rest.strip())
+            if word == "usage":
+                return await self.usage(request)
+            if word == "model":
+                return self.model()
+        except RedisError:
+            return STORE_FAILED
+        return f"I don't know `{word}`. " + self.help()
+
+    def help(self) -> str:
+        lines = ["*What I can do*", "Mention me in a channel or thread, or write to me directly. Commands:"]
+        for command, prompt in sorted(self.catalog.commands.items()):
+            usage = f" {prompt.header.usage}" if prompt.header.usage else ""
+            lines.append(f"• `{command}{usage}`: {prompt.header.description}")
+        c = self.command
+        lines += [
+            f"• `{c} help`: this list",
+            f"• `{c} reset`: forget my conversations in this channel (or this DM)",
+            f"• `{c} persona show|set <text>|clear`: this channel's system prompt",
+            f"• `{c} usage`: tokens used by you and by this channel",
+            f"• `{c} model`: which model answers here",
+        ]
+        return "\n".join(lines)
+
+    async def reset(self, request: CommandRequest) -> str:
+        forgotten = await self.store.forget_channel(request.team, request.channel)
+        where = "this conversation" if request.direct else "this channel"
+        if not forgotten:
+            return f"I had nothing to forget in {where}."
+        plural = "conversation" if forgotten == 1 else "conversations"
+        return f"Done: I forgot {forgotten} {plural} in {where}. Threads I'm mentioned in again are read afresh."
+
+    async def persona(self, request: CommandRequest, text: str) -> str:
+        action, _, value = text.partition(" ")
+        action = action.lower() or "show"
+        if action == "show":
+            persona = await self.store.get_persona(request.team, request.channel)
+            if persona is None:
+                return "No persona here: the default system prompt applies."
+            return f"This channel's persona:\n>>> {persona}"
+        if action not in ("set", "clear"):
+            return f"Usage: `{self.command} persona show`, `{self.command} persona set <text>` or `{self.command} persona clear`."
+        if not await self.may_change_persona(request):
+            return "Only the channel's creator or a bot admin can change its persona."
+        if action == "clear":
+            await self.store.set_persona(request.team, request.channel, None)
+            return "Persona cleared: the default system prompt applies again."
+        value = value.strip()
+        if not value:
+            return f"Usage: `{self.command} persona set <text>`: the text is the system prompt I will use here."
+        if len(value) > MAX_PERSONA_CHARS:
+            return f"That persona is too long ({len(value)} characters); keep it under {MAX_PERSONA_CHARS}."
+        await self.store.set_persona(request.team, request.channel, value)
+        return "Persona set: I will use it for mentions, threads and commands here."
+
+    async def may_change_persona(self, request: CommandRequest) -> bool:
+        if request.user in self.admins or request.direct:
+            return True
+        return await self.directory.channel_creator(request.team, request.channel) == request.user
+
+    async def usage(self, request: CommandRequest) -> str:
+        report = await self.store.usage_report(request.team, request.channel, request.user, self.now())
+        where = "this conversation" if request.direct else "this channel"
+
+        def line(label: str, usage: TokenUsage) -> str:
+            return f"{label}: {usage.total:,} tokens ({usage.prompt_tokens:,} in, {usage.completion_tokens:,} out)"
+
+        return "\n".join(
+            [
+                "*Token usage*",
+                line("You today", report["user_day"]),
+                line("You this month", report["user_month"]),
+                line(f"{where.capitalize()} today", report["channel_day"]),
+                line(f"{where.capitalize()} this month", report["channel_month"]),
+            ]
+        )
+
+    def model(self) -> str:
+        lines = [f"Mentions, threads and DMs here are answered by `{self.default_model}`."]
+        overrides = sorted((c, p.header.model) for c, p in self.catalog.commands.items() if p.header.model)
+        for command, model in overrides:
+            lines.append(f"`{command}` uses `{model}`.")
+        return "\n".join(lines)
