@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot serve | socket``.
+"""Command line: ``python -m bot serve | socket | chat | manifest``.
 
 Start-up problems (a missing setting, Redis or Slack unreachable, a bad prompt
 file) print one line saying what to fix and exit with status 2, no traceback.
@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import Any, Coroutine, Iterator, Sequence
 
-from .settings import ConfigError, Settings, load_settings, require_app_token
+from .settings import ConfigError, ConsoleSettings, ManifestSettings, Settings, load_settings, require_app_token
 
 log = logging.getLogger("bot")
 
@@ -90,6 +90,32 @@ async def socket(settings: Settings) -> None:
         await runtime.aclose()
 
 
+async def chat(settings: Settings) -> None:
+    from .console import run_console
+    from .runtime import build_core
+
+    core = await build_core(settings)
+    try:
+        await run_console(core, sys.stdin, sys.stdout)
+    finally:
+        await core.aclose()
+
+
+def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:
+    from .manifest import build_manifest, manifest_yaml
+    from .prompts import PromptError, load_catalog
+    from .runtime import StartupError
+
+    try:
+        catalog = load_catalog(settings.prompts_dir, reserved_commands=frozenset({settings.management_command}))
+    except PromptError as exc:
+        raise StartupError(f"Invalid prompt file {exc}") from None
+    document = build_manifest(
+        catalog, url=url, name=settings.bot_name, management_command=settings.management_command, socket_mode=socket_mode
+    )
+    sys.stdout.write(manifest_yaml(document))
+
+
 def _run(coro: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop where it is installed (it is a dependency on Linux and macOS)."""
     try:
@@ -107,17 +133,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_cmd.add_argument("--host", default="0.0.0.0")
     serve_cmd.add_argument("--port", type=int, default=3000)
     commands.add_parser("socket", help="connect over Socket Mode (needs SLACK_APP_TOKEN)")
+    commands.add_parser("chat", help="chat in the terminal through the same pipeline, without Slack")
+    manifest_cmd = commands.add_parser("manifest", help="print the Slack app manifest (YAML) for the current prompts")
+    manifest_cmd.add_argument("--url", help="the bot's public base URL, e.g. https://bot.example.com")
+    manifest_cmd.add_argument("--socket-mode", action="store_true", help="for Socket Mode (no request URLs)")
     args = parser.parse_args(argv)
 
     from .runtime import StartupError
 
     try:
-        settings = load_settings()
-        _configure_logging(settings.log_level)
+        if args.command == "manifest":
+            manifest(load_settings(kind=ManifestSettings), args.url, args.socket_mode)
+            return 0
+        settings = load_settings(kind=ConsoleSettings if args.command == "chat" else Settings)
+        _configure_logging("WARNING" if args.command == "chat" and settings.log_level == "INFO" else settings.log_level)
         if args.command == "serve":
             _run(serve(settings, args.host, args.port))
-        else:
+        elif args.command == "socket":
             _run(socket(settings))
+        else:
+            _run(chat(settings))
     except (ConfigError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

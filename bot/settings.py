@@ -154,10 +154,25 @@ class Settings(BaseSettings):
         return self.openai_api_key.get_secret_value()
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, *, env_file: str | None = ".env") -> Settings:
+class ConsoleSettings(Settings):
+    """The local console talks to the model but never to Slack."""
+
+    slack_bot_token: SecretStr = Field(default=SecretStr("xoxb-unused-by-the-console"), alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr = Field(default=SecretStr("unused-by-the-console"), alias="SLACK_SIGNING_SECRET")
+
+
+class ManifestSettings(ConsoleSettings):
+    """Printing the manifest needs only the prompts and names."""
+
+    openai_api_key: SecretStr | None = Field(default=SecretStr("unused-by-the-manifest"), alias="OPENAI_API_KEY")
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, *, env_file: str | None = ".env", kind: type[Settings] = Settings
+) -> Settings:
     """Read the settings once.  ``overrides`` (by env name) win over the environment."""
     try:
-        return Settings(_env_file=env_file, **dict(overrides or {}))  # type: ignore[call-arg]
+        return kind(_env_file=env_file, **dict(overrides or {}))  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 

@@ -48,9 +48,9 @@ def register(
     async def on_prompt_command(ack: Any, body: dict[str, Any]) -> None:
         prepared = runner.prepare(CommandRequest.from_slack(body))
         if isinstance(prepared, str):
-            await ack(text=prepared)
+            await ack(text=prepared, response_type="ephemeral")
             return
-        await ack(text=WORKING)
+        await ack(text=WORKING, response_type="ephemeral")
         writer = command_writer(client, body, prepared.prompt.header.visibility, update_interval)
         tasks.spawn(runner.run(prepared, writer))
 
@@ -59,7 +59,7 @@ def register(
             text = await asyncio.wait_for(management.handle(CommandRequest.from_slack(body)), MANAGEMENT_TIMEOUT_SECONDS)
         except asyncio.TimeoutError:
             text = TOO_SLOW
-        await ack(text=text)
+        await ack(text=text, response_type="ephemeral")
 
     for command in runner.catalog.commands:
         app.command(command)(on_prompt_command)

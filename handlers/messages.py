@@ -18,6 +18,7 @@ from bot.responder import BotIdentity
 
 log = logging.getLogger(__name__)
 
+# The event types behind the manifest's subscriptions (bot.manifest.BOT_EVENTS).
 SUBSCRIBED_EVENTS = ("app_mention", "message")
 
 

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from typing import Any, Mapping
+from urllib.parse import urlencode
 
 import httpx
 import uvicorn
@@ -151,6 +152,18 @@ class SlackSender:
             "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True, "is_enterprise_install": False}],
             "is_ext_shared_channel": False,
         }
+
+    def send_command(self, command: str, text: str = "", *, response_url: str, channel: str = "C100",
+                     user: str = "U1", base_url: str | None = None) -> httpx.Response:
+        """A slash command, form-encoded and signed as Slack sends it."""
+        form = {
+            "token": "legacy-verification-token", "team_id": TEAM_ID, "team_domain": "example",
+            "channel_id": channel, "channel_name": "directmessage" if channel.startswith("D") else "general",
+            "user_id": user, "user_name": user.lower(), "command": command, "text": text, "api_app_id": "A0001",
+            "is_enterprise_install": "false", "response_url": response_url, "trigger_id": "1.2.3",
+        }
+        body = urlencode(form).encode()
+        return self.post(body, content_type="application/x-www-form-urlencoded", base_url=base_url)
 
     def send_event(self, event: Mapping[str, Any], *, event_id: str | None = None, retry_num: int | None = None,
                    base_url: str | None = None) -> httpx.Response:

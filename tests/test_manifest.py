@@ -1,11 +1,17 @@
-"""The shipped Slack app manifest and the code agree."""
+"""The Slack app manifest is generated from the code and the prompt files."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
+from bot.manifest import BOT_EVENTS, BOT_SCOPES, build_manifest
+from bot.prompts import load_catalog
 from handlers.messages import SUBSCRIBED_EVENTS
 
 from .harness import message
@@ -13,25 +19,57 @@ from .harness import message
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def manifest() -> dict:
-    return yaml.safe_load((ROOT / "slack-app-manifest.yaml").read_text())
+def run_manifest(*args: str, **env: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "manifest", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
 
 
-def test_every_subscribed_event_has_a_handler():
-    events = manifest()["settings"]["event_subscriptions"]["bot_events"]
-    assert events, "the manifest subscribes to events"
-    for event in events:
+def test_every_subscribed_event_has_a_handler_and_every_command_a_prompt():
+    catalog = load_catalog(ROOT / "prompts")
+    manifest = build_manifest(catalog, url="https://bot.example.com", name="Assistant", management_command="/assistant")
+    for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
         assert event.split(".")[0] in SUBSCRIBED_EVENTS, f"{event} has no handler: Bolt would answer 404"
+    for command in manifest["features"]["slash_commands"]:
+        assert command["command"] == "/assistant" or catalog.for_command(command["command"]) is not None
+        assert command["url"] == "https://bot.example.com/slack/events"
+    assert {c["command"] for c in manifest["features"]["slash_commands"]} == {*catalog.commands, "/assistant"}
 
 
-def test_scopes_cover_the_api_methods_used():
-    scopes = set(manifest()["oauth_config"]["scopes"]["bot"])
-    assert {"app_mentions:read", "chat:write", "channels:history", "groups:history", "im:history", "users:read"} <= scopes
+def test_manifest_command_prints_yaml_with_urls_commands_and_scopes():
+    manifest = run_manifest("--url", "https://bot.example.com/")
+    assert manifest["settings"]["event_subscriptions"]["request_url"] == "https://bot.example.com/slack/events"
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == BOT_EVENTS
+    assert manifest["oauth_config"]["scopes"]["bot"] == BOT_SCOPES
+    translate = next(c for c in manifest["features"]["slash_commands"] if c["command"] == "/translate")
+    assert translate["usage_hint"] == "<language> <text>" and translate["description"]
+
+
+def test_socket_mode_manifest_has_no_request_urls():
+    manifest = run_manifest("--socket-mode")
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert "request_url" not in manifest["settings"]["event_subscriptions"]
+    assert all("url" not in c for c in manifest["features"]["slash_commands"])
+
+
+def test_a_new_prompt_file_appears_in_the_manifest(tmp_path):
+    folder = tmp_path / "prompts"
+    shutil.copytree(ROOT / "prompts", folder)
+    (folder / "eli5.md").write_text(
+        "---\nname: eli5\nversion: 1\ndescription: Explain like I'm five\ncommand: /eli5\nusage: <topic>\n"
+        "arguments:\n  - name: topic\n    kind: text\n---\nExplain ${topic} simply.\n"
+    )
+    manifest = run_manifest(PROMPTS_DIR=str(folder))
+    eli5 = next(c for c in manifest["features"]["slash_commands"] if c["command"] == "/eli5")
+    assert eli5["description"] == "Explain like I'm five" and eli5["usage_hint"] == "<topic>"
 
 
 def test_every_subscribed_event_type_gets_200(app, sender):
     channel_types = {"message.channels": "channel", "message.groups": "group", "message.im": "im", "message.mpim": "mpim"}
-    for event in manifest()["settings"]["event_subscriptions"]["bot_events"]:
+    for event in BOT_EVENTS:
         if event == "app_mention":
             payload = {"type": "app_mention", "user": "U1", "text": "<@UBOT>", "ts": "1.000001", "channel": "C9"}
         else:

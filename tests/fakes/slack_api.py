@@ -44,7 +44,12 @@ class FakeSlack:
         self.users: dict[str, str] = {}
         self.channels: dict[str, str] = {}
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, any order
+        self.creators: dict[str, str] = {}
+        self.not_in_channel: set[str] = set()
+        self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> posted payloads
         self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
+        self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
         self._condition = threading.Condition()
         self._ts_counter = 0
         self.server = BackgroundServer(self._handler_class())
@@ -60,6 +65,17 @@ class FakeSlack:
 
     def stop(self) -> None:
         self.server.stop()
+
+    def response_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.port}/response/{name}"
+
+    def wait_for_response(self, name: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        return self.wait_for(lambda s: s.responses.get(name) if len(s.responses.get(name, [])) >= count else None, timeout)
+
+    def record_response(self, name: str, payload: dict[str, Any]) -> None:
+        with self._condition:
+            self.responses.setdefault(name, []).append(payload)
+            self._condition.notify_all()
 
     def fail_next(self, method: str, error: str = "internal_error", *, status: int = 200, retry_after: int | None = None) -> None:
         self.failures.setdefault(method, []).append({"error": error, "status": status, "retry_after": retry_after})
@@ -105,6 +121,8 @@ class FakeSlack:
         return f"{1_700_000_000 + self._ts_counter}.{self._ts_counter:06d}"
 
     def handle(self, method: str, params: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self.delays.get(method):
+            time.sleep(self.delays[method])
         with self._condition:
             self.calls.append(Call(method, params))
             self._condition.notify_all()
@@ -148,7 +166,19 @@ class FakeSlack:
             channel = p.get("channel", "")
             if channel not in self.channels:
                 return {"ok": False, "error": "channel_not_found"}
-            return {"ok": True, "channel": {"id": channel, "name": self.channels[channel]}}
+            info = {"id": channel, "name": self.channels[channel]}
+            if channel in self.creators:
+                info["creator"] = self.creators[channel]
+            return {"ok": True, "channel": info}
+        if method == "conversations.history":
+            channel = p.get("channel", "")
+            if channel in self.not_in_channel:
+                return {"ok": False, "error": "not_in_channel"}
+            if channel not in self.history:
+                return {"ok": False, "error": "channel_not_found"}
+            newest_first = sorted(self.history[channel], key=lambda m: float(m["ts"]), reverse=True)
+            limit = int(p.get("limit") or 100)
+            return {"ok": True, "messages": newest_first[:limit], "has_more": len(newest_first) > limit}
         if method == "conversations.replies":
             return self._replies(p)
         return {"ok": False, "error": "unknown_method"}
@@ -177,6 +207,13 @@ class FakeSlack:
                 self._serve(dict(parse_qsl(urlsplit(self.path).query)))
 
             def do_POST(self) -> None:  # noqa: N802
+                if self.path.startswith("/response/"):
+                    fake.record_response(self.path.rsplit("/", 1)[-1], json.loads(self.read_body() or b"{}"))
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                    return
                 body = self.read_body().decode()
                 params = dict(parse_qsl(urlsplit(self.path).query))
                 if self.headers.get("Content-Type", "").startswith("application/json"):
