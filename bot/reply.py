@@ -95,6 +95,16 @@ class SlackReply:
         if self.ts is None or not await self._update(sentence):
             await self._post(sentence)
 
+    async def retract(self) -> None:
+        """Delete the placeholder (used when an error should not be shown publicly)."""
+        if self.ts is None:
+            return
+        try:
+            await self.client.chat_delete(channel=self.channel, ts=self.ts)
+        except Exception as exc:
+            log.warning("chat.delete failed: %s", type(exc).__name__)
+        self.ts = None
+
     async def _post(self, text: str) -> str | None:
         try:
             response = await self.client.chat_postMessage(
@@ -166,20 +176,22 @@ class ResponseUrlReply:
             log.warning("response_url delivery failed: HTTP %d", response.status_code)
 
 
-class FallbackReply:
-    """Writes through ``primary``; if it cannot start (e.g. the bot is not in the
-    channel), writes through ``fallback`` instead."""
+class PublicCommandReply:
+    """A public command's answer: streamed as a channel message, or through the
+    response_url (in_channel) when the bot cannot post there.  A failure is
+    told to the caller privately, and the public placeholder is removed."""
 
-    def __init__(self, primary: ReplyWriter, fallback: ReplyWriter) -> None:
-        self.primary = primary
-        self.fallback = fallback
-        self.current: ReplyWriter = primary
+    def __init__(self, channel_post: SlackReply, webhook: AsyncWebhookClient) -> None:
+        self.channel_post = channel_post
+        self.public_fallback = ResponseUrlReply(webhook, response_type="in_channel")
+        self.private = ResponseUrlReply(webhook, response_type="ephemeral")
+        self.current: ReplyWriter = channel_post
 
     async def start(self) -> bool:
-        if await self.primary.start():
+        if await self.channel_post.start():
             return True
-        self.current = self.fallback
-        return await self.fallback.start()
+        self.current = self.public_fallback
+        return True
 
     async def progress(self, text: str) -> None:
         await self.current.progress(text)
@@ -188,4 +200,5 @@ class FallbackReply:
         return await self.current.finish(text)
 
     async def fail(self, sentence: str) -> None:
-        await self.current.fail(sentence)
+        await self.channel_post.retract()
+        await self.private.fail(sentence)

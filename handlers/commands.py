@@ -18,7 +18,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.commands import CommandRequest, CommandRunner
 from bot.management import Management
-from bot.reply import FallbackReply, ReplyWriter, ResponseUrlReply, SlackReply
+from bot.reply import PublicCommandReply, ReplyWriter, ResponseUrlReply, SlackReply
 from bot.tasks import BackgroundTasks
 from bot.wording import WORKING
 
@@ -32,7 +32,7 @@ def command_writer(client: AsyncWebClient, payload: dict[str, Any], visibility: 
     webhook = AsyncWebhookClient(str(payload.get("response_url") or ""), timeout=10, retry_handlers=client.retry_handlers)
     if visibility == "public":
         channel_post = SlackReply(client, str(payload.get("channel_id") or ""), None, interval=interval)
-        return FallbackReply(channel_post, ResponseUrlReply(webhook, response_type="in_channel"))
+        return PublicCommandReply(channel_post, webhook)
     return ResponseUrlReply(webhook)
 
 

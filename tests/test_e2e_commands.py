@@ -169,3 +169,26 @@ def test_mention_and_commands_in_a_channel_count_towards_usage(app, sender, slac
         assert not lines[label].startswith("0 tokens"), (label, text)
     other = sender.send_command("/assistant", "usage", user="U2", response_url=slack.response_url("z")).json()["text"]
     assert "You today: 0 tokens" in other and "This channel today: 0 tokens" not in other
+
+
+def test_public_command_failure_is_told_privately_and_the_placeholder_removed(start_app, slack, model, tmp_path):
+    from bot.wording import MODEL_FAILED
+
+    from .fakes.openai_api import Scripted
+
+    folder = copy_prompts(tmp_path)
+    (folder / "shout.md").write_text(
+        "---\nname: shout\nversion: 1\ndescription: Shout it\ncommand: /shout\nusage: <text>\nvisibility: public\n"
+        "arguments:\n  - name: text\n    kind: text\n---\nShout: ${text}\n"
+    )
+    app = start_app(PROMPTS_DIR=str(folder))
+    sender = SlackSender(app.url)
+    try:
+        model.enqueue(Scripted(status=500))
+        sender.send_command("/shout", "hello", response_url=slack.response_url("e"))
+        [delivery] = slack.wait_for_response("e")
+        assert delivery["text"] == MODEL_FAILED and delivery["response_type"] == "ephemeral"
+        slack.wait_for(lambda s: s.deleted)
+        assert slack.posts() == [], "nothing public is left behind"
+    finally:
+        sender.close()

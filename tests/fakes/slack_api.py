@@ -49,7 +49,8 @@ class FakeSlack:
         self.not_in_channel: set[str] = set()
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> posted payloads
         self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
-        self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.delays: dict[str, float] = {}
+        self.deleted: list[PostedMessage] = []  # method -> seconds to wait before answering
         self._condition = threading.Condition()
         self._ts_counter = 0
         self.server = BackgroundServer(self._handler_class())
@@ -157,6 +158,12 @@ class FakeSlack:
             found.text = text
             found.history.append(text)
             return {"ok": True, "channel": found.channel, "ts": found.ts, "text": text}
+        if method == "chat.delete":
+            found = self.messages.pop((p.get("channel", ""), p.get("ts", "")), None)
+            if found is None:
+                return {"ok": False, "error": "message_not_found"}
+            self.deleted.append(found)
+            return {"ok": True, "channel": found.channel, "ts": found.ts}
         if method == "users.info":
             user = p.get("user", "")
             if user not in self.users:
