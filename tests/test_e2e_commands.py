@@ -113,6 +113,15 @@ def copy_prompts(tmp_path: Path) -> Path:
     return folder
 
 
+def with_public_shout_command(tmp_path: Path) -> Path:
+    folder = copy_prompts(tmp_path)
+    (folder / "shout.md").write_text(
+        "---\nname: shout\nversion: 1\ndescription: Shout it\ncommand: /shout\nusage: <text>\nvisibility: public\n"
+        "arguments:\n  - name: text\n    kind: text\n---\nShout: ${text}\n"
+    )
+    return folder
+
+
 def test_a_new_prompt_file_becomes_a_public_command(start_app, slack, model, tmp_path):
     folder = copy_prompts(tmp_path)
     (folder / "haiku.md").write_text(
@@ -135,12 +144,7 @@ def test_a_new_prompt_file_becomes_a_public_command(start_app, slack, model, tmp
 
 
 def test_public_answer_falls_back_to_the_response_url_when_the_bot_cannot_post(start_app, slack, model, tmp_path):
-    folder = copy_prompts(tmp_path)
-    (folder / "shout.md").write_text(
-        "---\nname: shout\nversion: 1\ndescription: Shout it\ncommand: /shout\nusage: <text>\nvisibility: public\n"
-        "arguments:\n  - name: text\n    kind: text\n---\nShout: ${text}\n"
-    )
-    app = start_app(PROMPTS_DIR=str(folder))
+    app = start_app(PROMPTS_DIR=str(with_public_shout_command(tmp_path)))
     sender = SlackSender(app.url)
     try:
         slack.fail_next("chat.postMessage", "not_in_channel")
@@ -176,12 +180,7 @@ def test_public_command_failure_is_told_privately_and_the_placeholder_removed(st
 
     from .fakes.openai_api import Scripted
 
-    folder = copy_prompts(tmp_path)
-    (folder / "shout.md").write_text(
-        "---\nname: shout\nversion: 1\ndescription: Shout it\ncommand: /shout\nusage: <text>\nvisibility: public\n"
-        "arguments:\n  - name: text\n    kind: text\n---\nShout: ${text}\n"
-    )
-    app = start_app(PROMPTS_DIR=str(folder))
+    app = start_app(PROMPTS_DIR=str(with_public_shout_command(tmp_path)))
     sender = SlackSender(app.url)
     try:
         model.enqueue(Scripted(status=500))
