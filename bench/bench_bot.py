@@ -159,6 +159,7 @@ def main() -> None:
         "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-bench",
         "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": prefix, "LOG_LEVEL": "WARNING", "STREAM_UPDATE_INTERVAL_SECONDS": "1",
+        "SLACK_UPDATES_PER_MINUTE": "1000000",  # one fake workspace answering hundreds of times a minute
         "TIKTOKEN_CACHE_DIR": os.path.join(tempfile.gettempdir(), "slack-assistant-bench-tiktoken"),
     }
     settings = make_settings(**{k: v for k, v in env.items() if k.isupper() and k in {

@@ -13,6 +13,7 @@ from handlers import register_all
 from .commands import CommandRunner
 from .dispatcher import Dispatcher
 from .management import Management
+from .rate_budget import RateBudget
 from .responder import BotIdentity
 from .tasks import BackgroundTasks
 
@@ -27,6 +28,7 @@ def build_bolt_app(
     management: Management,
     tasks: BackgroundTasks,
     update_interval: float,
+    budget: RateBudget | None = None,
 ) -> AsyncApp:
     async def authorize(**_: object) -> AuthorizeResult:
         # The identity was read once at start-up (auth.test): no Slack call per request.
@@ -56,6 +58,7 @@ def build_bolt_app(
         tasks=tasks,
         client=client,
         update_interval=update_interval,
+        budget=budget,
     )
     return app
 

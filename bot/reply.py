@@ -9,20 +9,34 @@ Messages are sent as ``markdown_text`` so the model's Markdown renders.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from typing import Callable, Literal, Protocol
+from typing import Any, Callable, Coroutine, Literal, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from .rate_budget import RateBudget
 from .splitting import split_message
 
 log = logging.getLogger(__name__)
 
 PLACEHOLDER = "_Thinking…_"
+FINAL_UPDATE_WAIT_SECONDS = 3.0
+PLACEHOLDER_DELETE_WAIT_SECONDS = 120.0
 CURSOR = " …"
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _background(coro: Coroutine[Any, Any, None]) -> None:
+    """Clean-up that must not delay the answer (kept referenced until done)."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 class ReplyWriter(Protocol):
@@ -45,40 +59,58 @@ class SlackReply:
         thread_ts: str | None,
         *,
         interval: float,
+        budget: RateBudget | None = None,
+        team: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.channel = channel
         self.thread_ts = thread_ts
         self.interval = interval
+        self.budget = budget
+        self.team = team
         self.clock = clock
         self.ts: str | None = None
         self._last_update = 0.0
         self._shown = ""
+        self._answer_id: str | None = None
 
     async def start(self) -> bool:
         """Post the placeholder.  False when Slack refused (the answer cannot be shown)."""
+        if self.budget is not None:
+            self._answer_id = await self.budget.begin_answer(self.team)
         ts = await self._post(PLACEHOLDER)
         self.ts = ts
         self._last_update = self.clock()
+        if ts is None:
+            await self._end()
         return ts is not None
 
     async def progress(self, text: str) -> None:
-        """Show the text so far, at most once per interval."""
+        """Show the text so far, at most once per interval, and only while the
+        workspace's update budget can spare it."""
         if self.ts is None or self.clock() - self._last_update < self.interval:
             return
         shown = split_message(text)[0]
         if shown == self._shown:
             return
         self._last_update = self.clock()
+        if self.budget is not None and not await self.budget.try_take_spare(self.team, "chat.update"):
+            return  # many answers are streaming in this workspace: skip this one
         if await self._update(shown + CURSOR):
             self._shown = shown
 
     async def finish(self, text: str) -> list[str]:
         """Replace the placeholder with the whole answer; returns the ts of every message used."""
+        try:
+            return await self._finish(text)
+        finally:
+            await self._end()
+
+    async def _finish(self, text: str) -> list[str]:
         chunks = split_message(text)
         posted: list[str] = []
-        if self.ts is not None and await self._update(chunks[0]):
+        if self.ts is not None and await self._final_update(chunks[0]):
             posted.append(self.ts)
         else:
             first = await self._post(chunks[0])
@@ -92,8 +124,39 @@ class SlackReply:
 
     async def fail(self, sentence: str) -> None:
         """Replace the placeholder (or post) with one plain sentence."""
-        if self.ts is None or not await self._update(sentence):
-            await self._post(sentence)
+        try:
+            if self.ts is None or not await self._final_update(sentence):
+                await self._post(sentence)
+        finally:
+            await self._end()
+
+    async def _final_update(self, text: str) -> bool:
+        """Put ``text`` in the placeholder.  If the workspace's update budget stays
+        full, post ``text`` as a new message instead and remove the placeholder
+        once the budget allows: the answer is shown now either way."""
+        if self.budget is None or await self.budget.take(self.team, "chat.update", FINAL_UPDATE_WAIT_SECONDS):
+            return await self._update(text)
+        placeholder = self.ts
+        self.ts = await self._post(text)
+        if self.ts is None:
+            self.ts = placeholder
+            return await self._update(text)  # Slack may still accept it; its own 429 retry waits
+        if placeholder is not None:
+            _background(self._delete_later(placeholder))
+        return True
+
+    async def _delete_later(self, ts: str) -> None:
+        if self.budget is not None:
+            await self.budget.take(self.team, "chat.delete", PLACEHOLDER_DELETE_WAIT_SECONDS)
+        try:
+            await self.client.chat_delete(channel=self.channel, ts=ts)
+        except Exception as exc:
+            log.warning("chat.delete of a placeholder failed: %s", type(exc).__name__)
+
+    async def _end(self) -> None:
+        if self.budget is not None and self._answer_id is not None:
+            await self.budget.end_answer(self.team, self._answer_id)
+            self._answer_id = None
 
     async def retract(self) -> None:
         """Delete the placeholder (used when an error should not be shown publicly)."""

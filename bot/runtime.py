@@ -18,6 +18,7 @@ from openai import AsyncOpenAI
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -31,6 +32,7 @@ from .dispatcher import Dispatcher
 from .management import Management
 from .model import ModelClient, build_openai_client
 from .prompts import PromptCatalog, PromptError, load_catalog
+from .rate_budget import RateBudget, SharedRateLimitRetryHandler
 from .reply import SlackReply
 from .responder import BotIdentity, Budget, ReplyFactory, Responder, ThreadReader
 from .settings import Settings
@@ -203,14 +205,14 @@ def build_services(
     return Services(responder, commands, management, Dispatcher(core.store, responder, core.tasks))
 
 
-def build_slack_client(settings: Settings) -> AsyncWebClient:
+def build_slack_client(settings: Settings, rate_limited: AsyncRetryHandler | None = None) -> AsyncWebClient:
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=15,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            rate_limited or AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         ],
     )
 
@@ -239,18 +241,25 @@ async def build_runtime(
 ) -> Runtime:
     """Every part of the Slack bot.  Raises StartupError with one human line."""
     core = await build_core(settings, redis=redis, openai_client=openai_client)
-    slack = build_slack_client(settings)
+    budget = RateBudget(
+        core.store.redis, key_prefix=settings.redis_key_prefix, per_minute={"chat.update": settings.slack_updates_per_minute}
+    )
+    rate_limited = SharedRateLimitRetryHandler(budget)
+    slack = build_slack_client(settings, rate_limited)
     try:
         identity = await fetch_identity(slack)
     except StartupError:
         await core.store.close()
         raise
+    rate_limited.team = identity.team_id
     interval = settings.stream_update_interval_seconds
     history = SlackHistory(slack)
     services = build_services(
         core,
         directory=Directory(slack, core.store),
-        replies=lambda message: SlackReply(slack, message.channel, message.reply_thread_ts, interval=interval),
+        replies=lambda message: SlackReply(
+            slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team
+        ),
         threads=history,
         history=history,
         identity=identity,
@@ -264,6 +273,7 @@ async def build_runtime(
         management=services.management,
         tasks=core.tasks,
         update_interval=interval,
+        budget=budget,
     )
     log.info(
         "ready as %s (bot %s) in team %s; model %s; context budget %d tokens; commands %s",

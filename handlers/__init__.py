@@ -6,6 +6,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.commands import CommandRunner
 from bot.dispatcher import Dispatcher
 from bot.management import Management
+from bot.rate_budget import RateBudget
 from bot.responder import BotIdentity
 from bot.tasks import BackgroundTasks
 
@@ -22,8 +23,10 @@ def register_all(
     tasks: BackgroundTasks,
     client: AsyncWebClient,
     update_interval: float,
+    budget: RateBudget | None = None,
 ) -> None:
     messages.register(app, dispatcher=dispatcher, identity=identity)
     commands.register(
-        app, runner=runner, management=management, tasks=tasks, client=client, update_interval=update_interval
+        app, runner=runner, management=management, tasks=tasks, client=client, update_interval=update_interval,
+        budget=budget,
     )

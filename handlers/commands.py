@@ -18,6 +18,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.commands import CommandRequest, CommandRunner
 from bot.management import Management
+from bot.rate_budget import RateBudget
 from bot.reply import PublicCommandReply, ReplyWriter, ResponseUrlReply, SlackReply
 from bot.tasks import BackgroundTasks
 from bot.wording import WORKING
@@ -28,10 +29,15 @@ MANAGEMENT_TIMEOUT_SECONDS = 2.5
 TOO_SLOW = "Sorry, that took too long; please try again."
 
 
-def command_writer(client: AsyncWebClient, payload: dict[str, Any], visibility: str, interval: float) -> ReplyWriter:
+def command_writer(
+    client: AsyncWebClient, payload: dict[str, Any], visibility: str, interval: float, budget: RateBudget | None
+) -> ReplyWriter:
     webhook = AsyncWebhookClient(str(payload.get("response_url") or ""), timeout=10, retry_handlers=client.retry_handlers)
     if visibility == "public":
-        channel_post = SlackReply(client, str(payload.get("channel_id") or ""), None, interval=interval)
+        channel_post = SlackReply(
+            client, str(payload.get("channel_id") or ""), None, interval=interval, budget=budget,
+            team=str(payload.get("team_id") or ""),
+        )
         return PublicCommandReply(channel_post, webhook)
     return ResponseUrlReply(webhook)
 
@@ -44,6 +50,7 @@ def register(
     tasks: BackgroundTasks,
     client: AsyncWebClient,
     update_interval: float,
+    budget: RateBudget | None = None,
 ) -> None:
     async def on_prompt_command(ack: Any, body: dict[str, Any]) -> None:
         prepared = runner.prepare(CommandRequest.from_slack(body))
@@ -51,7 +58,7 @@ def register(
             await ack(text=prepared, response_type="ephemeral")
             return
         await ack(text=WORKING, response_type="ephemeral")
-        writer = command_writer(client, body, prepared.prompt.header.visibility, update_interval)
+        writer = command_writer(client, body, prepared.prompt.header.visibility, update_interval, budget)
         tasks.spawn(runner.run(prepared, writer))
 
     async def on_management_command(ack: Any, body: dict[str, Any]) -> None:

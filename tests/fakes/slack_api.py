@@ -50,7 +50,11 @@ class FakeSlack:
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> posted payloads
         self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
         self.delays: dict[str, float] = {}
-        self.deleted: list[PostedMessage] = []  # method -> seconds to wait before answering
+        self.deleted: list[PostedMessage] = []
+        # Slack's per-method, per-workspace limits (calls per minute), enforced with 429 + Retry-After.
+        self.rate_limits: dict[str, int] = {}
+        self.rate_limited: dict[str, int] = {}  # method -> 429s answered
+        self._recent: dict[str, list[float]] = {}  # method -> seconds to wait before answering
         self._condition = threading.Condition()
         self._ts_counter = 0
         self.server = BackgroundServer(self._handler_class())
@@ -127,6 +131,16 @@ class FakeSlack:
         with self._condition:
             self.calls.append(Call(method, params))
             self._condition.notify_all()
+            limit = self.rate_limits.get(method)
+            if limit is not None:
+                now = time.monotonic()
+                recent = [t for t in self._recent.get(method, []) if now - t < 60]
+                if len(recent) >= limit:
+                    self._recent[method] = recent
+                    self.rate_limited[method] = self.rate_limited.get(method, 0) + 1
+                    retry_after = max(1, int(60 - (now - recent[0])) + 1)
+                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
+                self._recent[method] = recent + [now]
             queued = self.failures.get(method)
             if queued:
                 failure = queued.pop(0)

@@ -1,0 +1,40 @@
+"""The shared per-workspace budget, on a real Redis and on the embedded one."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.rate_budget import RateBudget
+from bot.store import connect
+
+
+@pytest.fixture(params=["redis", "embedded"])
+async def budget(request, redis_url, key_prefix):
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True) if request.param == "redis" else connect(None)
+    yield RateBudget(client, key_prefix=key_prefix, per_minute={"chat.update": 10})
+    await client.aclose()
+
+
+async def test_no_minute_holds_more_than_the_limit(budget):
+    taken = [await budget.take("T1", "chat.update", max_wait=0) for _ in range(12)]
+    assert taken == [True] * 10 + [False] * 2
+    assert await budget.take("T2", "chat.update", max_wait=0), "each workspace has its own budget"
+
+
+async def test_spare_updates_leave_room_for_every_answer_in_flight(budget):
+    answers = [await budget.begin_answer("T1") for _ in range(3)]
+    # limit 10, headroom 40% (4 calls), 2 other answers in flight: spares stop at 10 - 4 - 2 = 4 calls
+    spares = [await budget.try_take_spare("T1", "chat.update") for _ in range(6)]
+    assert spares == [True] * 4 + [False] * 2
+    finals = [await budget.take("T1", "chat.update", max_wait=0) for _ in answers]
+    assert finals == [True, True, True], "every answer in flight can still finish"
+    for answer in answers:
+        await budget.end_answer("T1", answer)
+
+
+async def test_a_429_blocks_the_method_for_the_workspace(budget):
+    await budget.block("T1", "chat.update", 30)
+    assert not await budget.try_take_spare("T1", "chat.update")
+    assert not await budget.take("T1", "chat.update", max_wait=0)
+    assert await budget.take("T1", "chat.delete", max_wait=0), "other methods are not blocked"
