@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot serve | socket | chat | manifest``.
+"""Command line: ``python -m bot serve | socket | chat | manifest | feedback export``.
 
 Start-up problems (a missing setting, Redis or Slack unreachable, a bad prompt
 file) print one line saying what to fix and exit with status 2, no traceback.
@@ -116,6 +116,33 @@ def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:
     sys.stdout.write(manifest_yaml(document))
 
 
+async def feedback_export(settings: Settings, output: str | None) -> None:
+    from redis.exceptions import RedisError
+
+    from .feedback import export_feedback
+    from .runtime import StartupError
+    from .store import ConversationStore, connect
+
+    if settings.embedded_store:
+        raise StartupError("REDIS_URL is not set: feedback lives in the Redis the bot uses; set REDIS_URL to export it.")
+    store = ConversationStore(
+        connect(settings.redis_url), key_prefix=settings.redis_key_prefix, ttl_seconds=settings.conversation_ttl_seconds
+    )
+    try:
+        try:
+            await store.ping()
+        except (RedisError, OSError) as exc:
+            raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+        if output is None:
+            count = await export_feedback(store, sys.stdout)
+        else:
+            with open(output, "w", encoding="utf-8") as out:
+                count = await export_feedback(store, out)
+    finally:
+        await store.close()
+    print(f"exported {count} rating(s)", file=sys.stderr)
+
+
 def _run(coro: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop where it is installed (it is a dependency on Linux and macOS)."""
     try:
@@ -137,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     manifest_cmd = commands.add_parser("manifest", help="print the Slack app manifest (YAML) for the current prompts")
     manifest_cmd.add_argument("--url", help="the bot's public base URL, e.g. https://bot.example.com")
     manifest_cmd.add_argument("--socket-mode", action="store_true", help="for Socket Mode (no request URLs)")
+    feedback_cmd = commands.add_parser("feedback", help="work with 👍/👎 feedback")
+    feedback_actions = feedback_cmd.add_subparsers(dest="feedback_command", required=True)
+    export_cmd = feedback_actions.add_parser("export", help="write every stored rating as JSONL (question, answer, rating, metadata)")
+    export_cmd.add_argument("--output", "-o", help="a file to write (default: standard output)")
     args = parser.parse_args(argv)
 
     from .runtime import StartupError
@@ -144,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "manifest":
             manifest(load_settings(kind=ManifestSettings), args.url, args.socket_mode)
+            return 0
+        if args.command == "feedback":
+            _run(feedback_export(load_settings(kind=ManifestSettings), args.output))
             return 0
         settings = load_settings(kind=ConsoleSettings if args.command == "chat" else Settings)
         _configure_logging("WARNING" if args.command == "chat" and settings.log_level == "INFO" else settings.log_level)

@@ -91,6 +91,20 @@ class Keys:
         """Token usage of one day (YYYY-MM-DD) or month (YYYY-MM)."""
         return f"{self.base}:usage:{team}:{period}"
 
+    def answer(self, team: str, channel: str, ts: str) -> str:
+        """What an answer message was (for feedback on it)."""
+        return f"{self.base}:answer:{team}:{channel}:{ts}"
+
+    def feedback(self, team: str, channel: str, ts: str) -> str:
+        return f"{self.base}:feedback:{team}:{channel}:{ts}"
+
+    def feedback_pattern(self) -> str:
+        return f"{self.base}:feedback:*"
+
+    def stop(self, team: str, channel: str, ts: str) -> str:
+        """Set when someone pressed Stop on a streaming answer."""
+        return f"{self.base}:stop:{team}:{channel}:{ts}"
+
     def name(self, team: str, slack_id: str) -> str:
         """The readable name of a user or channel id."""
         return f"{self.base}:name:{team}:{slack_id}"

@@ -11,10 +11,15 @@ from .wording import MODEL_FAILED, MODEL_TIMED_OUT
 
 
 async def generate(
-    model: ModelClient, messages: Sequence[dict[str, str]], writer: ReplyWriter, options: ModelOptions | None = None
+    model: ModelClient,
+    messages: Sequence[dict[str, str]],
+    writer: ReplyWriter,
+    options: ModelOptions | None = None,
+    answer: ModelReply | None = None,
 ) -> ModelReply:
-    """Stream the answer into ``writer`` as it arrives.  Raises ModelError."""
-    answer = ModelReply()
+    """Stream the answer into ``writer`` as it arrives (and into ``answer``, which
+    keeps the text so far if the generation is cancelled).  Raises ModelError."""
+    answer = answer if answer is not None else ModelReply()
     async for _ in model.stream(messages, answer, options):
         await writer.progress(answer.text)
     return answer

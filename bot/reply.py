@@ -24,9 +24,32 @@ from .splitting import split_message
 log = logging.getLogger(__name__)
 
 PLACEHOLDER = "_Thinking…_"
+STOPPED_MARK = "\n\n_(stopped)_"
+STREAMING, DONE = "streaming", "done"
+STOP_ACTION = "stop_answer"
+FEEDBACK_ACTIONS = {"feedback_up": "up", "feedback_down": "down"}
+CONTROLS_BLOCK = "answer_controls"
 FINAL_UPDATE_WAIT_SECONDS = 3.0
 PLACEHOLDER_DELETE_WAIT_SECONDS = 120.0
 CURSOR = " …"
+
+
+def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "value": value, "text": {"type": "plain_text", "text": label, "emoji": True}}
+
+
+def answer_blocks(text: str, controls: str) -> list[dict[str, Any]]:
+    """The answer as a markdown block, with Stop while it streams or 👍/👎 once done."""
+    if controls == STREAMING:
+        buttons = [_button("Stop", STOP_ACTION, "stop")]
+    else:
+        buttons = [_button("👍", "feedback_up", "up"), _button("👎", "feedback_down", "down")]
+    return [{"type": "markdown", "text": text}, {"type": "actions", "block_id": CONTROLS_BLOCK, "elements": buttons}]
+
+
+def plain_fallback(text: str, limit: int = 3000) -> str:
+    """The notification text that goes with blocks."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _pending: set[asyncio.Task[None]] = set()
@@ -61,6 +84,7 @@ class SlackReply:
         interval: float,
         budget: RateBudget | None = None,
         team: str = "",
+        controls: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -74,12 +98,18 @@ class SlackReply:
         self._last_update = 0.0
         self._shown = ""
         self._answer_id: str | None = None
+        self.controls = controls  # Stop while streaming, 👍/👎 when done
+        self.final_ts: str | None = None  # the message that carries the feedback buttons
+
+    @property
+    def message_ts(self) -> str | None:
+        return self.ts
 
     async def start(self) -> bool:
         """Post the placeholder.  False when Slack refused (the answer cannot be shown)."""
         if self.budget is not None:
             self._answer_id = await self.budget.begin_answer(self.team)
-        ts = await self._post(PLACEHOLDER)
+        ts = await self._post(PLACEHOLDER, STREAMING)
         self.ts = ts
         self._last_update = self.clock()
         if ts is None:
@@ -97,7 +127,7 @@ class SlackReply:
         self._last_update = self.clock()
         if self.budget is not None and not await self.budget.try_take_spare(self.team, "chat.update"):
             return  # many answers are streaming in this workspace: skip this one
-        if await self._update(shown + CURSOR):
+        if await self._update(shown + CURSOR, STREAMING):
             self._shown = shown
 
     async def finish(self, text: str) -> list[str]:
@@ -109,17 +139,19 @@ class SlackReply:
 
     async def _finish(self, text: str) -> list[str]:
         chunks = split_message(text)
+        last = len(chunks) - 1
         posted: list[str] = []
-        if self.ts is not None and await self._final_update(chunks[0]):
+        if self.ts is not None and await self._final_update(chunks[0], DONE if last == 0 else None):
             posted.append(self.ts)
         else:
-            first = await self._post(chunks[0])
+            first = await self._post(chunks[0], DONE if last == 0 else None)
             if first:
                 posted.append(first)
-        for chunk in chunks[1:]:
-            ts = await self._post(chunk)
+        for n, chunk in enumerate(chunks[1:], start=1):
+            ts = await self._post(chunk, DONE if n == last else None)
             if ts:
                 posted.append(ts)
+        self.final_ts = posted[-1] if posted else None
         return posted
 
     async def fail(self, sentence: str) -> None:
@@ -130,17 +162,17 @@ class SlackReply:
         finally:
             await self._end()
 
-    async def _final_update(self, text: str) -> bool:
+    async def _final_update(self, text: str, controls: str | None = None) -> bool:
         """Put ``text`` in the placeholder.  If the workspace's update budget stays
         full, post ``text`` as a new message instead and remove the placeholder
         once the budget allows: the answer is shown now either way."""
         if self.budget is None or await self.budget.take(self.team, "chat.update", FINAL_UPDATE_WAIT_SECONDS):
-            return await self._update(text)
+            return await self._update(text, controls)
         placeholder = self.ts
-        self.ts = await self._post(text)
+        self.ts = await self._post(text, controls)
         if self.ts is None:
             self.ts = placeholder
-            return await self._update(text)  # Slack may still accept it; its own 429 retry waits
+            return await self._update(text, controls)  # Slack may still accept it; its own 429 retry waits
         if placeholder is not None:
             _background(self._delete_later(placeholder))
         return True
@@ -168,10 +200,16 @@ class SlackReply:
             log.warning("chat.delete failed: %s", type(exc).__name__)
         self.ts = None
 
-    async def _post(self, text: str) -> str | None:
+    def _content(self, text: str, controls: str | None) -> dict[str, Any]:
+        """``markdown_text``, or Markdown and buttons as blocks when this answer has controls."""
+        if not self.controls or controls is None:
+            return {"markdown_text": text}
+        return {"blocks": answer_blocks(text, controls), "text": plain_fallback(text)}
+
+    async def _post(self, text: str, controls: str | None = None) -> str | None:
         try:
             response = await self.client.chat_postMessage(
-                channel=self.channel, thread_ts=self.thread_ts, markdown_text=text, unfurl_links=False
+                channel=self.channel, thread_ts=self.thread_ts, unfurl_links=False, **self._content(text, controls)
             )
         except SlackApiError as exc:
             log.warning("chat.postMessage failed: %s", exc.response.get("error"))
@@ -181,9 +219,9 @@ class SlackReply:
             return None
         return response.get("ts")
 
-    async def _update(self, text: str) -> bool:
+    async def _update(self, text: str, controls: str | None = None) -> bool:
         try:
-            await self.client.chat_update(channel=self.channel, ts=self.ts, markdown_text=text)
+            await self.client.chat_update(channel=self.channel, ts=self.ts, **self._content(text, controls))
         except SlackApiError as exc:
             log.warning("chat.update failed: %s", exc.response.get("error"))
             return False

@@ -19,9 +19,9 @@ from .conversation import ConversationId, StoredMessage
 from .directory import NameDirectory
 from .events import IncomingMessage
 from .generation import billed_tokens, failure_sentence, generate
-from .model import ModelClient, ModelError
+from .model import ModelClient, ModelError, ModelReply
 from .prompts import Prompt
-from .reply import ReplyWriter
+from .reply import STOPPED_MARK, ReplyWriter
 from .slack_history import ThreadMessage, select_earlier
 from .slack_text import mentioned_user_ids, strip_bot_mention, to_readable
 from .store import ConversationStore
@@ -32,6 +32,7 @@ from .wording import EMPTY_MESSAGE, INTERNAL_FAILURE, INTERRUPTED, STORE_FAILED
 log = logging.getLogger(__name__)
 
 SYSTEM_TOKENS_CACHE_LIMIT = 256
+STOP_POLL_SECONDS = 0.25
 DATE_FORMAT = "%A, %d %B %Y"
 
 
@@ -167,17 +168,23 @@ class Responder:
             log.warning("could not post in %s; the answer is abandoned", cid)
             return
         started = time.perf_counter()
+        answer = ModelReply()
         try:
-            answer = await generate(self.model, request, reply)
+            stopped = await self._generate_unless_stopped(message, request, reply, answer)
         except ModelError as exc:
             log.warning("model failed for %s: %s", cid, exc.kind)
             await reply.fail(failure_sentence(exc))
             return
-        posted = await reply.finish(answer.text)
+        text = answer.text.rstrip() if stopped else answer.text
+        if stopped and not text:
+            await reply.fail("_(stopped)_")
+            return
+        posted = await reply.finish(text + STOPPED_MARK if stopped else text)
         log.info(
-            "answered %s in %.2fs: prompt %d tokens (%d cached), completion %d tokens, %d turns kept, %d dropped",
+            "answered %s in %.2fs%s: prompt %d tokens (%d cached), completion %d tokens, %d turns kept, %d dropped",
             cid,
             time.perf_counter() - started,
+            " (stopped)" if stopped else "",
             answer.usage.prompt_tokens,
             answer.usage.cached_tokens,
             answer.usage.completion_tokens,
@@ -186,17 +193,65 @@ class Responder:
         )
         assistant_turn = StoredMessage(
             role="assistant",
-            content=answer.text,
-            tokens=self.counter.count_message(answer.text),
+            content=text,  # a stopped answer: only what was written
+            tokens=self.counter.count_message(text),
             ts=posted[0] if posted else "",
             user=self.identity.user_id,
         )
         await self.store.save_turn(cid, [assistant_turn])
-        prompt_tokens, completion_tokens = billed_tokens(answer, request_tokens(kept, system_tokens), self.counter)
+        context_tokens = request_tokens(kept, system_tokens)
+        final_ts = getattr(reply, "final_ts", None)
+        if final_ts:
+            await self.store.save_answer(
+                message.team,
+                message.channel,
+                final_ts,
+                {
+                    "conversation": str(cid),
+                    "prompt": "persona" if state.persona else self.system_prompt.name,
+                    "prompt_version": 0 if state.persona else self.system_prompt.header.version,
+                    "model": self.model.model,
+                    "answer_ts": posted[0],
+                    "context_tokens": context_tokens,
+                    "question": turn.content,
+                    "answer": text,
+                    "stopped": stopped,
+                },
+            )
+        prompt_tokens, completion_tokens = billed_tokens(answer, context_tokens, self.counter)
         await self.store.record_usage(
             message.team, message.channel, message.user,
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=self.now(),
         )
+
+    async def _generate_unless_stopped(
+        self, message: IncomingMessage, request: list[dict[str, str]], reply: ReplyWriter, answer: ModelReply
+    ) -> bool:
+        """Stream the answer; True if someone pressed Stop (``answer`` keeps what was written)."""
+        ts = getattr(reply, "message_ts", None)
+        generation = asyncio.ensure_future(generate(self.model, request, reply, answer=answer))
+        if not ts:
+            await generation
+            return False
+        watcher = asyncio.ensure_future(self._watch_stop(message, ts, generation))
+        try:
+            await generation
+        except asyncio.CancelledError:
+            if watcher.done() and not watcher.cancelled() and watcher.result():
+                return True
+            raise
+        finally:
+            watcher.cancel()
+        return False
+
+    async def _watch_stop(self, message: IncomingMessage, ts: str, generation: asyncio.Future[Any]) -> bool:
+        """Cancel ``generation`` as soon as a Stop press is recorded (from any process)."""
+        while not generation.done():
+            await asyncio.sleep(STOP_POLL_SECONDS)
+            if await self.store.stop_requested(message.team, message.channel, ts):
+                generation.cancel()
+                return True
+        return False
 
     # ------------------------------------------------------------------
     def _dm_went_idle(self, message: IncomingMessage, last_active: float) -> bool:

@@ -258,7 +258,8 @@ async def build_runtime(
         core,
         directory=Directory(slack, core.store),
         replies=lambda message: SlackReply(
-            slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team
+            slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team,
+            controls=True,
         ),
         threads=history,
         history=history,

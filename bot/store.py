@@ -23,7 +23,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Sequence
+from typing import AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
@@ -34,6 +34,7 @@ from .events import IncomingMessage
 QUEUE_TTL_SECONDS = 3600
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 NAME_TTL_SECONDS = 24 * 3600
+STOP_TTL_SECONDS = 15 * 60
 USAGE_DAY_TTL_SECONDS = 3 * 24 * 3600
 USAGE_MONTH_TTL_SECONDS = 62 * 24 * 3600
 
@@ -234,6 +235,30 @@ class ConversationStore:
             report[f"user_{label}"] = TokenUsage(n[0], n[1])
             report[f"channel_{label}"] = TokenUsage(n[2], n[3])
         return report
+
+    # --- answers, feedback and stop requests -----------------------------------
+    async def save_answer(self, team: str, channel: str, ts: str, record: dict[str, object]) -> None:
+        await self.redis.set(self.keys.answer(team, channel, ts), json.dumps(record), ex=self.ttl)
+
+    async def get_answer(self, team: str, channel: str, ts: str) -> dict[str, object] | None:
+        raw = await self.redis.get(self.keys.answer(team, channel, ts))
+        return None if raw is None else json.loads(raw)
+
+    async def save_feedback(self, team: str, channel: str, ts: str, entry: dict[str, object]) -> None:
+        """One rating per answer (a second click replaces the first); kept as long as conversations."""
+        await self.redis.set(self.keys.feedback(team, channel, ts), json.dumps(entry), ex=self.ttl)
+
+    async def all_feedback(self) -> AsyncIterator[dict[str, object]]:
+        async for key in self.redis.scan_iter(match=self.keys.feedback_pattern(), count=500):
+            raw = await self.redis.get(key)
+            if raw is not None:
+                yield json.loads(raw)
+
+    async def request_stop(self, team: str, channel: str, ts: str) -> None:
+        await self.redis.set(self.keys.stop(team, channel, ts), "1", ex=STOP_TTL_SECONDS)
+
+    async def stop_requested(self, team: str, channel: str, ts: str) -> bool:
+        return bool(await self.redis.exists(self.keys.stop(team, channel, ts)))
 
     # --- names of users and channels ----------------------------------------
     async def get_name(self, team: str, slack_id: str) -> str | None:

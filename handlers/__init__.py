@@ -10,7 +10,7 @@ from bot.rate_budget import RateBudget
 from bot.responder import BotIdentity
 from bot.tasks import BackgroundTasks
 
-from . import commands, messages
+from . import actions, commands, messages
 
 
 def register_all(
@@ -26,6 +26,7 @@ def register_all(
     budget: RateBudget | None = None,
 ) -> None:
     messages.register(app, dispatcher=dispatcher, identity=identity)
+    actions.register(app, store=dispatcher.store)
     commands.register(
         app, runner=runner, management=management, tasks=tasks, client=client, update_interval=update_interval,
         budget=budget,

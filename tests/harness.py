@@ -167,6 +167,22 @@ class SlackSender:
         body = urlencode(form).encode()
         return self.post(body, content_type="application/x-www-form-urlencoded", base_url=base_url)
 
+    def send_action(self, action_id: str, message: Any, *, response_url: str, user: str = "U1",
+                    base_url: str | None = None) -> httpx.Response:
+        """A block_actions payload for a button on ``message`` (a fake-Slack PostedMessage)."""
+        payload = {
+            "type": "block_actions", "team": {"id": TEAM_ID, "domain": "example"},
+            "user": {"id": user, "team_id": TEAM_ID}, "api_app_id": "A0001", "token": "legacy-verification-token",
+            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": False},
+            "trigger_id": "1.2.3", "channel": {"id": message.channel, "name": "general"},
+            "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks or []},
+            "response_url": response_url,
+            "actions": [{"action_id": action_id, "block_id": "answer_controls", "type": "button",
+                         "value": action_id, "action_ts": str(time.time())}],
+        }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return self.post(body, content_type="application/x-www-form-urlencoded", base_url=base_url)
+
     def send_event(self, event: Mapping[str, Any], *, event_id: str | None = None, retry_num: int | None = None,
                    base_url: str | None = None) -> httpx.Response:
         body = json.dumps(self.envelope(event, event_id)).encode()

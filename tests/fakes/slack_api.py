@@ -35,6 +35,19 @@ class PostedMessage:
     thread_ts: str | None
     text: str
     history: list[str] = field(default_factory=list)  # every text it showed, oldest first
+    blocks: list[dict[str, Any]] | None = None
+
+    def action_ids(self) -> list[str]:
+        return [e["action_id"] for b in self.blocks or [] if b.get("type") == "actions" for e in b["elements"]]
+
+
+def shown_text(params: dict[str, Any]) -> str:
+    """What a message shows: its markdown_text, its markdown blocks, or its text."""
+    blocks = params.get("blocks")
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    markdown = "".join(b.get("text", "") for b in blocks or [] if b.get("type") == "markdown")
+    return params.get("markdown_text") or markdown or params.get("text") or ""
 
 
 class FakeSlack:
@@ -157,19 +170,20 @@ class FakeSlack:
             return {"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "assistant",
                     "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
         if method == "chat.postMessage":
-            text = p.get("markdown_text") or p.get("text") or ""
+            text = shown_text(p)
             if not p.get("channel"):
                 return {"ok": False, "error": "channel_not_found"}
             ts = self._next_ts()
-            message = PostedMessage(p["channel"], ts, p.get("thread_ts") or None, text, [text])
+            message = PostedMessage(p["channel"], ts, p.get("thread_ts") or None, text, [text], p.get("blocks"))
             self.messages[(p["channel"], ts)] = message
             return {"ok": True, "channel": p["channel"], "ts": ts, "message": {"text": text, "ts": ts}}
         if method == "chat.update":
             found = self.messages.get((p.get("channel", ""), p.get("ts", "")))
             if found is None:
                 return {"ok": False, "error": "message_not_found"}
-            text = p.get("markdown_text") or p.get("text") or ""
+            text = shown_text(p)
             found.text = text
+            found.blocks = p.get("blocks")
             found.history.append(text)
             return {"ok": True, "channel": found.channel, "ts": found.ts, "text": text}
         if method == "chat.delete":

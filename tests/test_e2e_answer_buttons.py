@@ -1,0 +1,121 @@
+"""Buttons on answers: Stop while streaming, 👍/👎 once done, and the feedback export."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from bot.conversation import ConversationId
+
+from .fakes.openai_api import Scripted
+from .fakes.slack_api import TEAM_ID
+from .harness import mention
+from .test_cli import bare_env, run_bot
+
+LONG_ANSWER = " ".join(f"word{n}" for n in range(400))
+
+
+def test_streaming_answer_has_stop_and_finished_answer_has_feedback_buttons(app, sender, slack, model):
+    model.enqueue(Scripted(text="Paris is the capital.", chunk_chars=4, delay=0.05))
+    sender.send_event(mention("capital of France?"))
+    [answer] = slack.wait_for_answers(1)
+    assert answer.text == "Paris is the capital."
+    assert answer.action_ids() == ["feedback_up", "feedback_down"]
+    streaming = [c for c in slack.calls_to("chat.postMessage") + slack.calls_to("chat.update")
+                 if "stop_answer" in json.dumps(c.params.get("blocks") or "")]
+    assert streaming, "the placeholder and progress updates carry a Stop button"
+    last = slack.calls_to("chat.update")[-1].params
+    assert last["text"] == "Paris is the capital."  # the notification fallback goes with the blocks
+
+
+def test_stop_mid_stream_keeps_and_stores_only_what_was_written(app, sender, slack, model):
+    model.enqueue(Scripted(text=LONG_ANSWER, chunk_chars=6, delay=0.03))
+    event = mention("write a lot")
+    sender.send_event(event)
+    # Wait until some text is visible, as a user would before pressing Stop.
+    placeholder = slack.wait_for(lambda s: next((m for m in s.posts() if m.text.startswith("word")), None))
+    stopped_at = time.monotonic()
+    assert sender.send_action("stop_answer", placeholder, response_url=slack.response_url("stop")).status_code == 200
+
+    [answer] = slack.wait_for_answers(1, final=lambda text: text.endswith("_(stopped)_"))
+    assert time.monotonic() - stopped_at < 2.0, "Stop cancels the stream at once"
+    shown = answer.text.removesuffix("\n\n_(stopped)_")
+    assert shown and LONG_ANSWER.startswith(shown) and len(shown) < len(LONG_ANSWER)
+    assert answer.action_ids() == ["feedback_up", "feedback_down"]
+
+    cid = ConversationId(TEAM_ID, "C100", event["ts"])
+    turns = app.wait_stored(cid, 2)
+    assert [t.role for t in turns] == ["user", "assistant"]
+    assert turns[1].content == shown  # only the written part, without the mark
+
+    # The conversation goes on normally after a stop.
+    sender.send_event({**mention("shorter please"), "thread_ts": event["ts"]})
+    slack.wait_for_answers(2)
+    assert model.wait_for_requests(2)[1].messages[-2] == {"role": "assistant", "content": shown}
+
+
+def test_feedback_is_stored_with_its_context_and_acknowledged_in_place(app, sender, slack, model):
+    event = mention("is this helpful?")
+    sender.send_event(event)
+    [answer] = slack.wait_for_answers(1)
+    posts_before = len(slack.calls_to("chat.postMessage"))
+
+    response = sender.send_action("feedback_down", answer, response_url=slack.response_url("rate"), user="U2")
+    assert response.status_code == 200
+    [ack] = slack.wait_for_response("rate")
+    assert ack["replace_original"] is True
+    assert [b["type"] for b in ack["blocks"]] == ["markdown", "context"]  # buttons replaced by a thank-you line
+    assert ack["blocks"][0]["text"] == answer.text
+    assert len(slack.calls_to("chat.postMessage")) == posts_before  # no new message
+
+    store = app.runtime.store
+    [entry] = app.call(lambda: _collect(store.all_feedback()))
+    assert entry["rating"] == "down" and entry["rated_by"] == "U2"
+    assert entry["question"] == "alice: is this helpful?" and entry["answer"] == answer.text
+    assert entry["conversation"] == str(ConversationId(TEAM_ID, "C100", event["ts"]))
+    assert entry["prompt"] == "system" and isinstance(entry["prompt_version"], int)
+    assert entry["model"] == app.settings.openai_model
+    assert entry["message_ts"] == answer.ts and entry["answer_ts"] == answer.ts
+    assert entry["context_tokens"] > 0
+
+    # A second click replaces the first rating.
+    sender.send_action("feedback_up", answer, response_url=slack.response_url("rate"), user="U2")
+    slack.wait_for_response("rate", 2)
+    [entry] = app.call(lambda: _collect(store.all_feedback()))
+    assert entry["rating"] == "up"
+
+
+def test_feedback_export_writes_jsonl(app, sender, slack, model, redis_url, key_prefix, tmp_path):
+    for n, action in enumerate(["feedback_up", "feedback_down"]):
+        sender.send_event(mention(f"question {n}", channel="C200"))
+        answer = slack.wait_for_answers(n + 1)[-1]
+        sender.send_action(action, answer, response_url=slack.response_url(f"r{n}"))
+        slack.wait_for_response(f"r{n}")
+    time.sleep(0.2)
+
+    out = tmp_path / "feedback.jsonl"
+    result = run_bot("feedback", "export", "--output", str(out),
+                     env=bare_env(REDIS_URL=redis_url, REDIS_KEY_PREFIX=key_prefix))
+    assert result.returncode == 0, result.stderr
+    assert "exported 2 rating(s)" in result.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["question"], r["rating"]) for r in lines) == [("alice: question 0", "up"), ("alice: question 1", "down")]
+    for record in lines:
+        assert set(record) == {"question", "answer", "rating", "metadata"}
+        assert record["answer"].startswith("Answer to:")
+        assert {"conversation", "prompt", "prompt_version", "model", "message_ts", "context_tokens", "rated_at"} <= set(record["metadata"])
+        assert record["metadata"]["channel"] == "C200"
+
+    # Ratings expire with the conversations they belong to.
+    ttl = app.call(lambda: app.runtime.store.redis.ttl(app.runtime.store.keys.feedback(TEAM_ID, "C200", lines[0]["metadata"]["message_ts"])))
+    assert 0 < ttl <= app.settings.conversation_ttl_seconds
+
+
+def test_feedback_export_without_redis_url_says_what_to_set():
+    result = run_bot("feedback", "export", env=bare_env())
+    assert result.returncode == 2
+    assert "REDIS_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+async def _collect(iterator):
+    return [item async for item in iterator]
