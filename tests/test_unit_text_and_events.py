@@ -1,11 +1,10 @@
-"""Pure parts: Slack markup, event classification, keys, splitting."""
+"""Pure parts: Slack markup, event classification, keys."""
 
 from __future__ import annotations
 
 from bot.conversation import ConversationId, Keys, StoredMessage
 from bot.events import IncomingMessage, Ignored, classify
 from bot.slack_text import mentioned_user_ids, strip_bot_mention, to_readable
-from bot.splitting import split_message
 
 BOT = "UBOT"
 
@@ -90,31 +89,3 @@ def test_keys_are_versioned_and_share_a_hash_slot():
 def test_stored_message_round_trip_keeps_unicode():
     message = StoredMessage("user", "héllo 👋", 7, "1.5", "U1")
     assert StoredMessage.from_json(message.to_json()) == message
-
-
-def test_split_keeps_short_text_whole():
-    assert split_message("hello") == ["hello"]
-
-
-def test_split_prefers_paragraphs_and_loses_nothing():
-    text = "\n\n".join(f"para {n} " + "x" * 900 for n in range(10))
-    chunks = split_message(text, max_bytes=3000)
-    assert "".join(chunks) == text
-    assert all(len(c.encode()) <= 3000 for c in chunks)
-    assert all(c.endswith("\n\n") for c in chunks[:-1])
-
-
-def test_split_counts_bytes_not_characters():
-    text = "日本語 " * 2000
-    chunks = split_message(text, max_bytes=3000)
-    assert all(len(c.encode()) <= 3000 for c in chunks)
-    assert "".join(chunks) == text
-
-
-def test_split_closes_and_reopens_a_code_fence():
-    code = "```python\n" + "".join(f"print({n})\n" for n in range(800)) + "```\n"
-    chunks = split_message("Intro\n\n" + code, max_bytes=2000)
-    assert len(chunks) > 1
-    for chunk in chunks:
-        assert chunk.count("```") % 2 == 0, "every chunk's fences are balanced"
-    assert chunks[1].startswith("```python\n")
