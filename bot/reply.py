@@ -20,6 +20,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from .rate_budget import RateBudget
 from .splitting import split_message
+from .wording import ANSWER_CUT
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,10 @@ class ResponseUrlReply:
         return None
 
     async def finish(self, text: str) -> list[str]:
-        chunks = split_message(text, RESPONSE_URL_CHUNK_BYTES)[:RESPONSE_URL_MAX_USES]
+        chunks = split_message(text, RESPONSE_URL_CHUNK_BYTES)
+        if len(chunks) > RESPONSE_URL_MAX_USES:  # say so rather than lose the rest silently
+            last = split_message(chunks[RESPONSE_URL_MAX_USES - 1], RESPONSE_URL_CHUNK_BYTES - len(ANSWER_CUT.encode()))[0]
+            chunks = chunks[: RESPONSE_URL_MAX_USES - 1] + [last + ANSWER_CUT]
         for n, chunk in enumerate(chunks):
             await self._send(chunk, replace_original=n == 0 and self.response_type == "ephemeral")
         return []

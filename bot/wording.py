@@ -7,3 +7,4 @@ INTERNAL_FAILURE = "Sorry, something went wrong on my side while answering. Plea
 INTERRUPTED = "Sorry, I was restarted before I could finish this answer. Please ask again."
 EMPTY_MESSAGE = "It looks like your message was empty. What would you like to ask?"
 WORKING = "Working on it…"
+ANSWER_CUT = "\n\n_(The answer was longer than a command reply can hold and was cut here. Mention me in a thread for the full answer.)_"

@@ -41,12 +41,42 @@ class PostedMessage:
         return [e["action_id"] for b in self.blocks or [] if b.get("type") == "actions" for e in b["elements"]]
 
 
+# Slack's size limits for one message.
+MARKDOWN_CHARS = 12_000  # markdown_text, and all markdown blocks of a payload together
+TEXT_CHARS = 40_000
+SECTION_CHARS = 3_000
+MAX_BLOCKS = 50
+UPDATE_BYTES = 4_000  # chat.update has been seen to fail with msg_too_long near this size
+
+
+def _blocks(params: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = params.get("blocks")
+    return json.loads(blocks) if isinstance(blocks, str) else list(blocks or [])
+
+
+def size_error(method: str, params: dict[str, Any]) -> str | None:
+    """The error Slack answers for a message over its limits, or None."""
+    blocks = _blocks(params)
+    markdown_text = params.get("markdown_text") or ""
+    if markdown_text and (params.get("text") or blocks):
+        return "invalid_arguments"  # markdown_text cannot go with text or blocks
+    if len(markdown_text) > MARKDOWN_CHARS or len(params.get("text") or "") > TEXT_CHARS:
+        return "msg_too_long"
+    if len(blocks) > MAX_BLOCKS:
+        return "invalid_blocks"
+    if sum(len(b.get("text", "")) for b in blocks if b.get("type") == "markdown") > MARKDOWN_CHARS:
+        return "invalid_blocks"
+    if any(len((b.get("text") or {}).get("text", "")) > SECTION_CHARS for b in blocks if b.get("type") == "section"):
+        return "invalid_blocks"
+    content = markdown_text + "".join(b.get("text", "") for b in blocks if b.get("type") == "markdown")
+    if method == "chat.update" and len(content.encode()) > UPDATE_BYTES:
+        return "msg_too_long"
+    return None
+
+
 def shown_text(params: dict[str, Any]) -> str:
     """What a message shows: its markdown_text, its markdown blocks, or its text."""
-    blocks = params.get("blocks")
-    if isinstance(blocks, str):
-        blocks = json.loads(blocks)
-    markdown = "".join(b.get("text", "") for b in blocks or [] if b.get("type") == "markdown")
+    markdown = "".join(b.get("text", "") for b in _blocks(params) if b.get("type") == "markdown")
     return params.get("markdown_text") or markdown or params.get("text") or ""
 
 
@@ -64,6 +94,7 @@ class FakeSlack:
         self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
         self.delays: dict[str, float] = {}
         self.deleted: list[PostedMessage] = []
+        self.errors: list[tuple[str, str]] = []  # (method, error) of every ok:false answer
         # Slack's per-method, per-workspace limits (calls per minute), enforced with 429 + Retry-After.
         self.rate_limits: dict[str, int] = {}
         self.rate_limited: dict[str, int] = {}  # method -> 429s answered
@@ -161,7 +192,10 @@ class FakeSlack:
                 return failure["status"], {"ok": False, "error": failure["error"]}, headers
             if token != BOT_TOKEN:
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
-            result = self._dispatch(method, params)
+            error = size_error(method, params) if method in ("chat.postMessage", "chat.update") else None
+            result = {"ok": False, "error": error} if error else self._dispatch(method, params)
+            if not result.get("ok"):
+                self.errors.append((method, str(result.get("error"))))
             self._condition.notify_all()
             return 200, result, {}
 
