@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from .rate_budget import RateBudget
+from .mrkdwn import to_mrkdwn
 from .splitting import split_message
 from .wording import ANSWER_CUT
 
@@ -30,6 +31,9 @@ STREAMING, DONE = "streaming", "done"
 STOP_ACTION = "stop_answer"
 FEEDBACK_ACTIONS = {"feedback_up": "up", "feedback_down": "down"}
 CONTROLS_BLOCK = "answer_controls"
+SECTION_BYTES = 3000  # a section block holds 3,000 characters
+# Errors meaning "this workspace/surface does not take Markdown here": resend as mrkdwn.
+MARKDOWN_REFUSED = frozenset({"invalid_blocks", "invalid_arguments", "markdown_text_conflict", "invalid_blocks_format"})
 FINAL_UPDATE_WAIT_SECONDS = 3.0
 PLACEHOLDER_DELETE_WAIT_SECONDS = 120.0
 CURSOR = " …"
@@ -49,8 +53,19 @@ def answer_blocks(text: str, controls: str) -> list[dict[str, Any]]:
 
 
 def plain_fallback(text: str, limit: int = 3000) -> str:
-    """The notification text that goes with blocks."""
+    """The notification text that goes with blocks (``text`` is read as mrkdwn)."""
+    text = to_mrkdwn(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mrkdwn_content(text: str, controls: str | None) -> dict[str, Any]:
+    """The message for a workspace that refuses Markdown: mrkdwn sections (3,000
+    characters each) and the buttons, or plain mrkdwn ``text``."""
+    converted = to_mrkdwn(text)
+    if controls is None:
+        return {"text": converted}
+    sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split_message(converted, SECTION_BYTES)]
+    return {"blocks": [*sections, answer_blocks("", controls)[1]], "text": plain_fallback(text)}
 
 
 _pending: set[asyncio.Task[None]] = set()
@@ -100,6 +115,7 @@ class SlackReply:
         self._shown = ""
         self._answer_id: str | None = None
         self.controls = controls  # Stop while streaming, 👍/👎 when done
+        self.markdown = True  # False once Slack refused Markdown for this answer
         self.final_ts: str | None = None  # the message that carries the feedback buttons
 
     @property
@@ -202,34 +218,41 @@ class SlackReply:
         self.ts = None
 
     def _content(self, text: str, controls: str | None) -> dict[str, Any]:
-        """``markdown_text``, or Markdown and buttons as blocks when this answer has controls."""
-        if not self.controls or controls is None:
+        """``markdown_text``, or Markdown and buttons as blocks when this answer has
+        controls; converted to mrkdwn once Slack has refused Markdown here."""
+        controls = controls if self.controls else None
+        if not self.markdown:
+            return mrkdwn_content(text, controls)
+        if controls is None:
             return {"markdown_text": text}
         return {"blocks": answer_blocks(text, controls), "text": plain_fallback(text)}
 
+    async def _call(self, method: str, text: str, controls: str | None, **where: Any) -> dict[str, Any] | None:
+        """One chat.postMessage/chat.update; None when Slack refused it (logged, never raised)."""
+        call = self.client.chat_postMessage if method == "chat.postMessage" else self.client.chat_update
+        for _ in range(2):
+            try:
+                response = await call(channel=self.channel, **where, **self._content(text, controls))
+                return response.data if isinstance(response.data, dict) else {}
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                if self.markdown and error in MARKDOWN_REFUSED:
+                    log.info("%s refused Markdown (%s): sending mrkdwn", method, error)
+                    self.markdown = False
+                    continue
+                log.warning("%s failed: %s", method, error)
+                return None
+            except Exception as exc:  # connection problems: the sdk already retried
+                log.warning("%s failed: %s", method, type(exc).__name__)
+                return None
+        return None
+
     async def _post(self, text: str, controls: str | None = None) -> str | None:
-        try:
-            response = await self.client.chat_postMessage(
-                channel=self.channel, thread_ts=self.thread_ts, unfurl_links=False, **self._content(text, controls)
-            )
-        except SlackApiError as exc:
-            log.warning("chat.postMessage failed: %s", exc.response.get("error"))
-            return None
-        except Exception as exc:  # connection problems: the sdk already retried
-            log.warning("chat.postMessage failed: %s", type(exc).__name__)
-            return None
-        return response.get("ts")
+        response = await self._call("chat.postMessage", text, controls, thread_ts=self.thread_ts, unfurl_links=False)
+        return None if response is None else response.get("ts")
 
     async def _update(self, text: str, controls: str | None = None) -> bool:
-        try:
-            await self.client.chat_update(channel=self.channel, ts=self.ts, **self._content(text, controls))
-        except SlackApiError as exc:
-            log.warning("chat.update failed: %s", exc.response.get("error"))
-            return False
-        except Exception as exc:
-            log.warning("chat.update failed: %s", type(exc).__name__)
-            return False
-        return True
+        return await self._call("chat.update", text, controls, ts=self.ts) is not None
 
 
 # A markdown block holds 12,000 characters; response_url accepts 5 uses in 30 minutes.

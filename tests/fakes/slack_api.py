@@ -54,10 +54,13 @@ def _blocks(params: dict[str, Any]) -> list[dict[str, Any]]:
     return json.loads(blocks) if isinstance(blocks, str) else list(blocks or [])
 
 
-def size_error(method: str, params: dict[str, Any]) -> str | None:
-    """The error Slack answers for a message over its limits, or None."""
+def size_error(method: str, params: dict[str, Any], markdown_refused: bool = False) -> str | None:
+    """The error Slack answers for a message over its limits (or using Markdown
+    where it is refused), or None."""
     blocks = _blocks(params)
     markdown_text = params.get("markdown_text") or ""
+    if markdown_refused and (markdown_text or any(b.get("type") == "markdown" for b in blocks)):
+        return "invalid_blocks"
     if markdown_text and (params.get("text") or blocks):
         return "invalid_arguments"  # markdown_text cannot go with text or blocks
     if len(markdown_text) > MARKDOWN_CHARS or len(params.get("text") or "") > TEXT_CHARS:
@@ -76,8 +79,10 @@ def size_error(method: str, params: dict[str, Any]) -> str | None:
 
 def shown_text(params: dict[str, Any]) -> str:
     """What a message shows: its markdown_text, its markdown blocks, or its text."""
-    markdown = "".join(b.get("text", "") for b in _blocks(params) if b.get("type") == "markdown")
-    return params.get("markdown_text") or markdown or params.get("text") or ""
+    blocks = _blocks(params)
+    markdown = "".join(b.get("text", "") for b in blocks if b.get("type") == "markdown")
+    sections = "".join((b.get("text") or {}).get("text", "") for b in blocks if b.get("type") == "section")
+    return params.get("markdown_text") or markdown or sections or params.get("text") or ""
 
 
 class FakeSlack:
@@ -94,6 +99,7 @@ class FakeSlack:
         self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
         self.delays: dict[str, float] = {}
         self.deleted: list[PostedMessage] = []
+        self.markdown_refused = False  # answer invalid_blocks to markdown_text and markdown blocks
         self.errors: list[tuple[str, str]] = []  # (method, error) of every ok:false answer
         # Slack's per-method, per-workspace limits (calls per minute), enforced with 429 + Retry-After.
         self.rate_limits: dict[str, int] = {}
@@ -192,7 +198,7 @@ class FakeSlack:
                 return failure["status"], {"ok": False, "error": failure["error"]}, headers
             if token != BOT_TOKEN:
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
-            error = size_error(method, params) if method in ("chat.postMessage", "chat.update") else None
+            error = size_error(method, params, self.markdown_refused) if method in ("chat.postMessage", "chat.update") else None
             result = {"ok": False, "error": error} if error else self._dispatch(method, params)
             if not result.get("ok"):
                 self.errors.append((method, str(result.get("error"))))
