@@ -108,7 +108,7 @@ def console_services(core: Core, output: TextIO, user_name: str) -> Services:
     return build_services(
         core,
         directory=ConsoleDirectory(user_name),
-        replies=lambda message: ConsoleReply(output),
+        replies=lambda message, replace=(): ConsoleReply(output),
         threads=None,
         history=ConsoleHistory(core.store),
         identity=IDENTITY,

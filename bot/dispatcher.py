@@ -61,10 +61,10 @@ class Dispatcher:
             await self.responder.apologise(message, STORE_FAILED)
             return
         if outcome is not Acceptance.ACCEPTED:
-            log.debug("not answering %s %s: %s", cid, message.ts, outcome.name)
+            log.debug("not handling %s %s: %s", cid, message.job_id, outcome.name)
             return
         try:
-            await self._drain(cid, message.ts)
+            await self._drain(cid, message.job_id)
         except RedisError as exc:
             log.error("store unavailable while answering in %s: %s", cid, type(exc).__name__)
 
@@ -87,7 +87,7 @@ class Dispatcher:
                 try:
                     async with _kept_alive(lock):
                         while (next_message := await self.store.pop_next(cid)) is not None:
-                            await self.responder.answer(next_message)
+                            await self.responder.handle(next_message)
                 finally:
                     await _release(lock)
                 # A message queued while we released is ours to answer.
@@ -99,7 +99,7 @@ class Dispatcher:
             await asyncio.sleep(self.poll_interval)
 
     def _seen_here(self, message: IncomingMessage) -> bool:
-        key = (message.team, message.channel, message.ts)
+        key = (message.team, message.channel, message.job_id)
         if key in self._recently_seen:
             return True
         self._recently_seen[key] = None

@@ -12,6 +12,7 @@ from .slack_text import mentions_user
 # (message_changed, message_deleted, channel_join, bot_message, ...) is ignored.
 USER_MESSAGE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
 DIRECT_CHANNEL_TYPES = frozenset({"im"})
+ANSWER, EDIT, REGENERATE = "answer", "edit", "regenerate"
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,17 @@ class IncomingMessage:
     ts: str
     thread_ts: str | None
     mentioned: bool
-    source: str  # "app_mention" or "message"
+    source: str  # "app_mention", "message", or for other kinds where the request came from
+    kind: str = ANSWER  # ANSWER a new message, EDIT an edited one, REGENERATE the latest answer again
+    event_ts: str | None = None  # when the edit or the click happened (edits and regenerations)
+
+    @property
+    def job_id(self) -> str:
+        """Unique per thing to do, and sorting in the order things happened:
+        a message's ts, or the edit's/click's time followed by what it is about."""
+        if self.kind == ANSWER or not self.event_ts:
+            return self.ts
+        return f"{self.event_ts}:{self.kind}:{self.ts}"
 
     @property
     def is_direct(self) -> bool:
@@ -51,7 +62,10 @@ class IncomingMessage:
 
     @property
     def answer_requires_known_thread(self) -> bool:
-        """An unmentioned channel message is answered only inside a thread the bot is part of."""
+        """An unmentioned channel message is answered only inside a thread the bot is part of;
+        edits and regenerations only in conversations the bot has."""
+        if self.kind != ANSWER:
+            return True
         return not (self.is_direct or self.mentioned or self.source == "app_mention")
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,7 +73,7 @@ class IncomingMessage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "IncomingMessage":
-        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})  # type: ignore[arg-type]
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,8 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> Inc
     if kind not in ("app_mention", "message"):
         return Ignored(f"event type {kind!r}")
     subtype = event.get("subtype")
+    if subtype == "message_changed" and kind == "message":
+        return _classify_edit(body, event, bot_user_id, bot_id)
     if subtype not in USER_MESSAGE_SUBTYPES:
         return Ignored(f"subtype {subtype!r}")
     if event.get("bot_id") or event.get("bot_profile"):
@@ -106,3 +122,36 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> Inc
     if kind == "message" and not message.is_direct and not message.mentioned and not message.thread_ts:
         return Ignored("channel message without a mention")
     return message
+
+
+def _classify_edit(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: str, bot_id: str) -> IncomingMessage | Ignored:
+    """A user's edit of their own message (Slack also sends ``message_changed``
+    when it adds link previews: those keep the text and are ignored)."""
+    edited, previous = event.get("message"), event.get("previous_message")
+    if not isinstance(edited, Mapping):
+        return Ignored("edit without a message")
+    if edited.get("subtype") not in USER_MESSAGE_SUBTYPES or edited.get("bot_id") or edited.get("bot_profile"):
+        return Ignored("edit of a bot or system message")
+    user, ts, channel = edited.get("user"), edited.get("ts"), event.get("channel")
+    if not isinstance(user, str) or not user or user == bot_user_id:
+        return Ignored("edit without a user")
+    if not isinstance(ts, str) or not isinstance(channel, str) or not ts or not channel:
+        return Ignored("edit without channel or ts")
+    text = edited.get("text") if isinstance(edited.get("text"), str) else ""
+    if isinstance(previous, Mapping) and previous.get("text") == text:
+        return Ignored("edit that keeps the text (a link preview)")
+    thread_ts = edited.get("thread_ts") if isinstance(edited.get("thread_ts"), str) else None
+    when = (edited.get("edited") or {}).get("ts") if isinstance(edited.get("edited"), Mapping) else None
+    return IncomingMessage(
+        team=str(event.get("team") or edited.get("team") or body.get("team_id") or ""),
+        channel=channel,
+        channel_type=str(event.get("channel_type") or ("im" if channel.startswith("D") else "channel")),
+        user=user,
+        text=text,
+        ts=ts,
+        thread_ts=thread_ts if thread_ts != ts else None,
+        mentioned=mentions_user(text, bot_user_id),
+        source="message_changed",
+        kind=EDIT,
+        event_ts=str(when or event.get("event_ts") or event.get("ts") or ts),
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Coroutine, Literal, Protocol
+from typing import Any, Callable, Coroutine, Literal, Protocol, Sequence
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -29,6 +29,7 @@ PLACEHOLDER = "_Thinking…_"
 STOPPED_MARK = "\n\n_(stopped)_"
 STREAMING, DONE = "streaming", "done"
 STOP_ACTION = "stop_answer"
+REGENERATE_ACTION = "regenerate_answer"
 FEEDBACK_ACTIONS = {"feedback_up": "up", "feedback_down": "down"}
 CONTROLS_BLOCK = "answer_controls"
 SECTION_BYTES = 3000  # a section block holds 3,000 characters
@@ -43,13 +44,23 @@ def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
     return {"type": "button", "action_id": action_id, "value": value, "text": {"type": "plain_text", "text": label, "emoji": True}}
 
 
-def answer_blocks(text: str, controls: str) -> list[dict[str, Any]]:
-    """The answer as a markdown block, with Stop while it streams or 👍/👎 once done."""
+def controls_block(controls: str, answer_ts: str = "") -> dict[str, Any]:
+    """Stop while the answer streams; 👍/👎 and Regenerate once done.  The buttons'
+    value is the ts of the answer's first message ("" when it is this message)."""
     if controls == STREAMING:
-        buttons = [_button("Stop", STOP_ACTION, "stop")]
+        buttons = [_button("Stop", STOP_ACTION, answer_ts or "stop")]
     else:
-        buttons = [_button("👍", "feedback_up", "up"), _button("👎", "feedback_down", "down")]
-    return [{"type": "markdown", "text": text}, {"type": "actions", "block_id": CONTROLS_BLOCK, "elements": buttons}]
+        buttons = [
+            _button("👍", "feedback_up", answer_ts or "up"),
+            _button("👎", "feedback_down", answer_ts or "down"),
+            _button("↻ Regenerate", REGENERATE_ACTION, answer_ts or "regenerate"),
+        ]
+    return {"type": "actions", "block_id": CONTROLS_BLOCK, "elements": buttons}
+
+
+def answer_blocks(text: str, controls: str, answer_ts: str = "") -> list[dict[str, Any]]:
+    """The answer as a markdown block, with its buttons."""
+    return [{"type": "markdown", "text": text}, controls_block(controls, answer_ts)]
 
 
 def plain_fallback(text: str, limit: int = 3000) -> str:
@@ -58,14 +69,14 @@ def plain_fallback(text: str, limit: int = 3000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def mrkdwn_content(text: str, controls: str | None) -> dict[str, Any]:
+def mrkdwn_content(text: str, controls: str | None, answer_ts: str = "") -> dict[str, Any]:
     """The message for a workspace that refuses Markdown: mrkdwn sections (3,000
     characters each) and the buttons, or plain mrkdwn ``text``."""
     converted = to_mrkdwn(text)
     if controls is None:
         return {"text": converted}
     sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split_message(converted, SECTION_BYTES)]
-    return {"blocks": [*sections, answer_blocks("", controls)[1]], "text": plain_fallback(text)}
+    return {"blocks": [*sections, controls_block(controls, answer_ts)], "text": plain_fallback(text)}
 
 
 _pending: set[asyncio.Task[None]] = set()
@@ -101,6 +112,7 @@ class SlackReply:
         budget: RateBudget | None = None,
         team: str = "",
         controls: bool = False,
+        replace: Sequence[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -116,6 +128,8 @@ class SlackReply:
         self._answer_id: str | None = None
         self.controls = controls  # Stop while streaming, 👍/👎 when done
         self.markdown = True  # False once Slack refused Markdown for this answer
+        self.replace = list(replace)  # an earlier answer's messages, to be replaced by this one
+        self._answer_ts = ""  # the first message of the answer, once known
         self.final_ts: str | None = None  # the message that carries the feedback buttons
 
     @property
@@ -123,15 +137,29 @@ class SlackReply:
         return self.ts
 
     async def start(self) -> bool:
-        """Post the placeholder.  False when Slack refused (the answer cannot be shown)."""
+        """Post the placeholder (or turn the answer being replaced into one).
+        False when Slack refused (the answer cannot be shown)."""
         if self.budget is not None:
             self._answer_id = await self.budget.begin_answer(self.team)
+        if self.replace and await self._take_over(self.replace[0]):
+            return True
         ts = await self._post(PLACEHOLDER, STREAMING)
         self.ts = ts
         self._last_update = self.clock()
         if ts is None:
             await self._end()
         return ts is not None
+
+    async def _take_over(self, ts: str) -> bool:
+        """Show the placeholder in the earlier answer's first message, and remove its other messages."""
+        self.ts = ts
+        if not await self._final_update(PLACEHOLDER, STREAMING, post_if_busy=False):
+            self.ts = None
+            return False
+        self._last_update = self.clock()
+        for extra in self.replace[1:]:
+            _background(self._delete_later(extra))
+        return True
 
     async def progress(self, text: str) -> None:
         """Show the text so far, at most once per interval, and only while the
@@ -164,6 +192,7 @@ class SlackReply:
             first = await self._post(chunks[0], DONE if last == 0 else None)
             if first:
                 posted.append(first)
+        self._answer_ts = posted[0] if posted else ""
         for n, chunk in enumerate(chunks[1:], start=1):
             ts = await self._post(chunk, DONE if n == last else None)
             if ts:
@@ -179,12 +208,14 @@ class SlackReply:
         finally:
             await self._end()
 
-    async def _final_update(self, text: str, controls: str | None = None) -> bool:
+    async def _final_update(self, text: str, controls: str | None = None, *, post_if_busy: bool = True) -> bool:
         """Put ``text`` in the placeholder.  If the workspace's update budget stays
         full, post ``text`` as a new message instead and remove the placeholder
         once the budget allows: the answer is shown now either way."""
         if self.budget is None or await self.budget.take(self.team, "chat.update", FINAL_UPDATE_WAIT_SECONDS):
             return await self._update(text, controls)
+        if not post_if_busy:
+            return False
         placeholder = self.ts
         self.ts = await self._post(text, controls)
         if self.ts is None:
@@ -222,10 +253,10 @@ class SlackReply:
         controls; converted to mrkdwn once Slack has refused Markdown here."""
         controls = controls if self.controls else None
         if not self.markdown:
-            return mrkdwn_content(text, controls)
+            return mrkdwn_content(text, controls, self._answer_ts)
         if controls is None:
             return {"markdown_text": text}
-        return {"blocks": answer_blocks(text, controls), "text": plain_fallback(text)}
+        return {"blocks": answer_blocks(text, controls, self._answer_ts), "text": plain_fallback(text)}
 
     async def _call(self, method: str, text: str, controls: str | None, **where: Any) -> dict[str, Any] | None:
         """One chat.postMessage/chat.update; None when Slack refused it (logged, never raised)."""

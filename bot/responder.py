@@ -11,20 +11,20 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
 from redis.exceptions import RedisError
 
 from .conversation import ConversationId, StoredMessage
 from .directory import NameDirectory
-from .events import IncomingMessage
+from .events import EDIT, REGENERATE, IncomingMessage
 from .generation import billed_tokens, failure_sentence, generate
 from .model import ModelClient, ModelError, ModelReply
 from .prompts import Prompt
 from .reply import STOPPED_MARK, ReplyWriter
 from .slack_history import ThreadMessage, select_earlier
 from .slack_text import mentioned_user_ids, strip_bot_mention, to_readable
-from .store import ConversationStore
+from .store import ConversationState, ConversationStore
 from .tokens import TokenCounter
 from .trimming import build_request, message_token_cap, plan_window, request_tokens
 from .wording import EMPTY_MESSAGE, INTERNAL_FAILURE, INTERRUPTED, STORE_FAILED
@@ -55,7 +55,19 @@ class ThreadReader(Protocol):
     ) -> list[Mapping[str, Any]]: ...
 
 
-ReplyFactory = Callable[[IncomingMessage], ReplyWriter]
+class ReplyFactory(Protocol):
+    def __call__(self, message: IncomingMessage, *, replace: Sequence[str] = ()) -> ReplyWriter: ...
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a request is built around: the system prompt and its size."""
+
+    system_prompt: str
+    system_tokens: int
+    cap: int  # most tokens one message may have
+    prompt_name: str
+    prompt_version: int
 
 
 class Responder:
@@ -74,6 +86,7 @@ class Responder:
         bot_name: str,
         dm_idle_reset_seconds: float,
         thread_import_limit: int,
+        edit_window_seconds: float = 300.0,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.store = store
@@ -88,6 +101,7 @@ class Responder:
         self.bot_name = bot_name
         self.dm_idle_reset_seconds = dm_idle_reset_seconds
         self.thread_import_limit = thread_import_limit
+        self.edit_window_seconds = edit_window_seconds
         self.now = now
         self._system_tokens: dict[str, int] = {}
 
@@ -131,6 +145,39 @@ class Responder:
         }
 
     # ------------------------------------------------------------------
+    async def handle(self, job: IncomingMessage) -> None:
+        """Do one queued thing: answer a message, answer an edited one again, or regenerate."""
+        if job.kind == EDIT:
+            await self._guarded(job, self._edit)
+        elif job.kind == REGENERATE:
+            await self._guarded(job, self._regenerate)
+        else:
+            await self.answer(job)
+
+    async def _guarded(self, job: IncomingMessage, work: Callable[[IncomingMessage], Awaitable[None]]) -> None:
+        """Run ``work``; failures are logged (the earlier answer stays as it was)."""
+        try:
+            await work(job)
+        except RedisError as exc:
+            log.error("store unavailable for %s in %s: %s", job.kind, job.conversation, type(exc).__name__)
+        except Exception:
+            log.exception("%s in %s failed", job.kind, job.conversation)
+
+    async def _context(self, message: IncomingMessage, state: ConversationState) -> _Context:
+        if state.persona:
+            system_prompt = state.persona  # a channel persona replaces the default system prompt
+        else:
+            variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
+            system_prompt = self.system_prompt.render(variables)
+        system_tokens = self.count_system(system_prompt)
+        return _Context(
+            system_prompt,
+            system_tokens,
+            message_token_cap(self.budget.max_context_tokens, system_tokens),
+            "persona" if state.persona else self.system_prompt.name,
+            0 if state.persona else self.system_prompt.header.version,
+        )
+
     async def _answer(self, message: IncomingMessage, reply: ReplyWriter) -> None:
         cid = message.conversation
         question = strip_bot_mention(message.text, self.identity.user_id)
@@ -142,28 +189,102 @@ class Responder:
         if self._dm_went_idle(message, state.last_active) and history:
             history = []
             await self.store.clear_messages(cid)
-
-        if state.persona:
-            system_prompt = state.persona  # a channel persona replaces the default system prompt
-        else:
-            variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
-            system_prompt = self.system_prompt.render(variables)
-        system_tokens = self.count_system(system_prompt)
-        cap = message_token_cap(self.budget.max_context_tokens, system_tokens)
+        context = await self._context(message, state)
 
         imported: list[StoredMessage] = []
         if message.thread_ts and not state.imported:
-            imported = await self._import_thread(message, cap)
+            imported = await self._import_thread(message, context.cap)
 
-        names = await self.directory.user_names(message.team, [message.user, *mentioned_user_ids(question)])
-        turn = self._user_turn(message, to_readable(question, names), names.get(message.user, message.user), cap)
-
+        turn = await self._question_turn(message, question, context.cap)
         window = [*history, *imported, turn]
-        drop = plan_window(window, system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
+        drop = plan_window(window, context.system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         await self.store.save_turn(cid, [*imported, turn], drop_oldest=drop, imported=True)
-        kept = window[drop:]
-        request = build_request(system_prompt, kept)
+        await self._generate_and_remember(message, reply, context, window[drop:], drop)
 
+    async def _regenerate(self, job: IncomingMessage) -> None:
+        """Answer the latest turn again, in place of the latest answer (``job.ts``)."""
+        cid = job.conversation
+        state = await self.store.load(cid)
+        history = state.messages
+        if len(history) < 2 or history[-1].role != "assistant" or history[-1].ts != job.ts or history[-2].role != "user":
+            log.info("not regenerating in %s: %s is no longer the latest answer", cid, job.ts)
+            return
+        await self._answer_again(job, state, history[:-1], replace_question=None)
+
+    async def _edit(self, job: IncomingMessage) -> None:
+        """A user edited a message: answer it again if it is the one just answered
+        (within the edit window); otherwise only correct the stored history."""
+        cid = job.conversation
+        state = await self.store.load(cid)
+        history = state.messages
+        position = next((n for n in range(len(history) - 1, -1, -1) if history[n].ts == job.ts and history[n].role == "user"), None)
+        if position is None:
+            log.debug("edit of a message not in %s's history", cid)
+            return
+        question = strip_bot_mention(job.text, self.identity.user_id)
+        if not question:
+            return
+        context = await self._context(job, state)
+        turn = await self._question_turn(job, question, context.cap)
+        after = history[position + 1 :]
+        just_answered = len(after) <= 1 and all(m.role == "assistant" for m in after)
+        if not just_answered or not self._within_edit_window(job):
+            await self.store.replace_turn(cid, position - len(history), turn)
+            log.info("edit in %s: stored history updated", cid)
+            return
+        await self._answer_again(job, state, [*history[:position], turn], replace_question=turn, context=context)
+
+    async def _answer_again(
+        self,
+        job: IncomingMessage,
+        state: ConversationState,
+        window: list[StoredMessage],
+        *,
+        replace_question: StoredMessage | None,
+        context: _Context | None = None,
+    ) -> None:
+        """Generate a new answer for the last user turn of ``window``, replacing
+        the stored answer after it and its messages in Slack."""
+        cid = job.conversation
+        previous = state.messages[-1] if state.messages and state.messages[-1].role == "assistant" else None
+        parts: list[str] = []
+        if previous is not None and previous.ts:
+            record = await self.store.get_answer(job.team, job.channel, previous.ts) or {}
+            parts = [str(ts) for ts in record.get("parts") or [previous.ts]]
+        context = context or await self._context(job, state)
+        drop = plan_window(window, context.system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
+        await self.store.rewrite_tail(
+            cid, remove_last=1 if previous is not None else 0, replace_last=replace_question, drop_oldest=drop
+        )
+        reply = self.replies(job, replace=parts)
+        try:
+            await self._generate_and_remember(job, reply, context, window[drop:], drop)
+        except asyncio.CancelledError:
+            await asyncio.shield(reply.fail(INTERRUPTED))
+            raise
+        except RedisError:
+            await reply.fail(STORE_FAILED)
+            raise
+        except Exception:
+            await reply.fail(INTERNAL_FAILURE)
+            raise
+
+    async def _question_turn(self, message: IncomingMessage, question: str, cap: int) -> StoredMessage:
+        names = await self.directory.user_names(message.team, [message.user, *mentioned_user_ids(question)])
+        return self._user_turn(message, to_readable(question, names), names.get(message.user, message.user), cap)
+
+    def _within_edit_window(self, job: IncomingMessage) -> bool:
+        try:
+            return float(job.event_ts or 0) - float(job.ts) <= self.edit_window_seconds
+        except ValueError:
+            return False
+
+    async def _generate_and_remember(
+        self, message: IncomingMessage, reply: ReplyWriter, context: _Context, kept: list[StoredMessage], drop: int
+    ) -> None:
+        """Stream the answer to ``kept`` into ``reply``; store it, its record and its usage."""
+        cid = message.conversation
+        request = build_request(context.system_prompt, kept)
         if not await reply.start():
             log.warning("could not post in %s; the answer is abandoned", cid)
             return
@@ -199,23 +320,26 @@ class Responder:
             user=self.identity.user_id,
         )
         await self.store.save_turn(cid, [assistant_turn])
-        context_tokens = request_tokens(kept, system_tokens)
-        final_ts = getattr(reply, "final_ts", None)
-        if final_ts:
+        context_tokens = request_tokens(kept, context.system_tokens)
+        if posted:
             await self.store.save_answer(
                 message.team,
                 message.channel,
-                final_ts,
+                posted[0],
                 {
                     "conversation": str(cid),
-                    "prompt": "persona" if state.persona else self.system_prompt.name,
-                    "prompt_version": 0 if state.persona else self.system_prompt.header.version,
+                    "channel_type": message.channel_type,
+                    "thread": cid.thread,
+                    "prompt": context.prompt_name,
+                    "prompt_version": context.prompt_version,
                     "model": self.model.model,
                     "answer_ts": posted[0],
+                    "parts": posted,
                     "context_tokens": context_tokens,
-                    "question": turn.content,
+                    "question": kept[-1].content if kept else "",
                     "answer": text,
                     "stopped": stopped,
+                    "generation": message.kind,
                 },
             )
         prompt_tokens, completion_tokens = billed_tokens(answer, context_tokens, self.counter)

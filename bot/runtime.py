@@ -180,6 +180,7 @@ def build_services(
         bot_name=settings.bot_name,
         dm_idle_reset_seconds=settings.dm_idle_reset_minutes * 60,
         thread_import_limit=settings.thread_import_limit,
+        edit_window_seconds=settings.edit_window_seconds,
         now=now,
     )
     commands = CommandRunner(
@@ -257,9 +258,9 @@ async def build_runtime(
     services = build_services(
         core,
         directory=Directory(slack, core.store),
-        replies=lambda message: SlackReply(
+        replies=lambda message, replace=(): SlackReply(
             slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team,
-            controls=True,
+            controls=True, replace=replace,
         ),
         threads=history,
         history=history,

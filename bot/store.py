@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
 
 from .conversation import ConversationId, Keys, StoredMessage
-from .events import IncomingMessage
+from .events import ANSWER, IncomingMessage
 
 QUEUE_TTL_SECONDS = 3600
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
@@ -105,15 +105,15 @@ class ConversationStore:
         """
         cid = message.conversation
         result = await self._accept_script(
-            keys=[self.keys.claim(cid, message.ts), self.keys.meta(cid), self.keys.queue(cid), self.keys.queue_items(cid)],
+            keys=[self.keys.claim(cid, message.job_id), self.keys.meta(cid), self.keys.queue(cid), self.keys.queue_items(cid)],
             args=[
                 "1" if message.answer_requires_known_thread else "0",
-                message.ts,
+                message.job_id,
                 json.dumps(message.to_dict()),
                 CLAIM_TTL_SECONDS,
                 self.ttl,
                 QUEUE_TTL_SECONDS,
-                "1" if message.thread_ts is None else "0",
+                "1" if message.thread_ts is None and message.kind == ANSWER else "0",
             ],
         )
         return Acceptance(int(result))
@@ -179,6 +179,26 @@ class ConversationStore:
             pipe.sadd(index, cid.thread)
             pipe.expire(index, self.ttl)
             await pipe.execute()
+
+    async def rewrite_tail(
+        self, cid: ConversationId, *, remove_last: int, replace_last: StoredMessage | None, drop_oldest: int = 0
+    ) -> None:
+        """Remove the ``remove_last`` newest turns, then replace the newest
+        remaining one and drop the ``drop_oldest`` first ones, atomically."""
+        messages = self.keys.messages(cid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if remove_last:
+                pipe.rpop(messages, remove_last)
+            if replace_last is not None:
+                pipe.lset(messages, -1, replace_last.to_json())
+            if drop_oldest:
+                pipe.ltrim(messages, drop_oldest, -1)
+            pipe.expire(messages, self.ttl)
+            await pipe.execute()
+
+    async def replace_turn(self, cid: ConversationId, index: int, turn: StoredMessage) -> None:
+        """Replace one stored turn (``index`` as in a Python list, negative from the newest)."""
+        await self.redis.lset(self.keys.messages(cid), index, turn.to_json())
 
     async def clear_messages(self, cid: ConversationId) -> None:
         await self.redis.delete(self.keys.messages(cid))

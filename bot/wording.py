@@ -8,3 +8,5 @@ INTERRUPTED = "Sorry, I was restarted before I could finish this answer. Please 
 EMPTY_MESSAGE = "It looks like your message was empty. What would you like to ask?"
 WORKING = "Working on it…"
 ANSWER_CUT = "\n\n_(The answer was longer than a command reply can hold and was cut here. Mention me in a thread for the full answer.)_"
+NOT_LATEST_ANSWER = "Only the latest answer in a conversation can be regenerated."
+CANNOT_REGENERATE = "I no longer remember this conversation, so I can't regenerate that answer."

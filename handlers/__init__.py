@@ -26,7 +26,7 @@ def register_all(
     budget: RateBudget | None = None,
 ) -> None:
     messages.register(app, dispatcher=dispatcher, identity=identity)
-    actions.register(app, store=dispatcher.store)
+    actions.register(app, store=dispatcher.store, dispatcher=dispatcher)
     commands.register(
         app, runner=runner, management=management, tasks=tasks, client=client, update_interval=update_interval,
         budget=budget,

@@ -25,6 +25,10 @@ from .fakes.slack_api import BOT_TOKEN, BOT_USER_ID, TEAM_ID
 SIGNING_SECRET = "test-signing-secret"
 
 
+# The buttons on a finished answer.
+DONE_BUTTONS = ["feedback_up", "feedback_down", "regenerate_answer"]
+
+
 def make_settings(**overrides: Any) -> Settings:
     values = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -118,6 +122,15 @@ class AppInstance:
         self._thread.join(timeout=40)
 
 
+def button_value(message: Any, action_id: str) -> str:
+    """The value Slack sends back: the one the bot put on that button."""
+    for block in message.blocks or []:
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id:
+                return element.get("value", "")
+    return action_id
+
+
 class SlackSender:
     """Signs and sends Events API deliveries exactly as Slack does."""
 
@@ -178,7 +191,7 @@ class SlackSender:
             "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks or []},
             "response_url": response_url,
             "actions": [{"action_id": action_id, "block_id": "answer_controls", "type": "button",
-                         "value": action_id, "action_ts": str(time.time())}],
+                         "value": button_value(message, action_id), "action_ts": f"{time.time():.6f}"}],
         }
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, content_type="application/x-www-form-urlencoded", base_url=base_url)
@@ -221,3 +234,16 @@ def twin_message(app_mention_event: Mapping[str, Any]) -> dict[str, Any]:
     """The ``message`` event Slack sends alongside an ``app_mention`` for the same channel message."""
     twin = {k: v for k, v in app_mention_event.items() if k != "type"}
     return {"type": "message", "channel_type": "channel", **twin}
+
+
+def edited(original: Mapping[str, Any], new_text: str, *, after_seconds: float = 10.0) -> dict[str, Any]:
+    """The ``message_changed`` event Slack sends when ``original``'s author edits it."""
+    when = f"{float(original['ts']) + after_seconds:.6f}"
+    inner = {"type": "message", "user": original["user"], "text": new_text, "ts": original["ts"], "team": TEAM_ID,
+             "edited": {"user": original["user"], "ts": when}}
+    if original.get("thread_ts"):
+        inner["thread_ts"] = original["thread_ts"]
+    previous = {"type": "message", "user": original["user"], "text": original["text"], "ts": original["ts"]}
+    return {"type": "message", "subtype": "message_changed", "hidden": True, "channel": original["channel"],
+            "channel_type": original.get("channel_type", "channel"), "ts": when, "event_ts": when,
+            "message": inner, "previous_message": previous}

@@ -9,7 +9,7 @@ from bot.conversation import ConversationId
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import mention
+from .harness import DONE_BUTTONS, mention
 from .test_cli import bare_env, run_bot
 
 LONG_ANSWER = " ".join(f"word{n}" for n in range(400))
@@ -20,7 +20,7 @@ def test_streaming_answer_has_stop_and_finished_answer_has_feedback_buttons(app,
     sender.send_event(mention("capital of France?"))
     [answer] = slack.wait_for_answers(1)
     assert answer.text == "Paris is the capital."
-    assert answer.action_ids() == ["feedback_up", "feedback_down"]
+    assert answer.action_ids() == DONE_BUTTONS
     streaming = [c for c in slack.calls_to("chat.postMessage") + slack.calls_to("chat.update")
                  if "stop_answer" in json.dumps(c.params.get("blocks") or "")]
     assert streaming, "the placeholder and progress updates carry a Stop button"
@@ -41,7 +41,7 @@ def test_stop_mid_stream_keeps_and_stores_only_what_was_written(app, sender, sla
     assert time.monotonic() - stopped_at < 2.0, "Stop cancels the stream at once"
     shown = answer.text.removesuffix("\n\n_(stopped)_")
     assert shown and LONG_ANSWER.startswith(shown) and len(shown) < len(LONG_ANSWER)
-    assert answer.action_ids() == ["feedback_up", "feedback_down"]
+    assert answer.action_ids() == DONE_BUTTONS
 
     cid = ConversationId(TEAM_ID, "C100", event["ts"])
     turns = app.wait_stored(cid, 2)
@@ -107,8 +107,10 @@ def test_feedback_export_writes_jsonl(app, sender, slack, model, redis_url, key_
         assert record["metadata"]["channel"] == "C200"
 
     # Ratings expire with the conversations they belong to.
-    ttl = app.call(lambda: app.runtime.store.redis.ttl(app.runtime.store.keys.feedback(TEAM_ID, "C200", lines[0]["metadata"]["message_ts"])))
-    assert 0 < ttl <= app.settings.conversation_ttl_seconds
+    store = app.runtime.store
+    keys = app.call(lambda: _collect(store.redis.scan_iter(match=store.keys.feedback_pattern())))
+    ttls = [app.call(lambda key=key: store.redis.ttl(key)) for key in keys]
+    assert len(ttls) == 2 and all(0 < ttl <= app.settings.conversation_ttl_seconds for ttl in ttls)
 
 
 def test_feedback_export_without_redis_url_says_what_to_set():

@@ -7,7 +7,7 @@ import time
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import BOT_ID, BOT_USER_ID
-from .harness import SlackSender, mention, message, twin_message
+from .harness import SlackSender, edited, mention, message, twin_message
 
 
 def test_retried_delivery_gets_one_answer(app, sender, slack, model):
@@ -67,8 +67,11 @@ def test_own_other_bots_and_hidden_subtypes_are_ignored_with_200(app, sender, sl
         message("another bot", user="U7", thread_ts=thread["ts"], bot_id="BOTHER"),
         {**message("legacy bot", thread_ts=thread["ts"], subtype="bot_message", bot_id="BOTHER"), "user": None},
         {"type": "message", "subtype": "message_changed", "channel": "C100", "ts": "1600009999.000001",
-         "channel_type": "channel", "message": {"type": "message", "user": "U1", "text": "edited", "ts": thread["ts"]},
-         "previous_message": {"type": "message", "user": "U1", "text": "start", "ts": thread["ts"]}},
+         "channel_type": "channel", "message": {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID,
+                                                "text": "edited answer", "ts": "1600009998.000001"},
+         "previous_message": {"type": "message", "user": BOT_USER_ID, "text": "answer", "ts": "1600009998.000001"}},
+        {**edited(thread, thread["text"]), "message": {**edited(thread, thread["text"])["message"],
+                                                       "attachments": [{"title": "link preview"}]}},
         {"type": "message", "subtype": "message_deleted", "channel": "C100", "ts": "1600009999.000002",
          "deleted_ts": thread["ts"], "channel_type": "channel"},
         message("<@U9> has joined the channel", user="U9", subtype="channel_join"),

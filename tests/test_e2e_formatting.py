@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .fakes.openai_api import Scripted
-from .harness import mention
+from .harness import DONE_BUTTONS, mention
 
 ANSWER = "**Paris** is the capital. See [the map](https://maps.example/?a=1&b=2) and run `x <y>`."
 
@@ -24,4 +24,4 @@ def test_where_markdown_is_refused_the_answer_is_resent_as_mrkdwn(app, sender, s
     [answer] = slack.wait_for_answers(1, final=lambda text: text.startswith("*Paris*"))
     assert [b["type"] for b in answer.blocks] == ["section", "actions"]
     assert answer.blocks[0]["text"] == {"type": "mrkdwn", "text": slack.calls_to("chat.update")[-1].params["text"]}
-    assert answer.action_ids() == ["feedback_up", "feedback_down"]
+    assert answer.action_ids() == DONE_BUTTONS

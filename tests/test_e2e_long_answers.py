@@ -9,7 +9,7 @@ from bot.splitting import is_fence_line
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import mention
+from .harness import DONE_BUTTONS, mention
 
 
 def without_fence_lines(text: str) -> list[str]:
@@ -45,7 +45,7 @@ def test_long_answer_continues_in_follow_ups_within_every_limit(app, sender, sla
         assert post.text.count("```") % 2 == 0, "each part renders its code as code"
         assert len(post.text.encode()) <= 4000
     assert [p.action_ids() for p in posts[:-1]] == [[]] * (len(posts) - 1)
-    assert posts[-1].action_ids() == ["feedback_up", "feedback_down"]
+    assert posts[-1].action_ids() == DONE_BUTTONS
 
 
 def test_fake_slack_refuses_oversized_messages(slack):

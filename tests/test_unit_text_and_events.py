@@ -59,7 +59,7 @@ def test_what_is_ignored():
     assert classify(body(type="message", text="x", bot_id="BBOT"), BOT, "BBOT") == Ignored("own message")
     assert classify(body(type="message", text="x", bot_id="B2"), BOT) == Ignored("message from a bot")
     assert isinstance(classify(body(type="message", subtype="bot_message", text="x"), BOT), Ignored)
-    assert isinstance(classify(body(type="message", subtype="message_changed"), BOT), Ignored)
+    assert isinstance(classify(body(type="message", subtype="message_changed"), BOT), Ignored)  # no message inside
     assert isinstance(classify(body(type="message", subtype="message_deleted"), BOT), Ignored)
     assert isinstance(classify({"event": {"type": "reaction_added"}}, BOT), Ignored)
     assert isinstance(classify({"no": "event"}, BOT), Ignored)
@@ -89,3 +89,36 @@ def test_keys_are_versioned_and_share_a_hash_slot():
 def test_stored_message_round_trip_keeps_unicode():
     message = StoredMessage("user", "héllo 👋", 7, "1.5", "U1")
     assert StoredMessage.from_json(message.to_json()) == message
+
+
+def _edit(new_text: str, old_text: str = "old", **inner):
+    return {"team_id": "T1", "event": {
+        "type": "message", "subtype": "message_changed", "channel": "C1", "channel_type": "channel", "ts": "5.000001",
+        "message": {"type": "message", "user": "U1", "text": new_text, "ts": "1.000001", "thread_ts": "0.500000",
+                    "edited": {"user": "U1", "ts": "4.000000"}, **inner},
+        "previous_message": {"type": "message", "user": "U1", "text": old_text, "ts": "1.000001"}}}
+
+
+def test_a_users_edit_becomes_an_edit_job():
+    job = classify(_edit("new"), BOT)
+    assert isinstance(job, IncomingMessage)
+    assert (job.kind, job.ts, job.text, job.event_ts, job.thread_ts) == ("edit", "1.000001", "new", "4.000000", "0.500000")
+    assert job.conversation == ConversationId("T1", "C1", "0.500000")
+    assert job.job_id == "4.000000:edit:1.000001" and job.answer_requires_known_thread
+
+
+def test_edits_that_are_not_a_users_new_text_are_ignored():
+    assert classify(_edit("same", "same"), BOT) == Ignored("edit that keeps the text (a link preview)")
+    assert isinstance(classify(_edit("x", bot_id="B2"), BOT), Ignored)
+    assert isinstance(classify(_edit("x", user=BOT), BOT), Ignored)
+    assert isinstance(classify(_edit("x", subtype="bot_message"), BOT), Ignored)
+
+
+def test_job_ids_sort_in_the_order_things_happened():
+    answer = IncomingMessage("T1", "C1", "channel", "U1", "q", "1700000000.000100", None, True, "app_mention")
+    later_edit = IncomingMessage("T1", "C1", "channel", "U1", "q", "1700000000.000100", None, True, "message_changed",
+                                 kind="edit", event_ts="1700000050.000000")
+    next_message = IncomingMessage("T1", "C1", "channel", "U1", "q", "1700000060.000000", "1700000000.000100", True, "message")
+    assert sorted([next_message.job_id, later_edit.job_id, answer.job_id]) == [answer.job_id, later_edit.job_id, next_message.job_id]
+    assert IncomingMessage.from_dict(later_edit.to_dict()) == later_edit
+    assert IncomingMessage.from_dict({k: v for k, v in answer.to_dict().items() if k not in ("kind", "event_ts")}) == answer
