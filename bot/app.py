@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import register_all
 
+from .assistant_context import RedisThreadContextStore
 from .commands import CommandRunner
 from .dispatcher import Dispatcher
 from .management import Management
@@ -28,6 +29,7 @@ def build_bolt_app(
     management: Management,
     tasks: BackgroundTasks,
     update_interval: float,
+    bot_name: str,
     budget: RateBudget | None = None,
 ) -> AsyncApp:
     async def authorize(**_: object) -> AuthorizeResult:
@@ -48,6 +50,8 @@ def build_bolt_app(
         authorize=authorize,
         process_before_response=False,  # ack first, answer afterwards
         logger=bolt_logger,
+        # Assistant thread context lives in Redis, not in Slack message metadata.
+        assistant_thread_context_store=RedisThreadContextStore(dispatcher.store),
     )
     register_all(
         app,
@@ -58,6 +62,7 @@ def build_bolt_app(
         tasks=tasks,
         client=client,
         update_interval=update_interval,
+        bot_name=bot_name,
         budget=budget,
     )
     return app

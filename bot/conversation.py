@@ -105,6 +105,14 @@ class Keys:
         """Set when someone pressed Stop on a streaming answer."""
         return f"{self.base}:stop:{team}:{channel}:{ts}"
 
+    def thread_context(self, channel: str, thread_ts: str) -> str:
+        """What an assistant thread's user is looking at (Slack's assistant thread context)."""
+        return f"{self.base}:assistant-context:{channel}:{thread_ts}"
+
+    def thread_once(self, purpose: str, channel: str, thread_ts: str) -> str:
+        """Taken once per assistant thread and purpose (greeting, title)."""
+        return f"{self.base}:assistant-{purpose}:{channel}:{thread_ts}"
+
     def name(self, team: str, slack_id: str) -> str:
         """The readable name of a user or channel id."""
         return f"{self.base}:name:{team}:{slack_id}"

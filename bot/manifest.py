@@ -10,7 +10,16 @@ import yaml
 from .prompts import PromptCatalog
 
 # Events the bot subscribes to, and the scopes the bot uses (with why).
-BOT_EVENTS = ["app_mention", "message.channels", "message.groups", "message.im", "message.mpim"]
+BOT_EVENTS = [
+    "app_mention",
+    "message.channels",
+    "message.groups",
+    "message.im",
+    "message.mpim",
+    "assistant_thread_started",  # the assistant split view / agent view
+    "assistant_thread_context_changed",
+    "app_home_opened",  # the Home tab
+]
 BOT_SCOPES = [
     "app_mentions:read",  # app_mention events
     "channels:history",  # message.channels, thread history, /summarize
@@ -22,6 +31,7 @@ BOT_SCOPES = [
     "users:read",  # readable names (users.info)
     "channels:read",  # channel names and creators (conversations.info)
     "groups:read",  # the same for private channels
+    "assistant:write",  # assistant threads: status, suggested prompts, titles
 ]
 PLACEHOLDER_URL = "https://YOUR-HOST"
 
@@ -46,7 +56,11 @@ def build_manifest(
             "description": "An AI assistant that answers mentions, threads, direct messages and slash commands.",
         },
         "features": {
-            "app_home": {"home_tab_enabled": False, "messages_tab_enabled": True, "messages_tab_read_only_enabled": False},
+            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True, "messages_tab_read_only_enabled": False},
+            "assistant_view": {
+                "assistant_description": f"{name} answers questions, summarises, translates and rewrites.",
+                "suggested_prompts": [{"title": s.title, "message": s.message} for s in catalog.suggestions()],
+            },
             "bot_user": {"display_name": name, "always_online": True},
             "slash_commands": commands,
         },

@@ -57,6 +57,15 @@ class ArgumentSpec(BaseModel):
         return value
 
 
+class Suggestion(BaseModel):
+    """A suggested prompt shown when someone opens a new assistant thread (Slack sends ``message`` as theirs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=75)
+    message: str = Field(min_length=1, max_length=1000)
+
+
 class PromptHeader(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,6 +79,7 @@ class PromptHeader(BaseModel):
     max_output_tokens: int | None = Field(default=None, ge=16)
     visibility: Literal["private", "public"] = "private"
     arguments: list[ArgumentSpec] = Field(default_factory=list)
+    suggestion: Suggestion | None = None
 
     @field_validator("command")
     @classmethod
@@ -161,6 +171,9 @@ def _describe(error: Mapping) -> str:
     return f"field '{where}': {message}" if where else message
 
 
+MAX_SUGGESTIONS = 4
+
+
 @dataclass(frozen=True)
 class PromptCatalog:
     """The system prompt and every prompt handler, by name and by slash command."""
@@ -174,6 +187,11 @@ class PromptCatalog:
 
     def for_command(self, command: str) -> Prompt | None:
         return self.commands.get(command)
+
+    def suggestions(self, limit: int = MAX_SUGGESTIONS) -> list[Suggestion]:
+        """Suggested prompts for a new assistant thread, in file-name order (Slack shows at most 4)."""
+        found = [p.header.suggestion for p in [self.system, *self.prompts.values()] if p.header.suggestion]
+        return found[:limit]
 
 
 def load_catalog(prompts_dir: Path, *, reserved_commands: frozenset[str] = frozenset()) -> PromptCatalog:

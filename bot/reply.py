@@ -26,6 +26,7 @@ from .wording import ANSWER_CUT
 log = logging.getLogger(__name__)
 
 PLACEHOLDER = "_Thinking…_"
+THINKING_STATUS = "is thinking…"
 STOPPED_MARK = "\n\n_(stopped)_"
 STREAMING, DONE = "streaming", "done"
 STOP_ACTION = "stop_answer"
@@ -130,6 +131,7 @@ class SlackReply:
         self.markdown = True  # False once Slack refused Markdown for this answer
         self.replace = list(replace)  # an earlier answer's messages, to be replaced by this one
         self._answer_ts = ""  # the first message of the answer, once known
+        self._status_shown = False  # "is thinking…" shows instead of a placeholder message
         self.final_ts: str | None = None  # the message that carries the feedback buttons
 
     @property
@@ -143,6 +145,9 @@ class SlackReply:
             self._answer_id = await self.budget.begin_answer(self.team)
         if self.replace and await self._take_over(self.replace[0]):
             return True
+        if self.thread_ts and await self._set_status(THINKING_STATUS):
+            self._last_update = self.clock()
+            return True  # Slack shows "is thinking…" until the first text is posted
         ts = await self._post(PLACEHOLDER, STREAMING)
         self.ts = ts
         self._last_update = self.clock()
@@ -161,9 +166,23 @@ class SlackReply:
             _background(self._delete_later(extra))
         return True
 
+    async def _set_status(self, status: str) -> bool:
+        """The assistant thread status; False where Slack does not take it (then a placeholder is posted)."""
+        try:
+            await self.client.assistant_threads_setStatus(channel_id=self.channel, thread_ts=self.thread_ts, status=status)
+        except Exception as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.info("assistant.threads.setStatus not available here (%s): posting a placeholder", error)
+            return False
+        self._status_shown = True
+        return True
+
     async def progress(self, text: str) -> None:
         """Show the text so far, at most once per interval, and only while the
         workspace's update budget can spare it."""
+        if self.ts is None and self._status_shown and text.strip():
+            await self._post_first_text(text)
+            return
         if self.ts is None or self.clock() - self._last_update < self.interval:
             return
         shown = split_message(text)[0]
@@ -174,6 +193,16 @@ class SlackReply:
             return  # many answers are streaming in this workspace: skip this one
         if await self._update(shown + CURSOR, STREAMING):
             self._shown = shown
+
+    async def _post_first_text(self, text: str) -> None:
+        """The first text replaces the thinking status (a post: no update budget spent)."""
+        shown = split_message(text)[0]
+        self.ts = await self._post(shown + CURSOR, STREAMING)
+        self._last_update = self.clock()
+        if self.ts is not None:
+            self._shown = shown
+        else:
+            self._status_shown = False  # Slack refused: finish() posts the answer anew
 
     async def finish(self, text: str) -> list[str]:
         """Replace the placeholder with the whole answer; returns the ts of every message used."""

@@ -168,6 +168,9 @@ class Responder:
             system_prompt = state.persona  # a channel persona replaces the default system prompt
         else:
             variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
+            viewing = await self._viewed_channel(message)
+            if viewing:
+                variables["channel"] = f"a direct message (they are looking at {viewing})"
             system_prompt = self.system_prompt.render(variables)
         system_tokens = self.count_system(system_prompt)
         return _Context(
@@ -177,6 +180,14 @@ class Responder:
             "persona" if state.persona else self.system_prompt.name,
             0 if state.persona else self.system_prompt.header.version,
         )
+
+    async def _viewed_channel(self, message: IncomingMessage) -> str | None:
+        """The channel an assistant thread's user is looking at (Slack's thread context), by name."""
+        if not (message.is_direct and message.thread_ts):
+            return None
+        context = await self.store.get_thread_context(message.channel, message.thread_ts)
+        channel = (context or {}).get("channel_id")
+        return await self.directory.channel_name(message.team, channel) if channel else None
 
     async def _answer(self, message: IncomingMessage, reply: ReplyWriter) -> None:
         cid = message.conversation
@@ -352,12 +363,11 @@ class Responder:
         self, message: IncomingMessage, request: list[dict[str, str]], reply: ReplyWriter, answer: ModelReply
     ) -> bool:
         """Stream the answer; True if someone pressed Stop (``answer`` keeps what was written)."""
-        ts = getattr(reply, "message_ts", None)
         generation = asyncio.ensure_future(generate(self.model, request, reply, answer=answer))
-        if not ts:
+        if not hasattr(reply, "message_ts"):  # no Stop button where it is written (a command reply, the console)
             await generation
             return False
-        watcher = asyncio.ensure_future(self._watch_stop(message, ts, generation))
+        watcher = asyncio.ensure_future(self._watch_stop(message, reply, generation))
         try:
             await generation
         except asyncio.CancelledError:
@@ -368,11 +378,12 @@ class Responder:
             watcher.cancel()
         return False
 
-    async def _watch_stop(self, message: IncomingMessage, ts: str, generation: asyncio.Future[Any]) -> bool:
-        """Cancel ``generation`` as soon as a Stop press is recorded (from any process)."""
+    async def _watch_stop(self, message: IncomingMessage, reply: ReplyWriter, generation: asyncio.Future[Any]) -> bool:
+        """Cancel ``generation`` as soon as a Stop press on the answer's message is recorded (by any process)."""
         while not generation.done():
             await asyncio.sleep(STOP_POLL_SECONDS)
-            if await self.store.stop_requested(message.team, message.channel, ts):
+            ts = getattr(reply, "message_ts", None)  # None until the first text is shown
+            if ts and await self.store.stop_requested(message.team, message.channel, ts):
                 generation.cancel()
                 return True
         return False

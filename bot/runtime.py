@@ -275,6 +275,7 @@ async def build_runtime(
         management=services.management,
         tasks=core.tasks,
         update_interval=interval,
+        bot_name=settings.bot_name,
         budget=budget,
     )
     log.info(

@@ -280,6 +280,19 @@ class ConversationStore:
     async def stop_requested(self, team: str, channel: str, ts: str) -> bool:
         return bool(await self.redis.exists(self.keys.stop(team, channel, ts)))
 
+    # --- assistant threads ----------------------------------------------------
+    async def save_thread_context(self, channel: str, thread_ts: str, context: dict[str, str]) -> None:
+        await self.redis.set(self.keys.thread_context(channel, thread_ts), json.dumps(context), ex=self.ttl)
+
+    async def get_thread_context(self, channel: str, thread_ts: str) -> dict[str, str] | None:
+        raw = await self.redis.get(self.keys.thread_context(channel, thread_ts))
+        return None if raw is None else json.loads(raw)
+
+    async def once_per_thread(self, purpose: str, channel: str, thread_ts: str) -> bool:
+        """True the first time only (per thread and purpose), across retries and processes."""
+        key = self.keys.thread_once(purpose, channel, thread_ts)
+        return bool(await self.redis.set(key, "1", nx=True, ex=CLAIM_TTL_SECONDS))
+
     # --- names of users and channels ----------------------------------------
     async def get_name(self, team: str, slack_id: str) -> str | None:
         value = await self.redis.get(self.keys.name(team, slack_id))

@@ -10,7 +10,10 @@ from bot.rate_budget import RateBudget
 from bot.responder import BotIdentity
 from bot.tasks import BackgroundTasks
 
-from . import actions, commands, messages
+from . import actions, assistant, commands, home, messages
+
+# Every event type the manifest subscribes to has a listener here (Bolt answers 404 otherwise).
+SUBSCRIBED_EVENTS = (*messages.SUBSCRIBED_EVENTS, *assistant.SUBSCRIBED_EVENTS, *home.SUBSCRIBED_EVENTS)
 
 
 def register_all(
@@ -23,10 +26,15 @@ def register_all(
     tasks: BackgroundTasks,
     client: AsyncWebClient,
     update_interval: float,
+    bot_name: str,
     budget: RateBudget | None = None,
 ) -> None:
-    messages.register(app, dispatcher=dispatcher, identity=identity)
-    actions.register(app, store=dispatcher.store, dispatcher=dispatcher)
+    store, catalog = dispatcher.store, management.catalog
+    messages.register(app, dispatcher=dispatcher, identity=identity, tasks=tasks)
+    actions.register(app, store=store, dispatcher=dispatcher)
+    assistant.register(app, store=store, catalog=catalog, bot_name=bot_name)
+    home.register(app, store=store, catalog=catalog, bot_name=bot_name, management_command=management.command,
+                  now=management.now)
     commands.register(
         app, runner=runner, management=management, tasks=tasks, client=client, update_interval=update_interval,
         budget=budget,

@@ -12,9 +12,15 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from bot.dispatcher import Dispatcher
 from bot.events import Ignored, classify
 from bot.responder import BotIdentity
+from bot.slack_text import strip_bot_mention
+from bot.tasks import BackgroundTasks
+
+from .assistant import name_thread
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +28,15 @@ log = logging.getLogger(__name__)
 SUBSCRIBED_EVENTS = ("app_mention", "message")
 
 
-def register(app: AsyncApp, *, dispatcher: Dispatcher, identity: BotIdentity) -> None:
-    async def on_message_event(body: dict[str, Any]) -> None:
+def register(app: AsyncApp, *, dispatcher: Dispatcher, identity: BotIdentity, tasks: BackgroundTasks) -> None:
+    async def on_message_event(body: dict[str, Any], client: AsyncWebClient) -> None:
         result = classify(body, identity.user_id, identity.bot_id)
         if isinstance(result, Ignored):
             log.debug("ignored event %s: %s", body.get("event_id"), result.reason)
             return
         dispatcher.submit(result)
+        if result.is_direct and result.thread_ts:  # an assistant thread is named after its first message
+            tasks.spawn(name_thread(client, dispatcher.store, result, strip_bot_mention(result.text, identity.user_id)))
 
     for event_type in SUBSCRIBED_EVENTS:
         app.event(event_type)(on_message_event)

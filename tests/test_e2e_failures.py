@@ -87,6 +87,7 @@ def test_slack_rate_limit_on_post_is_retried(app, sender, slack, model):
 
 
 def test_slack_refusing_the_post_skips_the_model(app, sender, slack, model):
+    slack.fail_next("assistant.threads.setStatus", "not_in_channel")
     slack.fail_next("chat.postMessage", "not_in_channel")
     sender.send_event(mention("can you see me?"))
     slack.wait_for(lambda s: s.calls_to("chat.postMessage"))

@@ -110,13 +110,32 @@ def test_embedded_store_works_without_redis_url(start_app, slack, model, caplog)
         sender.close()
 
 
-def test_answer_streams_into_the_placeholder(app, sender, slack, model):
+def test_thread_answer_shows_thinking_status_then_streams(app, sender, slack, model):
     text = "Streaming " * 30
     model.enqueue(Scripted(text=text, chunk_chars=10, delay=0.02))
-    sender.send_event(mention("stream it"))
+    event = mention("stream it")
+    sender.send_event(event)
+    [answer] = slack.wait_for_answers(1)
+    assert answer.text == text
+    [status] = slack.calls_to("assistant.threads.setStatus")
+    assert status.params["thread_ts"] == event["ts"] and status.params["status"] == "is thinking…"
+    assert status.at < slack.calls_to("chat.postMessage")[0].at, "the status shows until the first text"
+    assert answer.history[0] != "_Thinking…_", "no placeholder message in a thread"
+    partial = answer.history[:-1]
+    assert partial, "intermediate updates showed the text as it arrived"
+    assert all(text.startswith(p.removesuffix(" …")) and p.endswith(" …") for p in partial)
+    lengths = [len(p) for p in partial]
+    assert lengths == sorted(lengths)
+
+
+def test_top_level_dm_answer_streams_into_a_placeholder(app, sender, slack, model):
+    text = "Streaming " * 30
+    model.enqueue(Scripted(text=text, chunk_chars=10, delay=0.02))
+    sender.send_event(message("stream it", channel="D100", channel_type="im"))
     [answer] = slack.wait_for_answers(1)
     assert answer.text == text
     assert answer.history[0] == "_Thinking…_"
+    assert slack.calls_to("assistant.threads.setStatus") == []
     partial = answer.history[1:-1]
     assert partial, "intermediate updates showed the text as it arrived"
     assert all(text.startswith(p.removesuffix(" …")) and p.endswith(" …") for p in partial)

@@ -12,7 +12,7 @@ import yaml
 
 from bot.manifest import BOT_EVENTS, BOT_SCOPES, build_manifest
 from bot.prompts import load_catalog
-from handlers.messages import SUBSCRIBED_EVENTS
+from handlers import SUBSCRIBED_EVENTS
 
 from .harness import message
 
@@ -69,9 +69,17 @@ def test_a_new_prompt_file_appears_in_the_manifest(tmp_path):
 
 def test_every_subscribed_event_type_gets_200(app, sender):
     channel_types = {"message.channels": "channel", "message.groups": "group", "message.im": "im", "message.mpim": "mpim"}
+    thread = {"user_id": "U1", "channel_id": "D9", "thread_ts": "1.000002", "context": {}}
+    others = {
+        "app_mention": {"type": "app_mention", "user": "U1", "text": "<@UBOT>", "ts": "1.000001", "channel": "C9"},
+        "assistant_thread_started": {"type": "assistant_thread_started", "assistant_thread": thread, "event_ts": "1.3"},
+        "assistant_thread_context_changed": {"type": "assistant_thread_context_changed", "assistant_thread": thread,
+                                             "event_ts": "1.4"},
+        "app_home_opened": {"type": "app_home_opened", "user": "U1", "channel": "D9", "tab": "messages", "event_ts": "1.5"},
+    }
     for event in BOT_EVENTS:
-        if event == "app_mention":
-            payload = {"type": "app_mention", "user": "U1", "text": "<@UBOT>", "ts": "1.000001", "channel": "C9"}
+        if event in others:
+            payload = others[event]
         else:
             payload = message("hello", channel="G9", channel_type=channel_types[event], subtype="channel_join")
         assert sender.send_event(payload).status_code == 200, event

@@ -59,3 +59,20 @@ def test_tables_become_aligned_code_blocks():
 
 def test_a_pipe_line_without_a_rule_is_not_a_table():
     assert to_mrkdwn("| just | pipes |") == "| just | pipes |"
+
+
+def test_home_view_lists_every_command_and_escapes_prompt_text():
+    from pathlib import Path
+
+    from bot.home import home_view
+    from bot.prompts import load_catalog
+    from bot.store import TokenUsage
+
+    catalog = load_catalog(Path(__file__).resolve().parent.parent / "prompts")
+    view = home_view(bot_name="Assistant", catalog=catalog, management_command="/assistant",
+                     usage={"user_day": TokenUsage(1200, 34), "user_month": TokenUsage(5000, 600)})
+    text = "\n".join(b["text"]["text"] for b in view["blocks"] if b["type"] == "section")
+    assert all(command in text for command in catalog.commands)
+    assert "*1,234* tokens (1,200 in, 34 out)" in text and "*5,600* tokens" in text
+    assert "&lt;language&gt; &lt;text&gt;" in text, "usage hints are escaped for mrkdwn"
+    assert all(len(b["text"]["text"]) <= 3000 for b in view["blocks"] if b["type"] == "section")

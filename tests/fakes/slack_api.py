@@ -99,6 +99,7 @@ class FakeSlack:
         self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
         self.delays: dict[str, float] = {}
         self.deleted: list[PostedMessage] = []
+        self.home_views: dict[str, dict[str, Any]] = {}  # user -> the Home tab view published for them
         self.markdown_refused = False  # answer invalid_blocks to markdown_text and markdown blocks
         self.errors: list[tuple[str, str]] = []  # (method, error) of every ok:false answer
         # Slack's per-method, per-workspace limits (calls per minute), enforced with 429 + Retry-After.
@@ -256,6 +257,17 @@ class FakeSlack:
             return {"ok": True, "messages": newest_first[:limit], "has_more": len(newest_first) > limit}
         if method == "conversations.replies":
             return self._replies(p)
+        if method in ("assistant.threads.setStatus", "assistant.threads.setTitle", "assistant.threads.setSuggestedPrompts"):
+            if not p.get("channel_id") or not p.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments"}
+            return {"ok": True}
+        if method == "views.publish":
+            view = p.get("view")
+            view = json.loads(view) if isinstance(view, str) else view
+            if not p.get("user_id") or not isinstance(view, dict) or len(view.get("blocks", [])) > 100:
+                return {"ok": False, "error": "invalid_arguments"}
+            self.home_views[p["user_id"]] = view
+            return {"ok": True, "view": {"id": "V1", **view}}
         return {"ok": False, "error": "unknown_method"}
 
     def _replies(self, p: dict[str, Any]) -> dict[str, Any]:

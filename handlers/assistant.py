@@ -1,0 +1,87 @@
+"""Slack's AI-app surfaces (the assistant split view and the Messages-tab agent view).
+
+A new assistant thread gets a greeting and suggested prompts from the prompt
+files; what the user is looking at (the thread context) is kept in Redis; the
+first message names the thread.  Messages in these threads are DM thread
+messages, answered by the ordinary pipeline (handlers/messages.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.assistant_context import RedisThreadContextStore
+from bot.events import ANSWER, IncomingMessage
+from bot.prompts import PromptCatalog
+from bot.store import ConversationStore
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBED_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")
+TITLE_CHARS = 60
+SUGGESTIONS_TITLE = "Try one of these:"
+
+
+def greeting(bot_name: str, user: str) -> str:
+    return f"Hi <@{user}>! I'm {bot_name}. Ask me anything, or start from one of the suggestions below."
+
+
+def thread_title(text: str, limit: int = TITLE_CHARS) -> str:
+    """A thread's title from its first message: one line, cut at a word."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1].rsplit(" ", 1)[0] or line[: limit - 1]
+    return cut + "…"
+
+
+async def _call(what: str, coro: Any) -> None:
+    try:
+        await coro
+    except SlackApiError as exc:
+        log.warning("%s failed: %s", what, exc.response.get("error"))
+    except Exception as exc:
+        log.warning("%s failed: %s", what, type(exc).__name__)
+
+
+async def name_thread(client: AsyncWebClient, store: ConversationStore, message: IncomingMessage, text: str) -> None:
+    """Title a DM thread after its first message (only assistant threads show it)."""
+    if not (message.is_direct and message.thread_ts and message.kind == ANSWER):
+        return
+    if not await store.once_per_thread("title", message.channel, message.thread_ts):
+        return
+    await _call("assistant.threads.setTitle",
+                client.assistant_threads_setTitle(channel_id=message.channel, thread_ts=message.thread_ts, title=thread_title(text)))
+
+
+def register(app: AsyncApp, *, store: ConversationStore, catalog: PromptCatalog, bot_name: str) -> None:
+    contexts = RedisThreadContextStore(store)
+
+    async def on_thread_started(event: dict[str, Any], client: AsyncWebClient) -> None:
+        thread = event.get("assistant_thread") or {}
+        channel, thread_ts, user = thread.get("channel_id"), thread.get("thread_ts"), thread.get("user_id") or ""
+        if not channel or not thread_ts:
+            return
+        if (thread.get("context") or {}).get("channel_id"):
+            await contexts.save(channel_id=channel, thread_ts=thread_ts, context=thread["context"])
+        if not await store.once_per_thread("greeting", channel, thread_ts):
+            return  # a retried delivery: greeted already
+        await _call("chat.postMessage",
+                    client.chat_postMessage(channel=channel, thread_ts=thread_ts, markdown_text=greeting(bot_name, user)))
+        prompts = [{"title": s.title, "message": s.message} for s in catalog.suggestions()]
+        if prompts:
+            await _call("assistant.threads.setSuggestedPrompts", client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel, thread_ts=thread_ts, title=SUGGESTIONS_TITLE, prompts=prompts))
+
+    async def on_context_changed(event: dict[str, Any]) -> None:
+        thread = event.get("assistant_thread") or {}
+        if thread.get("channel_id") and thread.get("thread_ts") and (thread.get("context") or {}).get("channel_id"):
+            await contexts.save(channel_id=thread["channel_id"], thread_ts=thread["thread_ts"], context=thread["context"])
+
+    app.event("assistant_thread_started")(on_thread_started)
+    app.event("assistant_thread_context_changed")(on_context_changed)

@@ -1,0 +1,37 @@
+"""The App Home tab, published when a user opens it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Callable
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.home import home_view
+from bot.prompts import PromptCatalog
+from bot.store import ConversationStore
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBED_EVENTS = ("app_home_opened",)
+
+
+def register(
+    app: AsyncApp, *, store: ConversationStore, catalog: PromptCatalog, bot_name: str, management_command: str,
+    now: Callable[[], datetime],
+) -> None:
+    async def on_home_opened(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab") != "home" or not event.get("user"):
+            return  # the Messages tab needs nothing
+        team = str(body.get("team_id") or "")
+        usage = await store.usage_report(team, "", event["user"], now())
+        view = home_view(bot_name=bot_name, catalog=catalog, management_command=management_command, usage=usage)
+        try:
+            await client.views_publish(user_id=event["user"], view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish failed: %s", exc.response.get("error"))
+
+    app.event("app_home_opened")(on_home_opened)
