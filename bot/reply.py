@@ -152,7 +152,7 @@ class SlackReply:
         self.ts = ts
         self._last_update = self.clock()
         if ts is None:
-            await self._end()
+            await self.release()
         return ts is not None
 
     async def _take_over(self, ts: str) -> bool:
@@ -209,7 +209,7 @@ class SlackReply:
         try:
             return await self._finish(text)
         finally:
-            await self._end()
+            await self.release()
 
     async def _finish(self, text: str) -> list[str]:
         chunks = split_message(text)
@@ -235,7 +235,7 @@ class SlackReply:
             if self.ts is None or not await self._final_update(sentence):
                 await self._post(sentence)
         finally:
-            await self._end()
+            await self.release()
 
     async def _final_update(self, text: str, controls: str | None = None, *, post_if_busy: bool = True) -> bool:
         """Put ``text`` in the placeholder.  If the workspace's update budget stays
@@ -262,7 +262,8 @@ class SlackReply:
         except Exception as exc:
             log.warning("chat.delete of a placeholder failed: %s", type(exc).__name__)
 
-    async def _end(self) -> None:
+    async def release(self) -> None:
+        """This answer no longer counts as in flight in the workspace's update budget."""
         if self.budget is not None and self._answer_id is not None:
             await self.budget.end_answer(self.team, self._answer_id)
             self._answer_id = None
@@ -306,6 +307,11 @@ class SlackReply:
                 log.warning("%s failed: %s", method, type(exc).__name__)
                 return None
         return None
+
+    async def post_follow_up(self, text: str, *, last: bool, answer_ts: str) -> str | None:
+        """One more message of a long answer (the last one carries the buttons)."""
+        self._answer_ts = answer_ts
+        return await self._post(text, DONE if last else None)
 
     async def _post(self, text: str, controls: str | None = None) -> str | None:
         response = await self._call("chat.postMessage", text, controls, thread_ts=self.thread_ts, unfurl_links=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Sequence
 
 import redis.asyncio as aioredis
 from openai import AsyncOpenAI
@@ -33,7 +33,9 @@ from .management import Management
 from .model import ModelClient, build_openai_client
 from .prompts import PromptCatalog, PromptError, load_catalog
 from .rate_budget import RateBudget, SharedRateLimitRetryHandler
-from .reply import SlackReply
+from .events import IncomingMessage
+from .native_stream import NativeStreamReply
+from .reply import ReplyWriter, SlackReply
 from .responder import BotIdentity, Budget, ReplyFactory, Responder, ThreadReader
 from .settings import Settings
 from .slack_history import SlackHistory
@@ -237,13 +239,41 @@ async def fetch_identity(slack: AsyncWebClient) -> BotIdentity:
     )
 
 
+def slack_rate_limits(settings: Settings) -> dict[str, int]:
+    """Calls per minute per workspace that the shared budget keeps to (Slack's tiers)."""
+    return {
+        "chat.update": settings.slack_updates_per_minute,  # Tier 3
+        "chat.delete": 50,  # Tier 3
+        "chat.startStream": 20,  # Tier 2
+        "chat.appendStream": 100,  # Tier 4
+    }
+
+
+def reply_factory(slack: AsyncWebClient, budget: RateBudget, *, interval: float, streaming: str) -> ReplyFactory:
+    """How answers are written: Slack's streaming methods for thread replies (in
+    DM threads, the assistant surface, when ``streaming`` is auto; in every thread
+    when native), otherwise a message updated as the text arrives."""
+
+    def replies(message: IncomingMessage, *, replace: Sequence[str] = ()) -> ReplyWriter:
+        reply = SlackReply(
+            slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team,
+            controls=True, replace=replace,
+        )
+        native = streaming == "native" or (streaming == "auto" and message.is_direct)
+        if not native or replace or not message.reply_thread_ts:
+            return reply
+        return NativeStreamReply(slack, reply, recipient_team=message.team, recipient_user=message.user, budget=budget)
+
+    return replies
+
+
 async def build_runtime(
     settings: Settings, *, redis: aioredis.Redis | None = None, openai_client: AsyncOpenAI | None = None
 ) -> Runtime:
     """Every part of the Slack bot.  Raises StartupError with one human line."""
     core = await build_core(settings, redis=redis, openai_client=openai_client)
     budget = RateBudget(
-        core.store.redis, key_prefix=settings.redis_key_prefix, per_minute={"chat.update": settings.slack_updates_per_minute}
+        core.store.redis, key_prefix=settings.redis_key_prefix, per_minute=slack_rate_limits(settings)
     )
     rate_limited = SharedRateLimitRetryHandler(budget)
     slack = build_slack_client(settings, rate_limited)
@@ -258,10 +288,7 @@ async def build_runtime(
     services = build_services(
         core,
         directory=Directory(slack, core.store),
-        replies=lambda message, replace=(): SlackReply(
-            slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team,
-            controls=True, replace=replace,
-        ),
+        replies=reply_factory(slack, budget, interval=interval, streaming=settings.slack_streaming),
         threads=history,
         history=history,
         identity=identity,

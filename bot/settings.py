@@ -8,7 +8,7 @@ setting and says how to fix it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     stream_update_interval_seconds: float = Field(default=1.2, ge=0.05, alias="STREAM_UPDATE_INTERVAL_SECONDS")
     slack_updates_per_minute: int = Field(default=50, ge=1, alias="SLACK_UPDATES_PER_MINUTE")
     edit_window_seconds: int = Field(default=300, ge=0, alias="EDIT_WINDOW_SECONDS")
+    slack_streaming: Literal["auto", "native", "off"] = Field(default="auto", alias="SLACK_STREAMING")
     bot_name: str = Field(default="Assistant", min_length=1, alias="BOT_NAME")
     management_command: str = Field(default="/assistant", pattern=r"^/[a-z0-9][a-z0-9_\-]{0,31}$", alias="MANAGEMENT_COMMAND")
     admin_user_ids: str = Field(default="", alias="ADMIN_USER_IDS")

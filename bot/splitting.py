@@ -86,15 +86,15 @@ def _cut_point(text: str, max_bytes: int) -> int:
     return limit  # one fence line longer than a whole message: cut it anyway
 
 
-def split_pieces(text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> list[Piece]:
-    """Cut ``text`` into pieces whose messages fit ``max_bytes`` UTF-8 bytes each."""
+def split_pieces(text: str, max_bytes: int = MAX_MESSAGE_BYTES, *, open_fence: str | None = None) -> list[Piece]:
+    """Cut ``text`` into pieces whose messages fit ``max_bytes`` UTF-8 bytes each
+    (``open_fence``: the fence line already open where ``text`` starts, if any)."""
     if max_bytes < MIN_MESSAGE_BYTES:
         raise ValueError(f"max_bytes must be at least {MIN_MESSAGE_BYTES}")
-    if _size(text) <= max_bytes:
+    if open_fence is None and _size(text) <= max_bytes:
         return [Piece(text)]
     pieces: list[Piece] = []
     rest = text
-    open_fence: str | None = None
     while rest:
         reopen = open_fence + "\n" if open_fence else ""
         if _size(reopen + rest) <= max_bytes:
@@ -112,3 +112,16 @@ def split_pieces(text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> list[Piece]:
 def split_message(text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> list[str]:
     """Split ``text`` into messages of at most ``max_bytes`` UTF-8 bytes each."""
     return [piece.text for piece in split_pieces(text, max_bytes)]
+
+
+def continue_after(shown: str, text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[str, list[str]]:
+    """``text`` continued after the prefix ``shown`` already in one message: what
+    closes that message (a fence left open), and the follow-up messages."""
+    if not text.startswith(shown):
+        raise ValueError("shown must be a prefix of text")
+    open_fence = open_fence_after(shown)
+    closing = "" if open_fence is None else FENCE if shown.endswith("\n") else _CLOSE
+    rest = text[len(shown) :]
+    if not rest:
+        return closing, []
+    return closing, [piece.text for piece in split_pieces(rest, max_bytes, open_fence=open_fence)]

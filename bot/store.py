@@ -284,6 +284,14 @@ class ConversationStore:
     async def save_thread_context(self, channel: str, thread_ts: str, context: dict[str, str]) -> None:
         await self.redis.set(self.keys.thread_context(channel, thread_ts), json.dumps(context), ex=self.ttl)
 
+    async def begin_known_thread(self, cid: ConversationId) -> None:
+        """A thread the bot started (an assistant thread): nothing earlier to read from Slack."""
+        meta = self.keys.meta(cid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(meta, mapping={"active": "1", "imported": "1"})
+            pipe.expire(meta, self.ttl)
+            await pipe.execute()
+
     async def get_thread_context(self, channel: str, thread_ts: str) -> dict[str, str] | None:
         raw = await self.redis.get(self.keys.thread_context(channel, thread_ts))
         return None if raw is None else json.loads(raw)

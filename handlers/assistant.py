@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.assistant_context import RedisThreadContextStore
+from bot.conversation import ConversationId
 from bot.events import ANSWER, IncomingMessage
 from bot.prompts import PromptCatalog
 from bot.store import ConversationStore
@@ -62,11 +63,13 @@ async def name_thread(client: AsyncWebClient, store: ConversationStore, message:
 def register(app: AsyncApp, *, store: ConversationStore, catalog: PromptCatalog, bot_name: str) -> None:
     contexts = RedisThreadContextStore(store)
 
-    async def on_thread_started(event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_thread_started(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
         thread = event.get("assistant_thread") or {}
         channel, thread_ts, user = thread.get("channel_id"), thread.get("thread_ts"), thread.get("user_id") or ""
         if not channel or not thread_ts:
             return
+        # The thread holds only our greeting: no need to read it back from Slack (conversations.replies).
+        await store.begin_known_thread(ConversationId(str(body.get("team_id") or ""), channel, thread_ts))
         if (thread.get("context") or {}).get("channel_id"):
             await contexts.save(channel_id=channel, thread_ts=thread_ts, context=thread["context"])
         if not await store.once_per_thread("greeting", channel, thread_ts):

@@ -55,6 +55,7 @@ def test_assistant_thread_message_is_answered_titled_and_knows_the_viewed_channe
     assert title.params["title"] == "What is this channel about and what should I read first?"
     system = model.requests[0].messages[0]["content"]
     assert "looking at #random" in system, "the context changed to C200"
+    assert slack.calls_to("conversations.replies") == [], "a new assistant thread is not read back from Slack"
 
     sender.send_event(message("and then?", channel="D100", channel_type="im", thread_ts=thread_ts))
     app.wait_stored(ConversationId(TEAM_ID, "D100", thread_ts), 4)

@@ -100,3 +100,23 @@ def test_any_text_splits_without_loss_within_the_limit(text, max_bytes):
     pieces = split_pieces(text, max_bytes)
     assert "".join(p.body for p in pieces) == text
     assert all(size(p.text) <= max_bytes for p in pieces)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=markdown_texts, shown_share=st.floats(min_value=0, max_value=1), max_bytes=limits)
+def test_continuing_after_a_streamed_prefix_loses_nothing_and_closes_fences(text, shown_share, max_bytes):
+    from bot.splitting import FENCE, continue_after
+
+    shown = text[: int(len(text) * shown_share)]
+    still_open = open_fence_after(shown)
+    closing, follow_ups = continue_after(shown, text, max_bytes)
+    assert closing == ("" if still_open is None else FENCE if shown.endswith("\n") else "\n" + FENCE)
+    assert open_fence_after(shown + closing) is None
+    pieces = split_pieces(text[len(shown):], max_bytes, open_fence=still_open) if len(shown) < len(text) else []
+    assert [p.text for p in pieces] == follow_ups
+    assert "".join(p.body for p in pieces) == text[len(shown):], "nothing lost after the streamed part"
+    assert all(size(m) <= max_bytes for m in follow_ups)
+    if follow_ups and still_open:
+        assert follow_ups[0].startswith(still_open + "\n"), "the fence is reopened in the next message"
+    for message in follow_ups[:-1]:
+        assert open_fence_after(message) is None

@@ -36,6 +36,7 @@ class PostedMessage:
     text: str
     history: list[str] = field(default_factory=list)  # every text it showed, oldest first
     blocks: list[dict[str, Any]] | None = None
+    streaming: bool = False  # started with chat.startStream and not stopped yet
 
     def action_ids(self) -> list[str]:
         return [e["action_id"] for b in self.blocks or [] if b.get("type") == "actions" for e in b["elements"]]
@@ -165,7 +166,7 @@ class FakeSlack:
 
         def ready(slack: "FakeSlack") -> list[PostedMessage] | None:
             posts = [m for m in slack.messages.values()]
-            if len(posts) >= count and all(done(m.text) for m in posts):
+            if len(posts) >= count and all(done(m.text) and not m.streaming for m in posts):
                 return sorted(posts, key=lambda m: float(m.ts))
             return None
 
@@ -257,6 +258,34 @@ class FakeSlack:
             return {"ok": True, "messages": newest_first[:limit], "has_more": len(newest_first) > limit}
         if method == "conversations.replies":
             return self._replies(p)
+        if method == "chat.startStream":
+            channel, thread_ts = p.get("channel", ""), p.get("thread_ts")
+            if not channel or not thread_ts:
+                return {"ok": False, "error": "invalid_arguments"}  # streams are thread replies
+            if not channel.startswith("D") and not (p.get("recipient_team_id") and p.get("recipient_user_id")):
+                return {"ok": False, "error": "missing_recipient_team_id"}
+            ts = self._next_ts()
+            text = p.get("markdown_text") or ""
+            message = PostedMessage(channel, ts, thread_ts, text, [text], streaming=True)
+            self.messages[(channel, ts)] = message
+            return {"ok": True, "channel": channel, "ts": ts}
+        if method in ("chat.appendStream", "chat.stopStream"):
+            found = self.messages.get((p.get("channel", ""), p.get("ts", "")))
+            if found is None:
+                return {"ok": False, "error": "message_not_found"}
+            if not found.streaming:
+                return {"ok": False, "error": "message_not_in_streaming_state"}
+            text = found.text + (p.get("markdown_text") or "")
+            if len(text) > MARKDOWN_CHARS:
+                return {"ok": False, "error": "msg_too_long"}
+            if method == "chat.appendStream" and not p.get("markdown_text"):
+                return {"ok": False, "error": "invalid_arguments"}
+            found.text = text
+            found.history.append(text)
+            if method == "chat.stopStream":
+                found.streaming = False
+                found.blocks = [{"type": "markdown", "text": text}, *_blocks(p)]
+            return {"ok": True, "channel": found.channel, "ts": found.ts}
         if method in ("assistant.threads.setStatus", "assistant.threads.setTitle", "assistant.threads.setSuggestedPrompts"):
             if not p.get("channel_id") or not p.get("thread_ts"):
                 return {"ok": False, "error": "invalid_arguments"}

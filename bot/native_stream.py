@@ -1,0 +1,182 @@
+"""Writing an answer with Slack's streaming methods (chat.startStream /
+appendStream / stopStream), falling back to post-and-update.
+
+The thinking status shows until the first text; the first text starts the
+stream (Tier 2: only while the workspace's budget has room, otherwise the
+answer is posted and updated instead); later text is appended at the update
+pace while the workspace's appendStream budget (Tier 4) can spare a call;
+stopStream adds what is left and the 👍/👎/Regenerate buttons.  A streamed
+message stays well under Slack's size limits: past ``STREAM_SOFT_BYTES`` the
+rest waits for the end and continues in follow-up messages.
+
+Slack's streaming messages take buttons only when they stop, so a natively
+streamed answer has no Stop button while it is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from .rate_budget import RateBudget
+from .reply import DONE, SlackReply, controls_block
+from .splitting import continue_after, open_fence_after
+
+log = logging.getLogger(__name__)
+
+STREAM_SOFT_BYTES = 8_000  # stop appending past this; the end decides how the rest is split
+STREAM_MAX_BYTES = 11_000  # a streamed message never grows past this (markdown_text holds 12,000 characters)
+START, APPEND, STOP = "chat.startStream", "chat.appendStream", "chat.stopStream"
+
+
+def appendable(text: str) -> int:
+    """How much of ``text`` may be streamed now: whole words, and whole lines inside
+    a code fence (if the stream has to stop there, no word or code line is split)."""
+    if open_fence_after(text) is not None:
+        return text.rfind("\n") + 1
+    return max(text.rfind(" "), text.rfind("\n")) + 1
+
+
+class NativeStreamReply:
+    """A ReplyWriter for thread replies; ``fallback`` writes the answer wherever streaming is not possible."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        fallback: SlackReply,
+        *,
+        recipient_team: str,
+        recipient_user: str,
+        budget: RateBudget | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.fallback = fallback
+        self.recipient_team = recipient_team
+        self.recipient_user = recipient_user
+        self.budget = budget
+        self.clock = clock
+        self.stream_ts: str | None = None
+        self.native: bool | None = None  # None until the first text decides
+        self._streamed = ""
+        self._last_append = 0.0
+        self.final_ts: str | None = None
+
+    @property
+    def message_ts(self) -> str | None:
+        return self.stream_ts or self.fallback.message_ts
+
+    async def start(self) -> bool:
+        ok = await self.fallback.start()
+        if self.fallback.ts is not None:  # no thinking status here: a placeholder was posted
+            self.native = False
+        return ok
+
+    async def progress(self, text: str) -> None:
+        if self.native is None and text.strip():
+            self.native = await self._start_stream(text)
+            if not self.native:
+                await self.fallback.progress(text)
+            return
+        if not self.native:
+            await self.fallback.progress(text)
+            return
+        if self.clock() - self._last_append < self.fallback.interval or len(text.encode()) > STREAM_SOFT_BYTES:
+            return
+        upto = appendable(text)
+        if upto <= len(self._streamed):
+            return
+        if self.budget is not None and not await self.budget.try_take_spare(self.fallback.team, APPEND):
+            return
+        self._last_append = self.clock()
+        if await self._call(APPEND, self.client.chat_appendStream, channel=self.fallback.channel, ts=self.stream_ts,
+                            markdown_text=text[len(self._streamed) : upto]):
+            self._streamed = text[:upto]
+
+    async def finish(self, text: str) -> list[str]:
+        if not self.native:
+            if self.native is None and not text.strip():
+                self.native = False
+            if self.native is None:
+                self.native = await self._start_stream(text[: self._first_cut(text)])
+            if not self.native:
+                posted = await self.fallback.finish(text)
+                self.final_ts = self.fallback.final_ts
+                return posted
+        try:
+            return await self._finish_stream(text)
+        finally:
+            await self.fallback.release()
+
+    async def fail(self, sentence: str) -> None:
+        if not self.native:
+            await self.fallback.fail(sentence)
+            return
+        # The stream must end; then the sentence replaces what was streamed of the failed answer.
+        await self._call(STOP, self.client.chat_stopStream, channel=self.fallback.channel, ts=self.stream_ts)
+        self.fallback.ts = self.stream_ts
+        await self.fallback.fail(sentence)
+
+    async def retract(self) -> None:
+        await self.fallback.retract()
+
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _first_cut(text: str) -> int:
+        """How much of ``text`` a stream may start with (it must stay under the size limit)."""
+        if len(text.encode()) <= STREAM_SOFT_BYTES:
+            return len(text)
+        return len(text.encode()[:STREAM_SOFT_BYTES].decode("utf-8", errors="ignore"))
+
+    async def _start_stream(self, text: str) -> bool:
+        """Start the stream with the first text; False when Slack or the budget won't (then fall back)."""
+        if self.budget is not None and not await self.budget.take(self.fallback.team, START, 0):
+            log.info("chat.startStream budget is full in %s: posting and updating instead", self.fallback.team)
+            return False
+        text = text[: self._first_cut(text)]
+        response = await self._call(
+            START, self.client.chat_startStream, channel=self.fallback.channel, thread_ts=self.fallback.thread_ts,
+            recipient_team_id=self.recipient_team, recipient_user_id=self.recipient_user, markdown_text=text,
+        )
+        if not response or not response.get("ts"):
+            return False
+        self.stream_ts = str(response["ts"])
+        self._streamed = text
+        self._last_append = self.clock()
+        return True
+
+    async def _finish_stream(self, text: str) -> list[str]:
+        fits = len(text.encode()) <= STREAM_MAX_BYTES and text.startswith(self._streamed)
+        if fits:
+            rest, follow_ups = text[len(self._streamed) :], []
+        else:
+            shown = self._streamed if text.startswith(self._streamed) else ""
+            rest, follow_ups = continue_after(shown, text)
+        stop: dict[str, Any] = {"channel": self.fallback.channel, "ts": self.stream_ts}
+        if rest:
+            stop["markdown_text"] = rest
+        if not follow_ups:
+            stop["blocks"] = [controls_block(DONE)]
+        await self._call(STOP, self.client.chat_stopStream, **stop)
+        posted = [str(self.stream_ts)]
+        for n, chunk in enumerate(follow_ups):
+            ts = await self.fallback.post_follow_up(chunk, last=n == len(follow_ups) - 1, answer_ts=posted[0])
+            if ts:
+                posted.append(ts)
+        self.final_ts = posted[-1]
+        return posted
+
+    async def _call(self, method: str, call: Any, **params: Any) -> dict[str, Any] | None:
+        try:
+            response = await call(**params)
+        except SlackApiError as exc:
+            log.warning("%s failed: %s", method, exc.response.get("error"))
+            return None
+        except Exception as exc:
+            log.warning("%s failed: %s", method, type(exc).__name__)
+            return None
+        return response.data if isinstance(response.data, dict) else {}
