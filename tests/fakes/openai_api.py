@@ -30,6 +30,7 @@ class ModelRequest:
     body: dict[str, Any]
     headers: dict[str, str]
     started: float = field(default_factory=time.monotonic)
+    first_token: float | None = None  # when the first text was sent
     finished: float | None = None
 
     @property
@@ -130,6 +131,8 @@ class FakeModel:
                         if plan.delay:
                             time.sleep(plan.delay)
                         event({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+                        if request.first_token is None:
+                            request.first_token = time.monotonic()
                     event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                     prompt_chars = sum(len(m["content"]) for m in request.messages)
                     event({**base, "choices": [], "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": len(text) // 4,

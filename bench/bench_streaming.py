@@ -1,0 +1,141 @@
+"""Benchmark: Slack calls per answer, and the time from the model's first token
+to the first visible text, with 1, 10 and 30 answers streaming at once in one
+workspace.
+
+Run:  .venv/bin/python -m bench.bench_streaming    (Redis at BENCH_REDIS_URL,
+                                                    default redis://127.0.0.1:6379/0)
+
+Each round starts a fresh bot process (``python -m bot serve``) with the
+production defaults (50 chat.update calls a minute per workspace, Slack's
+tiers for the streaming methods) against a fake Slack that enforces those
+tiers with 429s, and a fake model that streams a 600-character answer in
+20-character pieces, 50 ms apart (about 1.5 s per answer).  Two surfaces:
+
+- channel threads (a mention; the answer is posted, then updated),
+- assistant / DM threads (Slack's chat.startStream / appendStream / stopStream).
+
+Times are measured in this process, where both fakes run, on one clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+
+from bench.bench_bot import percentile, start_bot  # noqa: E402
+from tests.fakes.openai_api import FakeModel, Scripted  # noqa: E402
+from tests.fakes.slack_api import FakeSlack, shown_text  # noqa: E402
+from tests.harness import SIGNING_SECRET, SlackSender, mention, message  # noqa: E402
+
+ANSWER = ("Streaming answers within Slack's limits. " * 15)[:600]
+SLACK_TIERS = {"chat.update": 50, "chat.delete": 50, "chat.startStream": 20, "chat.stopStream": 20, "chat.appendStream": 100}
+COUNTED = ("chat.postMessage", "chat.update", "chat.delete", "chat.startStream", "chat.appendStream", "chat.stopStream",
+           "assistant.threads.setStatus")
+VISIBLE = ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream")
+
+
+def run_round(surface: str, concurrency: int, redis_url: str) -> dict[str, object]:
+    slack, model = FakeSlack().start(), FakeModel().start()
+    slack.rate_limits.update(SLACK_TIERS)
+    slack.users.update({"U1": "alice"})
+    model.default = Scripted(text=ANSWER, chunk_chars=20, delay=0.05)
+    prefix = f"bench-stream-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-bench",
+        "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": prefix, "LOG_LEVEL": "WARNING",
+        "TIKTOKEN_CACHE_DIR": os.path.join(tempfile.gettempdir(), "slack-assistant-bench-tiktoken"),
+    }
+    process, url = start_bot(env)
+    sender = SlackSender(url)
+    channels = [f"{'C' if surface == 'channel' else 'D'}{n:03d}" for n in range(concurrency)]
+    try:
+        threads = [f"{1_700_000_000 + n}.000100" for n in range(concurrency)]
+        events = [
+            mention(f"question {n}", channel=ch) if surface == "channel"
+            else message(f"question {n}", channel=ch, channel_type="im", thread_ts=threads[n])
+            for n, ch in enumerate(channels)
+        ]
+        if surface == "assistant":  # each user opens an assistant thread first (greeting and suggestions)
+            for ch, ts in zip(channels, threads):
+                sender.send_event({"type": "assistant_thread_started", "event_ts": ts, "assistant_thread": {
+                    "user_id": "U1", "context": {}, "channel_id": ch, "thread_ts": ts}})
+            slack.wait_for(lambda s: all(s.posts(ch) for ch in channels), timeout=60)
+            time.sleep(0.5)
+            with slack._condition:
+                slack.calls.clear()
+                slack.messages.clear()
+        started = time.monotonic()
+        senders = [threading.Thread(target=sender.send_event, args=(event,)) for event in events]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        slack.wait_for(lambda s: all(any(m.text == ANSWER and not m.streaming for m in s.posts(ch)) for ch in channels),
+                       timeout=300)
+        elapsed = time.monotonic() - started
+        time.sleep(1.0)  # late clean-up calls (placeholder deletions) are counted too
+    finally:
+        sender.close()
+        process.terminate()
+        process.wait(30)
+        slack.stop()
+        model.stop()
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+    calls = Counter(c.method for c in slack.calls if c.method in COUNTED)
+    first_visible: list[float] = []
+    for request in model.requests:
+        n = int(request.last_user_text.rsplit(" ", 1)[-1])
+        channel = channels[n]
+        shown = [c.at for c in slack.calls if c.method in VISIBLE and c.params.get("channel") == channel
+                 and shown_text(c.params) and not shown_text(c.params).startswith("_Thinking")]
+        if request.first_token is not None and shown:
+            first_visible.append(max(0.0, min(shown) - request.first_token))
+    return {
+        "calls": calls,
+        "per_answer": sum(calls.values()) / concurrency,
+        "first_visible_p50": statistics.median(first_visible),
+        "first_visible_p90": percentile(first_visible, 90),
+        "elapsed": elapsed,
+        "rate_limited": dict(slack.rate_limited),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 30])
+    args = parser.parse_args()
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    print(f"machine: {os.cpu_count()} cores; redis {redis_url}; answer {len(ANSWER)} characters over ~1.5 s")
+    for surface in ("channel", "assistant"):
+        title = "channel threads (post + chat.update)" if surface == "channel" else "assistant/DM threads (Slack streaming methods)"
+        print(f"\n{title}")
+        print("  answers  Slack calls/answer  first token -> first visible text (p50 / p90)  all done  429s  calls")
+        for concurrency in args.concurrency:
+            r = run_round(surface, concurrency, redis_url)
+            calls = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(r["calls"].items()))  # type: ignore[union-attr]
+            print(f"  {concurrency:>7}  {r['per_answer']:>18.1f}  {r['first_visible_p50'] * 1000:>13.0f} ms / "
+                  f"{r['first_visible_p90'] * 1000:.0f} ms{'':>18}  {r['elapsed']:>6.1f} s  "
+                  f"{sum(r['rate_limited'].values()):>4}  {calls}")
+
+
+if __name__ == "__main__":
+    main()
