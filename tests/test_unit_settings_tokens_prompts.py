@@ -129,3 +129,15 @@ def test_test_harness_signs_exactly_as_the_sdk_does():
     headers = SlackSender("http://unused").sign(body)
     verifier = SignatureVerifier(SIGNING_SECRET)
     assert verifier.is_valid(body=body.decode(), timestamp=headers["X-Slack-Request-Timestamp"], signature=headers["X-Slack-Signature"])
+
+
+def test_every_setting_is_documented_in_the_readme_and_env_example():
+    from pathlib import Path
+
+    from bot.settings import Settings
+
+    root = Path(__file__).resolve().parent.parent
+    readme, example = (root / "README.md").read_text(), (root / ".env.example").read_text()
+    for field in Settings.model_fields.values():
+        assert f"| `{field.alias}` |" in readme, f"{field.alias} is missing from README.md > Settings"
+        assert field.alias in example, f"{field.alias} is missing from .env.example"
