@@ -41,13 +41,13 @@ def thread_title(text: str, limit: int = TITLE_CHARS) -> str:
     return cut + "…"
 
 
-async def _call(what: str, coro: Any) -> None:
+async def _call(what: str, coro: Any, level: int = logging.WARNING) -> None:
     try:
         await coro
     except SlackApiError as exc:
-        log.warning("%s failed: %s", what, exc.response.get("error"))
+        log.log(level, "%s failed: %s", what, exc.response.get("error"))
     except Exception as exc:
-        log.warning("%s failed: %s", what, type(exc).__name__)
+        log.log(level, "%s failed: %s", what, type(exc).__name__)
 
 
 async def name_thread(client: AsyncWebClient, store: ConversationStore, message: IncomingMessage, text: str) -> None:
@@ -56,8 +56,10 @@ async def name_thread(client: AsyncWebClient, store: ConversationStore, message:
         return
     if not await store.once_per_thread("title", message.channel, message.thread_ts):
         return
+    # A thread in an ordinary DM is not an assistant thread: Slack refuses the title there, which is expected.
     await _call("assistant.threads.setTitle",
-                client.assistant_threads_setTitle(channel_id=message.channel, thread_ts=message.thread_ts, title=thread_title(text)))
+                client.assistant_threads_setTitle(channel_id=message.channel, thread_ts=message.thread_ts, title=thread_title(text)),
+                level=logging.DEBUG)
 
 
 def register(app: AsyncApp, *, store: ConversationStore, catalog: PromptCatalog, bot_name: str) -> None:
