@@ -1,10 +1,13 @@
-"""Writing one answer into Slack while it streams.
+"""Writing one answer into Slack while it streams: post, then update.
 
-A placeholder is posted first, then updated with the text so far no more often
-than ``interval`` seconds (``chat.update`` is Tier 3: about 50 calls per minute
-per workspace), and finally replaced by the whole answer; an answer longer
-than one Slack message continues in follow-up messages in the same place.
-Messages are sent as ``markdown_text`` so the model's Markdown renders.
+In a thread the "is thinking…" status shows until the first text, which is
+posted with a Stop button; elsewhere a placeholder is posted first.  The
+message is updated with the text so far no more often than ``interval``
+seconds and only while the workspace's shared ``chat.update`` budget can
+spare it (Tier 3: about 50 calls a minute per workspace), and finally holds
+the whole answer with 👍/👎/Regenerate; a longer answer continues in follow-up
+messages.  Text goes out as Markdown (``markdown`` blocks / ``markdown_text``),
+or as converted mrkdwn where Slack refuses Markdown.
 """
 
 from __future__ import annotations
@@ -12,16 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Coroutine, Literal, Protocol, Sequence
+from typing import Any, Callable, Coroutine, Protocol, Sequence
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from .rate_budget import RateBudget
 from .mrkdwn import to_mrkdwn
 from .splitting import split_message
-from .wording import ANSWER_CUT
 
 log = logging.getLogger(__name__)
 
@@ -319,80 +320,3 @@ class SlackReply:
 
     async def _update(self, text: str, controls: str | None = None) -> bool:
         return await self._call("chat.update", text, controls, ts=self.ts) is not None
-
-
-# A markdown block holds 12,000 characters; response_url accepts 5 uses in 30 minutes.
-RESPONSE_URL_CHUNK_BYTES = 11_000
-RESPONSE_URL_MAX_USES = 5
-
-
-class ResponseUrlReply:
-    """An answer to a slash command delivered through its ``response_url``.
-
-    The command's ack already showed a private "working on it"; the answer
-    replaces it in one post (response_url allows 5 uses), so nothing streams.
-    """
-
-    def __init__(self, client: AsyncWebhookClient, *, response_type: Literal["ephemeral", "in_channel"] = "ephemeral") -> None:
-        self.client = client
-        self.response_type = response_type
-
-    async def start(self) -> bool:
-        return True
-
-    async def progress(self, text: str) -> None:
-        return None
-
-    async def finish(self, text: str) -> list[str]:
-        chunks = split_message(text, RESPONSE_URL_CHUNK_BYTES)
-        if len(chunks) > RESPONSE_URL_MAX_USES:  # say so rather than lose the rest silently
-            last = split_message(chunks[RESPONSE_URL_MAX_USES - 1], RESPONSE_URL_CHUNK_BYTES - len(ANSWER_CUT.encode()))[0]
-            chunks = chunks[: RESPONSE_URL_MAX_USES - 1] + [last + ANSWER_CUT]
-        for n, chunk in enumerate(chunks):
-            await self._send(chunk, replace_original=n == 0 and self.response_type == "ephemeral")
-        return []
-
-    async def fail(self, sentence: str) -> None:
-        await self._send(sentence, replace_original=self.response_type == "ephemeral")
-
-    async def _send(self, text: str, *, replace_original: bool) -> None:
-        try:
-            response = await self.client.send(
-                text=text[:3000],  # the notification fallback; the block renders the Markdown
-                blocks=[{"type": "markdown", "text": text}],
-                response_type=self.response_type,
-                replace_original=replace_original,
-            )
-        except Exception as exc:
-            log.warning("response_url delivery failed: %s", type(exc).__name__)
-            return
-        if response.status_code >= 300:
-            log.warning("response_url delivery failed: HTTP %d", response.status_code)
-
-
-class PublicCommandReply:
-    """A public command's answer: streamed as a channel message, or through the
-    response_url (in_channel) when the bot cannot post there.  A failure is
-    told to the caller privately, and the public placeholder is removed."""
-
-    def __init__(self, channel_post: SlackReply, webhook: AsyncWebhookClient) -> None:
-        self.channel_post = channel_post
-        self.public_fallback = ResponseUrlReply(webhook, response_type="in_channel")
-        self.private = ResponseUrlReply(webhook, response_type="ephemeral")
-        self.current: ReplyWriter = channel_post
-
-    async def start(self) -> bool:
-        if await self.channel_post.start():
-            return True
-        self.current = self.public_fallback
-        return True
-
-    async def progress(self, text: str) -> None:
-        await self.current.progress(text)
-
-    async def finish(self, text: str) -> list[str]:
-        return await self.current.finish(text)
-
-    async def fail(self, sentence: str) -> None:
-        await self.channel_post.retract()
-        await self.private.fail(sentence)
