@@ -122,6 +122,15 @@ async def build_thread(redis_url: str, prefix: str, counter: TokenCounter, cid: 
     return stored
 
 
+def delete_keys(redis_url: str, prefix: str) -> None:
+    """Remove what a benchmark wrote (the Redis may be shared)."""
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 def start_bot(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -232,10 +241,7 @@ def main() -> None:
         process.wait(30)
         slack.stop()
         model.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
+        delete_keys(redis_url, prefix)
 
 
 if __name__ == "__main__":

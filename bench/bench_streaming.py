@@ -33,9 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import redis  # noqa: E402
-
-from bench.bench_bot import percentile, start_bot  # noqa: E402
+from bench.bench_bot import delete_keys, percentile, start_bot  # noqa: E402
 from tests.fakes.openai_api import FakeModel, Scripted  # noqa: E402
 from tests.fakes.slack_api import FakeSlack, shown_text  # noqa: E402
 from tests.harness import SIGNING_SECRET, SlackSender, mention, message  # noqa: E402
@@ -95,10 +93,7 @@ def run_round(surface: str, concurrency: int, redis_url: str) -> dict[str, objec
         process.wait(30)
         slack.stop()
         model.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
+        delete_keys(redis_url, prefix)
 
     calls = Counter(c.method for c in slack.calls if c.method in COUNTED)
     first_visible: list[float] = []

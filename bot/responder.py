@@ -109,8 +109,12 @@ class Responder:
     async def answer(self, message: IncomingMessage) -> None:
         """Answer ``message``; every failure ends in one plain sentence."""
         reply = self.replies(message)
+        await self._sentence_on_failure(message, reply, self._answer(message, reply))
+
+    async def _sentence_on_failure(self, message: IncomingMessage, reply: ReplyWriter, work: Awaitable[None]) -> None:
+        """Run ``work``, which writes into ``reply``; any failure is told there in one plain sentence."""
         try:
-            await self._answer(message, reply)
+            await work
         except asyncio.CancelledError:
             await asyncio.shield(reply.fail(INTERRUPTED))
             raise
@@ -268,17 +272,7 @@ class Responder:
             cid, remove_last=1 if previous is not None else 0, replace_last=replace_question, drop_oldest=drop
         )
         reply = self.replies(job, replace=parts)
-        try:
-            await self._generate_and_remember(job, reply, context, window[drop:], drop)
-        except asyncio.CancelledError:
-            await asyncio.shield(reply.fail(INTERRUPTED))
-            raise
-        except RedisError:
-            await reply.fail(STORE_FAILED)
-            raise
-        except Exception:
-            await reply.fail(INTERNAL_FAILURE)
-            raise
+        await self._sentence_on_failure(job, reply, self._generate_and_remember(job, reply, context, window[drop:], drop))
 
     async def _question_turn(self, message: IncomingMessage, question: str, cap: int) -> StoredMessage:
         names = await self.directory.user_names(message.team, [message.user, *mentioned_user_ids(question)])
