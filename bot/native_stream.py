@@ -98,15 +98,12 @@ class NativeStreamReply:
             self._streamed = text[:upto]
 
     async def finish(self, text: str) -> list[str]:
+        if self.native is None:  # the answer came in one piece: stream it in one go
+            self.native = bool(text.strip()) and await self._start_stream(text)
         if not self.native:
-            if self.native is None and not text.strip():
-                self.native = False
-            if self.native is None:
-                self.native = await self._start_stream(text[: self._first_cut(text)])
-            if not self.native:
-                posted = await self.fallback.finish(text)
-                self.final_ts = self.fallback.final_ts
-                return posted
+            posted = await self.fallback.finish(text)
+            self.final_ts = self.fallback.final_ts
+            return posted
         try:
             return await self._finish_stream(text)
         finally:
