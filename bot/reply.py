@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 PLACEHOLDER = "_Thinking…_"
 THINKING_STATUS = "is thinking…"
+STATUS_METHOD = "assistant.threads.setStatus"
 STOPPED_MARK = "\n\n_(stopped)_"
 STREAMING, DONE = "streaming", "done"
 STOP_ACTION = "stop_answer"
@@ -115,6 +116,7 @@ class SlackReply:
         team: str = "",
         controls: bool = False,
         replace: Sequence[str] = (),
+        status_client: AsyncWebClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -131,6 +133,7 @@ class SlackReply:
         self.controls = controls  # Stop while streaming, 👍/👎 when done
         self.markdown = True  # False once Slack refused Markdown for this answer
         self.replace = list(replace)  # an earlier answer's messages, to be replaced by this one
+        self.status_client = status_client or client  # best without 429 retries: the status must never wait
         self._answer_ts = ""  # the first message of the answer, once known
         self._status_shown = False  # "is thinking…" shows instead of a placeholder message
         self.final_ts: str | None = None  # the message that carries the feedback buttons
@@ -169,10 +172,15 @@ class SlackReply:
 
     async def _set_status(self, status: str) -> bool:
         """The assistant thread status; False where Slack does not take it (then a placeholder is posted)."""
+        if self.budget is not None and not await self.budget.take(self.team, STATUS_METHOD, 0):
+            return False  # the workspace is at the method's limit: a placeholder will do
         try:
-            await self.client.assistant_threads_setStatus(channel_id=self.channel, thread_ts=self.thread_ts, status=status)
+            await self.status_client.assistant_threads_setStatus(channel_id=self.channel, thread_ts=self.thread_ts, status=status)
         except Exception as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            if isinstance(exc, SlackApiError) and exc.response.status_code == 429 and self.budget is not None:
+                retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)) or 1)
+                await self.budget.block(self.team, STATUS_METHOD, retry_after)
             log.info("assistant.threads.setStatus not available here (%s): posting a placeholder", error)
             return False
         self._status_shown = True

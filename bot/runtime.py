@@ -208,15 +208,18 @@ def build_services(
     return Services(responder, commands, management, Dispatcher(core.store, responder, core.tasks))
 
 
-def build_slack_client(settings: Settings, rate_limited: AsyncRetryHandler | None = None) -> AsyncWebClient:
+def build_slack_client(
+    settings: Settings, rate_limited: AsyncRetryHandler | None = None, *, wait_on_429: bool = True
+) -> AsyncWebClient:
+    """The Web API client; ``wait_on_429=False`` for calls that must never delay an answer."""
+    handlers: list[AsyncRetryHandler] = [AsyncConnectionErrorRetryHandler(max_retry_count=2)]
+    if wait_on_429:
+        handlers.append(rate_limited or AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=15,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            rate_limited or AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        ],
+        retry_handlers=handlers,
     )
 
 
@@ -246,10 +249,13 @@ def slack_rate_limits(settings: Settings) -> dict[str, int]:
         "chat.delete": 50,  # Tier 3
         "chat.startStream": 20,  # Tier 2
         "chat.appendStream": 100,  # Tier 4
+        "assistant.threads.setStatus": 100,  # not published; a 429 beyond it only means a placeholder instead
     }
 
 
-def reply_factory(slack: AsyncWebClient, budget: RateBudget, *, interval: float, streaming: str) -> ReplyFactory:
+def reply_factory(
+    slack: AsyncWebClient, budget: RateBudget, *, interval: float, streaming: str, status_client: AsyncWebClient | None = None
+) -> ReplyFactory:
     """How answers are written: Slack's streaming methods for thread replies (in
     DM threads, the assistant surface, when ``streaming`` is auto; in every thread
     when native), otherwise a message updated as the text arrives."""
@@ -257,7 +263,7 @@ def reply_factory(slack: AsyncWebClient, budget: RateBudget, *, interval: float,
     def replies(message: IncomingMessage, *, replace: Sequence[str] = ()) -> ReplyWriter:
         reply = SlackReply(
             slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team,
-            controls=True, replace=replace,
+            controls=True, replace=replace, status_client=status_client,
         )
         native = streaming == "native" or (streaming == "auto" and message.is_direct)
         if not native or replace or not message.reply_thread_ts:
@@ -288,7 +294,8 @@ async def build_runtime(
     services = build_services(
         core,
         directory=Directory(slack, core.store),
-        replies=reply_factory(slack, budget, interval=interval, streaming=settings.slack_streaming),
+        replies=reply_factory(slack, budget, interval=interval, streaming=settings.slack_streaming,
+                              status_client=build_slack_client(settings, wait_on_429=False)),
         threads=history,
         history=history,
         identity=identity,

@@ -37,8 +37,6 @@ def make_settings(**overrides: Any) -> Settings:
         "OPENAI_MODEL": "gpt-4o-mini",
         "MODEL_MAX_RETRIES": 0,
         "STREAM_UPDATE_INTERVAL_SECONDS": 0.05,
-        # Tests send far more than 50 answers a minute; the rate-limit tests set a real figure.
-        "SLACK_UPDATES_PER_MINUTE": 1_000_000,
         "LOG_LEVEL": "INFO",
     }
     values.update({k: v for k, v in overrides.items()})

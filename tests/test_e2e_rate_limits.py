@@ -68,3 +68,19 @@ def test_when_the_budget_stays_full_the_answer_is_posted_anew(start_app, slack, 
         assert streaming.text.endswith(" …") and final.text == answer[0].text, "the streaming message awaits deletion"
     finally:
         sender.close()
+
+
+def test_a_rate_limited_thinking_status_never_delays_the_answer(app, sender, slack, model):
+    import time
+
+    slack.fail_next("assistant.threads.setStatus", "ratelimited", status=429, retry_after=30)
+    started = time.monotonic()
+    sender.send_event(mention("status is rate limited"))
+    [answer] = slack.wait_for_answers(1, timeout=10)
+    assert time.monotonic() - started < 3, "no waiting for Retry-After on a cosmetic call"
+    assert answer.history[0] == "_Thinking…_", "a placeholder shows instead of the status"
+    assert answer.text.startswith("Answer to:")
+
+    sender.send_event(mention("and again", channel="C200"))
+    slack.wait_for_answers(2, timeout=10)
+    assert len(slack.calls_to("assistant.threads.setStatus")) == 1, "the workspace waits out Retry-After for the status"

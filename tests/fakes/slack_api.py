@@ -42,6 +42,16 @@ class PostedMessage:
         return [e["action_id"] for b in self.blocks or [] if b.get("type") == "actions" for e in b["elements"]]
 
 
+# Slack's rate tiers (calls per minute per workspace) for the methods answers use.
+SLACK_TIERS = {
+    "chat.update": 50,  # Tier 3
+    "chat.delete": 50,  # Tier 3
+    "chat.startStream": 20,  # Tier 2
+    "chat.stopStream": 20,  # Tier 2
+    "chat.appendStream": 100,  # Tier 4
+    "assistant.threads.setStatus": 100,
+}
+
 # Slack's size limits for one message.
 MARKDOWN_CHARS = 12_000  # markdown_text, and all markdown blocks of a payload together
 TEXT_CHARS = 40_000
@@ -104,7 +114,7 @@ class FakeSlack:
         self.markdown_refused = False  # answer invalid_blocks to markdown_text and markdown blocks
         self.errors: list[tuple[str, str]] = []  # (method, error) of every ok:false answer
         # Slack's per-method, per-workspace limits (calls per minute), enforced with 429 + Retry-After.
-        self.rate_limits: dict[str, int] = {}
+        self.rate_limits: dict[str, int] = dict(SLACK_TIERS)
         self.rate_limited: dict[str, int] = {}  # method -> 429s answered
         self._recent: dict[str, list[float]] = {}  # method -> seconds to wait before answering
         self._condition = threading.Condition()
