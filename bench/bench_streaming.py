@@ -35,11 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_bot import delete_keys, percentile, start_bot  # noqa: E402
 from tests.fakes.openai_api import FakeModel, Scripted  # noqa: E402
-from tests.fakes.slack_api import FakeSlack, shown_text  # noqa: E402
+from tests.fakes.slack_api import FakeSlack, shown_text  # noqa: E402  (it enforces Slack's tiers)
 from tests.harness import SIGNING_SECRET, SlackSender, mention, message  # noqa: E402
 
 ANSWER = ("Streaming answers within Slack's limits. " * 15)[:600]
-SLACK_TIERS = {"chat.update": 50, "chat.delete": 50, "chat.startStream": 20, "chat.stopStream": 20, "chat.appendStream": 100}
 COUNTED = ("chat.postMessage", "chat.update", "chat.delete", "chat.startStream", "chat.appendStream", "chat.stopStream",
            "assistant.threads.setStatus")
 VISIBLE = ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream")
@@ -47,7 +46,6 @@ VISIBLE = ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendSt
 
 def run_round(surface: str, concurrency: int, redis_url: str) -> dict[str, object]:
     slack, model = FakeSlack().start(), FakeModel().start()
-    slack.rate_limits.update(SLACK_TIERS)
     slack.users.update({"U1": "alice"})
     model.default = Scripted(text=ANSWER, chunk_chars=20, delay=0.05)
     prefix = f"bench-stream-{uuid.uuid4().hex[:8]}"
