@@ -152,7 +152,7 @@ class ConversationStore:
             meta, raw_messages, persona = await pipe.execute()
         meta = {_text(k): _text(v) for k, v in meta.items()}
         return ConversationState(
-            messages=[StoredMessage.from_json(raw) for raw in raw_messages],
+            messages=StoredMessage.many_from_json([_text(raw) for raw in raw_messages]),
             active="active" in meta,
             imported="imported" in meta,
             last_active=float(meta.get("last_active", 0) or 0),

@@ -122,3 +122,10 @@ def test_job_ids_sort_in_the_order_things_happened():
     assert sorted([next_message.job_id, later_edit.job_id, answer.job_id]) == [answer.job_id, later_edit.job_id, next_message.job_id]
     assert IncomingMessage.from_dict(later_edit.to_dict()) == later_edit
     assert IncomingMessage.from_dict({k: v for k, v in answer.to_dict().items() if k not in ("kind", "event_ts")}) == answer
+
+
+def test_a_window_decodes_in_one_parse_exactly_as_one_by_one():
+    window = [StoredMessage("user", f"héllo {n} \"quoted\" 👋", n, f"{n}.5", "U1") for n in range(5)]
+    raws = [m.to_json() for m in window]
+    assert StoredMessage.many_from_json(raws) == [StoredMessage.from_json(r) for r in raws] == window
+    assert StoredMessage.many_from_json([]) == []

@@ -94,7 +94,9 @@ class FakeModel:
                 if not self.path.endswith("/chat/completions"):
                     self.send_json({"error": {"message": "not found", "type": "invalid_request_error"}}, 404)
                     return
-                request = ModelRequest(json.loads(self.read_body() or b"{}"), dict(self.headers))
+                body = self.read_body() or b"{}"
+                received = time.monotonic()  # the request has arrived; parsing it is the fake's own time
+                request = ModelRequest(json.loads(body), dict(self.headers), started=received)
                 plan = fake._take(request)
                 try:
                     if plan.gate is not None:
