@@ -19,12 +19,12 @@ import logging
 import time
 from typing import Any, Callable
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .rate_budget import RateBudget
 from .reply import DONE, SlackReply, controls_block
-from .splitting import continue_after, open_fence_after
+from .slack_calls import call_quietly
+from .splitting import continue_after, fitting_prefix, open_fence_after
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,8 @@ class NativeStreamReply:
         if self.budget is not None and not await self.budget.try_take_spare(self.fallback.team, APPEND):
             return
         self._last_append = self.clock()
-        if await self._call(APPEND, self.client.chat_appendStream, channel=self.fallback.channel, ts=self.stream_ts,
-                            markdown_text=text[len(self._streamed) : upto]):
+        if await call_quietly(APPEND, self.client.chat_appendStream(
+                channel=self.fallback.channel, ts=self.stream_ts, markdown_text=text[len(self._streamed) : upto])):
             self._streamed = text[:upto]
 
     async def finish(self, text: str) -> list[str]:
@@ -114,7 +114,7 @@ class NativeStreamReply:
             await self.fallback.fail(sentence)
             return
         # The stream must end; then the sentence replaces what was streamed of the failed answer.
-        await self._call(STOP, self.client.chat_stopStream, channel=self.fallback.channel, ts=self.stream_ts)
+        await call_quietly(STOP, self.client.chat_stopStream(channel=self.fallback.channel, ts=self.stream_ts))
         self.fallback.ts = self.stream_ts
         await self.fallback.fail(sentence)
 
@@ -122,23 +122,16 @@ class NativeStreamReply:
         await self.fallback.retract()
 
     # ------------------------------------------------------------------
-    @staticmethod
-    def _first_cut(text: str) -> int:
-        """How much of ``text`` a stream may start with (it must stay under the size limit)."""
-        if len(text.encode()) <= STREAM_SOFT_BYTES:
-            return len(text)
-        return len(text.encode()[:STREAM_SOFT_BYTES].decode("utf-8", errors="ignore"))
-
     async def _start_stream(self, text: str) -> bool:
         """Start the stream with the first text; False when Slack or the budget won't (then fall back)."""
         if self.budget is not None and not await self.budget.take(self.fallback.team, START, 0):
             log.info("chat.startStream budget is full in %s: posting and updating instead", self.fallback.team)
             return False
-        text = text[: self._first_cut(text)]
-        response = await self._call(
-            START, self.client.chat_startStream, channel=self.fallback.channel, thread_ts=self.fallback.thread_ts,
+        text = text[: fitting_prefix(text, STREAM_SOFT_BYTES)]  # a stream starts well under the size limit
+        response = await call_quietly(START, self.client.chat_startStream(
+            channel=self.fallback.channel, thread_ts=self.fallback.thread_ts,
             recipient_team_id=self.recipient_team, recipient_user_id=self.recipient_user, markdown_text=text,
-        )
+        ))
         if not response or not response.get("ts"):
             return False
         self.stream_ts = str(response["ts"])
@@ -158,7 +151,7 @@ class NativeStreamReply:
             stop["markdown_text"] = rest
         if not follow_ups:
             stop["blocks"] = [controls_block(DONE)]
-        await self._call(STOP, self.client.chat_stopStream, **stop)
+        await call_quietly(STOP, self.client.chat_stopStream(**stop))
         posted = [str(self.stream_ts)]
         for n, chunk in enumerate(follow_ups):
             ts = await self.fallback.post_follow_up(chunk, last=n == len(follow_ups) - 1, answer_ts=posted[0])
@@ -166,14 +159,3 @@ class NativeStreamReply:
                 posted.append(ts)
         self.final_ts = posted[-1]
         return posted
-
-    async def _call(self, method: str, call: Any, **params: Any) -> dict[str, Any] | None:
-        try:
-            response = await call(**params)
-        except SlackApiError as exc:
-            log.warning("%s failed: %s", method, exc.response.get("error"))
-            return None
-        except Exception as exc:
-            log.warning("%s failed: %s", method, type(exc).__name__)
-            return None
-        return response.data if isinstance(response.data, dict) else {}

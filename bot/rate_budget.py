@@ -139,6 +139,15 @@ class RateBudget:
             return 0
 
 
+def retry_after_seconds(headers: Any) -> float:
+    """Slack's ``Retry-After`` (any header case; the SDK gives lists or strings); 1 s if absent or unreadable."""
+    value = next((v for k, v in dict(headers or {}).items() if k.lower() == "retry-after"), "1")
+    try:
+        return float(value[0] if isinstance(value, list) else value)
+    except (TypeError, ValueError, IndexError):
+        return 1.0
+
+
 class SharedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
     """The SDK's 429 retry (it waits for Retry-After), which also tells every
     other answer in the workspace to wait, through the shared budget."""
@@ -158,11 +167,7 @@ class SharedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
     ) -> None:
         if response is not None and self.team:
             method = request.url.rstrip("/").rsplit("/", 1)[-1]
-            retry_after = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), ["1"])
-            try:
-                seconds = float(retry_after[0] if isinstance(retry_after, list) else retry_after)
-            except (TypeError, ValueError):
-                seconds = 1.0
+            seconds = retry_after_seconds(response.headers)
             log.warning("Slack rate-limited %s; the workspace waits %.0fs", method, seconds)
             await self.budget.block(self.team, method, seconds)
         await super().prepare_for_next_attempt_async(state=state, request=request, response=response, error=error)

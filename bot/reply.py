@@ -20,9 +20,9 @@ from typing import Any, Callable, Coroutine, Protocol, Sequence
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .rate_budget import RateBudget
+from .rate_budget import RateBudget, retry_after_seconds
 from .mrkdwn import to_mrkdwn
-from .splitting import split_message
+from .splitting import first_message, split_message
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +179,7 @@ class SlackReply:
         except Exception as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             if isinstance(exc, SlackApiError) and exc.response.status_code == 429 and self.budget is not None:
-                retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)) or 1)
-                await self.budget.block(self.team, STATUS_METHOD, retry_after)
+                await self.budget.block(self.team, STATUS_METHOD, retry_after_seconds(exc.response.headers))
             log.info("assistant.threads.setStatus not available here (%s): posting a placeholder", error)
             return False
         self._status_shown = True
@@ -194,7 +193,7 @@ class SlackReply:
             return
         if self.ts is None or self.clock() - self._last_update < self.interval:
             return
-        shown = split_message(text)[0]
+        shown = first_message(text)
         if shown == self._shown:
             return
         self._last_update = self.clock()
@@ -205,7 +204,7 @@ class SlackReply:
 
     async def _post_first_text(self, text: str) -> None:
         """The first text replaces the thinking status (a post: no update budget spent)."""
-        shown = split_message(text)[0]
+        shown = first_message(text)
         self.ts = await self._post(shown + CURSOR, STREAMING)
         self._last_update = self.clock()
         if self.ts is not None:

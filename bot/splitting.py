@@ -49,7 +49,7 @@ def open_fence_after(text: str, opening: str | None = None) -> str | None:
     return current
 
 
-def _fitting_prefix(text: str, max_bytes: int) -> int:
+def fitting_prefix(text: str, max_bytes: int) -> int:
     """Length of the longest character prefix of ``text`` within ``max_bytes``."""
     lo, hi = 0, min(len(text), max_bytes)
     while lo < hi:
@@ -75,7 +75,7 @@ def _breaks_a_fence(text: str, at: int) -> bool:
 def _cut_point(text: str, max_bytes: int) -> int:
     """Where to cut ``text`` so the head fits ``max_bytes``: after a paragraph
     break, else a line break, else a space, else anywhere outside a fence line."""
-    limit = max(_fitting_prefix(text, max_bytes), 1)
+    limit = max(fitting_prefix(text, max_bytes), 1)
     for separator in ("\n\n", "\n", " "):
         at = text.rfind(separator, 0, limit)
         if at > limit // 3 and not _breaks_a_fence(text, at + len(separator)):
@@ -86,7 +86,9 @@ def _cut_point(text: str, max_bytes: int) -> int:
     return limit  # one fence line longer than a whole message: cut it anyway
 
 
-def split_pieces(text: str, max_bytes: int = MAX_MESSAGE_BYTES, *, open_fence: str | None = None) -> list[Piece]:
+def split_pieces(
+    text: str, max_bytes: int = MAX_MESSAGE_BYTES, *, open_fence: str | None = None, max_pieces: int | None = None
+) -> list[Piece]:
     """Cut ``text`` into pieces whose messages fit ``max_bytes`` UTF-8 bytes each
     (``open_fence``: the fence line already open where ``text`` starts, if any)."""
     if max_bytes < MIN_MESSAGE_BYTES:
@@ -95,7 +97,7 @@ def split_pieces(text: str, max_bytes: int = MAX_MESSAGE_BYTES, *, open_fence: s
         return [Piece(text)]
     pieces: list[Piece] = []
     rest = text
-    while rest:
+    while rest and (max_pieces is None or len(pieces) < max_pieces):
         reopen = open_fence + "\n" if open_fence else ""
         if _size(reopen + rest) <= max_bytes:
             pieces.append(Piece(rest, reopen))
@@ -112,6 +114,11 @@ def split_pieces(text: str, max_bytes: int = MAX_MESSAGE_BYTES, *, open_fence: s
 def split_message(text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> list[str]:
     """Split ``text`` into messages of at most ``max_bytes`` UTF-8 bytes each."""
     return [piece.text for piece in split_pieces(text, max_bytes)]
+
+
+def first_message(text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> str:
+    """The first message ``split_message`` would make, without splitting the rest."""
+    return split_pieces(text, max_bytes, max_pieces=1)[0].text
 
 
 def continue_after(shown: str, text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[str, list[str]]:

@@ -12,16 +12,15 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.assistant_context import RedisThreadContextStore
 from bot.conversation import ConversationId
 from bot.events import ANSWER, IncomingMessage
 from bot.prompts import PromptCatalog
+from bot.slack_calls import call_quietly
 from bot.store import ConversationStore
 
-log = logging.getLogger(__name__)
 
 SUBSCRIBED_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")
 TITLE_CHARS = 60
@@ -41,15 +40,6 @@ def thread_title(text: str, limit: int = TITLE_CHARS) -> str:
     return cut + "…"
 
 
-async def _call(what: str, coro: Any, level: int = logging.WARNING) -> None:
-    try:
-        await coro
-    except SlackApiError as exc:
-        log.log(level, "%s failed: %s", what, exc.response.get("error"))
-    except Exception as exc:
-        log.log(level, "%s failed: %s", what, type(exc).__name__)
-
-
 async def name_thread(client: AsyncWebClient, store: ConversationStore, message: IncomingMessage, text: str) -> None:
     """Title a DM thread after its first message (only assistant threads show it)."""
     if not (message.is_direct and message.thread_ts and message.kind == ANSWER):
@@ -57,7 +47,7 @@ async def name_thread(client: AsyncWebClient, store: ConversationStore, message:
     if not await store.once_per_thread("title", message.channel, message.thread_ts):
         return
     # A thread in an ordinary DM is not an assistant thread: Slack refuses the title there, which is expected.
-    await _call("assistant.threads.setTitle",
+    await call_quietly("assistant.threads.setTitle",
                 client.assistant_threads_setTitle(channel_id=message.channel, thread_ts=message.thread_ts, title=thread_title(text)),
                 level=logging.DEBUG)
 
@@ -76,11 +66,11 @@ def register(app: AsyncApp, *, store: ConversationStore, catalog: PromptCatalog,
             await contexts.save(channel_id=channel, thread_ts=thread_ts, context=thread["context"])
         if not await store.once_per_thread("greeting", channel, thread_ts):
             return  # a retried delivery: greeted already
-        await _call("chat.postMessage",
+        await call_quietly("chat.postMessage",
                     client.chat_postMessage(channel=channel, thread_ts=thread_ts, markdown_text=greeting(bot_name, user)))
         prompts = [{"title": s.title, "message": s.message} for s in catalog.suggestions()]
         if prompts:
-            await _call("assistant.threads.setSuggestedPrompts", client.assistant_threads_setSuggestedPrompts(
+            await call_quietly("assistant.threads.setSuggestedPrompts", client.assistant_threads_setSuggestedPrompts(
                 channel_id=channel, thread_ts=thread_ts, title=SUGGESTIONS_TITLE, prompts=prompts))
 
     async def on_context_changed(event: dict[str, Any]) -> None:

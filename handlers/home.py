@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any, Callable
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.home import home_view
 from bot.prompts import PromptCatalog
+from bot.slack_calls import call_quietly
 from bot.store import ConversationStore
 
-log = logging.getLogger(__name__)
 
 SUBSCRIBED_EVENTS = ("app_home_opened",)
 
@@ -29,9 +27,6 @@ def register(
         team = str(body.get("team_id") or "")
         usage = await store.usage_report(team, "", event["user"], now())
         view = home_view(bot_name=bot_name, catalog=catalog, management_command=management_command, usage=usage)
-        try:
-            await client.views_publish(user_id=event["user"], view=view)
-        except SlackApiError as exc:
-            log.warning("views.publish failed: %s", exc.response.get("error"))
+        await call_quietly("views.publish", client.views_publish(user_id=event["user"], view=view))
 
     app.event("app_home_opened")(on_home_opened)

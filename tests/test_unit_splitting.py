@@ -120,3 +120,19 @@ def test_continuing_after_a_streamed_prefix_loses_nothing_and_closes_fences(text
         assert follow_ups[0].startswith(still_open + "\n"), "the fence is reopened in the next message"
     for message in follow_ups[:-1]:
         assert open_fence_after(message) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=markdown_texts, max_bytes=limits)
+def test_first_message_is_the_first_of_the_split(text, max_bytes):
+    from bot.splitting import first_message
+
+    assert first_message(text, max_bytes) == split_message(text, max_bytes)[0]
+
+
+def test_retry_after_is_read_in_any_header_case_and_shape():
+    from bot.rate_budget import retry_after_seconds
+
+    assert retry_after_seconds({"Retry-After": "7"}) == 7.0
+    assert retry_after_seconds({"retry-after": ["3"]}) == 3.0
+    assert retry_after_seconds({}) == 1.0 and retry_after_seconds({"Retry-After": "soon"}) == 1.0
