@@ -131,6 +131,17 @@ def delete_keys(redis_url: str, prefix: str) -> None:
     client.close()
 
 
+def shut_down(sender: SlackSender, process: subprocess.Popen[bytes], slack: FakeSlack, model: FakeModel,
+              redis_url: str, prefix: str) -> None:
+    """Stop the bot and the fakes, and remove what the run wrote."""
+    sender.close()
+    process.terminate()
+    process.wait(30)
+    slack.stop()
+    model.stop()
+    delete_keys(redis_url, prefix)
+
+
 def start_bot(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -241,12 +252,7 @@ def main() -> None:
               f"re-tokenising baseline: {naive_ratio:.2f}x")
         print(f"ack p99 {ms(percentile(acks, 99))} (target <= 2 ms)")
     finally:
-        sender.close()
-        process.terminate()
-        process.wait(30)
-        slack.stop()
-        model.stop()
-        delete_keys(redis_url, prefix)
+        shut_down(sender, process, slack, model, redis_url, prefix)
 
 
 if __name__ == "__main__":

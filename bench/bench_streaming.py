@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_bot import delete_keys, percentile, start_bot  # noqa: E402
+from bench.bench_bot import percentile, shut_down, start_bot  # noqa: E402
 from tests.fakes.openai_api import FakeModel, Scripted  # noqa: E402
 from tests.fakes.slack_api import FakeSlack, shown_text  # noqa: E402  (it enforces Slack's tiers)
 from tests.harness import SIGNING_SECRET, SlackSender, mention, message  # noqa: E402
@@ -86,12 +86,7 @@ def run_round(surface: str, concurrency: int, redis_url: str) -> dict[str, objec
         elapsed = time.monotonic() - started
         time.sleep(1.0)  # late clean-up calls (placeholder deletions) are counted too
     finally:
-        sender.close()
-        process.terminate()
-        process.wait(30)
-        slack.stop()
-        model.stop()
-        delete_keys(redis_url, prefix)
+        shut_down(sender, process, slack, model, redis_url, prefix)
 
     calls = Counter(c.method for c in slack.calls if c.method in COUNTED)
     first_visible: list[float] = []
