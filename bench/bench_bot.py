@@ -42,10 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from bot.conversation import ConversationId, StoredMessage  # noqa: E402
-from bot.store import ConversationStore, connect  # noqa: E402
-from bot.tokens import TokenCounter  # noqa: E402
-from bot.trimming import plan_window  # noqa: E402
+from bot.memory.conversation import ConversationId, StoredMessage  # noqa: E402
+from bot.memory.store import ConversationStore, connect  # noqa: E402
+from bot.memory.tokens import TokenCounter  # noqa: E402
+from bot.memory.trimming import plan_window  # noqa: E402
 from tests.fakes.openai_api import FakeModel  # noqa: E402
 from tests.fakes.slack_api import TEAM_ID, FakeSlack  # noqa: E402
 from tests.harness import SIGNING_SECRET, SlackSender, make_settings, mention, message  # noqa: E402

@@ -10,13 +10,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import register_all
 
-from .assistant_context import RedisThreadContextStore
-from .commands import CommandRunner
-from .dispatcher import Dispatcher
-from .management import Management
-from .rate_budget import RateBudget
-from .responder import BotIdentity
-from .tasks import BackgroundTasks
+from bot.slack.assistant_context import RedisThreadContextStore
+from bot.commands import CommandRunner
+from bot.dispatcher import Dispatcher
+from bot.management import Management
+from bot.slack.rate_budget import RateBudget
+from bot.responder import BotIdentity
+from bot.tasks import BackgroundTasks
 
 
 def build_bolt_app(

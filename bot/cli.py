@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import Any, Coroutine, Iterator, Sequence
 
-from .settings import ConfigError, ConsoleSettings, ManifestSettings, Settings, load_settings, require_app_token
+from bot.settings import ConfigError, ConsoleSettings, ManifestSettings, Settings, load_settings, require_app_token
 
 log = logging.getLogger("bot")
 
@@ -28,7 +28,7 @@ def _configure_logging(level: str) -> None:
 async def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
-    from .runtime import build_runtime
+    from bot.runtime import build_runtime
 
     class Server(uvicorn.Server):
         """uvicorn re-raises SIGTERM after shutting down, which would kill the
@@ -49,7 +49,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
             self.force_exit = self.should_exit  # a second signal forces it
             self.should_exit = True
 
-    from .web import create_web_app
+    from bot.web import create_web_app
 
     runtime = await build_runtime(settings)
     config = uvicorn.Config(
@@ -72,7 +72,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
 async def socket(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from .runtime import build_runtime
+    from bot.runtime import build_runtime
 
     app_token = require_app_token(settings)
     runtime = await build_runtime(settings)
@@ -91,8 +91,8 @@ async def socket(settings: Settings) -> None:
 
 
 async def chat(settings: Settings) -> None:
-    from .console import run_console
-    from .runtime import build_core
+    from bot.console import run_console
+    from bot.runtime import build_core
 
     core = await build_core(settings)
     try:
@@ -102,9 +102,9 @@ async def chat(settings: Settings) -> None:
 
 
 def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:
-    from .manifest import build_manifest, manifest_yaml
-    from .prompts import PromptError, load_catalog
-    from .runtime import StartupError
+    from bot.slack.manifest import build_manifest, manifest_yaml
+    from bot.prompts import PromptError, load_catalog
+    from bot.runtime import StartupError
 
     try:
         catalog = load_catalog(settings.prompts_dir, reserved_commands=frozenset({settings.management_command}))
@@ -119,9 +119,9 @@ def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:
 async def feedback_export(settings: Settings, output: str | None) -> None:
     from redis.exceptions import RedisError
 
-    from .feedback import export_feedback
-    from .runtime import StartupError
-    from .store import ConversationStore, connect
+    from bot.feedback import export_feedback
+    from bot.runtime import StartupError
+    from bot.memory.store import ConversationStore, connect
 
     if settings.embedded_store:
         raise StartupError("REDIS_URL is not set: feedback lives in the Redis the bot uses; set REDIS_URL to export it.")
@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_cmd.add_argument("--output", "-o", help="a file to write (default: standard output)")
     args = parser.parse_args(argv)
 
-    from .runtime import StartupError
+    from bot.runtime import StartupError
 
     try:
         if args.command == "manifest":

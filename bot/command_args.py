@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 from urllib.parse import parse_qs, urlsplit
 
-from .prompts import ArgumentSpec
+from bot.prompts import ArgumentSpec
 
 DEFAULT_HISTORY_COUNT = 50
 MAX_HISTORY_COUNT = 200

@@ -15,18 +15,18 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from redis.exceptions import RedisError
 
-from .command_args import ArgumentError, HistoryRequest, parse_arguments
-from .generation import billed_tokens, failure_sentence, generate
-from .model import ModelClient, ModelError, ModelOptions
-from .prompts import Prompt, PromptCatalog
-from .reply import ReplyWriter
-from .responder import Responder
-from .slack_history import HistoryUnavailable, readable_messages
-from .slack_text import mentioned_user_ids, to_readable
-from .store import ConversationStore
-from .tokens import TokenCounter
-from .trimming import message_token_cap
-from .wording import INTERNAL_FAILURE, STORE_FAILED
+from bot.command_args import ArgumentError, HistoryRequest, parse_arguments
+from bot.llm.generation import billed_tokens, failure_sentence, generate
+from bot.llm.model import ModelClient, ModelError, ModelOptions
+from bot.prompts import Prompt, PromptCatalog
+from bot.slack.reply import ReplyWriter
+from bot.responder import Responder
+from bot.slack.history import HistoryUnavailable, readable_messages
+from bot.slack.text import mentioned_user_ids, to_readable
+from bot.memory.store import ConversationStore
+from bot.memory.tokens import TokenCounter
+from bot.memory.trimming import message_token_cap
+from bot.wording import INTERNAL_FAILURE, STORE_FAILED
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ import asyncio
 import time
 from typing import Any, Iterable, Mapping, TextIO
 
-from .commands import CommandRequest
-from .conversation import ConversationId
-from .events import IncomingMessage
-from .responder import BotIdentity
-from .runtime import Core, Services, build_services
-from .store import ConversationStore
+from bot.commands import CommandRequest
+from bot.memory.conversation import ConversationId
+from bot.slack.events import IncomingMessage
+from bot.responder import BotIdentity
+from bot.runtime import Core, Services, build_services
+from bot.memory.store import ConversationStore
 
 TEAM = "console"
 CHANNEL = "Dconsole"

@@ -20,12 +20,12 @@ from typing import AsyncIterator
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
-from .conversation import ConversationId
-from .events import IncomingMessage
-from .responder import Responder
-from .store import Acceptance, ConversationStore
-from .tasks import BackgroundTasks
-from .wording import STORE_FAILED
+from bot.memory.conversation import ConversationId
+from bot.slack.events import IncomingMessage
+from bot.responder import Responder
+from bot.memory.store import Acceptance, ConversationStore
+from bot.tasks import BackgroundTasks
+from bot.wording import STORE_FAILED
 
 log = logging.getLogger(__name__)
 

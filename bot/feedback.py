@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, TextIO
 
-from .store import ConversationStore
+from bot.memory.store import ConversationStore
 
 EXPORTED_FIELDS = ("question", "answer", "rating")
 

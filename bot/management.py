@@ -10,11 +10,11 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
-from .commands import CommandRequest
-from .directory import NameDirectory
-from .prompts import PromptCatalog
-from .store import ConversationStore, TokenUsage
-from .wording import STORE_FAILED
+from bot.commands import CommandRequest
+from bot.slack.directory import NameDirectory
+from bot.prompts import PromptCatalog
+from bot.memory.store import ConversationStore, TokenUsage
+from bot.wording import STORE_FAILED
 
 MAX_PERSONA_CHARS = 4000
 

@@ -15,19 +15,19 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
 from redis.exceptions import RedisError
 
-from .conversation import ConversationId, StoredMessage
-from .directory import NameDirectory
-from .events import EDIT, REGENERATE, IncomingMessage
-from .generation import billed_tokens, failure_sentence, generate
-from .model import ModelClient, ModelError, ModelReply
-from .prompts import Prompt
-from .reply import STOPPED_MARK, ReplyWriter
-from .slack_history import ThreadMessage, select_earlier
-from .slack_text import mentioned_user_ids, strip_bot_mention, to_readable
-from .store import ConversationState, ConversationStore
-from .tokens import TokenCounter
-from .trimming import build_request, message_token_cap, plan_window, request_tokens
-from .wording import EMPTY_MESSAGE, INTERNAL_FAILURE, INTERRUPTED, STORE_FAILED
+from bot.memory.conversation import ConversationId, StoredMessage
+from bot.slack.directory import NameDirectory
+from bot.slack.events import EDIT, REGENERATE, IncomingMessage
+from bot.llm.generation import billed_tokens, failure_sentence, generate
+from bot.llm.model import ModelClient, ModelError, ModelReply
+from bot.prompts import Prompt
+from bot.slack.reply import STOPPED_MARK, ReplyWriter
+from bot.slack.history import ThreadMessage, select_earlier
+from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
+from bot.memory.store import ConversationState, ConversationStore
+from bot.memory.tokens import TokenCounter
+from bot.memory.trimming import build_request, message_token_cap, plan_window, request_tokens
+from bot.wording import EMPTY_MESSAGE, INTERNAL_FAILURE, INTERRUPTED, STORE_FAILED
 
 log = logging.getLogger(__name__)
 

@@ -25,24 +25,24 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .app import build_bolt_app
-from .commands import CommandRunner, HistorySource
-from .directory import Directory, NameDirectory
-from .dispatcher import Dispatcher
-from .management import Management
-from .model import ModelClient, build_openai_client
-from .prompts import PromptCatalog, PromptError, load_catalog
-from .rate_budget import RateBudget, SharedRateLimitRetryHandler
-from .events import IncomingMessage
-from .native_stream import NativeStreamReply
-from .reply import ReplyWriter, SlackReply
-from .responder import BotIdentity, Budget, ReplyFactory, Responder, ThreadReader
-from .settings import Settings
-from .slack_history import SlackHistory
-from .store import ConversationStore, connect
-from .tasks import BackgroundTasks
-from .tokens import TokenCounter, TokenizerUnavailable
-from .trimming import fixed_tokens
+from bot.app import build_bolt_app
+from bot.commands import CommandRunner, HistorySource
+from bot.slack.directory import Directory, NameDirectory
+from bot.dispatcher import Dispatcher
+from bot.management import Management
+from bot.llm.model import ModelClient, build_openai_client
+from bot.prompts import PromptCatalog, PromptError, load_catalog
+from bot.slack.rate_budget import RateBudget, SharedRateLimitRetryHandler
+from bot.slack.events import IncomingMessage
+from bot.slack.native_stream import NativeStreamReply
+from bot.slack.reply import ReplyWriter, SlackReply
+from bot.responder import BotIdentity, Budget, ReplyFactory, Responder, ThreadReader
+from bot.settings import Settings
+from bot.slack.history import SlackHistory
+from bot.memory.store import ConversationStore, connect
+from bot.tasks import BackgroundTasks
+from bot.memory.tokens import TokenCounter, TokenizerUnavailable
+from bot.memory.trimming import fixed_tokens
 
 log = logging.getLogger(__name__)
 

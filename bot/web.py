@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .runtime import Runtime
+from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

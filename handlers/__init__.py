@@ -6,7 +6,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.commands import CommandRunner
 from bot.dispatcher import Dispatcher
 from bot.management import Management
-from bot.rate_budget import RateBudget
+from bot.slack.rate_budget import RateBudget
 from bot.responder import BotIdentity
 from bot.tasks import BackgroundTasks
 

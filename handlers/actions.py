@@ -13,11 +13,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.conversation import ConversationId
+from bot.memory.conversation import ConversationId
 from bot.dispatcher import Dispatcher
-from bot.events import REGENERATE, IncomingMessage
-from bot.reply import CONTROLS_BLOCK, FEEDBACK_ACTIONS, REGENERATE_ACTION, STOP_ACTION
-from bot.store import ConversationStore
+from bot.slack.events import REGENERATE, IncomingMessage
+from bot.slack.reply import CONTROLS_BLOCK, FEEDBACK_ACTIONS, REGENERATE_ACTION, STOP_ACTION
+from bot.memory.store import ConversationStore
 from bot.wording import CANNOT_REGENERATE, NOT_LATEST_ANSWER
 
 log = logging.getLogger(__name__)

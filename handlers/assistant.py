@@ -14,12 +14,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.assistant_context import RedisThreadContextStore
-from bot.conversation import ConversationId
-from bot.events import ANSWER, IncomingMessage
+from bot.slack.assistant_context import RedisThreadContextStore
+from bot.memory.conversation import ConversationId
+from bot.slack.events import ANSWER, IncomingMessage
 from bot.prompts import PromptCatalog
-from bot.slack_calls import call_quietly
-from bot.store import ConversationStore
+from bot.slack.calls import call_quietly
+from bot.memory.store import ConversationStore
 
 
 SUBSCRIBED_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")

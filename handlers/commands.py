@@ -18,9 +18,9 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.commands import CommandRequest, CommandRunner
 from bot.management import Management
-from bot.rate_budget import RateBudget
-from bot.command_reply import PublicCommandReply, ResponseUrlReply
-from bot.reply import ReplyWriter, SlackReply
+from bot.slack.rate_budget import RateBudget
+from bot.slack.command_reply import PublicCommandReply, ResponseUrlReply
+from bot.slack.reply import ReplyWriter, SlackReply
 from bot.tasks import BackgroundTasks
 from bot.wording import WORKING
 

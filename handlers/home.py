@@ -8,10 +8,10 @@ from typing import Any, Callable
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.home import home_view
+from bot.slack.home import home_view
 from bot.prompts import PromptCatalog
-from bot.slack_calls import call_quietly
-from bot.store import ConversationStore
+from bot.slack.calls import call_quietly
+from bot.memory.store import ConversationStore
 
 
 SUBSCRIBED_EVENTS = ("app_home_opened",)

@@ -15,9 +15,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dispatcher import Dispatcher
-from bot.events import Ignored, classify
+from bot.slack.events import Ignored, classify
 from bot.responder import BotIdentity
-from bot.slack_text import strip_bot_mention
+from bot.slack.text import strip_bot_mention
 from bot.tasks import BackgroundTasks
 
 from .assistant import name_thread

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from bot.conversation import ConversationId
+from bot.memory.conversation import ConversationId
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bot.conversation import ConversationId
+from bot.memory.conversation import ConversationId
 from bot.prompts import load_catalog
 
 from .fakes.slack_api import TEAM_ID

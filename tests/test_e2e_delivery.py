@@ -117,7 +117,7 @@ def test_messages_in_one_conversation_are_answered_in_order_one_at_a_time(app, s
 def test_a_conversation_locked_by_a_dead_process_is_taken_over(app, sender, slack, model, redis_url, key_prefix):
     import redis
 
-    from bot.conversation import ConversationId, Keys
+    from bot.memory.conversation import ConversationId, Keys
 
     from .fakes.slack_api import TEAM_ID
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from bot.conversation import ConversationId
+from bot.memory.conversation import ConversationId
 from bot.wording import MODEL_FAILED, MODEL_TIMED_OUT, STORE_FAILED
 
 from .fakes.openai_api import Scripted

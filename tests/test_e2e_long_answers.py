@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from bot.conversation import ConversationId
-from bot.splitting import is_fence_line
+from bot.memory.conversation import ConversationId
+from bot.slack.splitting import is_fence_line
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID

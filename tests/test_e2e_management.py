@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bot.conversation import ConversationId
+from bot.memory.conversation import ConversationId
 
 from .fakes.slack_api import TEAM_ID
 from .harness import SlackSender, mention, message

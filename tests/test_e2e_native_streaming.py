@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bot.conversation import ConversationId
+from bot.memory.conversation import ConversationId
 from bot.wording import MODEL_TIMED_OUT
 
 from .fakes.openai_api import Scripted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bot.conversation import ConversationId
+from bot.memory.conversation import ConversationId
 from bot.wording import NOT_LATEST_ANSWER
 
 from .fakes.openai_api import Scripted

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.manifest import BOT_EVENTS, BOT_SCOPES, build_manifest
+from bot.slack.manifest import BOT_EVENTS, BOT_SCOPES, build_manifest
 from bot.prompts import load_catalog
 from handlers import SUBSCRIBED_EVENTS
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from bot.rate_budget import RateBudget
-from bot.store import connect
+from bot.slack.rate_budget import RateBudget
+from bot.memory.store import connect
 
 
 @pytest.fixture(params=["redis", "embedded"])

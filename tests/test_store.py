@@ -7,9 +7,9 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from bot.conversation import ConversationId, StoredMessage
-from bot.events import IncomingMessage
-from bot.store import Acceptance, ConversationStore, connect
+from bot.memory.conversation import ConversationId, StoredMessage
+from bot.slack.events import IncomingMessage
+from bot.memory.store import Acceptance, ConversationStore, connect
 
 
 @pytest.fixture(params=["redis", "embedded"])

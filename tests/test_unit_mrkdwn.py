@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.mrkdwn import to_mrkdwn
+from bot.slack.mrkdwn import to_mrkdwn
 
 
 @pytest.mark.parametrize(
@@ -64,9 +64,9 @@ def test_a_pipe_line_without_a_rule_is_not_a_table():
 def test_home_view_lists_every_command_and_escapes_prompt_text():
     from pathlib import Path
 
-    from bot.home import home_view
+    from bot.slack.home import home_view
     from bot.prompts import load_catalog
-    from bot.store import TokenUsage
+    from bot.memory.store import TokenUsage
 
     catalog = load_catalog(Path(__file__).resolve().parent.parent / "prompts")
     view = home_view(bot_name="Assistant", catalog=catalog, management_command="/assistant",

@@ -10,7 +10,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.prompts import SYSTEM_VARIABLES, PromptError, load_system_prompt, parse_prompt
 from bot.settings import ConfigError, load_settings
-from bot.tokens import ENCODING_FILES, TokenCounter, encoding_name_for_model, seed_cache
+from bot.memory.tokens import ENCODING_FILES, TokenCounter, encoding_name_for_model, seed_cache
 
 from .harness import SIGNING_SECRET, SlackSender
 

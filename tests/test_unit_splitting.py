@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.splitting import MIN_MESSAGE_BYTES, open_fence_after, split_message, split_pieces
+from bot.slack.splitting import MIN_MESSAGE_BYTES, open_fence_after, split_message, split_pieces
 
 
 def size(text: str) -> int:
@@ -105,7 +105,7 @@ def test_any_text_splits_without_loss_within_the_limit(text, max_bytes):
 @settings(max_examples=200, deadline=None)
 @given(text=markdown_texts, shown_share=st.floats(min_value=0, max_value=1), max_bytes=limits)
 def test_continuing_after_a_streamed_prefix_loses_nothing_and_closes_fences(text, shown_share, max_bytes):
-    from bot.splitting import FENCE, continue_after
+    from bot.slack.splitting import FENCE, continue_after
 
     shown = text[: int(len(text) * shown_share)]
     still_open = open_fence_after(shown)
@@ -125,13 +125,13 @@ def test_continuing_after_a_streamed_prefix_loses_nothing_and_closes_fences(text
 @settings(max_examples=100, deadline=None)
 @given(text=markdown_texts, max_bytes=limits)
 def test_first_message_is_the_first_of_the_split(text, max_bytes):
-    from bot.splitting import first_message
+    from bot.slack.splitting import first_message
 
     assert first_message(text, max_bytes) == split_message(text, max_bytes)[0]
 
 
 def test_retry_after_is_read_in_any_header_case_and_shape():
-    from bot.rate_budget import retry_after_seconds
+    from bot.slack.rate_budget import retry_after_seconds
 
     assert retry_after_seconds({"Retry-After": "7"}) == 7.0
     assert retry_after_seconds({"retry-after": ["3"]}) == 3.0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.conversation import ConversationId, Keys, StoredMessage
-from bot.events import IncomingMessage, Ignored, classify
-from bot.slack_text import mentioned_user_ids, strip_bot_mention, to_readable
+from bot.memory.conversation import ConversationId, Keys, StoredMessage
+from bot.slack.events import IncomingMessage, Ignored, classify
+from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
 
 BOT = "UBOT"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.conversation import StoredMessage
-from bot.trimming import build_request, drop_count, fixed_tokens, message_token_cap, plan_window, request_tokens
+from bot.memory.conversation import StoredMessage
+from bot.memory.trimming import build_request, drop_count, fixed_tokens, message_token_cap, plan_window, request_tokens
 
 
 def turns(*counts: int, first_role: str = "user") -> list[StoredMessage]:

@@ -29,12 +29,18 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of concurrent clients
+    # (30 answers at once) then sees "connection refused".  Real servers queue far more.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class BackgroundServer:
     """Runs ``handler_class`` on 127.0.0.1 on a free port in a daemon thread."""
 
     def __init__(self, handler_factory: Callable[..., BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_factory)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), handler_factory)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

@@ -20,9 +20,9 @@ from typing import Any, Callable, Coroutine, Protocol, Sequence
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .rate_budget import RateBudget, retry_after_seconds
-from .mrkdwn import to_mrkdwn
-from .splitting import first_message, split_message
+from bot.slack.rate_budget import RateBudget, retry_after_seconds
+from bot.slack.mrkdwn import to_mrkdwn
+from bot.slack.splitting import first_message, split_message
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Literal
 
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from .reply import ReplyWriter, SlackReply
-from .splitting import split_message
-from .wording import ANSWER_CUT
+from bot.slack.reply import ReplyWriter, SlackReply
+from bot.slack.splitting import split_message
+from bot.wording import ANSWER_CUT
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from typing import Any, Callable
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .rate_budget import RateBudget
-from .reply import DONE, SlackReply, controls_block
-from .slack_calls import call_quietly
-from .splitting import continue_after, fitting_prefix, open_fence_after
+from bot.slack.rate_budget import RateBudget
+from bot.slack.reply import DONE, SlackReply, controls_block
+from bot.slack.calls import call_quietly
+from bot.slack.splitting import continue_after, fitting_prefix, open_fence_after
 
 log = logging.getLogger(__name__)
 

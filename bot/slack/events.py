@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .conversation import ConversationId
-from .slack_text import mentions_user
+from bot.memory.conversation import ConversationId
+from bot.slack.text import mentions_user
 
 # Message subtypes that are ordinary user messages; every other subtype
 # (message_changed, message_deleted, channel_join, bot_message, ...) is ignored.

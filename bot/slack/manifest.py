@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .prompts import PromptCatalog
+from bot.prompts import PromptCatalog
 
 # Events the bot subscribes to, and the scopes the bot uses (with why).
 BOT_EVENTS = [

@@ -28,8 +28,8 @@ from typing import AsyncIterator, Sequence
 import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
 
-from .conversation import ConversationId, Keys, StoredMessage
-from .events import ANSWER, IncomingMessage
+from bot.memory.conversation import ConversationId, Keys, StoredMessage
+from bot.slack.events import ANSWER, IncomingMessage
 
 QUEUE_TTL_SECONDS = 3600
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule

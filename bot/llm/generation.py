@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .model import ModelClient, ModelError, ModelOptions, ModelReply
-from .reply import ReplyWriter
-from .tokens import TokenCounter
-from .wording import MODEL_FAILED, MODEL_TIMED_OUT
+from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
+from bot.slack.reply import ReplyWriter
+from bot.memory.tokens import TokenCounter
+from bot.wording import MODEL_FAILED, MODEL_TIMED_OUT
 
 
 async def generate(

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .conversation import StoredMessage
-from .tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
+from bot.memory.conversation import StoredMessage
+from bot.memory.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
 
 
 def fixed_tokens(system_prompt_tokens: int) -> int:

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .events import USER_MESSAGE_SUBTYPES
+from bot.slack.events import USER_MESSAGE_SUBTYPES
 
 log = logging.getLogger(__name__)
 

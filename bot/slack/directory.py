@@ -12,7 +12,7 @@ from typing import Iterable, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .store import ConversationStore
+from bot.memory.store import ConversationStore
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .mrkdwn import escape
-from .prompts import PromptCatalog
-from .splitting import split_message
-from .store import TokenUsage
+from bot.slack.mrkdwn import escape
+from bot.prompts import PromptCatalog
+from bot.slack.splitting import split_message
+from bot.memory.store import TokenUsage
 
 SECTION_BYTES = 3000  # a section block holds 3,000 characters
 MAX_HOME_BLOCKS = 100  # a Home tab view holds 100 blocks

@@ -9,7 +9,7 @@ from typing import Optional
 from slack_bolt.context.assistant.thread_context import AssistantThreadContext
 from slack_bolt.context.assistant.thread_context_store.async_store import AsyncAssistantThreadContextStore
 
-from .store import ConversationStore
+from bot.memory.store import ConversationStore
 
 
 class RedisThreadContextStore(AsyncAssistantThreadContextStore):

@@ -1,0 +1,1 @@
+"""The foundation model: the streaming client and how an answer is generated."""

@@ -1,0 +1,1 @@
+"""Conversation memory: the Redis store, conversation keys, token counting and trimming."""
