@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -10,13 +11,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import register_all
 
-from bot.slack.assistant_context import RedisThreadContextStore
-from bot.commands import CommandRunner
-from bot.dispatcher import Dispatcher
-from bot.management import Management
 from bot.slack.rate_budget import RateBudget
 from bot.responder import BotIdentity
 from bot.tasks import BackgroundTasks
+
+if TYPE_CHECKING:
+    from bot.runtime import Services
 
 
 def build_bolt_app(
@@ -24,13 +24,12 @@ def build_bolt_app(
     client: AsyncWebClient,
     signing_secret: str,
     identity: BotIdentity,
-    dispatcher: Dispatcher,
-    runner: CommandRunner,
-    management: Management,
+    services: "Services",
     tasks: BackgroundTasks,
     update_interval: float,
     bot_name: str,
     budget: RateBudget | None = None,
+    response_hosts: frozenset[str] = frozenset({"hooks.slack.com"}),
 ) -> AsyncApp:
     async def authorize(**_: object) -> AuthorizeResult:
         # The identity was read once at start-up (auth.test): no Slack call per request.
@@ -51,19 +50,18 @@ def build_bolt_app(
         process_before_response=False,  # ack first, answer afterwards
         logger=bolt_logger,
         # Assistant thread context lives in Redis, not in Slack message metadata.
-        assistant_thread_context_store=RedisThreadContextStore(dispatcher.store),
+        assistant_thread_context_store=services.assistant_threads.contexts,
     )
     register_all(
         app,
-        dispatcher=dispatcher,
+        services=services,
         identity=identity,
-        runner=runner,
-        management=management,
         tasks=tasks,
         client=client,
         update_interval=update_interval,
         bot_name=bot_name,
         budget=budget,
+        response_hosts=response_hosts,
     )
     return app
 

@@ -29,14 +29,20 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from bot.runtime import build_runtime
+    from bot.web import create_web_app
+
+    runtime = await build_runtime(settings)
+    loop = asyncio.get_running_loop()
+    deadline: list[float] = []
 
     class Server(uvicorn.Server):
-        """uvicorn re-raises SIGTERM after shutting down, which would kill the
-        process before the answers in progress are finished; stop gracefully instead."""
+        """On SIGTERM/SIGINT: stop taking new work at once, close the listener
+        (uvicorn waits at most 2 s for acks in progress), then let answers finish
+        until the grace period ends.  uvicorn would re-raise the signal after its
+        own shutdown and kill the process early; a second signal forces the exit."""
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
-            loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._request_exit)
             try:
@@ -46,12 +52,13 @@ async def serve(settings: Settings, host: str, port: int) -> None:
                     loop.remove_signal_handler(sig)
 
         def _request_exit(self) -> None:
+            if not deadline:
+                deadline.append(loop.time() + settings.shutdown_grace_seconds)
+                runtime.dispatcher.stopping = True  # work arriving now waits in Redis for another process
+                log.info("stopping: no new work; answers in progress have %.0fs to finish", settings.shutdown_grace_seconds)
             self.force_exit = self.should_exit  # a second signal forces it
             self.should_exit = True
 
-    from bot.web import create_web_app
-
-    runtime = await build_runtime(settings)
     config = uvicorn.Config(
         create_web_app(runtime),
         host=host,
@@ -59,14 +66,37 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         lifespan="off",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=2,
     )
     log.info("serving Slack events on http://%s:%d/slack/events", host, port)
     try:
         await Server(config).serve()
     finally:
-        await runtime.aclose()
+        await runtime.stop(deadline[0] if deadline else loop.time() + settings.shutdown_grace_seconds)
         log.info("stopped")
+
+
+async def check_app_token(settings: Settings, app_token: str) -> None:
+    """Ask Slack for a Socket Mode URL once, so a bad or revoked SLACK_APP_TOKEN is one
+    clear line at start-up instead of a reconnect loop."""
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.runtime import StartupError
+
+    client = AsyncWebClient(base_url=settings.slack_api_url, timeout=15)
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        raise StartupError(
+            f"Slack rejected SLACK_APP_TOKEN ({error}): create an app-level token with the connections:write scope "
+            "on your app's 'Basic Information' page and enable Socket Mode."
+        ) from None
+    except Exception as exc:
+        raise StartupError(
+            f"Cannot reach the Slack Web API at SLACK_API_URL ({type(exc).__name__}): check the network or the setting."
+        ) from None
 
 
 async def socket(settings: Settings) -> None:
@@ -75,19 +105,29 @@ async def socket(settings: Settings) -> None:
     from bot.runtime import build_runtime
 
     app_token = require_app_token(settings)
-    runtime = await build_runtime(settings)
-    handler = AsyncSocketModeHandler(runtime.bolt_app, app_token)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await check_app_token(settings, app_token)
+    runtime = await build_runtime(settings)
+    handler = AsyncSocketModeHandler(runtime.bolt_app, app_token, web_client=runtime.slack)
+    deadline = None
     try:
-        await handler.connect_async()
-        log.info("connected to Slack over Socket Mode")
-        await stop.wait()
+        connecting = asyncio.ensure_future(handler.connect_async())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if connecting.done() and connecting.exception() is None:
+            log.info("connected to Slack over Socket Mode")
+            await stopping
+        deadline = loop.time() + settings.shutdown_grace_seconds
+        runtime.dispatcher.stopping = True
+        connecting.cancel()
+        stopping.cancel()
     finally:
-        await handler.close_async()
-        await runtime.aclose()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(handler.close_async(), 2)
+        await runtime.stop(deadline or loop.time() + settings.shutdown_grace_seconds)
 
 
 async def chat(settings: Settings) -> None:
@@ -95,10 +135,16 @@ async def chat(settings: Settings) -> None:
     from bot.runtime import build_core
 
     core = await build_core(settings)
+    loop = asyncio.get_running_loop()
+    console = asyncio.ensure_future(run_console(core, sys.stdin, sys.stdout))
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or SIGTERM ends the console at once
+        loop.add_signal_handler(sig, console.cancel)
     try:
-        await run_console(core, sys.stdin, sys.stdout)
+        await console
+    except asyncio.CancelledError:
+        sys.stdout.write("\n")
     finally:
-        await core.aclose()
+        await core.aclose(grace_seconds=1)
 
 
 def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:

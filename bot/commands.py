@@ -26,7 +26,7 @@ from bot.slack.text import mentioned_user_ids, to_readable
 from bot.memory.store import ConversationStore
 from bot.memory.tokens import TokenCounter
 from bot.memory.trimming import message_token_cap
-from bot.wording import INTERNAL_FAILURE, STORE_FAILED
+from bot.wording import CANNOT_READ_CONVERSATION, INTERNAL_FAILURE, STORE_FAILED
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,17 @@ class CommandRunner:
         request, prompt, header = prepared.request, prepared.prompt, prepared.prompt.header
         persona = await self.store.get_persona(request.team, request.channel)
         variables = await self.responder.common_variables(request.team, request.channel, request.user, request.direct)
-        system_prompt = persona or self.catalog.system.render(variables)
+        system_prompt = self.responder.system_prompt_for(variables, persona)
         system_tokens = self.responder.count_system(system_prompt)
         values = dict(variables)
         for name, value in prepared.values.items():
             values[name] = await self._readable(request.team, value)
         if prepared.history is not None:
+            linked = prepared.history.channel
+            if linked and linked != request.channel and not await self.responder.directory.can_read(request.team, linked, request.user):
+                log.info("%s refused: %s may not read %s", request.command, request.user, linked)
+                await writer.fail(CANNOT_READ_CONVERSATION)
+                return
             empty_render = self.counter.count_message(prompt.render({**values, "messages": "", "source": ""}))
             room = message_token_cap(self.max_context_tokens, system_tokens) - empty_render
             try:

@@ -9,6 +9,7 @@ lines run the prompt commands and the management command; ``/quit`` ends.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any, Iterable, Mapping, TextIO
 
@@ -42,6 +43,9 @@ class ConsoleDirectory:
 
     async def channel_creator(self, team: str, channel: str) -> str | None:
         return USER
+
+    async def can_read(self, team: str, channel: str, user: str) -> bool:
+        return True
 
 
 class ConsoleReply:
@@ -108,15 +112,48 @@ def console_services(core: Core, output: TextIO, user_name: str) -> Services:
     return build_services(
         core,
         directory=ConsoleDirectory(user_name),
-        replies=lambda message, replace=(): ConsoleReply(output),
+        replies=lambda message, replace=(), on_shown=None, may_write=None: ConsoleReply(output),
         threads=None,
         history=ConsoleHistory(core.store),
         identity=IDENTITY,
     )
 
 
+def read_lines(input_stream: TextIO) -> "asyncio.Queue[str]":
+    """Lines of ``input_stream`` as they are typed ("" at the end), read by a daemon
+    thread: a blocked read never keeps Ctrl-C or SIGTERM from ending the console."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            try:
+                line = input_stream.readline()
+            except (OSError, ValueError):
+                line = ""
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            except RuntimeError:  # the loop is closed: the console has ended
+                return
+            if not line:
+                return
+
+    threading.Thread(target=pump, name="console-input", daemon=True).start()
+    return queue
+
+
 async def run_console(core: Core, input_stream: TextIO, output: TextIO, *, user_name: str = "you") -> None:
     services = console_services(core, output, user_name)
+    await services.dispatcher.start()
+    try:
+        await _chat(core, services, read_lines(input_stream), output)
+    finally:
+        loop = asyncio.get_running_loop()
+        await services.dispatcher.shutdown(loop.time() + 1, clock=loop.time)
+        await services.dispatcher.leave()
+
+
+async def _chat(core: Core, services: Services, lines: "asyncio.Queue[str]", output: TextIO) -> None:
     management = services.management.command
     output.write(
         f"Chatting with {core.settings.openai_model} through the bot's own pipeline "
@@ -126,7 +163,7 @@ async def run_console(core: Core, input_stream: TextIO, output: TextIO, *, user_
     while True:
         output.write(PROMPT)
         output.flush()
-        line = await asyncio.to_thread(input_stream.readline)
+        line = await lines.get()
         if not line:
             output.write("\n")
             break

@@ -14,7 +14,7 @@ from bot.commands import CommandRequest
 from bot.slack.directory import NameDirectory
 from bot.prompts import PromptCatalog
 from bot.memory.store import ConversationStore, TokenUsage
-from bot.wording import STORE_FAILED
+from bot.wording import NOT_ALLOWED_TO_RESET, STORE_FAILED
 
 MAX_PERSONA_CHARS = 4000
 
@@ -65,20 +65,24 @@ class Management:
         c = self.command
         lines += [
             f"• `{c} help`: this list",
-            f"• `{c} reset`: forget my conversations in this channel (or this DM)",
-            f"• `{c} persona show|set <text>|clear`: this channel's system prompt",
+            f"• `{c} reset`: forget everything I keep for this channel (or this DM): conversations, answers, ratings, persona",
+            f"• `{c} persona show|set <text>|clear`: this channel's persona (added to my instructions)",
             f"• `{c} usage`: tokens used by you and by this channel",
             f"• `{c} model`: which model answers here",
         ]
         return "\n".join(lines)
 
     async def reset(self, request: CommandRequest) -> str:
+        """Forget everything kept for the channel: its creator or an admin only (anyone in their own DM)."""
+        if not await self.is_channel_owner(request):
+            return NOT_ALLOWED_TO_RESET
         forgotten = await self.store.forget_channel(request.team, request.channel)
         where = "this conversation" if request.direct else "this channel"
         if not forgotten:
             return f"I had nothing to forget in {where}."
         plural = "conversation" if forgotten == 1 else "conversations"
-        return f"Done: I forgot {forgotten} {plural} in {where}. Threads I'm mentioned in again are read afresh."
+        return (f"Done: I forgot {forgotten} {plural} in {where}, with their answers, ratings and persona. "
+                "Threads I'm mentioned in again are read afresh.")
 
     async def persona(self, request: CommandRequest, text: str) -> str:
         action, _, value = text.partition(" ")
@@ -90,7 +94,7 @@ class Management:
             return f"This channel's persona:\n>>> {persona}"
         if action not in ("set", "clear"):
             return f"Usage: `{self.command} persona show`, `{self.command} persona set <text>` or `{self.command} persona clear`."
-        if not await self.may_change_persona(request):
+        if not await self.is_channel_owner(request):
             return "Only the channel's creator or a bot admin can change its persona."
         if action == "clear":
             await self.store.set_persona(request.team, request.channel, None)
@@ -101,12 +105,17 @@ class Management:
         if len(value) > MAX_PERSONA_CHARS:
             return f"That persona is too long ({len(value)} characters); keep it under {MAX_PERSONA_CHARS}."
         await self.store.set_persona(request.team, request.channel, value)
-        return "Persona set: I will use it for mentions, threads and commands here."
+        return "Persona set: I will follow it (within my standing instructions) for mentions, threads and commands here."
 
-    async def may_change_persona(self, request: CommandRequest) -> bool:
+    async def is_channel_owner(self, request: CommandRequest) -> bool:
+        """An admin, the channel's creator, or the user in their own DM with the bot."""
         if request.user in self.admins or request.direct:
             return True
         return await self.directory.channel_creator(request.team, request.channel) == request.user
+
+    async def usage_of(self, team: str, user: str) -> dict[str, TokenUsage]:
+        """A user's usage today and this month (for the Home tab)."""
+        return await self.store.usage_report(team, "", user, self.now())
 
     async def usage(self, request: CommandRequest) -> str:
         report = await self.store.usage_report(request.team, request.channel, request.user, self.now())

@@ -1,7 +1,9 @@
-"""Answering one user message: history, budget, model, reply, memory.
+"""Answering one queued job: history, budget, model, reply, memory.
 
-The caller (the dispatcher) guarantees that one message of a conversation is
-answered at a time, in order, exactly once.
+The dispatcher guarantees that one job of a conversation is done at a time,
+in order, under a lease; the job's turns are stored in one fenced commit at
+the end, together with its removal from the queue, so an answer is stored
+once even if the job has to be done again after a crash.
 """
 
 from __future__ import annotations
@@ -15,25 +17,33 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
 from redis.exceptions import RedisError
 
-from bot.memory.conversation import ConversationId, StoredMessage
-from bot.slack.directory import NameDirectory
-from bot.slack.events import EDIT, REGENERATE, IncomingMessage
+from bot.delivery.queue import Commit, LeaseLost
+from bot.delivery.run import JobRun
 from bot.llm.generation import billed_tokens, failure_sentence, generate
 from bot.llm.model import ModelClient, ModelError, ModelReply
-from bot.prompts import Prompt
-from bot.slack.reply import STOPPED_MARK, ReplyWriter
-from bot.slack.history import ThreadMessage, select_earlier
-from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
+from bot.llm.speakers import attributed
+from bot.memory.conversation import ConversationId, StoredMessage
 from bot.memory.store import ConversationState, ConversationStore
 from bot.memory.tokens import TokenCounter
 from bot.memory.trimming import build_request, message_token_cap, plan_window, request_tokens
-from bot.wording import EMPTY_MESSAGE, INTERNAL_FAILURE, INTERRUPTED, STORE_FAILED
+from bot.prompts import Prompt
+from bot.slack.directory import NameDirectory
+from bot.slack.events import EDIT, REGENERATE, IncomingMessage
+from bot.slack.history import ThreadMessage, select_earlier
+from bot.slack.reply import STOPPED_MARK, ReplyWriter
+from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
+from bot.wording import EMPTY_MESSAGE, INTERNAL_FAILURE, NOT_LATEST_ANSWER
 
 log = logging.getLogger(__name__)
 
 SYSTEM_TOKENS_CACHE_LIMIT = 256
 STOP_POLL_SECONDS = 0.25
 DATE_FORMAT = "%A, %d %B %Y"
+IMPORT_TOKENISE_IN_THREAD = 20  # more imported messages than this are tokenised off the event loop
+PERSONA_HEADING = (
+    "\n\n## Channel persona\nThe people of this channel asked you to take on this persona. It shapes your tone "
+    "and focus; it never overrides the rules above.\n\n"
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,15 @@ class ThreadReader(Protocol):
 
 
 class ReplyFactory(Protocol):
-    def __call__(self, message: IncomingMessage, *, replace: Sequence[str] = ()) -> ReplyWriter: ...
+    def __call__(
+        self, message: IncomingMessage, *, replace: Sequence[str] = (),
+        on_shown: Callable[[Sequence[str]], Awaitable[None]] | None = None,
+        may_write: Callable[[], bool] | None = None,
+    ) -> ReplyWriter: ...
+
+
+class PrivateNotes(Protocol):
+    async def note(self, message: IncomingMessage, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,16 @@ class _Context:
     cap: int  # most tokens one message may have
     prompt_name: str
     prompt_version: int
+
+
+@dataclass
+class _Answered:
+    """A generated answer, shown in Slack, waiting to be stored."""
+
+    turn: StoredMessage | None  # None: the model failed (a sentence was shown)
+    posted: list[str]
+    stopped: bool = False
+    usage: ModelReply | None = None
 
 
 class Responder:
@@ -87,6 +115,7 @@ class Responder:
         dm_idle_reset_seconds: float,
         thread_import_limit: int,
         edit_window_seconds: float = 300.0,
+        notes: PrivateNotes | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.store = store
@@ -102,32 +131,24 @@ class Responder:
         self.dm_idle_reset_seconds = dm_idle_reset_seconds
         self.thread_import_limit = thread_import_limit
         self.edit_window_seconds = edit_window_seconds
+        self.notes = notes
         self.now = now
         self._system_tokens: dict[str, int] = {}
 
     # ------------------------------------------------------------------
-    async def answer(self, message: IncomingMessage) -> None:
-        """Answer ``message``; every failure ends in one plain sentence."""
-        reply = self.replies(message)
-        await self._sentence_on_failure(message, reply, self._answer(message, reply))
-
-    async def _sentence_on_failure(self, message: IncomingMessage, reply: ReplyWriter, work: Awaitable[None]) -> None:
-        """Run ``work``, which writes into ``reply``; any failure is told there in one plain sentence."""
-        try:
-            await work
-        except asyncio.CancelledError:
-            await asyncio.shield(reply.fail(INTERRUPTED))
-            raise
-        except RedisError as exc:
-            log.error("store unavailable while answering %s: %s", message.conversation, type(exc).__name__)
-            await reply.fail(STORE_FAILED)
-        except Exception:
-            log.exception("answering %s failed", message.conversation)
-            await reply.fail(INTERNAL_FAILURE)
-
     async def apologise(self, message: IncomingMessage, sentence: str) -> None:
         """Say why a message cannot be answered, without touching the store."""
         await self.replies(message).fail(sentence)
+
+    async def note_privately(self, message: IncomingMessage, text: str) -> None:
+        """A note only the message's author sees."""
+        if self.notes is not None:
+            await self.notes.note(message, text)
+
+    def system_prompt_for(self, variables: Mapping[str, str], persona: str | None) -> str:
+        """The operator's system prompt, with the channel's persona added after its rules (never replacing them)."""
+        base = self.system_prompt.render(dict(variables))
+        return base + PERSONA_HEADING + persona.strip() if persona and persona.strip() else base
 
     def count_system(self, system_prompt: str) -> int:
         """Tokens of a system prompt (cached: it rarely changes between requests)."""
@@ -149,40 +170,40 @@ class Responder:
         }
 
     # ------------------------------------------------------------------
-    async def handle(self, job: IncomingMessage) -> None:
-        """Do one queued thing: answer a message, answer an edited one again, or regenerate."""
-        if job.kind == EDIT:
-            await self._guarded(job, self._edit)
-        elif job.kind == REGENERATE:
-            await self._guarded(job, self._regenerate)
-        else:
-            await self.answer(job)
+    async def handle(self, job: IncomingMessage, run: JobRun) -> None:
+        """Do one queued job: answer a message, answer an edited one again, or regenerate.
 
-    async def _guarded(self, job: IncomingMessage, work: Callable[[IncomingMessage], Awaitable[None]]) -> None:
-        """Run ``work``; failures are logged (the earlier answer stays as it was)."""
+        Failures end in one plain sentence where the user is waiting for an answer.
+        A store error before anything is shown is raised (the dispatcher retries the
+        job once Redis answers); cancellation (shutdown, lost lease) writes nothing:
+        whoever does the job next replaces what this attempt showed."""
         try:
-            await work(job)
-        except RedisError as exc:
-            log.error("store unavailable for %s in %s: %s", job.kind, job.conversation, type(exc).__name__)
+            if job.kind == EDIT:
+                await self._edit(job, run)
+            elif job.kind == REGENERATE:
+                await self._regenerate(job, run)
+            else:
+                await self._answer(job, run)
+        except (asyncio.CancelledError, LeaseLost, RedisError):
+            raise
         except Exception:
             log.exception("%s in %s failed", job.kind, job.conversation)
+            if job.kind != EDIT:
+                await self.replies(job, replace=run.partials).fail(INTERNAL_FAILURE)
 
     async def _context(self, message: IncomingMessage, state: ConversationState) -> _Context:
-        if state.persona:
-            system_prompt = state.persona  # a channel persona replaces the default system prompt
-        else:
-            variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
-            viewing = await self._viewed_channel(message)
-            if viewing:
-                variables["channel"] = f"a direct message (they are looking at {viewing})"
-            system_prompt = self.system_prompt.render(variables)
+        variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
+        viewing = await self._viewed_channel(message)
+        if viewing:
+            variables["channel"] = f"a direct message (they are looking at {viewing})"
+        system_prompt = self.system_prompt_for(variables, state.persona)
         system_tokens = self.count_system(system_prompt)
         return _Context(
             system_prompt,
             system_tokens,
             message_token_cap(self.budget.max_context_tokens, system_tokens),
-            "persona" if state.persona else self.system_prompt.name,
-            0 if state.persona else self.system_prompt.header.version,
+            self.system_prompt.name + ("+persona" if state.persona else ""),
+            self.system_prompt.header.version,
         )
 
     async def _viewed_channel(self, message: IncomingMessage) -> str | None:
@@ -193,17 +214,17 @@ class Responder:
         channel = (context or {}).get("channel_id")
         return await self.directory.channel_name(message.team, channel) if channel else None
 
-    async def _answer(self, message: IncomingMessage, reply: ReplyWriter) -> None:
+    async def _answer(self, message: IncomingMessage, run: JobRun) -> None:
         cid = message.conversation
         question = strip_bot_mention(message.text, self.identity.user_id)
         if not question:
-            await reply.fail(EMPTY_MESSAGE)
+            await self.replies(message, replace=run.partials).fail(EMPTY_MESSAGE)
             return
         state = await self.store.load(cid)
         history = state.messages
+        forget = 0
         if self._dm_went_idle(message, state.last_active) and history:
-            history = []
-            await self.store.clear_messages(cid)
+            history, forget = [], len(history)
         context = await self._context(message, state)
 
         imported: list[StoredMessage] = []
@@ -213,20 +234,24 @@ class Responder:
         turn = await self._question_turn(message, question, context.cap)
         window = [*history, *imported, turn]
         drop = plan_window(window, context.system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
-        await self.store.save_turn(cid, [*imported, turn], drop_oldest=drop, imported=True)
-        await self._generate_and_remember(message, reply, context, window[drop:], drop)
+        reply = self.replies(message, replace=run.partials, on_shown=run.shown, may_write=run.may_write)
+        answered = await self._generate(message, reply, context, window[drop:], drop)
+        new = [*imported, turn] + ([answered.turn] if answered.turn is not None else [])
+        await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True))
+        await self._remember(message, context, window[drop:], answered)
 
-    async def _regenerate(self, job: IncomingMessage) -> None:
+    async def _regenerate(self, job: IncomingMessage, run: JobRun) -> None:
         """Answer the latest turn again, in place of the latest answer (``job.ts``)."""
         cid = job.conversation
         state = await self.store.load(cid)
         history = state.messages
         if len(history) < 2 or history[-1].role != "assistant" or history[-1].ts != job.ts or history[-2].role != "user":
             log.info("not regenerating in %s: %s is no longer the latest answer", cid, job.ts)
+            await self.note_privately(job, NOT_LATEST_ANSWER)
             return
-        await self._answer_again(job, state, history[:-1], replace_question=None)
+        await self._answer_again(job, run, state, history[:-1], replacement=None)
 
-    async def _edit(self, job: IncomingMessage) -> None:
+    async def _edit(self, job: IncomingMessage, run: JobRun) -> None:
         """A user edited a message: answer it again if it is the one just answered
         (within the edit window); otherwise only correct the stored history."""
         cid = job.conversation
@@ -244,23 +269,23 @@ class Responder:
         after = history[position + 1 :]
         just_answered = len(after) <= 1 and all(m.role == "assistant" for m in after)
         if not just_answered or not self._within_edit_window(job):
-            await self.store.replace_turn(cid, position - len(history), turn)
+            await run.commit(Commit(replace_at=position - len(history), replacement=turn))
             log.info("edit in %s: stored history updated", cid)
             return
-        await self._answer_again(job, state, [*history[:position], turn], replace_question=turn, context=context)
+        await self._answer_again(job, run, state, [*history[:position], turn], replacement=turn, context=context)
 
     async def _answer_again(
         self,
         job: IncomingMessage,
+        run: JobRun,
         state: ConversationState,
         window: list[StoredMessage],
         *,
-        replace_question: StoredMessage | None,
+        replacement: StoredMessage | None,
         context: _Context | None = None,
     ) -> None:
         """Generate a new answer for the last user turn of ``window``, replacing
         the stored answer after it and its messages in Slack."""
-        cid = job.conversation
         previous = state.messages[-1] if state.messages and state.messages[-1].role == "assistant" else None
         parts: list[str] = []
         if previous is not None and previous.ts:
@@ -268,11 +293,18 @@ class Responder:
             parts = [str(ts) for ts in record.get("parts") or [previous.ts]]
         context = context or await self._context(job, state)
         drop = plan_window(window, context.system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
-        await self.store.rewrite_tail(
-            cid, remove_last=1 if previous is not None else 0, replace_last=replace_question, drop_oldest=drop
-        )
-        reply = self.replies(job, replace=parts)
-        await self._sentence_on_failure(job, reply, self._generate_and_remember(job, reply, context, window[drop:], drop))
+        replace = list(dict.fromkeys([*run.partials, *parts]))
+        reply = self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write)
+        answered = await self._generate(job, reply, context, window[drop:], drop)
+        removed = 1 if previous is not None else 0
+        await run.commit(Commit(
+            new=[answered.turn] if answered.turn is not None else [],
+            drop_oldest=drop,
+            remove_last=removed,
+            replace_at=-1 if replacement is not None else None,
+            replacement=replacement,
+        ))
+        await self._remember(job, context, window[drop:], answered)
 
     async def _question_turn(self, message: IncomingMessage, question: str, cap: int) -> StoredMessage:
         names = await self.directory.user_names(message.team, [message.user, *mentioned_user_ids(question)])
@@ -284,15 +316,15 @@ class Responder:
         except ValueError:
             return False
 
-    async def _generate_and_remember(
+    async def _generate(
         self, message: IncomingMessage, reply: ReplyWriter, context: _Context, kept: list[StoredMessage], drop: int
-    ) -> None:
-        """Stream the answer to ``kept`` into ``reply``; store it, its record and its usage."""
+    ) -> _Answered:
+        """Stream the answer to ``kept`` into ``reply``.  A model failure is told in one sentence."""
         cid = message.conversation
         request = build_request(context.system_prompt, kept)
         if not await reply.start():
             log.warning("could not post in %s; the answer is abandoned", cid)
-            return
+            return _Answered(None, [])
         started = time.perf_counter()
         answer = ModelReply()
         try:
@@ -300,84 +332,94 @@ class Responder:
         except ModelError as exc:
             log.warning("model failed for %s: %s", cid, exc.kind)
             await reply.fail(failure_sentence(exc))
-            return
+            return _Answered(None, [])
         text = answer.text.rstrip() if stopped else answer.text
         if stopped and not text:
             await reply.fail("_(stopped)_")
-            return
+            return _Answered(None, [])
         posted = await reply.finish(text + STOPPED_MARK if stopped else text)
         log.info(
             "answered %s in %.2fs%s: prompt %d tokens (%d cached), completion %d tokens, %d turns kept, %d dropped",
-            cid,
-            time.perf_counter() - started,
-            " (stopped)" if stopped else "",
-            answer.usage.prompt_tokens,
-            answer.usage.cached_tokens,
-            answer.usage.completion_tokens,
-            len(kept),
-            drop,
+            cid, time.perf_counter() - started, " (stopped)" if stopped else "", answer.usage.prompt_tokens,
+            answer.usage.cached_tokens, answer.usage.completion_tokens, len(kept), drop,
         )
-        assistant_turn = StoredMessage(
+        turn = StoredMessage(
             role="assistant",
             content=text,  # a stopped answer: only what was written
             tokens=self.counter.count_message(text),
             ts=posted[0] if posted else "",
             user=self.identity.user_id,
         )
-        await self.store.save_turn(cid, [assistant_turn])
+        return _Answered(turn, posted, stopped, answer)
+
+    async def _remember(self, message: IncomingMessage, context: _Context, kept: list[StoredMessage], answered: _Answered) -> None:
+        """The answer's record (for buttons and feedback) and its usage.  The answer is
+        shown and stored already: a failure here is logged, never shown."""
+        if answered.turn is None or answered.usage is None:
+            return
         context_tokens = request_tokens(kept, context.system_tokens)
-        if posted:
-            await self.store.save_answer(
-                message.team,
-                message.channel,
-                posted[0],
-                {
-                    "conversation": str(cid),
+        try:
+            if answered.posted:
+                await self.store.save_answer(message.team, message.channel, answered.posted[0], {
+                    "conversation": str(message.conversation),
                     "channel_type": message.channel_type,
-                    "thread": cid.thread,
+                    "thread": message.conversation.thread,
+                    "asker": message.user,
                     "prompt": context.prompt_name,
                     "prompt_version": context.prompt_version,
                     "model": self.model.model,
-                    "answer_ts": posted[0],
-                    "parts": posted,
+                    "answer_ts": answered.posted[0],
+                    "parts": answered.posted,
                     "context_tokens": context_tokens,
                     "question": kept[-1].content if kept else "",
-                    "answer": text,
-                    "stopped": stopped,
+                    "answer": answered.turn.content,
+                    "stopped": answered.stopped,
                     "generation": message.kind,
-                },
+                })
+            prompt_tokens, completion_tokens = billed_tokens(answered.usage, context_tokens, self.counter)
+            await self.store.record_usage(
+                message.team, message.channel, message.user,
+                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=self.now(),
             )
-        prompt_tokens, completion_tokens = billed_tokens(answer, context_tokens, self.counter)
-        await self.store.record_usage(
-            message.team, message.channel, message.user,
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=self.now(),
-        )
+        except (RedisError, OSError) as exc:
+            log.error("could not record the answer in %s (%s); it was delivered and stored", message.conversation, type(exc).__name__)
 
     async def _generate_unless_stopped(
         self, message: IncomingMessage, request: list[dict[str, str]], reply: ReplyWriter, answer: ModelReply
     ) -> bool:
-        """Stream the answer; True if someone pressed Stop (``answer`` keeps what was written)."""
-        generation = asyncio.ensure_future(generate(self.model, request, reply, answer=answer))
+        """Stream the answer; True if someone pressed Stop (``answer`` keeps what was written).
+
+        Stop both sets a flag the generation checks between chunks and cancels it:
+        a cancel that lands inside a Redis call can be lost (redis-py), the flag cannot."""
+        stop = asyncio.Event()
+        generation = asyncio.ensure_future(generate(self.model, request, reply, answer=answer, stop=stop))
         if not hasattr(reply, "message_ts"):  # no Stop button where it is written (a command reply, the console)
             await generation
             return False
-        watcher = asyncio.ensure_future(self._watch_stop(message, reply, generation))
+        watcher = asyncio.ensure_future(self._watch_stop(message, reply, generation, stop))
         try:
             await generation
         except asyncio.CancelledError:
-            if watcher.done() and not watcher.cancelled() and watcher.result():
+            if stop.is_set():
                 return True
             raise
         finally:
             watcher.cancel()
-        return False
+        return stop.is_set()
 
-    async def _watch_stop(self, message: IncomingMessage, reply: ReplyWriter, generation: asyncio.Future[Any]) -> bool:
+    async def _watch_stop(
+        self, message: IncomingMessage, reply: ReplyWriter, generation: asyncio.Future[Any], stop: asyncio.Event
+    ) -> bool:
         """Cancel ``generation`` as soon as a Stop press on the answer's message is recorded (by any process)."""
         while not generation.done():
             await asyncio.sleep(STOP_POLL_SECONDS)
             ts = getattr(reply, "message_ts", None)  # None until the first text is shown
-            if ts and await self.store.stop_requested(message.team, message.channel, ts):
+            try:
+                requested = bool(ts) and await self.store.stop_requested(message.team, message.channel, ts)
+            except (RedisError, OSError):
+                continue  # the store is away: the answer goes on
+            if requested:
+                stop.set()
                 generation.cancel()
                 return True
         return False
@@ -388,7 +430,7 @@ class Responder:
         return top_level_dm and last_active > 0 and time.time() - last_active > self.dm_idle_reset_seconds
 
     def _user_turn(self, message: IncomingMessage, text: str, speaker: str, cap: int) -> StoredMessage:
-        content = text if message.is_direct else f"{speaker}: {text}"
+        content = text if message.is_direct else attributed(speaker, message.user, text)
         return self._stored("user", self.counter.shorten(content, cap), message.ts, message.user)
 
     def _stored(self, role: str, content: str, ts: str, user: str) -> StoredMessage:
@@ -404,12 +446,15 @@ class Responder:
         speakers = [m.user for m in earlier if m.user and not m.from_this_bot]
         mentioned = [uid for m in earlier for uid in mentioned_user_ids(m.text)]
         names = await self.directory.user_names(message.team, [*speakers, *mentioned])
-        return [self._imported_turn(m, names, cap, message.is_direct) for m in earlier]
+        if len(earlier) <= IMPORT_TOKENISE_IN_THREAD:
+            return [self._imported_turn(m, names, cap, message.is_direct) for m in earlier]
+        # Counting tokens of hundreds of messages takes tens of milliseconds: not on the event loop.
+        return await asyncio.to_thread(lambda: [self._imported_turn(m, names, cap, message.is_direct) for m in earlier])
 
     def _imported_turn(self, m: ThreadMessage, names: dict[str, str], cap: int, direct: bool) -> StoredMessage:
         text = to_readable(strip_bot_mention(m.text, self.identity.user_id), names)
         if m.from_this_bot:
             return self._stored("assistant", self.counter.shorten(text, cap), m.ts, self.identity.user_id)
         speaker = names.get(m.user, m.user) if m.user else m.bot_name
-        content = text if direct and m.user else f"{speaker}: {text}"
+        content = text if direct and m.user else attributed(speaker, m.user or "", text)
         return self._stored("user", self.counter.shorten(content, cap), m.ts, m.user)

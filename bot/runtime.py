@@ -8,10 +8,11 @@ console (``bot.console``) uses the same core and services without Slack.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import redis.asyncio as aioredis
 from openai import AsyncOpenAI
@@ -19,34 +20,35 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.answer_actions import AnswerActions
 from bot.app import build_bolt_app
+from bot.assistant_threads import AssistantThreads
 from bot.commands import CommandRunner, HistorySource
 from bot.slack.directory import Directory, NameDirectory
-from bot.dispatcher import Dispatcher
+from bot.delivery.dispatcher import Dispatcher
 from bot.management import Management
+from bot.delivery.flood import FloodLimit
+from bot.llm.breaker import CircuitBreaker
 from bot.llm.model import ModelClient, build_openai_client
 from bot.prompts import PromptCatalog, PromptError, load_catalog
 from bot.slack.rate_budget import RateBudget, SharedRateLimitRetryHandler
 from bot.slack.events import IncomingMessage
 from bot.slack.native_stream import NativeStreamReply
 from bot.slack.reply import ReplyWriter, SlackReply
-from bot.responder import BotIdentity, Budget, ReplyFactory, Responder, ThreadReader
+from bot.responder import BotIdentity, Budget, PrivateNotes, ReplyFactory, Responder, ThreadReader
 from bot.settings import Settings
 from bot.slack.history import SlackHistory
+from bot.slack.notes import SlackNotes
+from bot.slack.retries import fault_retry_handlers
 from bot.memory.store import ConversationStore, connect
 from bot.tasks import BackgroundTasks
 from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
 
 log = logging.getLogger(__name__)
-
-SHUTDOWN_GRACE_SECONDS = 25.0
 
 
 class StartupError(Exception):
@@ -66,8 +68,9 @@ class Core:
     catalog: PromptCatalog
     tasks: BackgroundTasks
 
-    async def aclose(self) -> None:
-        await self.tasks.aclose(SHUTDOWN_GRACE_SECONDS)
+    async def aclose(self, grace_seconds: float | None = None) -> None:
+        """Let background work finish for ``grace_seconds`` (default: the setting), then close."""
+        await self.tasks.aclose(self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds)
         await self.model.close()
         await self.store.close()
 
@@ -78,6 +81,8 @@ class Services:
     commands: CommandRunner
     management: Management
     dispatcher: Dispatcher
+    answer_actions: AnswerActions
+    assistant_threads: AssistantThreads
 
 
 @dataclass
@@ -100,8 +105,17 @@ class Runtime:
     def dispatcher(self) -> Dispatcher:
         return self.services.dispatcher
 
+    async def stop(self, deadline: float) -> None:
+        """Stop as SIGTERM asks: take no new work, let answers in progress finish until
+        ``deadline`` (event-loop time), hand back what is left, then close."""
+        loop = asyncio.get_running_loop()
+        await self.dispatcher.shutdown(deadline, clock=loop.time)
+        await self.core.tasks.aclose(max(0.0, deadline - loop.time()))  # cancels what is left: it is handed back
+        await self.dispatcher.leave()
+        await self.core.aclose(grace_seconds=0)
+
     async def aclose(self) -> None:
-        await self.core.aclose()
+        await self.stop(asyncio.get_running_loop().time() + self.settings.shutdown_grace_seconds)
 
 
 def load_prompts(settings: Settings, counter: TokenCounter) -> PromptCatalog:
@@ -132,7 +146,7 @@ async def build_core(
             "and lost on restart; set REDIS_URL for production."
         )
     store = ConversationStore(
-        redis if redis is not None else connect(settings.redis_url),
+        redis if redis is not None else connect(settings.redis_url, max_connections=settings.redis_max_connections),
         key_prefix=settings.redis_key_prefix,
         ttl_seconds=settings.conversation_ttl_seconds,
     )
@@ -154,6 +168,7 @@ async def build_core(
         temperature=settings.model_temperature,
         total_timeout=settings.model_timeout_seconds,
         idle_timeout=settings.model_idle_timeout_seconds,
+        breaker=CircuitBreaker(failures=settings.model_breaker_failures, cooldown=settings.model_breaker_cooldown_seconds),
     )
     return Core(settings, store, model, counter, catalog, BackgroundTasks())
 
@@ -166,6 +181,7 @@ def build_services(
     threads: ThreadReader | None,
     history: HistorySource,
     identity: BotIdentity,
+    notes: PrivateNotes | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> Services:
     settings = core.settings
@@ -183,6 +199,7 @@ def build_services(
         dm_idle_reset_seconds=settings.dm_idle_reset_minutes * 60,
         thread_import_limit=settings.thread_import_limit,
         edit_window_seconds=settings.edit_window_seconds,
+        notes=notes,
         now=now,
     )
     commands = CommandRunner(
@@ -205,14 +222,25 @@ def build_services(
         default_model=settings.openai_model,
         now=now,
     )
-    return Services(responder, commands, management, Dispatcher(core.store, responder, core.tasks))
+    dispatcher = Dispatcher(
+        core.store, responder, core.tasks,
+        lease_seconds=settings.lease_seconds,
+        max_concurrent=settings.max_concurrent_answers,
+        flood=FloodLimit(core.store.redis, core.store.keys, per_minute=settings.user_messages_per_minute),
+    )
+    return Services(
+        responder, commands, management, dispatcher,
+        AnswerActions(core.store, dispatcher, admins=settings.admins, now=now),
+        AssistantThreads(core.store, core.catalog, bot_name=settings.bot_name),
+    )
 
 
 def build_slack_client(
     settings: Settings, rate_limited: AsyncRetryHandler | None = None, *, wait_on_429: bool = True
 ) -> AsyncWebClient:
-    """The Web API client; ``wait_on_429=False`` for calls that must never delay an answer."""
-    handlers: list[AsyncRetryHandler] = [AsyncConnectionErrorRetryHandler(max_retry_count=2)]
+    """The Web API client; ``wait_on_429=False`` for calls that must never delay an answer
+    (those are not retried on faults either)."""
+    handlers: list[AsyncRetryHandler] = fault_retry_handlers() if wait_on_429 else []
     if wait_on_429:
         handlers.append(rate_limited or AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     return AsyncWebClient(
@@ -254,16 +282,23 @@ def slack_rate_limits(settings: Settings) -> dict[str, int]:
 
 
 def reply_factory(
-    slack: AsyncWebClient, budget: RateBudget, *, interval: float, streaming: str, status_client: AsyncWebClient | None = None
+    slack: AsyncWebClient, budget: RateBudget, *, interval: float, streaming: str, status_client: AsyncWebClient | None = None,
+    tasks: BackgroundTasks | None = None,
 ) -> ReplyFactory:
     """How answers are written: Slack's streaming methods for thread replies (in
     DM threads, the assistant surface, when ``streaming`` is auto; in every thread
     when native), otherwise a message updated as the text arrives."""
 
-    def replies(message: IncomingMessage, *, replace: Sequence[str] = ()) -> ReplyWriter:
+    def replies(
+        message: IncomingMessage, *, replace: Sequence[str] = (),
+        on_shown: Callable[[Sequence[str]], Awaitable[None]] | None = None,
+        may_write: Callable[[], bool] | None = None,
+    ) -> ReplyWriter:
         reply = SlackReply(
             slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team,
-            controls=True, replace=replace, status_client=status_client,
+            controls=True, replace=replace, status_client=status_client, on_shown=on_shown,
+            background=tasks.spawn if tasks is not None else None, asker=message.user,
+            may_write=may_write,
         )
         native = streaming == "native" or (streaming == "auto" and message.is_direct)
         if not native or replace or not message.reply_thread_ts:
@@ -295,22 +330,23 @@ async def build_runtime(
         core,
         directory=Directory(slack, core.store),
         replies=reply_factory(slack, budget, interval=interval, streaming=settings.slack_streaming,
-                              status_client=build_slack_client(settings, wait_on_429=False)),
+                              status_client=build_slack_client(settings, wait_on_429=False), tasks=core.tasks),
         threads=history,
         history=history,
         identity=identity,
+        notes=SlackNotes(slack),
     )
+    await services.dispatcher.start()
     bolt_app = build_bolt_app(
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         identity=identity,
-        dispatcher=services.dispatcher,
-        runner=services.commands,
-        management=services.management,
+        services=services,
         tasks=core.tasks,
         update_interval=interval,
         bot_name=settings.bot_name,
         budget=budget,
+        response_hosts=settings.allowed_response_hosts,
     )
     log.info(
         "ready as %s (bot %s) in team %s; model %s; context budget %d tokens; commands %s",

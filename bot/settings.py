@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     conversation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="CONVERSATION_TTL_SECONDS")
     dm_idle_reset_minutes: int = Field(default=60, ge=1, alias="DM_IDLE_RESET_MINUTES")
     thread_import_limit: int = Field(default=400, ge=0, le=5000, alias="THREAD_IMPORT_LIMIT")
+    redis_max_connections: int = Field(default=100, ge=4, le=10_000, alias="REDIS_MAX_CONNECTIONS")
+
+    # Delivery and load
+    lease_seconds: float = Field(default=15.0, ge=1.0, le=300.0, alias="LEASE_SECONDS")
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0.0, le=25.0, alias="SHUTDOWN_GRACE_SECONDS")
+    max_concurrent_answers: int = Field(default=200, ge=1, le=10_000, alias="MAX_CONCURRENT_ANSWERS")
+    user_messages_per_minute: int = Field(default=20, ge=1, le=10_000, alias="USER_MESSAGES_PER_MINUTE")
+    model_breaker_failures: int = Field(default=5, ge=1, le=1000, alias="MODEL_BREAKER_FAILURES")
+    model_breaker_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600, alias="MODEL_BREAKER_COOLDOWN_SECONDS")
 
     # Replies
     stream_update_interval_seconds: float = Field(default=1.2, ge=0.05, alias="STREAM_UPDATE_INTERVAL_SECONDS")
@@ -81,6 +90,7 @@ class Settings(BaseSettings):
     bot_name: str = Field(default="Assistant", min_length=1, alias="BOT_NAME")
     management_command: str = Field(default="/assistant", pattern=r"^/[a-z0-9][a-z0-9_\-]{0,31}$", alias="MANAGEMENT_COMMAND")
     admin_user_ids: str = Field(default="", alias="ADMIN_USER_IDS")
+    response_url_hosts: str = Field(default="hooks.slack.com", alias="RESPONSE_URL_HOSTS")
     prompts_dir: Path = Field(default=DEFAULT_PROMPTS_DIR, alias="PROMPTS_DIR")
     tiktoken_cache_dir: Path = Field(default=DEFAULT_TIKTOKEN_CACHE_DIR, alias="TIKTOKEN_CACHE_DIR")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
@@ -145,6 +155,11 @@ class Settings(BaseSettings):
     def admins(self) -> frozenset[str]:
         """User ids allowed to change any channel's persona (ADMIN_USER_IDS, comma-separated)."""
         return frozenset(part.strip() for part in self.admin_user_ids.split(",") if part.strip())
+
+    @property
+    def allowed_response_hosts(self) -> frozenset[str]:
+        """Hosts a response_url may point at (RESPONSE_URL_HOSTS, comma-separated; host or host:port)."""
+        return frozenset(part.strip().lower() for part in self.response_url_hosts.split(",") if part.strip())
 
     @property
     def embedded_store(self) -> bool:

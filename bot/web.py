@@ -15,7 +15,7 @@ import time
 from urllib.parse import parse_qsl
 
 from redis.exceptions import RedisError
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -62,23 +62,41 @@ def is_signed_by_slack(verifier: SignatureVerifier, secret: bytes, body: bytes, 
         return hmac.compare_digest(expected, signature)
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped(request: Request, cap: int) -> bytes:
+    """The request body, read as it arrives and refused (BodyTooLarge) as soon as it
+    passes ``cap`` bytes: a chunked body without Content-Length is never buffered whole."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > cap):
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_web_app(runtime: Runtime) -> Starlette:
-    handler = AsyncSlackRequestHandler(runtime.bolt_app)
+    bolt_app = runtime.bolt_app
     secret = runtime.settings.slack_signing_secret.get_secret_value()
     verifier = SignatureVerifier(secret)
 
     async def slack_events(request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            return PlainTextResponse("Request body too large", status_code=413)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return PlainTextResponse("Request body too large", status_code=413)
+        try:
+            body = await read_capped(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return PlainTextResponse("Request body too large", status_code=413, headers={"Connection": "close"})
         if not body_is_parseable(body, request.headers.get("content-type", "")):
             if not is_signed_by_slack(verifier, secret.encode(), body, dict(request.headers)):
                 return PlainTextResponse("Invalid signature", status_code=401)
             return PlainTextResponse("Malformed request body", status_code=400)
-        return await handler.handle(request)
+        return to_starlette_response(await bolt_app.async_dispatch(to_async_bolt_request(request, body)))
 
     async def healthz(_: Request) -> Response:
         try:

@@ -3,12 +3,14 @@
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands import CommandRunner
-from bot.dispatcher import Dispatcher
-from bot.management import Management
+from typing import TYPE_CHECKING
+
 from bot.slack.rate_budget import RateBudget
 from bot.responder import BotIdentity
 from bot.tasks import BackgroundTasks
+
+if TYPE_CHECKING:
+    from bot.runtime import Services
 
 from . import actions, assistant, commands, home, messages
 
@@ -19,23 +21,21 @@ SUBSCRIBED_EVENTS = (*messages.SUBSCRIBED_EVENTS, *assistant.SUBSCRIBED_EVENTS, 
 def register_all(
     app: AsyncApp,
     *,
-    dispatcher: Dispatcher,
+    services: "Services",
     identity: BotIdentity,
-    runner: CommandRunner,
-    management: Management,
     tasks: BackgroundTasks,
     client: AsyncWebClient,
     update_interval: float,
     bot_name: str,
     budget: RateBudget | None = None,
+    response_hosts: frozenset[str] = frozenset({"hooks.slack.com"}),
 ) -> None:
-    store, catalog = dispatcher.store, management.catalog
-    messages.register(app, dispatcher=dispatcher, identity=identity, tasks=tasks)
-    actions.register(app, store=store, dispatcher=dispatcher)
-    assistant.register(app, store=store, catalog=catalog, bot_name=bot_name)
-    home.register(app, store=store, catalog=catalog, bot_name=bot_name, management_command=management.command,
-                  now=management.now)
+    threads = services.assistant_threads
+    messages.register(app, dispatcher=services.dispatcher, threads=threads, identity=identity, tasks=tasks)
+    actions.register(app, actions=services.answer_actions, response_hosts=response_hosts)
+    assistant.register(app, threads=threads)
+    home.register(app, management=services.management, bot_name=bot_name)
     commands.register(
-        app, runner=runner, management=management, tasks=tasks, client=client, update_interval=update_interval,
-        budget=budget,
+        app, runner=services.commands, management=services.management, tasks=tasks, client=client,
+        update_interval=update_interval, budget=budget, response_hosts=response_hosts,
     )

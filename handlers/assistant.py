@@ -14,21 +14,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.assistant_context import RedisThreadContextStore
-from bot.memory.conversation import ConversationId
-from bot.slack.events import ANSWER, IncomingMessage
-from bot.prompts import PromptCatalog
+from bot.assistant_threads import AssistantThreads
 from bot.slack.calls import call_quietly
-from bot.memory.store import ConversationStore
+from bot.slack.events import IncomingMessage
 
 
 SUBSCRIBED_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")
 TITLE_CHARS = 60
 SUGGESTIONS_TITLE = "Try one of these:"
-
-
-def greeting(bot_name: str, user: str) -> str:
-    return f"Hi <@{user}>! I'm {bot_name}. Ask me anything, or start from one of the suggestions below."
 
 
 def thread_title(text: str, limit: int = TITLE_CHARS) -> str:
@@ -40,11 +33,9 @@ def thread_title(text: str, limit: int = TITLE_CHARS) -> str:
     return cut + "…"
 
 
-async def name_thread(client: AsyncWebClient, store: ConversationStore, message: IncomingMessage, text: str) -> None:
+async def name_thread(client: AsyncWebClient, threads: AssistantThreads, message: IncomingMessage, text: str) -> None:
     """Title a DM thread after its first message (only assistant threads show it)."""
-    if not (message.is_direct and message.thread_ts and message.kind == ANSWER):
-        return
-    if not await store.once_per_thread("title", message.channel, message.thread_ts):
+    if not await threads.needs_title(message):
         return
     # A thread in an ordinary DM is not an assistant thread: Slack refuses the title there, which is expected.
     await call_quietly("assistant.threads.setTitle",
@@ -52,31 +43,25 @@ async def name_thread(client: AsyncWebClient, store: ConversationStore, message:
                 level=logging.DEBUG)
 
 
-def register(app: AsyncApp, *, store: ConversationStore, catalog: PromptCatalog, bot_name: str) -> None:
-    contexts = RedisThreadContextStore(store)
-
+def register(app: AsyncApp, *, threads: AssistantThreads) -> None:
     async def on_thread_started(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
         thread = event.get("assistant_thread") or {}
         channel, thread_ts, user = thread.get("channel_id"), thread.get("thread_ts"), thread.get("user_id") or ""
         if not channel or not thread_ts:
             return
-        # The thread holds only our greeting: no need to read it back from Slack (conversations.replies).
-        await store.begin_known_thread(ConversationId(str(body.get("team_id") or ""), channel, thread_ts))
-        if (thread.get("context") or {}).get("channel_id"):
-            await contexts.save(channel_id=channel, thread_ts=thread_ts, context=thread["context"])
-        if not await store.once_per_thread("greeting", channel, thread_ts):
+        found = await threads.started(str(body.get("team_id") or ""), channel, thread_ts, user, thread.get("context") or {})
+        if found is None:
             return  # a retried delivery: greeted already
         await call_quietly("chat.postMessage",
-                    client.chat_postMessage(channel=channel, thread_ts=thread_ts, markdown_text=greeting(bot_name, user)))
-        prompts = [{"title": s.title, "message": s.message} for s in catalog.suggestions()]
-        if prompts:
+                    client.chat_postMessage(channel=channel, thread_ts=thread_ts, markdown_text=found.text))
+        if found.suggestions:
             await call_quietly("assistant.threads.setSuggestedPrompts", client.assistant_threads_setSuggestedPrompts(
-                channel_id=channel, thread_ts=thread_ts, title=SUGGESTIONS_TITLE, prompts=prompts))
+                channel_id=channel, thread_ts=thread_ts, title=SUGGESTIONS_TITLE, prompts=found.suggestions))
 
     async def on_context_changed(event: dict[str, Any]) -> None:
         thread = event.get("assistant_thread") or {}
-        if thread.get("channel_id") and thread.get("thread_ts") and (thread.get("context") or {}).get("channel_id"):
-            await contexts.save(channel_id=thread["channel_id"], thread_ts=thread["thread_ts"], context=thread["context"])
+        if thread.get("channel_id") and thread.get("thread_ts"):
+            await threads.context_changed(thread["channel_id"], thread["thread_ts"], thread.get("context") or {})
 
     app.event("assistant_thread_started")(on_thread_started)
     app.event("assistant_thread_context_changed")(on_context_changed)

@@ -22,7 +22,8 @@ from bot.slack.rate_budget import RateBudget
 from bot.slack.command_reply import PublicCommandReply, ResponseUrlReply
 from bot.slack.reply import ReplyWriter, SlackReply
 from bot.tasks import BackgroundTasks
-from bot.wording import WORKING
+from bot.slack.response_urls import response_url_allowed
+from bot.wording import UNTRUSTED_RESPONSE_URL, WORKING
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ TOO_SLOW = "Sorry, that took too long; please try again."
 def command_writer(
     client: AsyncWebClient, payload: dict[str, Any], visibility: str, interval: float, budget: RateBudget | None
 ) -> ReplyWriter:
+    """Where a command's answer goes: the response_url (private), or the channel (public)."""
     webhook = AsyncWebhookClient(str(payload.get("response_url") or ""), timeout=10, retry_handlers=client.retry_handlers)
     if visibility == "public":
         channel_post = SlackReply(
@@ -52,11 +54,16 @@ def register(
     client: AsyncWebClient,
     update_interval: float,
     budget: RateBudget | None = None,
+    response_hosts: frozenset[str] = frozenset({"hooks.slack.com"}),
 ) -> None:
     async def on_prompt_command(ack: Any, body: dict[str, Any]) -> None:
         prepared = runner.prepare(CommandRequest.from_slack(body))
         if isinstance(prepared, str):
             await ack(text=prepared, response_type="ephemeral")
+            return
+        if not response_url_allowed(str(body.get("response_url") or ""), response_hosts):
+            log.warning("%s came with a response_url outside RESPONSE_URL_HOSTS: not answered", body.get("command"))
+            await ack(text=UNTRUSTED_RESPONSE_URL, response_type="ephemeral")
             return
         await ack(text=WORKING, response_type="ephemeral")
         writer = command_writer(client, body, prepared.prompt.header.visibility, update_interval, budget)

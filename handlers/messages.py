@@ -14,7 +14,8 @@ from slack_bolt.async_app import AsyncApp
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.dispatcher import Dispatcher
+from bot.assistant_threads import AssistantThreads
+from bot.delivery.dispatcher import Dispatcher
 from bot.slack.events import Ignored, classify
 from bot.responder import BotIdentity
 from bot.slack.text import strip_bot_mention
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 SUBSCRIBED_EVENTS = ("app_mention", "message")
 
 
-def register(app: AsyncApp, *, dispatcher: Dispatcher, identity: BotIdentity, tasks: BackgroundTasks) -> None:
+def register(app: AsyncApp, *, dispatcher: Dispatcher, threads: AssistantThreads, identity: BotIdentity, tasks: BackgroundTasks) -> None:
     async def on_message_event(body: dict[str, Any], client: AsyncWebClient) -> None:
         result = classify(body, identity.user_id, identity.bot_id)
         if isinstance(result, Ignored):
@@ -36,7 +37,7 @@ def register(app: AsyncApp, *, dispatcher: Dispatcher, identity: BotIdentity, ta
             return
         dispatcher.submit(result)
         if result.is_direct and result.thread_ts:  # an assistant thread is named after its first message
-            tasks.spawn(name_thread(client, dispatcher.store, result, strip_bot_mention(result.text, identity.user_id)))
+            tasks.spawn(name_thread(client, threads, result, strip_bot_mention(result.text, identity.user_id)))
 
     for event_type in SUBSCRIBED_EVENTS:
         app.event(event_type)(on_message_event)

@@ -38,6 +38,8 @@ def make_settings(**overrides: Any) -> Settings:
         "MODEL_MAX_RETRIES": 0,
         "STREAM_UPDATE_INTERVAL_SECONDS": 0.05,
         "LOG_LEVEL": "INFO",
+        "RESPONSE_URL_HOSTS": "127.0.0.1",  # the fake Slack's response_url host
+        "USER_MESSAGES_PER_MINUTE": 10_000,  # scenario tests send bursts as one user; the flood test sets its own
     }
     values.update({k: v for k, v in overrides.items()})
     return load_settings(values, env_file=None)
@@ -118,6 +120,11 @@ class AppInstance:
         if self._server is not None:
             self._server.should_exit = True
         self._thread.join(timeout=40)
+
+
+def said(text: str, name: str = "alice", user: str = "U1") -> str:
+    """A channel message as the model receives it (attributed to its author)."""
+    return f'<from name="{name}" id="{user}"/>\n{text}'
 
 
 def button_value(message: Any, action_id: str) -> str:

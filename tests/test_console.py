@@ -44,7 +44,8 @@ async def test_console_conversation_commands_and_persona(settings_for, model):
     assert "into French" in translate.last_user_text and translate.last_user_text.endswith("good night")
     assert "Usage: `/translate <language> <text>`" in transcript
     assert "Persona set" in transcript
-    assert robot.messages[0] == {"role": "system", "content": "Talk like a robot."}
+    system = robot.messages[0]["content"]
+    assert system.startswith("You are Assistant") and system.endswith("Talk like a robot."), "the persona is added to the rules"
     assert "you: my name is Ada" in summary.last_user_text and "Assistant: Nice to meet you, Ada." in summary.last_user_text
 
 

@@ -9,7 +9,7 @@ from bot.memory.conversation import ConversationId
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import DONE_BUTTONS, mention
+from .harness import DONE_BUTTONS, mention, said
 from .test_cli import bare_env, run_bot
 
 LONG_ANSWER = " ".join(f"word{n}" for n in range(400))
@@ -54,7 +54,7 @@ def test_stop_mid_stream_keeps_and_stores_only_what_was_written(app, sender, sla
     assert model.wait_for_requests(2)[1].messages[-2] == {"role": "assistant", "content": shown}
 
 
-def test_feedback_is_stored_with_its_context_and_acknowledged_in_place(app, sender, slack, model):
+def test_feedback_is_kept_per_person_and_acknowledged_privately(app, sender, slack, model):
     event = mention("is this helpful?")
     sender.send_event(event)
     [answer] = slack.wait_for_answers(1)
@@ -63,26 +63,29 @@ def test_feedback_is_stored_with_its_context_and_acknowledged_in_place(app, send
     response = sender.send_action("feedback_down", answer, response_url=slack.response_url("rate"), user="U2")
     assert response.status_code == 200
     [ack] = slack.wait_for_response("rate")
-    assert ack["replace_original"] is True
-    assert [b["type"] for b in ack["blocks"]] == ["markdown", "context"]  # buttons replaced by a thank-you line
-    assert ack["blocks"][0]["text"] == answer.text
+    assert ack["response_type"] == "ephemeral" and ack["replace_original"] is False  # only the rater sees it
+    assert "Thanks" in ack["text"]
     assert len(slack.calls_to("chat.postMessage")) == posts_before  # no new message
+    assert answer.action_ids() == DONE_BUTTONS and not slack.calls_to("chat.update")[len(slack.calls_to("chat.update")):], \
+        "the buttons stay for everyone else"
 
     store = app.runtime.store
     [entry] = app.call(lambda: _collect(store.all_feedback()))
     assert entry["rating"] == "down" and entry["rated_by"] == "U2"
-    assert entry["question"] == "alice: is this helpful?" and entry["answer"] == answer.text
+    assert entry["question"] == said("is this helpful?") and entry["answer"] == answer.text
     assert entry["conversation"] == str(ConversationId(TEAM_ID, "C100", event["ts"]))
     assert entry["prompt"] == "system" and isinstance(entry["prompt_version"], int)
     assert entry["model"] == app.settings.openai_model
     assert entry["message_ts"] == answer.ts and entry["answer_ts"] == answer.ts
     assert entry["context_tokens"] > 0
 
-    # A second click replaces the first rating.
+    # A second click replaces that person's rating; another person's rating is kept beside it.
     sender.send_action("feedback_up", answer, response_url=slack.response_url("rate"), user="U2")
     slack.wait_for_response("rate", 2)
-    [entry] = app.call(lambda: _collect(store.all_feedback()))
-    assert entry["rating"] == "up"
+    sender.send_action("feedback_down", answer, response_url=slack.response_url("rate"), user="U3")
+    slack.wait_for_response("rate", 3)
+    entries = app.call(lambda: _collect(store.all_feedback()))
+    assert sorted((e["rated_by"], e["rating"]) for e in entries) == [("U2", "up"), ("U3", "down")]
 
 
 def test_feedback_export_writes_jsonl(app, sender, slack, model, redis_url, key_prefix, tmp_path):
@@ -99,7 +102,7 @@ def test_feedback_export_writes_jsonl(app, sender, slack, model, redis_url, key_
     assert result.returncode == 0, result.stderr
     assert "exported 2 rating(s)" in result.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted((r["question"], r["rating"]) for r in lines) == [("alice: question 0", "up"), ("alice: question 1", "down")]
+    assert sorted((r["question"], r["rating"]) for r in lines) == [(said("question 0"), "up"), (said("question 1"), "down")]
     for record in lines:
         assert set(record) == {"question", "answer", "rating", "metadata"}
         assert record["answer"].startswith("Answer to:")

@@ -7,7 +7,7 @@ import time
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import BOT_ID, BOT_USER_ID
-from .harness import SlackSender, edited, mention, message, twin_message
+from .harness import SlackSender, edited, mention, message, twin_message, said
 
 
 def test_retried_delivery_gets_one_answer(app, sender, slack, model):
@@ -52,7 +52,7 @@ def test_two_instances_on_one_redis_answer_once(start_app, slack, model):
         slack.wait_for_answers(5)
         time.sleep(0.5)
         assert len(slack.calls_to("chat.postMessage")) == 5
-        assert sorted(r.last_user_text for r in model.requests) == [f"alice: question {n}" for n in range(5)]
+        assert sorted(r.last_user_text for r in model.requests) == [said(f"question {n}") for n in range(5)]
     finally:
         to_first.close()
         to_second.close()
@@ -107,14 +107,14 @@ def test_messages_in_one_conversation_are_answered_in_order_one_at_a_time(app, s
         sender.send_event(message(text, thread_ts=first["ts"]))
     slack.wait_for_answers(5, timeout=20)
     requests = model.wait_for_requests(5)
-    assert [r.last_user_text for r in requests] == ["alice: one"] + [f"alice: {t}" for t in texts]
+    assert [r.last_user_text for r in requests] == [said("one")] + [said(f"{t}") for t in texts]
     for earlier, later in zip(requests, requests[1:]):
         assert earlier.finished is not None and earlier.finished <= later.started, "answers overlapped"
     # each answer saw the previous ones
     assert [m["content"] for m in requests[-1].messages if m["role"] == "assistant"][-1] == "Answer to: alice: four"
 
 
-def test_a_conversation_locked_by_a_dead_process_is_taken_over(app, sender, slack, model, redis_url, key_prefix):
+def test_a_conversation_held_by_a_dead_process_is_adopted(app, sender, slack, model, redis_url, key_prefix):
     import redis
 
     from bot.memory.conversation import ConversationId, Keys
@@ -124,10 +124,14 @@ def test_a_conversation_locked_by_a_dead_process_is_taken_over(app, sender, slac
     first = mention("start")
     sender.send_event(first)
     slack.wait_for_answers(1)
-    app.wait_stored(ConversationId(TEAM_ID, "C100", first["ts"]), 2)
-    # Another process took the conversation's lock and died without releasing it.
+    cid = ConversationId(TEAM_ID, "C100", first["ts"])
+    app.wait_stored(cid, 2)
+    # Another process leased the conversation, then died: its heartbeat lapsed, its lease has a minute to run.
+    keys = Keys(key_prefix)
     client = redis.Redis.from_url(redis_url)
-    client.set(Keys(key_prefix).lock(ConversationId(TEAM_ID, "C100", first["ts"])), "dead-process-token", px=1500)
+    client.zadd(keys.delivery("workers"), {"wdead": 1})
+    client.sadd(keys.delivery("holding:wdead"), f"{cid}|x")
+    client.set(keys.lock(cid), "wdead:7", px=60_000)
     client.close()
 
     sender.send_event(message("are you there?", thread_ts=first["ts"]))

@@ -7,7 +7,7 @@ import time
 from bot.memory.conversation import ConversationId
 
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention, message
+from .harness import SlackSender, mention, message, said
 
 
 def manage(sender: SlackSender, slack, text: str, user: str = "U1", channel: str = "C100") -> str:
@@ -41,11 +41,13 @@ def test_persona_needs_the_channel_creator_or_an_admin(start_app, slack, model):
 
         sender.send_event(mention("where is the treasure?"))
         slack.wait_for_answers(1)
-        assert model.requests[0].messages[0] == {"role": "system", "content": "You are a pirate. Answer like one."}
+        system = model.requests[0].messages[0]["content"]
+        assert system.startswith("You are Assistant") and "<from name=" in system, "the operator's rules stay"
+        assert system.endswith("You are a pirate. Answer like one."), "the persona is added after them"
 
         sender.send_command("/ask", "and the ship?", response_url=slack.response_url("a"))
         slack.wait_for_response("a")
-        assert model.requests[1].messages[0]["content"] == "You are a pirate. Answer like one."
+        assert model.requests[1].messages[0]["content"] == system
 
         assert manage(sender, slack, "persona clear", user="U3").startswith("Persona cleared"), "admins may change it"
         sender.send_event(mention("back to normal?"))
@@ -60,10 +62,11 @@ def test_persona_is_per_channel_and_set_freely_in_a_dm(app, sender, slack, model
     assert manage(sender, slack, "persona show", channel="C100") == "No persona here: the default system prompt applies."
     sender.send_event(message("hi", channel="D100", channel_type="im"))
     slack.wait_for_answers(1)
-    assert model.requests[0].messages[0]["content"] == "Be terse."
+    assert model.requests[0].messages[0]["content"].endswith("\n\nBe terse.")
 
 
 def test_reset_really_empties_the_conversation(app, sender, slack, model):
+    slack.creators["C100"] = "U1"
     first = mention("remember: the password is swordfish")
     sender.send_event(first)
     slack.wait_for_answers(1)
@@ -71,7 +74,8 @@ def test_reset_really_empties_the_conversation(app, sender, slack, model):
     app.wait_stored(cid, 2)
 
     assert manage(sender, slack, "reset") == (
-        "Done: I forgot 1 conversation in this channel. Threads I'm mentioned in again are read afresh."
+        "Done: I forgot 1 conversation in this channel, with their answers, ratings and persona. "
+        "Threads I'm mentioned in again are read afresh."
     )
     assert app.stored(cid) == []
     assert manage(sender, slack, "reset") == "I had nothing to forget in this channel."
@@ -79,7 +83,7 @@ def test_reset_really_empties_the_conversation(app, sender, slack, model):
     slack.threads[("C100", first["ts"])] = []  # Slack has nothing more to say about it either
     sender.send_event(mention("what is the password?", thread_ts=first["ts"]))
     slack.wait_for_answers(2)
-    assert [m["content"] for m in model.requests[1].messages[1:]] == ["alice: what is the password?"]
+    assert [m["content"] for m in model.requests[1].messages[1:]] == [said("what is the password?")]
 
 
 def test_model_says_which_model_answers(app, sender, slack):

@@ -9,7 +9,7 @@ from bot.memory.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention, message
+from .harness import SlackSender, mention, message, said
 
 
 def request_tokens(messages: list[dict[str, str]]) -> int:
@@ -35,9 +35,9 @@ def test_history_survives_a_process_restart(start_app, slack, model):
         slack.wait_for_answers(2)
         contents = [m["content"] for m in model.requests[1].messages[1:]]
         assert contents == [
-            "alice: remember the code word: pelican",
+            said("remember the code word: pelican"),
             "Answer to: alice: remember the code word: pelican",
-            "alice: what was the code word?",
+            said("what was the code word?"),
         ]
     finally:
         sender.close()
@@ -67,7 +67,7 @@ def test_long_thread_keeps_every_request_within_budget(start_app, slack, model):
         messages = request.messages
         assert request_tokens(messages) <= budget, f"request {n} is over budget"
         assert messages[0]["role"] == "system"
-        assert messages[-1]["content"].startswith(f"alice: turn {n} ")
+        assert messages[-1]["content"].startswith(said(f"turn {n} "))
         prefixes.add(messages[1]["content"])
     # Old turns are dropped in chunks: the request's first turn (and so its
     # cacheable prefix) changes far less often than once per turn.
@@ -88,7 +88,7 @@ def test_oversized_message_is_shortened_not_fatal(start_app, slack, model):
         [request] = model.requests
         assert request_tokens(request.messages) <= budget
         text = request.last_user_text
-        assert text.startswith("alice: START") and text.endswith("END")
+        assert text.startswith(said("START")) and text.endswith("END")
         assert "message cut to fit the context budget" in text
     finally:
         sender.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .fakes.slack_api import BOT_USER_ID
-from .harness import mention, message
+from .harness import mention, message, said
 
 
 def test_channel_mention_is_answered_in_its_thread(app, sender, slack, model):
@@ -20,7 +20,7 @@ def test_channel_mention_is_answered_in_its_thread(app, sender, slack, model):
     messages = request.messages
     assert messages[0]["role"] == "system"
     assert "alice" in messages[0]["content"] and "#general" in messages[0]["content"]
-    assert messages[-1] == {"role": "user", "content": "alice: what is 2+2?"}
+    assert messages[-1] == {"role": "user", "content": said("what is 2+2?")}
     assert f"<@{BOT_USER_ID}>" not in messages[-1]["content"]
     assert request.body["stream"] is True
     assert request.body["model"] == "gpt-4o-mini"
@@ -30,7 +30,7 @@ def test_other_user_mentions_become_readable_names(app, sender, slack, model):
     sender.send_event(mention("please ask <@U2> and <@U3|carol> about <#C200|random> and <https://example.com|the doc> &amp; more"))
     slack.wait_for_answers(1)
     assert model.requests[0].last_user_text == (
-        "alice: please ask @bob and @carol about #random and the doc (https://example.com) & more"
+        said("please ask @bob and @carol about #random and the doc (https://example.com) & more")
     )
 
 
@@ -46,9 +46,9 @@ def test_thread_follow_up_without_mention_is_answered(app, sender, slack, model)
 
     history = model.requests[1].messages
     assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]
-    assert history[1]["content"] == "alice: start a plan"
+    assert history[1]["content"] == said("start a plan")
     assert history[2]["content"] == "Answer to: alice: start a plan"
-    assert history[3]["content"] == "bob: and the second step?"
+    assert history[3]["content"] == said("and the second step?", "bob", "U2")
     assert not slack.calls_to("conversations.replies"), "a thread the bot started needs no Slack history read"
 
 
@@ -58,7 +58,7 @@ def test_channel_message_without_mention_is_ignored(app, sender, slack, model):
     sender.send_event(mention("now you"))
     slack.wait_for_answers(1)
     assert len(model.requests) == 1
-    assert model.requests[0].last_user_text == "alice: now you"
+    assert model.requests[0].last_user_text == said("now you")
 
 
 def test_mention_inside_unseen_thread_reads_its_history_once(app, sender, slack, model):
@@ -78,15 +78,15 @@ def test_mention_inside_unseen_thread_reads_its_history_once(app, sender, slack,
 
     contents = [m["content"] for m in model.requests[0].messages[1:]]
     assert contents == [
-        "bob: Outage in eu-west since 09:00",
-        "carol: Rolled back deploy 42",
-        "alertbot: Error rate back to 0.1%",
-        "alice: summarise the above",
+        said("Outage in eu-west since 09:00", "bob", "U2"),
+        said("Rolled back deploy 42", "carol", "U3"),
+        '<from name="alertbot"/>\nError rate back to 0.1%',
+        said("summarise the above"),
     ]
     sender.send_event(message("thanks, and the root cause?", thread_ts=parent_ts))
     slack.wait_for_answers(2)
     assert len(slack.calls_to("conversations.replies")) == 1, "the thread is read from Slack once, then lives in Redis"
-    assert model.requests[1].messages[1]["content"] == "bob: Outage in eu-west since 09:00"
+    assert model.requests[1].messages[1]["content"] == said("Outage in eu-west since 09:00", "bob", "U2")
 
 
 def test_empty_mention_gets_a_question_back_without_a_model_call(app, sender, slack, model):

@@ -9,7 +9,7 @@ from bot.wording import NOT_LATEST_ANSWER
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import DONE_BUTTONS, edited, mention, message
+from .harness import DONE_BUTTONS, edited, mention, message, said
 
 
 def test_regenerate_replaces_the_latest_answer_in_place_and_in_history(app, sender, slack, model):
@@ -30,7 +30,7 @@ def test_regenerate_replaces_the_latest_answer_in_place_and_in_history(app, send
     turns = app.wait_stored(cid, 2)
     time.sleep(0.2)
     turns = app.stored(cid)
-    assert [(t.role, t.content) for t in turns] == [("user", "alice: name a colour"), ("assistant", "Second, better try.")]
+    assert [(t.role, t.content) for t in turns] == [("user", said("name a colour")), ("assistant", "Second, better try.")]
 
     # The conversation continues from the regenerated answer.
     sender.send_event(message("and another", thread_ts=event["ts"]))
@@ -73,12 +73,12 @@ def test_editing_the_question_just_answered_answers_it_again_in_place(app, sende
     assert sender.send_event(edited(event, event["text"].replace("Frnace", "France"))).status_code == 200
 
     slack.wait_for(lambda s: "France" in s.messages[(answer.channel, answer.ts)].text)
-    assert model.wait_for_requests(2)[1].last_user_text == "alice: capital of France?"
+    assert model.wait_for_requests(2)[1].last_user_text == said("capital of France?")
     assert len(slack.posts()) == 1
     cid = ConversationId(TEAM_ID, "C100", event["ts"])
     time.sleep(0.2)
     turns = app.stored(cid)
-    assert [t.content for t in turns] == ["alice: capital of France?", "Answer to: alice: capital of France?"]
+    assert [t.content for t in turns] == [said("capital of France?"), "Answer to: alice: capital of France?"]
 
 
 def test_editing_an_older_message_only_updates_the_history(app, sender, slack, model):
@@ -92,9 +92,9 @@ def test_editing_an_older_message_only_updates_the_history(app, sender, slack, m
     sender.send_event(edited(event, event["text"].replace("10", "20")))
     cid = ConversationId(TEAM_ID, "C100", event["ts"])
     deadline = time.monotonic() + 5
-    while app.stored(cid)[0].content != "alice: my budget is 20" and time.monotonic() < deadline:
+    while app.stored(cid)[0].content != said("my budget is 20") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert app.stored(cid)[0].content == "alice: my budget is 20"
+    assert app.stored(cid)[0].content == said("my budget is 20")
     assert len(app.stored(cid)) == 4
     time.sleep(0.3)
     assert len(model.requests) == 2, "no new answer"
@@ -109,12 +109,13 @@ def test_an_edit_after_the_window_only_updates_the_history(start_app, slack, mod
         event = mention("late question")
         sender.send_event(event)
         slack.wait_for_answers(1)
-        sender.send_event(edited(event, event["text"] + " (fixed)", after_seconds=120))
         cid = ConversationId(TEAM_ID, "C100", event["ts"])
+        app.wait_stored(cid, 2)
+        sender.send_event(edited(event, event["text"] + " (fixed)", after_seconds=120))
         deadline = time.monotonic() + 5
         while not app.stored(cid)[0].content.endswith("(fixed)") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert app.stored(cid)[0].content == "alice: late question (fixed)"
+        assert app.stored(cid)[0].content == said("late question (fixed)")
         time.sleep(0.3)
         assert len(model.requests) == 1
     finally:

@@ -1,4 +1,4 @@
-"""The store against a real Redis server and the embedded one: same logic, same results."""
+"""The store and the delivery queue against a real Redis server and the embedded one: same logic, same results."""
 
 from __future__ import annotations
 
@@ -7,43 +7,146 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
+from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, QUEUED, Commit, ConversationQueue, LeaseLost
+from bot.delivery.workers import Workers, conversation_of, member_for
 from bot.memory.conversation import ConversationId, StoredMessage
+from bot.memory.store import ConversationStore, connect
 from bot.slack.events import IncomingMessage
-from bot.memory.store import Acceptance, ConversationStore, connect
+
+THREAD = "1600000000.000100"
 
 
 @pytest.fixture(params=["redis", "embedded"])
 async def store(request, redis_url, key_prefix):
     client = aioredis.Redis.from_url(redis_url, decode_responses=True) if request.param == "redis" else connect(None)
-    yield ConversationStore(client, key_prefix=key_prefix, ttl_seconds=600, lock_ttl_seconds=1)
+    yield ConversationStore(client, key_prefix=key_prefix, ttl_seconds=600)
     await client.aclose()
 
 
-def incoming(ts: str, *, thread_ts: str | None = "1600000000.000100", mentioned: bool = False) -> IncomingMessage:
+@pytest.fixture
+def queue(store):
+    return ConversationQueue(store.redis, store.keys, conversation_ttl=600, lease_ms=1000)
+
+
+def incoming(ts: str, *, thread_ts: str | None = THREAD, mentioned: bool = False) -> IncomingMessage:
     return IncomingMessage(team="T1", channel="C1", channel_type="channel", user="U1", text="hi", ts=ts,
                            thread_ts=thread_ts, mentioned=mentioned, source="message")
 
 
-async def test_accept_claims_once_and_queues_in_ts_order(store):
-    thread = "1600000000.000100"
+async def test_accept_claims_once_leases_once_and_keeps_ts_order(queue):
     first = incoming("1600000005.000001", mentioned=True)
-    assert await store.accept(first) is Acceptance.ACCEPTED
-    assert await store.accept(first) is Acceptance.DUPLICATE
+    accepted = await queue.accept(first, "w1")
+    assert accepted.outcome == LEASED and accepted.token == "w1:1"
+    assert (await queue.accept(first, "w2")).outcome == DUPLICATE
     for ts in ("1600000009.000001", "1600000007.000001", "1600000010.000001"):
-        assert await store.accept(incoming(ts)) is Acceptance.ACCEPTED
-    cid = ConversationId("T1", "C1", thread)
+        assert (await queue.accept(incoming(ts), "w2")).outcome == QUEUED, "w1 holds the conversation"
+    cid = ConversationId("T1", "C1", THREAD)
     order = []
-    while (message := await store.pop_next(cid)) is not None:
-        order.append(message.ts)
+    while (job := await queue.next(cid, accepted.token)) is not None:
+        order.append(job.message.ts)
+        await queue.commit(cid, accepted.token, job.message.job_id, Commit())
     assert order == ["1600000005.000001", "1600000007.000001", "1600000009.000001", "1600000010.000001"]
+    assert await queue.release(cid, accepted.token)
 
 
-async def test_unmentioned_message_in_unknown_thread_is_not_claimed(store):
+async def test_unmentioned_message_in_unknown_thread_is_not_claimed(queue):
     message = incoming("1600000005.000001")
-    assert await store.accept(message) is Acceptance.NOT_IN_CONVERSATION
-    assert not await store.has_waiting(message.conversation)
+    assert (await queue.accept(message, "w1")).outcome == NOT_IN_CONVERSATION
+    assert await queue.waiting(message.conversation) == 0
     # Mentioned later (the twin app_mention of the same message) it is still claimable.
-    assert await store.accept(incoming("1600000005.000001", mentioned=True)) is Acceptance.ACCEPTED
+    assert (await queue.accept(incoming("1600000005.000001", mentioned=True), "w1")).outcome == LEASED
+
+
+async def test_a_job_stays_queued_until_committed_with_its_turns(queue, store):
+    message = incoming("1600000005.000001", mentioned=True)
+    token = (await queue.accept(message, "w1")).token
+    cid = message.conversation
+    job = await queue.next(cid, token)
+    assert job is not None and job.partials == ()
+    await queue.record_partial(cid, token, job.message.job_id, ["1700000001.000001"])
+    again = await queue.next(cid, token)  # the worker died here: the job is still there, with what it showed
+    assert again.message == job.message and again.partials == ("1700000001.000001",)
+    turns = [StoredMessage("user", "q", 2, ts=message.ts), StoredMessage("assistant", "a", 2, ts="1700000001.000001")]
+    await queue.commit(cid, token, job.message.job_id, Commit(new=turns, imported=True))
+    assert await queue.next(cid, token) is None
+    state = await store.load(cid)
+    assert [t.content for t in state.messages] == ["q", "a"] and state.imported
+
+
+async def test_a_lapsed_lease_taken_over_fences_the_old_holder(queue):
+    message = incoming("1600000005.000001", mentioned=True)
+    old = (await queue.accept(message, "w1")).token
+    cid = message.conversation
+    assert await queue.acquire(cid, "w2") is None, "held: nobody else may take it"
+    await asyncio.sleep(1.1)  # w1 stalls past its lease
+    new = await queue.acquire(cid, "w2")
+    assert new == "w2:2"
+    assert not await queue.renew(cid, old)
+    with pytest.raises(LeaseLost):
+        await queue.commit(cid, old, message.job_id, Commit(new=[StoredMessage("assistant", "late", 1)]))
+    with pytest.raises(LeaseLost):
+        await queue.next(cid, old)
+    assert (await queue.next(cid, new)).message == message
+
+
+async def test_a_lapsed_lease_nobody_took_is_still_ours(queue):
+    message = incoming("1600000005.000001", mentioned=True)
+    token = (await queue.accept(message, "w1")).token
+    await asyncio.sleep(1.1)
+    assert await queue.renew(message.conversation, token)
+    assert await queue.acquire(message.conversation, "w2") is None
+
+
+async def test_a_dead_workers_lease_is_taken_at_once(queue):
+    message = incoming("1600000005.000001", mentioned=True)
+    await queue.accept(message, "wdead")
+    assert await queue.acquire(message.conversation, "w2", dead_worker="wdead") == "w2:2"
+
+
+async def test_release_keeps_the_lease_when_work_arrived(queue):
+    first = incoming("1600000005.000001", mentioned=True)
+    token = (await queue.accept(first, "w1")).token
+    cid = first.conversation
+    await queue.commit(cid, token, first.job_id, Commit())
+    await queue.accept(incoming("1600000006.000001"), "w2")  # arrives just before w1 lets go
+    assert not await queue.release(cid, token), "more work: w1 keeps the lease and carries on"
+    assert await queue.acquire(cid, "w2") is None
+    assert await queue.release(cid, token, hand_back=True)
+    assert await queue.acquire(cid, "w2") is not None
+
+
+async def test_workers_adopt_a_dead_workers_conversations_once(store):
+    alive = Workers(store.redis, store.keys, worker_id="w-alive", lease_ms=50)
+    dead = Workers(store.redis, store.keys, worker_id="w-dead", lease_ms=50)
+    other = Workers(store.redis, store.keys, worker_id="w-other", lease_ms=50)
+    cid = ConversationId("T1", "C1", THREAD)
+    member = member_for(cid)
+    await dead.heartbeat()
+    await dead.hold(member)
+    await alive.heartbeat()
+    await asyncio.sleep(0.1)
+    await alive.heartbeat()
+    assert await alive.dead() == ["w-dead"]
+    [held] = await alive.held_by("w-dead")
+    adopted = await alive.adopt("w-dead", held)
+    assert adopted is not None and conversation_of(adopted) == cid
+    assert await other.adopt("w-dead", held) is None, "adopted once"
+    assert await alive.bury("w-dead")
+    assert await alive.dead() == []
+
+
+async def test_ready_list_hands_work_to_a_process_with_room(store):
+    busy = Workers(store.redis, store.keys, worker_id="w-busy", lease_ms=1000)
+    free = Workers(store.redis, store.keys, worker_id="w-free", lease_ms=1000)
+    cid = ConversationId("T1", "C1", THREAD)
+    member = member_for(cid)
+    await busy.hold(member)
+    await busy.to_ready(member, cid)
+    assert await busy.held_by("w-busy") == []
+    taken = await free.take_ready()
+    assert taken is not None and conversation_of(taken) == cid
+    assert await free.held_by("w-free") == [taken]
+    assert await free.take_ready() is None
 
 
 async def test_turns_are_appended_trimmed_and_expire(store):
@@ -57,13 +160,3 @@ async def test_turns_are_appended_trimmed_and_expire(store):
     assert 0 < await store.redis.ttl(store.keys.messages(cid)) <= 600
     await store.forget(cid)
     assert (await store.load(cid)).messages == []
-
-
-async def test_lock_is_exclusive_and_expires(store):
-    cid = ConversationId("T1", "C1", "1.0")
-    holder, other = store.lock(cid), store.lock(cid)
-    assert await holder.acquire()
-    assert not await other.acquire()
-    await asyncio.sleep(1.2)  # the holder died without releasing: its lock expires
-    assert await other.acquire()
-    await other.release()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Sequence
 
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.slack.reply import ReplyWriter
 from bot.memory.tokens import TokenCounter
-from bot.wording import MODEL_FAILED, MODEL_TIMED_OUT
+from bot.wording import MODEL_FAILED, MODEL_TIMED_OUT, MODEL_UNAVAILABLE
 
 
 async def generate(
@@ -16,16 +18,22 @@ async def generate(
     writer: ReplyWriter,
     options: ModelOptions | None = None,
     answer: ModelReply | None = None,
+    stop: asyncio.Event | None = None,
 ) -> ModelReply:
     """Stream the answer into ``writer`` as it arrives (and into ``answer``, which
-    keeps the text so far if the generation is cancelled).  Raises ModelError."""
+    keeps the text so far if the generation is cancelled or ``stop`` is set).  Raises ModelError."""
     answer = answer if answer is not None else ModelReply()
-    async for _ in model.stream(messages, answer, options):
-        await writer.progress(answer.text)
+    async with contextlib.aclosing(model.stream(messages, answer, options)) as deltas:
+        async for _ in deltas:
+            if stop is not None and stop.is_set():
+                break
+            await writer.progress(answer.text)
     return answer
 
 
 def failure_sentence(error: ModelError) -> str:
+    if error.kind == "unavailable":
+        return MODEL_UNAVAILABLE
     return MODEL_TIMED_OUT if error.kind == "timeout" else MODEL_FAILED
 
 

@@ -18,6 +18,8 @@ import openai
 from openai import AsyncOpenAI, AsyncStream
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from bot.llm.breaker import CircuitBreaker
+
 log = logging.getLogger(__name__)
 
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
@@ -74,6 +76,7 @@ class ModelClient:
         temperature: float,
         total_timeout: float,
         idle_timeout: float,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.client = client
         self.model = model
@@ -81,6 +84,7 @@ class ModelClient:
         self.temperature = temperature
         self.total_timeout = total_timeout
         self.idle_timeout = idle_timeout
+        self.breaker = breaker
 
     async def close(self) -> None:
         await self.client.close()
@@ -107,9 +111,32 @@ class ModelClient:
     async def stream(
         self, messages: Sequence[dict[str, str]], reply: ModelReply, options: ModelOptions | None = None
     ) -> AsyncIterator[str]:
-        """Yield text deltas; ``reply`` accumulates the text and usage.  Raises ModelError.
+        """Yield text deltas; ``reply`` accumulates the text and usage.  Raises ModelError
+        (kind "unavailable" at once while the circuit breaker is open).
         ``options`` override the model, temperature and output limit for one request."""
-        options = options or ModelOptions()
+        breaker = self.breaker
+        if breaker is not None and not breaker.allow():
+            raise ModelError("unavailable")
+        verdict = False
+        try:
+            async for delta in self._stream(messages, reply, options or ModelOptions()):
+                yield delta
+            verdict = True
+            if breaker is not None:
+                breaker.succeeded()
+        except ModelError as exc:
+            verdict = True
+            if breaker is not None:
+                if exc.kind in ("timeout", "connection") or exc.kind in ("http 429",) or exc.kind.startswith("http 5"):
+                    breaker.failed()
+                else:
+                    breaker.succeeded()  # the model answered, if only with an error about this request
+            raise
+        finally:
+            if breaker is not None and not verdict:
+                breaker.finished_without_verdict()
+
+    async def _stream(self, messages: Sequence[dict[str, str]], reply: ModelReply, options: ModelOptions) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.total_timeout
 

@@ -82,7 +82,20 @@ class Keys:
         return self._conv(cid, "queue-items")
 
     def lock(self, cid: ConversationId) -> str:
+        """The conversation's lease: ``<worker>:<fence>`` of the process answering it."""
         return self._conv(cid, "lock")
+
+    def partials(self, cid: ConversationId) -> str:
+        """Per queued job, the messages an attempt has already shown in Slack."""
+        return self._conv(cid, "partials")
+
+    def flood(self, team: str, user: str) -> str:
+        """A user's recently answered messages (the flood limit)."""
+        return f"{self.base}:flood:{{{team}:{user}}}"
+
+    def delivery(self, part: str) -> str:
+        """Process-level delivery keys (workers, what each holds, work waiting for room), all in one slot."""
+        return f"{self.base}:{{delivery}}:{part}"
 
     def claim(self, cid: ConversationId, ts: str) -> str:
         """Taken once per message (a retry or twin event maps to the same conversation and ts)."""
@@ -91,6 +104,10 @@ class Keys:
     def channel_conversations(self, team: str, channel: str) -> str:
         """The threads of a channel the bot keeps, so a reset can forget them all."""
         return f"{self.base}:channel-conversations:{team}:{channel}"
+
+    def channel_records(self, team: str, channel: str) -> str:
+        """Every answer, rating and thread context key kept for a channel, so a reset can forget them all."""
+        return f"{self.base}:channel-records:{team}:{channel}"
 
     def persona(self, team: str, channel: str) -> str:
         return f"{self.base}:persona:{team}:{channel}"

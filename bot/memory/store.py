@@ -11,14 +11,15 @@ Per conversation (all keys in one hash slot, all with the conversation TTL):
   from its head with LTRIM.
 - ``meta``: a hash with ``active`` (the bot takes part), ``imported`` (the
   thread's earlier messages were read from Slack once) and ``last_active``.
-- ``queue`` + ``queue-items``: messages claimed but not answered yet, in ts
-  order, drained by whichever process holds the conversation's ``lock``.
-- ``claim:{ts}``: taken once per message; retries and twin events find it.
+- ``queue``, ``queue-items``, ``partials``, ``lock`` and ``claim:{ts}``: the
+  conversation's work, written by ``bot.delivery.queue``.
+
+Per channel, an index of every conversation and record kept for it (answers,
+ratings, assistant thread context), so a reset forgets all of it.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import time
 from dataclasses import dataclass, field
@@ -26,12 +27,9 @@ from datetime import datetime
 from typing import AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
-from redis.asyncio.lock import Lock
 
 from bot.memory.conversation import ConversationId, Keys, StoredMessage
-from bot.slack.events import ANSWER, IncomingMessage
 
-QUEUE_TTL_SECONDS = 3600
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 NAME_TTL_SECONDS = 24 * 3600
 STOP_TTL_SECONDS = 15 * 60
@@ -49,29 +47,6 @@ class TokenUsage:
         return self.prompt_tokens + self.completion_tokens
 
 
-class Acceptance(enum.IntEnum):
-    ACCEPTED = 1
-    DUPLICATE = -1
-    NOT_IN_CONVERSATION = 0
-
-
-# KEYS: claim, meta, queue, queue-items
-# ARGV: requires active conversation, ts, message json, claim ttl, conversation ttl, queue ttl, nothing earlier to import
-ACCEPT_SCRIPT = """
-if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[2], 'active') == 0 then return 0 end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4]) then return -1 end
-redis.call('HSETNX', KEYS[2], 'active', '1')
-if ARGV[7] == '1' then redis.call('HSETNX', KEYS[2], 'imported', '1') end
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
--- equal scores: members sort by ts, which Slack writes with a fixed width
-redis.call('ZADD', KEYS[3], 0, ARGV[2])
-redis.call('EXPIRE', KEYS[3], ARGV[6])
-redis.call('EXPIRE', KEYS[4], ARGV[6])
-return 1
-"""
-
-
 @dataclass
 class ConversationState:
     messages: list[StoredMessage] = field(default_factory=list)
@@ -82,65 +57,16 @@ class ConversationState:
 
 
 class ConversationStore:
-    def __init__(self, redis: aioredis.Redis, *, key_prefix: str, ttl_seconds: int, lock_ttl_seconds: float = 30.0) -> None:
+    def __init__(self, redis: aioredis.Redis, *, key_prefix: str, ttl_seconds: int) -> None:
         self.redis = redis
         self.keys = Keys(key_prefix)
         self.ttl = ttl_seconds
-        self.lock_ttl = lock_ttl_seconds
-        self._accept_script = redis.register_script(ACCEPT_SCRIPT)
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
 
     async def close(self) -> None:
         await self.redis.aclose()
-
-    # --- exactly-once, in order -------------------------------------------
-    async def accept(self, message: IncomingMessage) -> Acceptance:
-        """Claim ``message`` and queue it on its conversation, in one atomic step.
-
-        Retries and twin events find the claim taken (DUPLICATE).  A message
-        that is answered only in a thread the bot takes part in is refused
-        (NOT_IN_CONVERSATION) without being claimed.
-        """
-        cid = message.conversation
-        result = await self._accept_script(
-            keys=[self.keys.claim(cid, message.job_id), self.keys.meta(cid), self.keys.queue(cid), self.keys.queue_items(cid)],
-            args=[
-                "1" if message.answer_requires_known_thread else "0",
-                message.job_id,
-                json.dumps(message.to_dict()),
-                CLAIM_TTL_SECONDS,
-                self.ttl,
-                QUEUE_TTL_SECONDS,
-                "1" if message.thread_ts is None and message.kind == ANSWER else "0",
-            ],
-        )
-        return Acceptance(int(result))
-
-    # --- per-conversation queue ------------------------------------------
-    async def pop_next(self, cid: ConversationId) -> IncomingMessage | None:
-        """The oldest waiting message; only the lock holder calls this."""
-        popped = await self.redis.zpopmin(self.keys.queue(cid))
-        if not popped:
-            return None
-        ts = _text(popped[0][0])
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hget(self.keys.queue_items(cid), ts)
-            pipe.hdel(self.keys.queue_items(cid), ts)
-            raw, _ = await pipe.execute()
-        if raw is None:
-            return None
-        return IncomingMessage.from_dict(json.loads(raw))
-
-    async def is_waiting(self, cid: ConversationId, ts: str) -> bool:
-        return await self.redis.zscore(self.keys.queue(cid), ts) is not None
-
-    async def has_waiting(self, cid: ConversationId) -> bool:
-        return bool(await self.redis.zcard(self.keys.queue(cid)))
-
-    def lock(self, cid: ConversationId) -> Lock:
-        return self.redis.lock(self.keys.lock(cid), timeout=self.lock_ttl, blocking=False)
 
     # --- memory ------------------------------------------------------------
     async def load(self, cid: ConversationId) -> ConversationState:
@@ -180,41 +106,30 @@ class ConversationStore:
             pipe.expire(index, self.ttl)
             await pipe.execute()
 
-    async def rewrite_tail(
-        self, cid: ConversationId, *, remove_last: int, replace_last: StoredMessage | None, drop_oldest: int = 0
-    ) -> None:
-        """Remove the ``remove_last`` newest turns, then replace the newest
-        remaining one and drop the ``drop_oldest`` first ones, atomically."""
-        messages = self.keys.messages(cid)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if remove_last:
-                pipe.rpop(messages, remove_last)
-            if replace_last is not None:
-                pipe.lset(messages, -1, replace_last.to_json())
-            if drop_oldest:
-                pipe.ltrim(messages, drop_oldest, -1)
-            pipe.expire(messages, self.ttl)
-            await pipe.execute()
-
-    async def replace_turn(self, cid: ConversationId, index: int, turn: StoredMessage) -> None:
-        """Replace one stored turn (``index`` as in a Python list, negative from the newest)."""
-        await self.redis.lset(self.keys.messages(cid), index, turn.to_json())
-
-    async def clear_messages(self, cid: ConversationId) -> None:
-        await self.redis.delete(self.keys.messages(cid))
-
     async def forget(self, cid: ConversationId) -> None:
         await self.redis.delete(self.keys.messages(cid), self.keys.meta(cid))
 
     async def forget_channel(self, team: str, channel: str) -> int:
-        """Forget every conversation the bot keeps in ``channel``; returns how many."""
-        index = self.keys.channel_conversations(team, channel)
-        threads = await self.redis.smembers(index)
-        keys = [index]
+        """Forget everything kept for ``channel``: its conversations (turns and work),
+        answers, ratings, assistant thread context and persona.  Returns how many
+        conversations were forgotten."""
+        conversations = self.keys.channel_conversations(team, channel)
+        record_sets = [self.keys.channel_records(team, channel), self.keys.channel_records("", channel)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(conversations)
+            for index in record_sets:
+                pipe.smembers(index)
+            threads, *records = await pipe.execute()
+        keys = [conversations, *record_sets, self.keys.persona(team, channel)]
         for thread in threads:
             cid = ConversationId(team, channel, _text(thread))
-            keys += [self.keys.messages(cid), self.keys.meta(cid)]
-        await self.redis.delete(*keys)
+            keys += [self.keys.messages(cid), self.keys.meta(cid), self.keys.queue(cid), self.keys.queue_items(cid),
+                     self.keys.partials(cid)]
+        keys += [_text(key) for found in records for key in found]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:  # one key a command: keys of many conversations live in many cluster slots
+                pipe.unlink(key)
+            await pipe.execute()
         return len(threads)
 
     # --- personas ------------------------------------------------------------
@@ -257,16 +172,23 @@ class ConversationStore:
         return report
 
     # --- answers, feedback and stop requests -----------------------------------
+    async def _save_record(self, index: str, key: str, value: dict[str, object]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, json.dumps(value), ex=self.ttl)
+            pipe.sadd(index, key)
+            pipe.expire(index, self.ttl)
+            await pipe.execute()
+
     async def save_answer(self, team: str, channel: str, ts: str, record: dict[str, object]) -> None:
-        await self.redis.set(self.keys.answer(team, channel, ts), json.dumps(record), ex=self.ttl)
+        await self._save_record(self.keys.channel_records(team, channel), self.keys.answer(team, channel, ts), record)
 
     async def get_answer(self, team: str, channel: str, ts: str) -> dict[str, object] | None:
         raw = await self.redis.get(self.keys.answer(team, channel, ts))
         return None if raw is None else json.loads(raw)
 
-    async def save_feedback(self, team: str, channel: str, ts: str, entry: dict[str, object]) -> None:
-        """One rating per answer (a second click replaces the first); kept as long as conversations."""
-        await self.redis.set(self.keys.feedback(team, channel, ts), json.dumps(entry), ex=self.ttl)
+    async def save_feedback(self, team: str, channel: str, ts: str, user: str, entry: dict[str, object]) -> None:
+        """One rating per answer and person (their second click replaces their first); kept as long as conversations."""
+        await self._save_record(self.keys.channel_records(team, channel), self.keys.feedback(team, channel, f"{ts}:{user}"), entry)
 
     async def all_feedback(self) -> AsyncIterator[dict[str, object]]:
         async for key in self.redis.scan_iter(match=self.keys.feedback_pattern(), count=500):
@@ -282,7 +204,7 @@ class ConversationStore:
 
     # --- assistant threads ----------------------------------------------------
     async def save_thread_context(self, channel: str, thread_ts: str, context: dict[str, str]) -> None:
-        await self.redis.set(self.keys.thread_context(channel, thread_ts), json.dumps(context), ex=self.ttl)
+        await self._save_record(self.keys.channel_records("", channel), self.keys.thread_context(channel, thread_ts), context)
 
     async def begin_known_thread(self, cid: ConversationId) -> None:
         """A thread the bot started (an assistant thread): nothing earlier to read from Slack."""
@@ -314,17 +236,23 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def connect(redis_url: str | None) -> aioredis.Redis:
-    """A client for ``redis_url``, or an embedded in-process Redis when it is None."""
+def connect(redis_url: str | None, *, max_connections: int = 100) -> aioredis.Redis:
+    """A client for ``redis_url``, or an embedded in-process Redis when it is None.
+
+    The pool is bounded and blocking: under a burst, a command waits (up to 5 s)
+    for a free connection instead of failing with "too many connections"."""
     if redis_url is None:
         from fakeredis import FakeAsyncRedis
 
         return FakeAsyncRedis(decode_responses=True)
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         redis_url,
+        max_connections=max_connections,
+        timeout=5,
         decode_responses=True,
         socket_connect_timeout=5,
         socket_timeout=5,
         health_check_interval=30,
         retry_on_timeout=True,
     )
+    return aioredis.Redis(connection_pool=pool)

@@ -1,22 +1,29 @@
-"""Readable names for Slack users and channels, cached in Redis and in process.
+"""Readable names for Slack users and channels, cached in Redis and in process,
+and who may read a conversation.
 
 Slack limits ``users.info`` and ``conversations.info`` (Tier 4 / Tier 3), so a
-name is looked up once a day at most; when Slack cannot say, the id is used.
+name is looked up once a day at most, one lookup per id however many messages
+wait on it, a few at a time; when Slack cannot say, the id is used.  Names are
+cleaned before they enter a prompt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Iterable, Protocol
+from typing import Awaitable, Callable, Iterable, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.llm.speakers import clean_name
 from bot.memory.store import ConversationStore
 
 log = logging.getLogger(__name__)
 
 LOCAL_CACHE_LIMIT = 10_000
+CONCURRENT_LOOKUPS = 8
+MEMBERS_PAGE = 1000
 
 
 class NameDirectory(Protocol):
@@ -28,15 +35,21 @@ class NameDirectory(Protocol):
 
     async def channel_creator(self, team: str, channel: str) -> str | None: ...
 
+    async def can_read(self, team: str, channel: str, user: str) -> bool: ...
+
 
 class Directory:
     def __init__(self, client: AsyncWebClient, store: ConversationStore) -> None:
         self.client = client
         self.store = store
         self._local: dict[tuple[str, str], str] = {}
+        self._in_flight: dict[tuple[str, str], asyncio.Future[str]] = {}
+        self._lookups = asyncio.Semaphore(CONCURRENT_LOOKUPS)
 
     async def user_names(self, team: str, users: Iterable[str]) -> dict[str, str]:
-        return {user: await self.user_name(team, user) for user in dict.fromkeys(users)}
+        unique = list(dict.fromkeys(users))
+        names = await asyncio.gather(*(self.user_name(team, user) for user in unique))
+        return dict(zip(unique, names))
 
     async def user_name(self, team: str, user: str) -> str:
         return await self._cached(team, user, self._fetch_user)
@@ -53,20 +66,64 @@ class Directory:
             return None
         return (response.get("channel") or {}).get("creator") or None
 
-    async def _cached(self, team: str, key: str, fetch) -> str:  # type: ignore[no-untyped-def]
+    async def can_read(self, team: str, channel: str, user: str) -> bool:
+        """Whether ``user`` can read ``channel`` in Slack: any public channel; a private
+        channel, group DM or DM only as a member.  False when Slack cannot tell."""
+        try:
+            info = (await self.client.conversations_info(channel=channel)).get("channel") or {}
+        except Exception as exc:
+            log.info("conversations.info failed: %s", _error(exc))
+            return False
+        if not (info.get("is_private") or info.get("is_im") or info.get("is_mpim") or info.get("is_group")):
+            return bool(info.get("is_channel", True)) and not info.get("is_ext_shared_private")
+        if info.get("is_im") and info.get("user") == user:
+            return True
+        cursor = None
+        try:
+            while True:
+                response = await self.client.conversations_members(channel=channel, limit=MEMBERS_PAGE, cursor=cursor)
+                if user in (response.get("members") or []):
+                    return True
+                cursor = (response.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return False
+        except Exception as exc:
+            log.info("conversations.members failed: %s", _error(exc))
+            return False
+
+    async def _cached(self, team: str, key: str, fetch: Callable[[str], Awaitable[str | None]]) -> str:
         local_key = (team, key)
         name = self._local.get(local_key)
         if name is not None:
             return name
+        waiting = self._in_flight.get(local_key)
+        if waiting is not None:  # someone is looking this id up already: share the answer
+            return await asyncio.shield(waiting)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._in_flight[local_key] = future
+        try:
+            name = await self._look_up(team, key, fetch)
+            future.set_result(name)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            del self._in_flight[local_key]
+        return name
+
+    async def _look_up(self, team: str, key: str, fetch: Callable[[str], Awaitable[str | None]]) -> str:
         name = await self.store.get_name(team, key)
         if name is None:
-            name = await fetch(key)
+            async with self._lookups:
+                name = await fetch(key)
             if name is None:
                 return key  # not cached: try again next time
+            name = clean_name(name, key)
             await self.store.set_name(team, key, name)
         if len(self._local) >= LOCAL_CACHE_LIMIT:
             self._local.clear()
-        self._local[local_key] = name
+        self._local[(team, key)] = name
         return name
 
     async def _fetch_user(self, user: str) -> str | None:
@@ -93,3 +150,7 @@ class Directory:
             return None
         name = (response.get("channel") or {}).get("name")
         return f"#{name}" if name else None
+
+
+def _error(exc: Exception) -> str:
+    return str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__

@@ -25,6 +25,7 @@ from bot.slack.rate_budget import RateBudget
 from bot.slack.reply import DONE, SlackReply, controls_block
 from bot.slack.calls import call_quietly
 from bot.slack.splitting import continue_after, fitting_prefix, open_fence_after
+from bot.slack.text import defuse_broadcasts
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class NativeStreamReply:
         return ok
 
     async def progress(self, text: str) -> None:
+        text = defuse_broadcasts(text)
         if self.native is None and text.strip():
             self.native = await self._start_stream(text)
             if not self.native:
@@ -93,11 +95,13 @@ class NativeStreamReply:
         if self.budget is not None and not await self.budget.try_take_spare(self.fallback.team, APPEND):
             return
         self._last_append = self.clock()
+        self.fallback.check_writable()
         if await call_quietly(APPEND, self.client.chat_appendStream(
                 channel=self.fallback.channel, ts=self.stream_ts, markdown_text=text[len(self._streamed) : upto])):
             self._streamed = text[:upto]
 
     async def finish(self, text: str) -> list[str]:
+        text = defuse_broadcasts(text)
         if self.native is None:  # the answer came in one piece: stream it in one go
             self.native = bool(text.strip()) and await self._start_stream(text)
         if not self.native:
@@ -114,6 +118,7 @@ class NativeStreamReply:
             await self.fallback.fail(sentence)
             return
         # The stream must end; then the sentence replaces what was streamed of the failed answer.
+        self.fallback.check_writable()
         await call_quietly(STOP, self.client.chat_stopStream(channel=self.fallback.channel, ts=self.stream_ts))
         self.fallback.ts = self.stream_ts
         await self.fallback.fail(sentence)
@@ -128,6 +133,7 @@ class NativeStreamReply:
             log.info("chat.startStream budget is full in %s: posting and updating instead", self.fallback.team)
             return False
         text = text[: fitting_prefix(text, STREAM_SOFT_BYTES)]  # a stream starts well under the size limit
+        self.fallback.check_writable()
         response = await call_quietly(START, self.client.chat_startStream(
             channel=self.fallback.channel, thread_ts=self.fallback.thread_ts,
             recipient_team_id=self.recipient_team, recipient_user_id=self.recipient_user, markdown_text=text,
@@ -136,6 +142,7 @@ class NativeStreamReply:
             return False
         self.stream_ts = str(response["ts"])
         self._streamed = text
+        await self.fallback.note_shown(self.stream_ts)
         self._last_append = self.clock()
         return True
 
@@ -150,7 +157,8 @@ class NativeStreamReply:
         if rest:
             stop["markdown_text"] = rest
         if not follow_ups:
-            stop["blocks"] = [controls_block(DONE)]
+            stop["blocks"] = [controls_block(DONE, self.fallback.button_value)]
+        self.fallback.check_writable()
         await call_quietly(STOP, self.client.chat_stopStream(**stop))
         posted = [str(self.stream_ts)]
         for n, chunk in enumerate(follow_ups):

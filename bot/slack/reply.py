@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Coroutine, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Coroutine, Protocol, Sequence
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.rate_budget import RateBudget, retry_after_seconds
 from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.splitting import first_message, split_message
+from bot.slack.text import defuse_broadcasts
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +48,36 @@ def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
     return {"type": "button", "action_id": action_id, "value": value, "text": {"type": "plain_text", "text": label, "emoji": True}}
 
 
-def controls_block(controls: str, answer_ts: str = "") -> dict[str, Any]:
-    """Stop while the answer streams; 👍/👎 and Regenerate once done.  The buttons'
-    value is the ts of the answer's first message ("" when it is this message)."""
+def button_value(answer_ts: str = "", asker: str = "") -> str:
+    """What the answer's buttons carry back: the ts of the answer's first message
+    ("" when it is the pressed message) and who asked.  Slack returns a button's
+    value as the bot wrote it, so the buttons know whose answer they act on."""
+    return f"{answer_ts}|{asker}"
+
+
+def parse_button_value(value: str) -> tuple[str, str]:
+    """(answer ts or "", asker or "") from a button's value."""
+    answer_ts, _, asker = value.partition("|")
+    return answer_ts, asker
+
+
+def controls_block(controls: str, value: str = "|") -> dict[str, Any]:
+    """Stop while the answer streams; 👍/👎 and Regenerate once done.  Every button
+    carries ``value`` (see :func:`button_value`)."""
     if controls == STREAMING:
-        buttons = [_button("Stop", STOP_ACTION, answer_ts or "stop")]
+        buttons = [_button("Stop", STOP_ACTION, value)]
     else:
         buttons = [
-            _button("👍", "feedback_up", answer_ts or "up"),
-            _button("👎", "feedback_down", answer_ts or "down"),
-            _button("↻ Regenerate", REGENERATE_ACTION, answer_ts or "regenerate"),
+            _button("👍", "feedback_up", value),
+            _button("👎", "feedback_down", value),
+            _button("↻ Regenerate", REGENERATE_ACTION, value),
         ]
     return {"type": "actions", "block_id": CONTROLS_BLOCK, "elements": buttons}
 
 
-def answer_blocks(text: str, controls: str, answer_ts: str = "") -> list[dict[str, Any]]:
+def answer_blocks(text: str, controls: str, value: str = "|") -> list[dict[str, Any]]:
     """The answer as a markdown block, with its buttons."""
-    return [{"type": "markdown", "text": text}, controls_block(controls, answer_ts)]
+    return [{"type": "markdown", "text": text}, controls_block(controls, value)]
 
 
 def plain_fallback(text: str, limit: int = 3000) -> str:
@@ -72,14 +86,14 @@ def plain_fallback(text: str, limit: int = 3000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def mrkdwn_content(text: str, controls: str | None, answer_ts: str = "") -> dict[str, Any]:
+def mrkdwn_content(text: str, controls: str | None, value: str = "|") -> dict[str, Any]:
     """The message for a workspace that refuses Markdown: mrkdwn sections (3,000
     characters each) and the buttons, or plain mrkdwn ``text``."""
     converted = to_mrkdwn(text)
     if controls is None:
         return {"text": converted}
     sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split_message(converted, SECTION_BYTES)]
-    return {"blocks": [*sections, controls_block(controls, answer_ts)], "text": plain_fallback(text)}
+    return {"blocks": [*sections, controls_block(controls, value)], "text": plain_fallback(text)}
 
 
 _pending: set[asyncio.Task[None]] = set()
@@ -117,9 +131,18 @@ class SlackReply:
         controls: bool = False,
         replace: Sequence[str] = (),
         status_client: AsyncWebClient | None = None,
+        on_shown: Callable[[Sequence[str]], Awaitable[None]] | None = None,
+        background: Callable[[Coroutine[Any, Any, None]], None] | None = None,
+        asker: str = "",
+        may_write: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.may_write = may_write  # False once this answer's lease is lost: then nothing more is written
+        self.asker = asker  # who asked: only they (or an admin) may stop or regenerate this answer
+        self.background = background or _background  # clean-up that must not delay the answer
         self.client = client
+        self.on_shown = on_shown  # told every message this answer has put in Slack, as it happens
+        self.shown: list[str] = []
         self.channel = channel
         self.thread_ts = thread_ts
         self.interval = interval
@@ -142,6 +165,10 @@ class SlackReply:
     def message_ts(self) -> str | None:
         return self.ts
 
+    @property
+    def button_value(self) -> str:
+        return button_value(self._answer_ts, self.asker)
+
     async def start(self) -> bool:
         """Post the placeholder (or turn the answer being replaced into one).
         False when Slack refused (the answer cannot be shown)."""
@@ -160,20 +187,51 @@ class SlackReply:
         return ts is not None
 
     async def _take_over(self, ts: str) -> bool:
-        """Show the placeholder in the earlier answer's first message, and remove its other messages."""
+        """Show the placeholder in the earlier answer's first message, and remove its other
+        messages.  If that message cannot be updated (gone, or a stream left unfinished),
+        it is removed too and the answer is posted anew."""
         self.ts = ts
         if not await self._final_update(PLACEHOLDER, STREAMING, post_if_busy=False):
             self.ts = None
+            await self._delete_now(ts)
+            for extra in self.replace[1:]:
+                await self._delete_now(extra)
             return False
         self._last_update = self.clock()
+        await self.note_shown(ts)
         for extra in self.replace[1:]:
-            _background(self._delete_later(extra))
+            self.background(self._delete_later(extra))
         return True
+
+    def check_writable(self) -> None:
+        """Abort the answer (as a cancellation) if it may no longer write to Slack.
+
+        Checked before every Slack call: a cancel sent to the answer's task can be
+        lost inside a Redis call, this check cannot."""
+        if self.may_write is not None and not self.may_write():
+            raise asyncio.CancelledError("this answer may no longer write")
+
+    async def note_shown(self, ts: str) -> None:
+        if ts not in self.shown:
+            self.shown.append(ts)
+        if self.on_shown is not None:
+            await self.on_shown(list(self.shown))
+
+    async def _delete_now(self, ts: str) -> None:
+        self.check_writable()
+        try:
+            await self.client.chat_delete(channel=self.channel, ts=ts)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "message_not_found":
+                log.warning("chat.delete of an earlier attempt failed: %s", exc.response.get("error"))
+        except Exception as exc:
+            log.warning("chat.delete of an earlier attempt failed: %s", type(exc).__name__)
 
     async def _set_status(self, status: str) -> bool:
         """The assistant thread status; False where Slack does not take it (then a placeholder is posted)."""
         if self.budget is not None and not await self.budget.take(self.team, STATUS_METHOD, 0):
             return False  # the workspace is at the method's limit: a placeholder will do
+        self.check_writable()
         try:
             await self.status_client.assistant_threads_setStatus(channel_id=self.channel, thread_ts=self.thread_ts, status=status)
         except Exception as exc:
@@ -188,6 +246,7 @@ class SlackReply:
     async def progress(self, text: str) -> None:
         """Show the text so far, at most once per interval, and only while the
         workspace's update budget can spare it."""
+        text = defuse_broadcasts(text)
         if self.ts is None and self._status_shown and text.strip():
             await self._post_first_text(text)
             return
@@ -220,15 +279,18 @@ class SlackReply:
             await self.release()
 
     async def _finish(self, text: str) -> list[str]:
-        chunks = split_message(text)
+        chunks = split_message(defuse_broadcasts(text))
         last = len(chunks) - 1
         posted: list[str] = []
         if self.ts is not None and await self._final_update(chunks[0], DONE if last == 0 else None):
             posted.append(self.ts)
         else:
+            stale = self.ts
             first = await self._post(chunks[0], DONE if last == 0 else None)
             if first:
                 posted.append(first)
+                if stale is not None:  # the placeholder Slack would not update: no half answer left behind
+                    await self._delete_now(stale)
         self._answer_ts = posted[0] if posted else ""
         for n, chunk in enumerate(chunks[1:], start=1):
             ts = await self._post(chunk, DONE if n == last else None)
@@ -259,7 +321,7 @@ class SlackReply:
             self.ts = placeholder
             return await self._update(text, controls)  # Slack may still accept it; its own 429 retry waits
         if placeholder is not None:
-            _background(self._delete_later(placeholder))
+            self.background(self._delete_later(placeholder))
         return True
 
     async def _delete_later(self, ts: str) -> None:
@@ -291,15 +353,16 @@ class SlackReply:
         controls; converted to mrkdwn once Slack has refused Markdown here."""
         controls = controls if self.controls else None
         if not self.markdown:
-            return mrkdwn_content(text, controls, self._answer_ts)
+            return mrkdwn_content(text, controls, self.button_value)
         if controls is None:
             return {"markdown_text": text}
-        return {"blocks": answer_blocks(text, controls, self._answer_ts), "text": plain_fallback(text)}
+        return {"blocks": answer_blocks(text, controls, self.button_value), "text": plain_fallback(text)}
 
     async def _call(self, method: str, text: str, controls: str | None, **where: Any) -> dict[str, Any] | None:
         """One chat.postMessage/chat.update; None when Slack refused it (logged, never raised)."""
         call = self.client.chat_postMessage if method == "chat.postMessage" else self.client.chat_update
         for _ in range(2):
+            self.check_writable()
             try:
                 response = await call(channel=self.channel, **where, **self._content(text, controls))
                 return response.data if isinstance(response.data, dict) else {}
@@ -323,7 +386,10 @@ class SlackReply:
 
     async def _post(self, text: str, controls: str | None = None) -> str | None:
         response = await self._call("chat.postMessage", text, controls, thread_ts=self.thread_ts, unfurl_links=False)
-        return None if response is None else response.get("ts")
+        ts = None if response is None else response.get("ts")
+        if ts:
+            await self.note_shown(str(ts))
+        return ts
 
     async def _update(self, text: str, controls: str | None = None) -> bool:
         return await self._call("chat.update", text, controls, ts=self.ts) is not None

@@ -5,6 +5,7 @@ and a record of every request.  The real ``openai`` client talks to it."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,8 +43,16 @@ class ModelRequest:
         return [m for m in self.messages if m["role"] == "user"][-1]["content"]
 
 
+_SPEAKER = re.compile(r'^<from name="([^"]*)"(?: id="[^"]*")?/>\n')
+
+
+def readable(text: str) -> str:
+    """A user turn as a person would say it: 'alice: hello' for an attributed channel message."""
+    return _SPEAKER.sub(lambda m: f"{m.group(1)}: ", text)
+
+
 def default_answer(request: ModelRequest) -> str:
-    return f"Answer to: {request.last_user_text[-60:]}"
+    return f"Answer to: {readable(request.last_user_text)[-60:]}"
 
 
 class FakeModel:

@@ -105,6 +105,10 @@ class FakeSlack:
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, any order
         self.creators: dict[str, str] = {}
+        self.private: set[str] = set()  # private channels (C/G), besides DMs (D) and group DMs (mpdm)
+        self.members: dict[str, set[str]] = {}  # channel -> members, for private channels and DMs
+        self.ephemeral: list[dict[str, Any]] = []  # chat.postEphemeral payloads
+        self.app_token = "xapp-1-test"
         self.not_in_channel: set[str] = set()
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> posted payloads
         self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
@@ -208,6 +212,9 @@ class FakeSlack:
                 failure = queued.pop(0)
                 headers = {"Retry-After": str(failure["retry_after"])} if failure["retry_after"] is not None else {}
                 return failure["status"], {"ok": False, "error": failure["error"]}, headers
+            if method == "apps.connections.open":
+                ok = token == self.app_token
+                return 200, ({"ok": True, "url": "ws://127.0.0.1:9/link"} if ok else {"ok": False, "error": "invalid_auth"}), {}
             if token != BOT_TOKEN:
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
             error = size_error(method, params, self.markdown_refused) if method in ("chat.postMessage", "chat.update") else None
@@ -253,10 +260,26 @@ class FakeSlack:
             channel = p.get("channel", "")
             if channel not in self.channels:
                 return {"ok": False, "error": "channel_not_found"}
-            info = {"id": channel, "name": self.channels[channel]}
+            info = {"id": channel, "name": self.channels[channel], "is_channel": not channel.startswith("D"),
+                    "is_private": channel in self.private, "is_im": channel.startswith("D"),
+                    "is_mpim": self.channels[channel].startswith("mpdm-")}
             if channel in self.creators:
                 info["creator"] = self.creators[channel]
             return {"ok": True, "channel": info}
+        if method == "conversations.members":
+            channel = p.get("channel", "")
+            if channel not in self.channels:
+                return {"ok": False, "error": "channel_not_found"}
+            members = sorted(self.members.get(channel, set()))
+            start, limit = int(p.get("cursor") or 0), int(p.get("limit") or 100)
+            more = start + limit < len(members)
+            return {"ok": True, "members": members[start : start + limit],
+                    "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+        if method == "chat.postEphemeral":
+            if not p.get("channel") or not p.get("user"):
+                return {"ok": False, "error": "invalid_arguments"}
+            self.ephemeral.append(dict(p))
+            return {"ok": True, "message_ts": self._next_ts()}
         if method == "conversations.history":
             channel = p.get("channel", "")
             if channel in self.not_in_channel:

@@ -1,0 +1,144 @@
+"""What the buttons on an answer do, and who may press them.
+
+Stop and Regenerate act only for the person who asked (or an ``ADMIN_USER_IDS``
+user); anyone else gets a private note.  Ratings are per person: each user's
+latest 👍/👎 on an answer is kept, and acknowledged privately, so the buttons
+stay for everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from bot.delivery.dispatcher import Dispatcher
+from bot.memory.conversation import ConversationId
+from bot.memory.store import ConversationStore
+from bot.slack.events import REGENERATE, IncomingMessage
+from bot.slack.reply import parse_button_value
+from bot.wording import CANNOT_REGENERATE, NOT_LATEST_ANSWER, NOT_YOUR_ANSWER, NOT_YOUR_ANSWER_TO_STOP
+
+log = logging.getLogger(__name__)
+
+ANSWER_RECORD_WAIT_SECONDS = 3.0
+THANKS = {"up": "👍 Thanks for the feedback!", "down": "👎 Thanks: this helps us improve."}
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    team: str
+    channel: str
+    message_ts: str  # the message whose button was pressed
+    user: str  # who pressed it
+    value: str  # the button's value, as the bot wrote it
+    action_ts: str = ""
+
+    @property
+    def answer_ts(self) -> str:
+        """The first message of the answer the button belongs to."""
+        return parse_button_value(self.value)[0] or self.message_ts
+
+    @property
+    def asker(self) -> str:
+        return parse_button_value(self.value)[1]
+
+
+class AnswerActions:
+    def __init__(
+        self, store: ConversationStore, dispatcher: Dispatcher, *, admins: frozenset[str],
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.admins = admins
+        self.now = now
+
+    def _may_act(self, press: ButtonPress, asker: str) -> bool:
+        return press.user in self.admins or (bool(asker) and press.user == asker)
+
+    async def stop(self, press: ButtonPress) -> str | None:
+        """Stop the answer being written; a private note when the presser may not."""
+        if not self._may_act(press, press.asker):
+            log.info("stop on %s %s refused for %s", press.channel, press.message_ts, press.user)
+            return NOT_YOUR_ANSWER_TO_STOP
+        await self.store.request_stop(press.team, press.channel, press.message_ts)
+        log.info("stop requested on %s %s by %s", press.channel, press.message_ts, press.user)
+        return None
+
+    async def rate(self, press: ButtonPress, rating: str) -> str:
+        """Keep this person's rating of the answer; the private acknowledgement."""
+        record = await self._answer_record(press.team, press.channel, press.answer_ts) or {}
+        entry = {
+            **record,
+            "rating": rating,
+            "rated_by": press.user,
+            "rated_at": self.now().isoformat(timespec="seconds"),
+            "team": press.team,
+            "channel": press.channel,
+            "message_ts": press.message_ts,
+            "answer_ts": press.answer_ts,
+        }
+        # Per answer text: a regenerated answer in the same message is rated apart.
+        version = hashlib.sha1(str(record.get("answer", "")).encode()).hexdigest()[:10]
+        await self.store.save_feedback(press.team, press.channel, f"{press.answer_ts}:{version}", press.user, entry)
+        return THANKS[rating]
+
+    async def regenerate(self, press: ButtonPress) -> str | None:
+        """Queue a new answer in place of the latest one; a private note when it cannot be."""
+        first = press.answer_ts
+        record = await self._answer_record(press.team, press.channel, first)
+        if record is None:
+            return CANNOT_REGENERATE
+        job = regeneration(record, press, first)
+        # Anything queued means a newer question is being answered.  Read before the
+        # history: a question committed in between then shows in the history instead.
+        pending = await self.dispatcher.queue.waiting(job.conversation)
+        state = await self.store.load(job.conversation)
+        history = state.messages
+        latest = history[-1] if history else None
+        if pending or latest is None or latest.role != "assistant" or latest.ts != first:
+            return NOT_LATEST_ANSWER
+        asker = press.asker or str(record.get("asker") or "") or (history[-2].user if len(history) > 1 else "")
+        if not self._may_act(press, asker):
+            log.info("regenerate on %s refused for %s", first, press.user)
+            return NOT_YOUR_ANSWER
+        log.info("regenerating %s in %s for %s", first, job.conversation, asker)
+        self.dispatcher.submit(job if job.user == asker else _for(job, asker))
+        return None
+
+    async def _answer_record(self, team: str, channel: str, ts: str) -> dict[str, Any] | None:
+        """What the answer was.  It is saved just after the answer is shown, so a
+        very quick click may wait a moment for it."""
+        deadline = time.monotonic() + ANSWER_RECORD_WAIT_SECONDS
+        while True:
+            record = await self.store.get_answer(team, channel, ts)
+            if record is not None or time.monotonic() >= deadline:
+                return record
+            await asyncio.sleep(0.1)
+
+
+def regeneration(record: dict[str, Any], press: ButtonPress, first_ts: str) -> IncomingMessage:
+    """The queued job that answers the latest turn again, for the person who asked."""
+    thread = str(record.get("thread") or "")
+    return IncomingMessage(
+        team=press.team,
+        channel=press.channel,
+        channel_type=str(record.get("channel_type") or "channel"),
+        user=str(record.get("asker") or press.asker or press.user),
+        text="",
+        ts=first_ts,
+        thread_ts=None if thread == ConversationId.TOP_LEVEL_DM else thread,
+        mentioned=True,
+        source="regenerate_button",
+        kind=REGENERATE,
+        event_ts=press.action_ts or f"{time.time():.6f}",
+    )
+
+
+def _for(job: IncomingMessage, user: str) -> IncomingMessage:
+    return IncomingMessage(**{**job.to_dict(), "user": user})

@@ -1,0 +1,1 @@
+"""Getting every accepted message answered exactly once: queues, leases, workers, the dispatcher."""

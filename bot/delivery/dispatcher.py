@@ -1,0 +1,311 @@
+"""Exactly once, in order, one at a time, surviving crashes and restarts.
+
+Slack retries deliveries and sends a channel mention twice (``app_mention`` and
+``message``); several bot processes share one Redis and any of them may die at
+any moment.  So:
+
+- every message is claimed once and queued on its conversation, and the
+  conversation is leased to the accepting process when it is free and that
+  process has room (``MAX_CONCURRENT_ANSWERS``), all in one Redis script;
+- the lease holder answers the queue in order; a job leaves the queue only
+  when its answer is stored (atomically, and only while the lease holds);
+- a lease is renewed while the answer is written; a worker that loses it stops
+  at once (see ``lease.py``);
+- work beyond this process's room waits on a ready list that any process takes
+  from; a dead process's conversations are adopted by the next sweep of any
+  other process within the lease time, and the answer its attempt left in
+  Slack is replaced;
+- on shutdown the process takes no new work, finishes what it can within the
+  grace period and hands the rest back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from typing import AsyncIterator, Awaitable, Callable, Protocol
+
+from redis.exceptions import RedisError
+
+from bot.delivery.flood import FloodLimit
+from bot.delivery.lease import Lease
+from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, Commit, ConversationQueue, LeaseLost
+from bot.delivery.run import JobRun
+from bot.delivery.workers import Workers, conversation_of, member_for
+from bot.memory.conversation import ConversationId
+from bot.memory.store import ConversationStore
+from bot.slack.events import ANSWER, IncomingMessage
+from bot.tasks import BackgroundTasks
+from bot.wording import FLOODED, STORE_FAILED
+
+log = logging.getLogger(__name__)
+
+RECENTLY_SEEN_LIMIT = 20_000
+RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class JobHandler(Protocol):
+    async def handle(self, job: IncomingMessage, run: JobRun) -> None: ...
+
+    async def apologise(self, message: IncomingMessage, sentence: str) -> None: ...
+
+    async def note_privately(self, message: IncomingMessage, text: str) -> None: ...
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: ConversationStore,
+        responder: JobHandler,
+        tasks: BackgroundTasks,
+        *,
+        lease_seconds: float = 15.0,
+        max_concurrent: int = 200,
+        flood: FloodLimit | None = None,
+        sweep_interval: float | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.responder = responder
+        self.tasks = tasks
+        self.lease_seconds = lease_seconds
+        self.max_concurrent = max_concurrent
+        self.flood = flood
+        self.sweep_interval = sweep_interval or min(1.0, lease_seconds / 5)
+        self.worker_id = worker_id or f"w{uuid.uuid4().hex[:16]}"
+        lease_ms = int(lease_seconds * 1000)
+        self.queue = ConversationQueue(store.redis, store.keys, conversation_ttl=store.ttl, lease_ms=lease_ms)
+        self.workers = Workers(store.redis, store.keys, worker_id=self.worker_id, lease_ms=lease_ms)
+        self.stopping = False
+        self._active = 0  # conversations this process is answering now
+        self._room = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._recently_seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._accept_locks: dict[ConversationId, list] = {}  # [lock, users]
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- intake ----------------------------------------------------------------
+    def submit(self, message: IncomingMessage) -> None:
+        """Handle ``message`` in the background (the HTTP ack has already gone out)."""
+        self.tasks.spawn(self.handle(message))
+
+    @property
+    def has_room(self) -> bool:
+        return not self.stopping and self._active < self.max_concurrent
+
+    async def handle(self, message: IncomingMessage) -> None:
+        """Accept ``message``; if this process leases its conversation, answer the queue."""
+        if self._seen_here(message):
+            return  # the twin event or a retry reached this same process
+        cid = message.conversation
+        member = member_for(cid)
+        try:
+            # Accept in arrival order: asyncio locks are FIFO, so messages of one
+            # conversation reach the queue in the order this process received them.
+            async with self._accepting(cid):
+                await self.workers.hold(member)  # responsible before anything is queued
+                room = self.has_room
+                acceptance = await self.queue.accept(message, self.worker_id if room else None)
+        except (RedisError, OSError) as exc:
+            log.error("store unavailable while accepting a message in %s: %s", cid, type(exc).__name__)
+            await self.responder.apologise(message, STORE_FAILED)
+            return
+        try:
+            if acceptance.outcome == LEASED:
+                await self._drain(cid, acceptance.token or "", member)
+            elif acceptance.outcome in (DUPLICATE, NOT_IN_CONVERSATION):
+                log.debug("not handling %s %s: %s", cid, message.job_id, acceptance.outcome)
+                await self.workers.drop(member)
+            elif room:
+                await self.workers.drop(member)  # queued behind the process that holds the conversation
+            else:
+                log.info("no room for %s here: queued for any process", cid)
+                await self.workers.to_ready(member, cid)
+        except (RedisError, OSError) as exc:  # our member stays: a sweep takes over if we die
+            log.error("store unavailable while answering in %s: %s", cid, type(exc).__name__)
+
+    @contextlib.asynccontextmanager
+    async def _accepting(self, cid: ConversationId) -> AsyncIterator[None]:
+        entry = self._accept_locks.setdefault(cid, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._accept_locks[cid]
+
+    def _seen_here(self, message: IncomingMessage) -> bool:
+        key = (message.team, message.channel, message.job_id)
+        if key in self._recently_seen:
+            return True
+        self._recently_seen[key] = None
+        if len(self._recently_seen) > RECENTLY_SEEN_LIMIT:
+            self._recently_seen.popitem(last=False)
+        return False
+
+    # --- answering a leased conversation -------------------------------------
+    async def _drain(self, cid: ConversationId, token: str, member: str) -> None:
+        """Answer ``cid``'s queue in order while the lease holds; release, hand back or leave it for a sweep."""
+        self._active += 1
+        self._idle.clear()
+        handed_on = False
+        try:
+            attempt = 0
+            while token:
+                try:
+                    lease = Lease(self.queue, cid, token, seconds=self.lease_seconds)
+                    async with lease.kept():
+                        while not self.stopping and (job := await self.queue.next(cid, token)) is not None:
+                            await self._run(JobRun(self.queue, lease, job))
+                            attempt = 0
+                    if self.stopping:
+                        await self.queue.release(cid, token, hand_back=True)
+                        await self.workers.to_ready(member, cid)
+                        handed_on = True
+                        return
+                    if await self.queue.release(cid, token):
+                        return
+                    # more work arrived while we were finishing: the lease is still ours
+                except LeaseLost:
+                    log.warning("lost the lease on %s; checking whether it is still ours to answer", cid)
+                    token = await self._retake(cid, token)
+                except (RedisError, OSError) as exc:
+                    if self.stopping:
+                        raise
+                    delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+                    attempt += 1
+                    log.error("store unavailable while answering in %s (%s): retrying in %.1fs", cid, type(exc).__name__, delay)
+                    await asyncio.sleep(delay)
+                    token = await self._retake(cid, token)
+        except asyncio.CancelledError:
+            # Shutting down past the grace period: hand the conversation to another process.
+            await asyncio.shield(self._hand_back(cid, token, member))
+            handed_on = True
+            raise
+        except (RedisError, OSError) as exc:
+            handed_on = True  # our member stays in Redis: a sweep adopts it once we are gone
+            log.error("store unavailable: leaving %s to another process (%s)", cid, type(exc).__name__)
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+            self._room.set()
+            if not handed_on:
+                with contextlib.suppress(RedisError, OSError):
+                    await self.workers.drop(member)
+
+    async def _retake(self, cid: ConversationId, token: str) -> str:
+        """After a lost lease or a store error: our lease if it is still ours (or free
+        with work waiting), else "" (another process answers, or nothing is left)."""
+        try:
+            if await self.queue.renew(cid, token):
+                return token
+            return await self.queue.acquire(cid, self.worker_id) or ""
+        except (RedisError, OSError):
+            return token  # still unknown: try again with the same token
+
+    async def _hand_back(self, cid: ConversationId, token: str, member: str) -> None:
+        try:
+            if token:
+                await self.queue.release(cid, token, hand_back=True)
+            await self.workers.to_ready(member, cid)
+            log.info("handed %s back for another process to answer", cid)
+        except (RedisError, OSError, LeaseLost) as exc:
+            log.warning("could not hand %s back (%s): a sweep will adopt it", cid, type(exc).__name__)
+
+    async def _run(self, run: JobRun) -> None:
+        message = run.message
+        if message.kind == ANSWER and self.flood is not None and not run.partials:
+            verdict = await self.flood.check(message.team, message.user, message.ts)
+            if verdict.over:
+                log.info("flood limit: not answering %s from %s", message.job_id, message.user)
+                if verdict.first_over:
+                    await self.responder.note_privately(message, FLOODED)
+                await run.commit(Commit())
+                return
+        await run.lease.guard(self.responder.handle(message, run))
+        if not run.committed:  # the handler ended without storing anything: the job is done all the same
+            await run.commit(Commit())
+
+    # --- the sweep: heartbeat, work waiting for room, dead processes ----------
+    async def start(self) -> None:
+        """Say this process is alive, then sweep in the background (heartbeat, ready
+        list, adoption of dead processes' work).  Before any work is taken: a process
+        that dies holding work must already be known, or nobody would adopt it."""
+        await self.workers.heartbeat()
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while not self.stopping:
+            try:
+                await self.sweep()
+            except (RedisError, OSError) as exc:
+                log.warning("delivery sweep skipped: %s", type(exc).__name__)
+            except Exception:
+                log.exception("delivery sweep failed")
+            self._room.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._room.wait(), self.sweep_interval)
+
+    async def sweep(self) -> None:
+        """One pass: say we are alive, take waiting work while there is room, adopt the dead's work."""
+        await self.workers.heartbeat()
+        while self.has_room:
+            member = await self.workers.take_ready()
+            if member is None:
+                break
+            await self._start_drain(member, dead_worker="")
+        for dead in await self.workers.dead():
+            for member in await self.workers.held_by(dead):
+                if self.has_room:
+                    adopted = await self.workers.adopt(dead, member)
+                    if adopted is not None:
+                        log.warning("adopting %s from stopped process %s", conversation_of(member), dead)
+                        await self._start_drain(adopted, dead_worker=dead)
+                else:
+                    await self.workers.to_ready(member, conversation_of(member), from_worker=dead)
+            await self.workers.bury(dead)
+
+    async def _start_drain(self, member: str, *, dead_worker: str) -> None:
+        cid = conversation_of(member)
+        token = await self.queue.acquire(cid, self.worker_id, dead_worker=dead_worker)
+        if token is None:  # someone else holds it (and will see its queue), or nothing waits
+            await self.workers.drop(member)
+            return
+        self._active += 1  # counted now, so the sweep does not take more than there is room for
+        self.tasks.spawn(self._drain_counted(cid, token, member))
+
+    async def _drain_counted(self, cid: ConversationId, token: str, member: str) -> None:
+        self._active -= 1
+        await self._drain(cid, token, member)
+
+    # --- shutdown ---------------------------------------------------------------
+    async def shutdown(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+        """Take no new work; let answers in progress finish until ``deadline`` (on
+        ``clock``); the caller then cancels what is left, which hands it back."""
+        self.stopping = True
+        self._room.set()
+        if self._sweeper is not None:
+            await asyncio.wait({self._sweeper}, timeout=max(0.0, deadline - clock()))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - clock()))
+
+    async def leave(self) -> None:
+        """The last step of a stop: leave the worker registry if nothing is left in our name."""
+        try:
+            if not await self.workers.leave():
+                log.warning("stopping with conversations still in this process's name: another process adopts them")
+        except (RedisError, OSError) as exc:
+            log.warning("could not leave the worker registry (%s): another process adopts our work", type(exc).__name__)
+
+
+async def shielded(work: Awaitable[None]) -> None:
+    await asyncio.shield(work)

@@ -1,0 +1,56 @@
+"""A per-user flood limit: at most ``per_minute`` answered messages in any 60 seconds.
+
+Counted per message (its ts), so Slack's retries and twin events count once.
+The first message over the limit in a window gets one private note; the rest
+are dropped quietly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from bot.memory.conversation import Keys
+
+WINDOW_MS = 60_000
+
+# KEYS: the user's recent messages (zset), the user's note marker
+# ARGV: message ts, limit, window ms
+FLOOD_SCRIPT = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - tonumber(ARGV[3]))
+local existing = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local count = redis.call('ZCARD', KEYS[1])
+if not existing then
+  if count >= tonumber(ARGV[2]) then
+    local first = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3])
+    return {1, first and 1 or 0}
+  end
+  redis.call('ZADD', KEYS[1], ms, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return {0, 0}
+"""
+
+
+@dataclass(frozen=True)
+class FloodVerdict:
+    over: bool
+    first_over: bool  # the first message over the limit in this window: tell the user once
+
+
+class FloodLimit:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, per_minute: int) -> None:
+        self.keys = keys
+        self.per_minute = per_minute
+        self._script = redis.register_script(FLOOD_SCRIPT)
+
+    async def check(self, team: str, user: str, ts: str) -> FloodVerdict:
+        """Count message ``ts`` of ``user``; whether it is over the limit."""
+        over, first = await self._script(
+            keys=[self.keys.flood(team, user), self.keys.flood(team, user) + ":noted"],
+            args=[ts, self.per_minute, WINDOW_MS],
+        )
+        return FloodVerdict(bool(int(over)), bool(int(first)))

@@ -1,0 +1,272 @@
+"""A conversation's queue of things to do, and the lease on it, in Redis.
+
+Every key here belongs to one conversation (one hash slot), so each step is
+one atomic script:
+
+- ``accept``: claim a message once (retries and twin events find the claim),
+  queue it in ts order and, when nobody holds the conversation and this
+  process has room, lease the conversation to this process at once.
+- ``acquire``: lease a conversation that has waiting work and no live holder
+  (or whose holder is known dead).
+- ``renew``: keep a lease; it fails once someone else holds the conversation.
+- ``next``: the oldest waiting job, left in the queue until it is committed
+  (a job is leased, never popped: if its worker dies, the job is still there).
+- ``commit``: the job's turns written to memory and the job removed, in one
+  step, and only while the lease is ours (the fencing check).
+- ``release``: give the lease up, unless more work arrived meanwhile.
+
+A lease is ``<worker>:<fence>``; the fence grows with every new lease of the
+conversation, so a worker whose lease lapsed and was taken over can never
+write again: its token no longer matches.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import redis.asyncio as aioredis
+
+from bot.memory.conversation import ConversationId, Keys, StoredMessage
+from bot.slack.events import ANSWER, IncomingMessage
+
+QUEUE_TTL_SECONDS = 3600
+CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
+
+# Outcomes of accept.
+LEASED, QUEUED, DUPLICATE, NOT_IN_CONVERSATION = "leased", "queued", "duplicate", "not in conversation"
+
+# KEYS: claim, meta, queue, items, lock
+# ARGV: requires active conversation, job id, job json, claim ttl, conversation ttl, queue ttl,
+#       nothing earlier to import, worker ('' = do not lease), lease ms
+ACCEPT_SCRIPT = """
+if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[2], 'active') == 0 then return {0} end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4]) then return {-1} end
+redis.call('HSETNX', KEYS[2], 'active', '1')
+if ARGV[7] == '1' then redis.call('HSETNX', KEYS[2], 'imported', '1') end
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+-- equal scores: members sort by job id, which starts with a fixed-width Slack ts
+redis.call('ZADD', KEYS[3], 0, ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+redis.call('EXPIRE', KEYS[4], ARGV[6])
+if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[5]) == 0 then
+  local token = ARGV[8] .. ':' .. redis.call('HINCRBY', KEYS[2], 'fence', 1)
+  redis.call('SET', KEYS[5], token, 'PX', ARGV[9])
+  return {2, token}
+end
+return {1}
+"""
+
+# KEYS: lock, queue, meta
+# ARGV: worker, lease ms, a dead worker whose lease may be taken ('' = none)
+ACQUIRE_SCRIPT = """
+local holder = redis.call('GET', KEYS[1])
+if holder then
+  local dead = ARGV[3]
+  if dead == '' or string.sub(holder, 1, #dead + 1) ~= dead .. ':' then return {0} end
+end
+if redis.call('ZCARD', KEYS[2]) == 0 then
+  if holder then redis.call('DEL', KEYS[1]) end
+  return {-1}
+end
+local token = ARGV[1] .. ':' .. redis.call('HINCRBY', KEYS[3], 'fence', 1)
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return {1, token}
+"""
+
+# A lease lapsed but not taken by anyone is still ours: no one else can have written.
+OURS = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+"""
+
+# KEYS: lock; ARGV: token, lease ms
+RENEW_SCRIPT = OURS + """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS: lock, queue, items, partials; ARGV: token, lease ms
+NEXT_SCRIPT = OURS + """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local head = redis.call('ZRANGE', KEYS[2], 0, 0)
+if #head == 0 then return {1} end
+return {2, head[1], redis.call('HGET', KEYS[3], head[1]) or '', redis.call('HGET', KEYS[4], head[1]) or ''}
+"""
+
+# KEYS: lock, messages, meta, queue, items, partials
+# ARGV: token, job id, remove newest n, replace at index ('' = none), replacement, drop oldest n, ttl, now,
+#       imported, turns...
+COMMIT_SCRIPT = OURS + """
+local messages = KEYS[2]
+if tonumber(ARGV[3]) > 0 then redis.call('RPOP', messages, ARGV[3]) end
+if ARGV[4] ~= '' then
+  local n, at = redis.call('LLEN', messages), tonumber(ARGV[4])
+  if (at >= 0 and at < n) or (at < 0 and -at <= n) then redis.call('LSET', messages, at, ARGV[5]) end
+end
+if #ARGV > 9 then redis.call('RPUSH', messages, unpack(ARGV, 10)) end
+if tonumber(ARGV[6]) > 0 then redis.call('LTRIM', messages, ARGV[6], -1) end
+redis.call('HSET', KEYS[3], 'active', '1', 'last_active', ARGV[8])
+if ARGV[9] == '1' then redis.call('HSET', KEYS[3], 'imported', '1') end
+redis.call('EXPIRE', messages, ARGV[7])
+redis.call('EXPIRE', KEYS[3], ARGV[7])
+if ARGV[2] ~= '' then
+  redis.call('ZREM', KEYS[4], ARGV[2])
+  redis.call('HDEL', KEYS[5], ARGV[2])
+  redis.call('HDEL', KEYS[6], ARGV[2])
+end
+return 1
+"""
+
+# KEYS: lock, queue; ARGV: token, lease ms, hand back ('1': release even with work waiting)
+RELEASE_SCRIPT = OURS + """
+if ARGV[3] ~= '1' and redis.call('ZCARD', KEYS[2]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS: lock, partials; ARGV: token, job id, message ts json, ttl
+PARTIAL_SCRIPT = OURS + """
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One queued thing to do, and the messages an earlier attempt left in Slack."""
+
+    message: IncomingMessage
+    partials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What a finished job writes to the conversation's memory, atomically with its removal."""
+
+    new: Sequence[StoredMessage] = ()
+    drop_oldest: int = 0
+    remove_last: int = 0  # newest turns removed first (a regenerated answer)
+    replace_at: int | None = None  # then this turn replaced (as a Python list index)
+    replacement: StoredMessage | None = None
+    imported: bool = False
+
+
+@dataclass
+class Acceptance:
+    outcome: str
+    token: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class LeaseLost(Exception):
+    """Someone else holds the conversation now: this worker must not write."""
+
+
+class ConversationQueue:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, conversation_ttl: int, lease_ms: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl = conversation_ttl
+        self.lease_ms = lease_ms
+        self._accept = redis.register_script(ACCEPT_SCRIPT)
+        self._acquire = redis.register_script(ACQUIRE_SCRIPT)
+        self._renew = redis.register_script(RENEW_SCRIPT)
+        self._next = redis.register_script(NEXT_SCRIPT)
+        self._commit = redis.register_script(COMMIT_SCRIPT)
+        self._release = redis.register_script(RELEASE_SCRIPT)
+        self._partial = redis.register_script(PARTIAL_SCRIPT)
+
+    async def accept(self, message: IncomingMessage, worker: str | None) -> Acceptance:
+        """Claim and queue ``message``; lease its conversation to ``worker`` when free (None: never)."""
+        cid, k = message.conversation, self.keys
+        result = await self._accept(
+            keys=[k.claim(cid, message.job_id), k.meta(cid), k.queue(cid), k.queue_items(cid), k.lock(cid)],
+            args=[
+                "1" if message.answer_requires_known_thread else "0",
+                message.job_id,
+                json.dumps(message.to_dict()),
+                CLAIM_TTL_SECONDS,
+                self.ttl,
+                QUEUE_TTL_SECONDS,
+                "1" if message.thread_ts is None and message.kind == ANSWER else "0",
+                worker or "",
+                self.lease_ms,
+            ],
+        )
+        code = int(result[0])
+        if code == 2:
+            return Acceptance(LEASED, _text(result[1]))
+        return Acceptance({1: QUEUED, -1: DUPLICATE, 0: NOT_IN_CONVERSATION}[code])
+
+    async def acquire(self, cid: ConversationId, worker: str, *, dead_worker: str = "") -> str | None:
+        """Lease ``cid`` if it has work and no holder (or only ``dead_worker``); the token, or None."""
+        k = self.keys
+        result = await self._acquire(keys=[k.lock(cid), k.queue(cid), k.meta(cid)], args=[worker, self.lease_ms, dead_worker])
+        return _text(result[1]) if int(result[0]) == 1 else None
+
+    async def renew(self, cid: ConversationId, token: str) -> bool:
+        return bool(await self._renew(keys=[self.keys.lock(cid)], args=[token, self.lease_ms]))
+
+    async def next(self, cid: ConversationId, token: str) -> Job | None:
+        """The oldest waiting job (it stays queued until committed).  Raises LeaseLost."""
+        k = self.keys
+        result = await self._next(keys=[k.lock(cid), k.queue(cid), k.queue_items(cid), k.partials(cid)], args=[token, self.lease_ms])
+        code = int(result[0]) if result else 0
+        if code == 0:
+            raise LeaseLost(str(cid))
+        if code == 1:
+            return None
+        job_id, raw, partials = _text(result[1]), _text(result[2]), _text(result[3])
+        if not raw:  # an id without its item (expired): drop it
+            await self.commit(cid, token, job_id, Commit())
+            return await self.next(cid, token)
+        return Job(IncomingMessage.from_dict(json.loads(raw)), tuple(json.loads(partials)) if partials else ())
+
+    async def commit(self, cid: ConversationId, token: str, job_id: str, commit: Commit, *, now: float = 0.0) -> None:
+        """Write ``commit`` and remove job ``job_id`` (\"\" = remove nothing), atomically.  Raises LeaseLost."""
+        k = self.keys
+        ok = await self._commit(
+            keys=[k.lock(cid), k.messages(cid), k.meta(cid), k.queue(cid), k.queue_items(cid), k.partials(cid)],
+            args=[
+                token,
+                job_id,
+                commit.remove_last,
+                "" if commit.replace_at is None or commit.replacement is None else commit.replace_at,
+                commit.replacement.to_json() if commit.replacement is not None else "",
+                commit.drop_oldest,
+                self.ttl,
+                repr(now),
+                "1" if commit.imported else "0",
+                *(m.to_json() for m in commit.new),
+            ],
+        )
+        if not ok:
+            raise LeaseLost(str(cid))
+        if commit.new:  # the channel's index of conversations (another slot: not part of the script)
+            index = k.channel_conversations(cid.team, cid.channel)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.sadd(index, cid.thread)
+                pipe.expire(index, self.ttl)
+                await pipe.execute()
+
+    async def release(self, cid: ConversationId, token: str, *, hand_back: bool = False) -> bool:
+        """Give the lease up.  False when more work arrived (the lease is kept: carry on)."""
+        return int(await self._release(keys=[self.keys.lock(cid), self.keys.queue(cid)], args=[token, self.lease_ms, "1" if hand_back else "0"])) != 2
+
+    async def record_partial(self, cid: ConversationId, token: str, job_id: str, posted: Sequence[str]) -> None:
+        """Remember the messages a job has shown so far, so whoever finishes it can replace them."""
+        await self._partial(keys=[self.keys.lock(cid), self.keys.partials(cid)], args=[token, job_id, json.dumps(list(posted)), QUEUE_TTL_SECONDS])
+
+    async def waiting(self, cid: ConversationId) -> int:
+        return int(await self.redis.zcard(self.keys.queue(cid)))
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

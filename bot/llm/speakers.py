@@ -1,0 +1,38 @@
+"""How people's messages are shown to the model, in a form their text cannot forge.
+
+In channels a turn starts with one header line naming who wrote it,
+``<from name="Ada Lovelace" id="U123"/>``; the system prompt tells the model
+that everything after it is that person's words.  A message that writes a
+header of its own gets it defused (``‹from``), and display names are cleaned
+(no quotes, brackets, line breaks or control characters, at most 48 characters)
+before they enter a prompt.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+NAME_CHARS = 48
+_HEADER = re.compile(r"<(\s*/?\s*from\b)", re.IGNORECASE)
+_UNSAFE_NAME = re.compile(r"[\"'<>`\\\[\]{}|]")
+
+
+def clean_name(name: str, fallback: str = "someone") -> str:
+    """A display name safe to put in a prompt: printable, one line, no markup characters."""
+    printable = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in name)
+    cleaned = " ".join(_UNSAFE_NAME.sub("", printable).split())[:NAME_CHARS].strip()
+    return cleaned or fallback
+
+
+def defuse_headers(text: str) -> str:
+    """Text that cannot pass for a speaker header."""
+    return _HEADER.sub(lambda m: "‹" + m.group(1), text)
+
+
+def attributed(name: str, user_id: str, text: str) -> str:
+    """A channel message as the model sees it: who wrote it, then their words."""
+    speaker = clean_name(name)
+    ident = re.sub(r"[^A-Za-z0-9]", "", user_id)[:24]
+    header = f'<from name="{speaker}" id="{ident}"/>' if ident else f'<from name="{speaker}"/>'
+    return f"{header}\n{defuse_headers(text)}"
