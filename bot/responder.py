@@ -30,7 +30,7 @@ from bot.prompts import Prompt
 from bot.slack.directory import NameDirectory
 from bot.slack.events import EDIT, REGENERATE, IncomingMessage
 from bot.slack.history import ThreadMessage, select_earlier
-from bot.slack.reply import STOPPED_MARK, ReplyWriter
+from bot.slack.reply import POSTING, STOPPED_MARK, ReplyWriter
 from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
 from bot.wording import EMPTY_MESSAGE, INTERNAL_FAILURE, NOT_LATEST_ANSWER
 
@@ -63,6 +63,8 @@ class ThreadReader(Protocol):
     async def earlier_in_thread(
         self, channel: str, thread_ts: str, before_ts: str, max_messages: int
     ) -> list[Mapping[str, Any]]: ...
+
+    async def own_messages_since(self, channel: str, thread_ts: str | None, since_ts: str, bot_id: str) -> list[str]: ...
 
 
 class ReplyFactory(Protocol):
@@ -189,7 +191,7 @@ class Responder:
         except Exception:
             log.exception("%s in %s failed", job.kind, job.conversation)
             if job.kind != EDIT:
-                await self.replies(job, replace=run.partials).fail(INTERNAL_FAILURE)
+                await self.replies(job, replace=[ts for ts in run.partials if ts != POSTING]).fail(INTERNAL_FAILURE)
 
     async def _context(self, message: IncomingMessage, state: ConversationState) -> _Context:
         variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
@@ -218,7 +220,7 @@ class Responder:
         cid = message.conversation
         question = strip_bot_mention(message.text, self.identity.user_id)
         if not question:
-            await self.replies(message, replace=run.partials).fail(EMPTY_MESSAGE)
+            await self.replies(message, replace=[ts for ts in run.partials if ts != POSTING]).fail(EMPTY_MESSAGE)
             return
         state = await self.store.load(cid)
         history = state.messages
@@ -234,7 +236,8 @@ class Responder:
         turn = await self._question_turn(message, question, context.cap)
         window = [*history, *imported, turn]
         drop = plan_window(window, context.system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
-        reply = self.replies(message, replace=run.partials, on_shown=run.shown, may_write=run.may_write)
+        reply = self.replies(message, replace=await self._earlier_attempt(message, run), on_shown=run.shown,
+                             may_write=run.may_write)
         answered = await self._generate(message, reply, context, window[drop:], drop)
         new = [*imported, turn] + ([answered.turn] if answered.turn is not None else [])
         await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True))
@@ -293,7 +296,7 @@ class Responder:
             parts = [str(ts) for ts in record.get("parts") or [previous.ts]]
         context = context or await self._context(job, state)
         drop = plan_window(window, context.system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
-        replace = list(dict.fromkeys([*run.partials, *parts]))
+        replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
         reply = self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write)
         answered = await self._generate(job, reply, context, window[drop:], drop)
         removed = 1 if previous is not None else 0
@@ -305,6 +308,16 @@ class Responder:
             replacement=replacement,
         ))
         await self._remember(job, context, window[drop:], answered)
+
+    async def _earlier_attempt(self, message: IncomingMessage, run: JobRun) -> list[str]:
+        """Messages an earlier attempt at this job left in Slack, to be replaced.  If it
+        died between posting and noting a message, the thread is asked for our messages."""
+        partials = [ts for ts in run.partials if ts != POSTING]
+        if POSTING in run.partials and self.threads is not None:
+            found = await self.threads.own_messages_since(
+                message.channel, message.reply_thread_ts, message.ts, self.identity.bot_id)
+            partials += [ts for ts in found if ts not in partials]
+        return partials
 
     async def _question_turn(self, message: IncomingMessage, question: str, cap: int) -> StoredMessage:
         names = await self.directory.user_names(message.team, [message.user, *mentioned_user_ids(question)])

@@ -20,7 +20,9 @@ import redis
 
 from .fakes.openai_api import FakeModel
 from .fakes.slack_api import FakeSlack
-from .harness import AppInstance, SlackSender, make_settings
+from .harness import SIGNING_SECRET, AppInstance, SlackSender, make_settings
+from .fakes.slack_api import BOT_TOKEN
+from .processes import BotProcess, bot_env
 
 
 def _answers(url: str) -> bool:
@@ -140,3 +142,26 @@ def sender(app: AppInstance) -> Iterator[SlackSender]:
     client = SlackSender(app.url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def start_process(slack: FakeSlack, model: FakeModel, redis_url: str, key_prefix: str, tiktoken_cache: str):
+    """Start the bot as real processes (``python -m bot serve``) against the fakes and Redis."""
+    started: list[BotProcess] = []
+
+    def start(**overrides) -> BotProcess:
+        values = {
+            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-test",
+            "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": key_prefix, "TIKTOKEN_CACHE_DIR": tiktoken_cache, "MODEL_MAX_RETRIES": 0,
+            "STREAM_UPDATE_INTERVAL_SECONDS": 0.05, "RESPONSE_URL_HOSTS": "127.0.0.1", "USER_MESSAGES_PER_MINUTE": 10_000,
+            "LOG_LEVEL": "INFO",
+        }
+        values.update(overrides)
+        process = BotProcess(bot_env(values))
+        started.append(process)
+        return process.wait_ready()
+
+    yield start
+    for process in started:
+        process.close()

@@ -121,6 +121,22 @@ class SlackHistory:
             log.warning("conversations.replies failed: %s; answering without the thread's history", exc.error)
             return []
 
+    async def own_messages_since(self, channel: str, thread_ts: str | None, since_ts: str, bot_id: str) -> list[str]:
+        """The ts of this bot's messages posted after ``since_ts`` in a thread (or at the
+        top level of a DM): what an attempt that died mid-post may have left behind."""
+        try:
+            if thread_ts:
+                response = await self._call(self.client.conversations_replies, channel=channel, ts=thread_ts,
+                                            oldest=since_ts, inclusive=False, limit=PAGE_SIZE)
+            else:
+                response = await self._call(self.client.conversations_history, channel=channel,
+                                            oldest=since_ts, inclusive=False, limit=PAGE_SIZE)
+        except HistoryUnavailable as exc:
+            log.warning("could not look for an earlier attempt's messages: %s", exc.error)
+            return []
+        return [str(m["ts"]) for m in response.get("messages") or []
+                if m.get("bot_id") == bot_id and m.get("ts") and _ts(str(m["ts"])) > _ts(since_ts)]
+
     @staticmethod
     async def _call(method: Any, **kwargs: Any) -> Any:
         try:

@@ -133,6 +133,7 @@ class NativeStreamReply:
             log.info("chat.startStream budget is full in %s: posting and updating instead", self.fallback.team)
             return False
         text = text[: fitting_prefix(text, STREAM_SOFT_BYTES)]  # a stream starts well under the size limit
+        await self.fallback.note_posting()
         self.fallback.check_writable()
         response = await call_quietly(START, self.client.chat_startStream(
             channel=self.fallback.channel, thread_ts=self.fallback.thread_ts,

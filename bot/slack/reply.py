@@ -42,6 +42,7 @@ MARKDOWN_REFUSED = frozenset({"invalid_blocks", "invalid_arguments", "markdown_t
 FINAL_UPDATE_WAIT_SECONDS = 3.0
 PLACEHOLDER_DELETE_WAIT_SECONDS = 120.0
 CURSOR = " …"
+POSTING = "posting"  # in the list of shown messages: a post whose ts is not known yet
 
 
 def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
@@ -217,6 +218,12 @@ class SlackReply:
         if self.on_shown is not None:
             await self.on_shown(list(self.shown))
 
+    async def note_posting(self) -> None:
+        """Say a new message is about to be posted (its ts is not known yet): if this
+        attempt dies before the ts is noted, whoever finishes the job looks for it."""
+        if self.on_shown is not None:
+            await self.on_shown([*self.shown, POSTING])
+
     async def _delete_now(self, ts: str) -> None:
         self.check_writable()
         try:
@@ -385,6 +392,7 @@ class SlackReply:
         return await self._post(text, DONE if last else None)
 
     async def _post(self, text: str, controls: str | None = None) -> str | None:
+        await self.note_posting()
         response = await self._call("chat.postMessage", text, controls, thread_ts=self.thread_ts, unfurl_links=False)
         ts = None if response is None else response.get("ts")
         if ts:

@@ -284,9 +284,13 @@ class FakeSlack:
             channel = p.get("channel", "")
             if channel in self.not_in_channel:
                 return {"ok": False, "error": "not_in_channel"}
-            if channel not in self.history:
+            posted = self._posted_as_slack_returns(channel, None)
+            if channel not in self.history and not posted:
                 return {"ok": False, "error": "channel_not_found"}
-            newest_first = sorted(self.history[channel], key=lambda m: float(m["ts"]), reverse=True)
+            found = [*self.history.get(channel, []), *posted]
+            if p.get("oldest"):
+                found = [m for m in found if float(m["ts"]) > float(p["oldest"])]
+            newest_first = sorted(found, key=lambda m: float(m["ts"]), reverse=True)
             limit = int(p.get("limit") or 100)
             return {"ok": True, "messages": newest_first[:limit], "has_more": len(newest_first) > limit}
         if method == "conversations.replies":
@@ -332,11 +336,21 @@ class FakeSlack:
             return {"ok": True, "view": {"id": "V1", **view}}
         return {"ok": False, "error": "unknown_method"}
 
+    def _posted_as_slack_returns(self, channel: str, thread_ts: str | None) -> list[dict[str, Any]]:
+        """The bot's own posts in a thread (or at the top level), as Slack lists them."""
+        return [{"type": "message", "ts": m.ts, "text": m.text, "user": BOT_USER_ID, "bot_id": BOT_ID,
+                 **({"thread_ts": m.thread_ts} if m.thread_ts else {})}
+                for m in self.messages.values() if m.channel == channel and m.thread_ts == thread_ts]
+
     def _replies(self, p: dict[str, Any]) -> dict[str, Any]:
-        thread = self.threads.get((p.get("channel", ""), p.get("ts", "")))
-        if thread is None:
+        channel, ts = p.get("channel", ""), p.get("ts", "")
+        thread = self.threads.get((channel, ts))
+        posted = self._posted_as_slack_returns(channel, ts)
+        if thread is None and not posted:
             return {"ok": False, "error": "thread_not_found"}
-        messages = sorted(thread, key=lambda m: float(m["ts"]))
+        messages = sorted([*(thread or []), *posted], key=lambda m: float(m["ts"]))
+        if p.get("oldest"):
+            messages = [m for m in messages if float(m["ts"]) > float(p["oldest"])]
         if p.get("latest"):
             inclusive = str(p.get("inclusive", "")).lower() in ("1", "true")
             latest = float(p["latest"])
