@@ -246,7 +246,7 @@ def build_slack_client(
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        timeout=15,
+        timeout=int(max(1, settings.slack_timeout_seconds)),
         retry_handlers=handlers,
     )
 

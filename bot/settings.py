@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr = Field(alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    slack_timeout_seconds: float = Field(default=15.0, gt=0, le=120, alias="SLACK_TIMEOUT_SECONDS")
 
     # Model
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")

@@ -127,7 +127,7 @@ class ModelClient:
         except ModelError as exc:
             verdict = True
             if breaker is not None:
-                if exc.kind in ("timeout", "connection") or exc.kind in ("http 429",) or exc.kind.startswith("http 5"):
+                if exc.kind in ("timeout", "connection", "cut", "http 429") or exc.kind.startswith("http 5"):
                     breaker.failed()
                 else:
                     breaker.succeeded()  # the model answered, if only with an error about this request
@@ -178,6 +178,8 @@ class ModelClient:
             raise ModelError("connection") from None
         except openai.OpenAIError as exc:
             raise ModelError(type(exc).__name__) from None
+        if reply.finish_reason is None:
+            raise ModelError("cut")  # the stream ended without saying it was done: a cut connection
         if not reply.text.strip():
             raise ModelError("empty reply")
 

@@ -23,6 +23,7 @@ class Scripted:
     chunk_chars: int = 8
     delay: float = 0.0  # seconds between chunks
     stall_after: int | None = None  # stop sending (without closing) after this many chunks
+    cut_after: int | None = None  # close the connection mid-stream after this many chunks
     gate: threading.Event | None = None  # wait for it before answering
 
 
@@ -136,6 +137,10 @@ class FakeModel:
                     event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
                     pieces = [text[i : i + plan.chunk_chars] for i in range(0, len(text), plan.chunk_chars)]
                     for n, piece in enumerate(pieces):
+                        if plan.cut_after is not None and n >= plan.cut_after:
+                            self.close_connection = True
+                            self.connection.shutdown(2)  # cut: no [DONE], no finish_reason
+                            return
                         if plan.stall_after is not None and n >= plan.stall_after:
                             time.sleep(30)  # a stalled stream: the client must give up on its own
                             return

@@ -113,6 +113,7 @@ class FakeSlack:
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> posted payloads
         self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
         self.delays: dict[str, float] = {}
+        self.slow: dict[str, list[float]] = {}  # method -> delays for its next calls only (a timeout)
         self.deleted: list[PostedMessage] = []
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the Home tab view published for them
         self.markdown_refused = False  # answer invalid_blocks to markdown_text and markdown blocks
@@ -191,9 +192,23 @@ class FakeSlack:
         self._ts_counter += 1
         return f"{1_700_000_000 + self._ts_counter}.{self._ts_counter:06d}"
 
+    def slow_next(self, method: str, seconds: float) -> None:
+        """The next call of ``method`` answers only after ``seconds`` (past the client's timeout)."""
+        with self._condition:
+            self.slow.setdefault(method, []).append(seconds)
+
     def handle(self, method: str, params: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
         if self.delays.get(method):
             time.sleep(self.delays[method])
+        with self._condition:
+            slow = self.slow.get(method, [])
+            delay = slow.pop(0) if slow else 0.0
+        if delay:
+            with self._condition:
+                self.calls.append(Call(method, {**params, "_timed_out": True}))
+                self._condition.notify_all()
+            time.sleep(delay)
+            return 200, {"ok": False, "error": "too_late"}, {}
         with self._condition:
             self.calls.append(Call(method, params))
             self._condition.notify_all()
