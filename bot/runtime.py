@@ -109,10 +109,13 @@ class Runtime:
         """Stop as SIGTERM asks: take no new work, let answers in progress finish until
         ``deadline`` (event-loop time), hand back what is left, then close."""
         loop = asyncio.get_running_loop()
+        started = loop.time()
         await self.dispatcher.shutdown(deadline, clock=loop.time)
+        unfinished = len(self.core.tasks)
         await self.core.tasks.aclose(max(0.0, deadline - loop.time()))  # cancels what is left: it is handed back
         await self.dispatcher.leave()
         await self.core.aclose(grace_seconds=0)
+        log.info("stopped in %.1fs (%d unfinished at the deadline were handed back)", loop.time() - started, unfinished)
 
     async def aclose(self) -> None:
         await self.stop(asyncio.get_running_loop().time() + self.settings.shutdown_grace_seconds)

@@ -35,4 +35,4 @@ class BackgroundTasks:
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.wait(pending, timeout=5)
+            await asyncio.wait(pending, timeout=2)

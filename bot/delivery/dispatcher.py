@@ -81,6 +81,7 @@ class Dispatcher:
         self.queue = ConversationQueue(store.redis, store.keys, conversation_ttl=store.ttl, lease_ms=lease_ms)
         self.workers = Workers(store.redis, store.keys, worker_id=self.worker_id, lease_ms=lease_ms)
         self.stopping = False
+        self.abandoning = False  # past the grace period: work in progress stops writing and is handed back
         self._active = 0  # conversations this process is answering now
         self._room = asyncio.Event()
         self._idle = asyncio.Event()
@@ -163,7 +164,7 @@ class Dispatcher:
                     lease = Lease(self.queue, cid, token, seconds=self.lease_seconds)
                     async with lease.kept():
                         while not self.stopping and (job := await self.queue.next(cid, token)) is not None:
-                            await self._run(JobRun(self.queue, lease, job))
+                            await self._run(JobRun(self.queue, lease, job, abandoned=lambda: self.abandoning))
                             attempt = 0
                     if self.stopping:
                         await self.queue.release(cid, token, hand_back=True)
@@ -174,6 +175,10 @@ class Dispatcher:
                         return
                     # more work arrived while we were finishing: the lease is still ours
                 except LeaseLost:
+                    if self.abandoning:  # stopped mid-answer at the end of the grace period
+                        await self._hand_back(cid, token, member)
+                        handed_on = True
+                        return
                     log.warning("lost the lease on %s; checking whether it is still ours to answer", cid)
                     token = await self._retake(cid, token)
                 except (RedisError, OSError) as exc:
@@ -297,6 +302,9 @@ class Dispatcher:
             await asyncio.wait({self._sweeper}, timeout=max(0.0, deadline - clock()))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - clock()))
+        # Past the deadline: answers still running stop at their next write and are handed back
+        # (a cancel alone can be lost inside a Redis call).
+        self.abandoning = True
 
     async def leave(self) -> None:
         """The last step of a stop: leave the worker registry if nothing is left in our name."""

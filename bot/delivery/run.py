@@ -19,8 +19,12 @@ COMMIT_BACKOFF_SECONDS = (0.1, 0.3, 1.0, 2.0)
 
 
 class JobRun:
-    def __init__(self, queue: ConversationQueue, lease: Lease, job: Job, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, queue: ConversationQueue, lease: Lease, job: Job, *, clock: Callable[[], float] = time.time,
+        abandoned: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.queue = queue
+        self.abandoned = abandoned
         self.lease = lease
         self.job = job
         self.clock = clock
@@ -36,8 +40,9 @@ class JobRun:
         return self.job.partials
 
     def may_write(self) -> bool:
-        """Whether this attempt may still write (to Slack or the store): its lease holds."""
-        return self.lease.valid
+        """Whether this attempt may still write (to Slack or the store): its lease holds
+        and the process is not past its shutdown grace period."""
+        return self.lease.valid and not self.abandoned()
 
     async def shown(self, posted: Sequence[str]) -> None:
         """Remember what this attempt has shown so far; a failure here must not stop the answer."""
@@ -51,7 +56,7 @@ class JobRun:
         while Redis is away and the lease still holds.  Raises LeaseLost."""
         attempt = 0
         while True:
-            if not self.lease.valid:
+            if not self.may_write():
                 raise LeaseLost(str(self.lease.cid))
             try:
                 await self.queue.commit(self.lease.cid, self.lease.token, self.message.job_id, commit, now=self.clock())
