@@ -91,7 +91,7 @@ def create_web_app(runtime: Runtime) -> Starlette:
         try:
             body = await read_capped(request, MAX_BODY_BYTES)
         except BodyTooLarge:
-            return PlainTextResponse("Request body too large", status_code=413, headers={"Connection": "close"})
+            return PlainTextResponse("Request body too large", status_code=413)
         if not body_is_parseable(body, request.headers.get("content-type", "")):
             if not is_signed_by_slack(verifier, secret.encode(), body, dict(request.headers)):
                 return PlainTextResponse("Invalid signature", status_code=401)
