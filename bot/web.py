@@ -96,7 +96,12 @@ def create_web_app(runtime: Runtime) -> Starlette:
             if not is_signed_by_slack(verifier, secret.encode(), body, dict(request.headers)):
                 return PlainTextResponse("Invalid signature", status_code=401)
             return PlainTextResponse("Malformed request body", status_code=400)
-        return to_starlette_response(await bolt_app.async_dispatch(to_async_bolt_request(request, body)))
+        try:
+            response = await bolt_app.async_dispatch(to_async_bolt_request(request, body))
+        except Exception as exc:  # Bolt could not make sense of a (signed) body's shape
+            log.warning("malformed Slack request (%s): answered 400", type(exc).__name__)
+            return PlainTextResponse("Malformed request body", status_code=400)
+        return to_starlette_response(response)
 
     async def healthz(_: Request) -> Response:
         try:

@@ -90,3 +90,64 @@ def test_serve_answers_a_signed_mention_end_to_end(slack, model, tmp_path):
     assert process.returncode == 0
     assert "embedded in-process store" in stderr
     assert (tmp_path / "tiktoken").is_dir(), "the tokenizer cache was seeded offline"
+
+
+def test_socket_mode_with_a_rejected_app_token_is_one_line(slack, model, tiktoken_cache):
+    result = run_bot("socket", timeout=30, env=bare_env(
+        SLACK_BOT_TOKEN="xoxb-test-token", SLACK_SIGNING_SECRET="s", OPENAI_API_KEY="k", SLACK_APP_TOKEN="xapp-1-revoked",
+        SLACK_API_URL=slack.base_url, OPENAI_BASE_URL=model.base_url, TIKTOKEN_CACHE_DIR=tiktoken_cache))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: Slack rejected SLACK_APP_TOKEN (invalid_auth)"), result.stderr
+    assert "Traceback" not in result.stderr and "xapp-1-revoked" not in result.stderr
+
+
+def _stops_at_once_on(sig: int, args: list[str], env: dict[str, str], ready: str) -> tuple[int, float]:
+    """Start ``python -m bot ARGS``, wait for ``ready`` on its output, send ``sig``: (exit code, seconds to stop)."""
+    import signal  # noqa: F401  (the caller passes one of its constants)
+
+    process = subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = ""
+        deadline = time.monotonic() + 30
+        while ready not in seen:
+            assert time.monotonic() < deadline and process.poll() is None, seen
+            seen += process.stdout.read(1)
+        time.sleep(0.2)
+        process.send_signal(sig)
+        started = time.monotonic()
+        code = process.wait(15)
+        return code, time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_ctrl_c_ends_the_console_at_once(model, tiktoken_cache):
+    import signal
+
+    env = bare_env(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=model.base_url, TIKTOKEN_CACHE_DIR=tiktoken_cache,
+                   PYTHONPATH=str(ROOT))
+    code, took = _stops_at_once_on(signal.SIGINT, ["chat"], env, ready="you> ")
+    assert took < 3 and code == 0
+
+
+def test_sigterm_ends_the_console_at_once(model, tiktoken_cache):
+    import signal
+
+    env = bare_env(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=model.base_url, TIKTOKEN_CACHE_DIR=tiktoken_cache,
+                   PYTHONPATH=str(ROOT))
+    code, took = _stops_at_once_on(signal.SIGTERM, ["chat"], env, ready="you> ")
+    assert took < 3 and code == 0
+
+
+def test_sigterm_stops_socket_mode_at_once_even_while_it_cannot_connect(slack, model, tiktoken_cache):
+    import signal
+
+    env = bare_env(SLACK_BOT_TOKEN="xoxb-test-token", SLACK_SIGNING_SECRET="s", OPENAI_API_KEY="k",
+                   SLACK_APP_TOKEN=slack.app_token, SLACK_API_URL=slack.base_url, OPENAI_BASE_URL=model.base_url,
+                   TIKTOKEN_CACHE_DIR=tiktoken_cache, PYTHONPATH=str(ROOT))
+    code, took = _stops_at_once_on(signal.SIGTERM, ["socket"], env, ready="ready as")
+    assert took < 5 and code == 0

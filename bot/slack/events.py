@@ -90,6 +90,8 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> Inc
     if kind not in ("app_mention", "message"):
         return Ignored(f"event type {kind!r}")
     subtype = event.get("subtype")
+    if subtype is not None and not isinstance(subtype, str):
+        return Ignored("malformed subtype")
     if subtype == "message_changed" and kind == "message":
         return _classify_edit(body, event, bot_user_id, bot_id)
     if subtype not in USER_MESSAGE_SUBTYPES:
@@ -105,9 +107,13 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> Inc
     if not isinstance(channel, str) or not isinstance(ts, str) or not channel or not ts:
         return Ignored("no channel or ts")
     team = event.get("team") or body.get("team_id") or ""
+    if not isinstance(team, str):
+        return Ignored("malformed team")
     text = event.get("text") if isinstance(event.get("text"), str) else ""
     thread_ts = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
     channel_type = event.get("channel_type") or ("im" if channel.startswith("D") else "channel")
+    if not isinstance(channel_type, str):
+        return Ignored("malformed channel type")
     message = IncomingMessage(
         team=str(team),
         channel=channel,
