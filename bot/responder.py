@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 SYSTEM_TOKENS_CACHE_LIMIT = 256
 STOP_POLL_SECONDS = 0.25
 DATE_FORMAT = "%A, %d %B %Y"
+DELIVERY_RETRY_SECONDS = (1.0, 3.0, 8.0)  # a finished answer Slack would not take is posted anew after these pauses
 IMPORT_TOKENISE_IN_THREAD = 20  # more imported messages than this are tokenised off the event loop
 PERSONA_HEADING = (
     "\n\n## Channel persona\nThe people of this channel asked you to take on this persona. It shapes your tone "
@@ -350,7 +351,14 @@ class Responder:
         if stopped and not text:
             await reply.fail("_(stopped)_")
             return _Answered(None, [])
-        posted = await reply.finish(text + STOPPED_MARK if stopped else text)
+        final = text + STOPPED_MARK if stopped else text
+        posted = await reply.finish(final)
+        for delay in DELIVERY_RETRY_SECONDS:  # Slack still failing after the SDK's retries: post anew a little later
+            if posted:
+                break
+            log.warning("could not deliver the answer in %s; trying again in %.0fs", cid, delay)
+            await asyncio.sleep(delay)
+            posted = await reply.finish(final)
         log.info(
             "answered %s in %.2fs%s: prompt %d tokens (%d cached), completion %d tokens, %d turns kept, %d dropped",
             cid, time.perf_counter() - started, " (stopped)" if stopped else "", answer.usage.prompt_tokens,

@@ -254,3 +254,33 @@ def test_redis_down_after_accept_and_back_gives_one_answer(start_app, slack, mod
     finally:
         slack.handle = original
         sender.close()
+
+
+def test_slack_down_when_the_answer_is_finished_posts_it_anew_later(start_app, slack, model, redis_url, key_prefix):
+    app = start_app(SLACK_TIMEOUT_SECONDS=1)
+    model.enqueue(Scripted(text=TEXT, chunk_chars=6, delay=0.02))
+    original = slack.handle
+    down_until: list[float] = []
+
+    def down_after_first_text(method, params, token):
+        if method in ("chat.postMessage", "chat.update", "chat.delete"):
+            if down_until and time.monotonic() < down_until[0]:
+                return 500, {"ok": False, "error": "internal_error"}, {}
+            if method == "chat.update" and "feedback_up" in str(params.get("blocks")) and not down_until:
+                down_until.append(time.monotonic() + 3.0)  # Slack fails from the final update on, for 3 s
+                return 500, {"ok": False, "error": "internal_error"}, {}
+        return original(method, params, token)
+
+    slack.handle = down_after_first_text
+    sender = SlackSender(app.url)
+    try:
+        event = mention("deliver me")
+        sender.send_event(event)
+        posts = settled(slack, "C100", event["ts"], timeout=30)
+        assert down_until, "Slack really failed the final update"
+        assert [m.text for m in posts] == [TEXT], "one complete answer, the stale partial removed"
+        cid = ConversationId(TEAM_ID, "C100", event["ts"])
+        assert wait_roles(redis_url, key_prefix, cid, 2) == ["user", "assistant"]
+    finally:
+        slack.handle = original
+        sender.close()

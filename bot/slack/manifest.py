@@ -30,7 +30,9 @@ BOT_SCOPES = [
     "commands",  # slash commands
     "users:read",  # readable names (users.info)
     "channels:read",  # channel names and creators (conversations.info)
-    "groups:read",  # the same for private channels
+    "groups:read",  # the same for private channels, and their members (who may read a linked conversation)
+    "im:read",  # DM members: a linked DM is summarised only for its members
+    "mpim:read",  # the same for group DMs
     "assistant:write",  # assistant threads: status, suggested prompts, titles
 ]
 PLACEHOLDER_URL = "https://YOUR-HOST"

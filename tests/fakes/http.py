@@ -35,6 +35,13 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
     daemon_threads = True
 
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        """A client that goes away mid-request (a killed bot, a timed-out call) is expected here."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class BackgroundServer:
     """Runs ``handler_class`` on 127.0.0.1 on a free port in a daemon thread."""
