@@ -181,6 +181,7 @@ def main() -> None:
         "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": prefix, "LOG_LEVEL": "WARNING", "STREAM_UPDATE_INTERVAL_SECONDS": "1",
         "SLACK_UPDATES_PER_MINUTE": "1000000",  # one fake workspace answering hundreds of times a minute
+        "USER_MESSAGES_PER_MINUTE": "10000",  # one fake user sends every message
         "TIKTOKEN_CACHE_DIR": os.path.join(tempfile.gettempdir(), "slack-assistant-bench-tiktoken"),
     }
     settings = make_settings(**{k: v for k, v in env.items() if k.isupper() and k in {

@@ -34,11 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import redis  # noqa: E402
 
 from tests.fakes.openai_api import FakeModel, Scripted  # noqa: E402
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack  # noqa: E402
-from tests.harness import SIGNING_SECRET, SlackSender, mention  # noqa: E402
+from tests.harness import SIGNING_SECRET, SlackSender, delete_prefix, mention  # noqa: E402
 from tests.processes import BotProcess, bot_env  # noqa: E402
 
 
@@ -180,11 +179,7 @@ def main() -> None:
     finally:
         slack.stop()
         model.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_prefix(redis_url, prefix)
 
 
 if __name__ == "__main__":

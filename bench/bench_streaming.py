@@ -53,7 +53,7 @@ def run_round(surface: str, concurrency: int, redis_url: str) -> dict[str, objec
         **os.environ,
         "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-bench",
         "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": prefix, "LOG_LEVEL": "WARNING",
+        "REDIS_KEY_PREFIX": prefix, "LOG_LEVEL": "WARNING", "USER_MESSAGES_PER_MINUTE": "10000",
         "TIKTOKEN_CACHE_DIR": os.path.join(tempfile.gettempdir(), "slack-assistant-bench-tiktoken"),
     }
     process, url = start_bot(env)

@@ -20,7 +20,7 @@ import redis
 
 from .fakes.openai_api import FakeModel
 from .fakes.slack_api import FakeSlack
-from .harness import SIGNING_SECRET, AppInstance, SlackSender, make_settings
+from .harness import SIGNING_SECRET, AppInstance, SlackSender, delete_prefix, make_settings
 from .fakes.slack_api import BOT_TOKEN
 from .processes import BotProcess, bot_env
 
@@ -74,11 +74,7 @@ def key_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of the test's own, removed afterwards (the Redis may be shared)."""
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_prefix(redis_url, prefix)
 
 
 @pytest.fixture

@@ -29,6 +29,19 @@ SIGNING_SECRET = "test-signing-secret"
 DONE_BUTTONS = ["feedback_up", "feedback_down", "regenerate_answer"]
 
 
+def delete_prefix(redis_url: str, prefix: str) -> None:
+    """Remove every key under ``prefix`` (tests and benchmarks may share a Redis with others)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def make_settings(**overrides: Any) -> Settings:
     values = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,

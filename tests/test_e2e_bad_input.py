@@ -30,9 +30,7 @@ def shared_app(slack_module, model_module, redis_url, tiktoken_cache):
     """One app for all fuzzed examples (starting one per example would take minutes)."""
     import uuid
 
-    import redis
-
-    from .harness import AppInstance, make_settings
+    from .harness import AppInstance, delete_prefix, make_settings
 
     prefix = f"test-fuzz-{uuid.uuid4().hex[:8]}"
     app = AppInstance(make_settings(
@@ -43,11 +41,7 @@ def shared_app(slack_module, model_module, redis_url, tiktoken_cache):
     yield app, sender
     sender.close()
     app.stop()
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_prefix(redis_url, prefix)
 
 
 @pytest.fixture(scope="module")

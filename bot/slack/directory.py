@@ -13,11 +13,11 @@ import asyncio
 import logging
 from typing import Awaitable, Callable, Iterable, Protocol
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.llm.speakers import clean_name
 from bot.memory.store import ConversationStore
+from bot.slack.calls import call_quietly
 
 log = logging.getLogger(__name__)
 
@@ -59,37 +59,31 @@ class Directory:
 
     async def channel_creator(self, team: str, channel: str) -> str | None:
         """Who created ``channel`` (not cached: asked only for permission checks)."""
-        try:
-            response = await self.client.conversations_info(channel=channel)
-        except Exception as exc:
-            log.info("conversations.info failed: %s", type(exc).__name__)
-            return None
-        return (response.get("channel") or {}).get("creator") or None
+        response = await call_quietly("conversations.info", self.client.conversations_info(channel=channel), level=logging.INFO)
+        return ((response or {}).get("channel") or {}).get("creator") or None
 
     async def can_read(self, team: str, channel: str, user: str) -> bool:
         """Whether ``user`` can read ``channel`` in Slack: any public channel; a private
         channel, group DM or DM only as a member.  False when Slack cannot tell."""
-        try:
-            info = (await self.client.conversations_info(channel=channel)).get("channel") or {}
-        except Exception as exc:
-            log.info("conversations.info failed: %s", _error(exc))
+        response = await call_quietly("conversations.info", self.client.conversations_info(channel=channel), level=logging.INFO)
+        if response is None:
             return False
+        info = response.get("channel") or {}
         if not (info.get("is_private") or info.get("is_im") or info.get("is_mpim") or info.get("is_group")):
             return bool(info.get("is_channel", True)) and not info.get("is_ext_shared_private")
         if info.get("is_im") and info.get("user") == user:
             return True
         cursor = None
-        try:
-            while True:
-                response = await self.client.conversations_members(channel=channel, limit=MEMBERS_PAGE, cursor=cursor)
-                if user in (response.get("members") or []):
-                    return True
-                cursor = (response.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    return False
-        except Exception as exc:
-            log.info("conversations.members failed: %s", _error(exc))
-            return False
+        while True:
+            page = await call_quietly("conversations.members", self.client.conversations_members(
+                channel=channel, limit=MEMBERS_PAGE, cursor=cursor), level=logging.INFO)
+            if page is None:
+                return False  # Slack cannot tell: not readable
+            if user in (page.get("members") or []):
+                return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return False
 
     async def _cached(self, team: str, key: str, fetch: Callable[[str], Awaitable[str | None]]) -> str:
         local_key = (team, key)
@@ -127,30 +121,12 @@ class Directory:
         return name
 
     async def _fetch_user(self, user: str) -> str | None:
-        try:
-            response = await self.client.users_info(user=user)
-        except SlackApiError as exc:
-            log.info("users.info failed: %s", exc.response.get("error"))
-            return None
-        except Exception as exc:
-            log.info("users.info failed: %s", type(exc).__name__)
-            return None
-        info = response.get("user") or {}
+        response = await call_quietly("users.info", self.client.users_info(user=user), level=logging.INFO)
+        info = (response or {}).get("user") or {}
         profile = info.get("profile") or {}
         return profile.get("display_name") or profile.get("real_name") or info.get("real_name") or info.get("name") or None
 
     async def _fetch_channel(self, channel: str) -> str | None:
-        try:
-            response = await self.client.conversations_info(channel=channel)
-        except SlackApiError as exc:
-            log.info("conversations.info failed: %s", exc.response.get("error"))
-            return None
-        except Exception as exc:
-            log.info("conversations.info failed: %s", type(exc).__name__)
-            return None
-        name = (response.get("channel") or {}).get("name")
+        response = await call_quietly("conversations.info", self.client.conversations_info(channel=channel), level=logging.INFO)
+        name = ((response or {}).get("channel") or {}).get("name")
         return f"#{name}" if name else None
-
-
-def _error(exc: Exception) -> str:
-    return str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
