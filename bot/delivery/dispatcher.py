@@ -198,10 +198,12 @@ class Dispatcher:
             handed_on = True  # our member stays in Redis: a sweep adopts it once we are gone
             log.error("store unavailable: leaving %s to another process (%s)", cid, type(exc).__name__)
         finally:
+            was_full = self._active >= self.max_concurrent
             self._active -= 1
             if self._active == 0:
                 self._idle.set()
-            self._room.set()
+            if was_full:  # work may be waiting for the room just freed: sweep now rather than within a second
+                self._room.set()
             if not handed_on:
                 with contextlib.suppress(RedisError, OSError):
                     await self.workers.drop(member)
