@@ -59,8 +59,6 @@ def to_readable(text: str, names: Mapping[str, str]) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-_BROADCAST = re.compile(r"<!(channel|here|everyone)(?:\|[^>]*)?>", re.IGNORECASE)
-_USER_GROUP = re.compile(r"<!subteam\^[A-Za-z0-9]+(?:\|([^>]*))?>")
 _PLAIN_BROADCAST = re.compile(r"(?<![\w@])@(channel|here|everyone)\b", re.IGNORECASE)
 WORD_JOINER = "\u2060"  # invisible: "@here" reads the same but is no longer a mention
 
@@ -69,6 +67,6 @@ def defuse_broadcasts(text: str) -> str:
     """Model text with every special mention (``<!channel>``, ``<!here>``,
     ``<!everyone>``, user groups ``<!subteam^…>``, and their plain ``@here``
     forms) shown as text instead of pinging anyone."""
-    text = _BROADCAST.sub(lambda m: f"@{WORD_JOINER}{m.group(1).lower()}", text)
-    text = _USER_GROUP.sub(lambda m: (m.group(1) or "@group").replace("@", "@" + WORD_JOINER, 1), text)
+    text = _SPECIAL.sub(lambda m: f"@{WORD_JOINER}{m.group(1)}", text)
+    text = _SUBTEAM.sub(lambda m: (m.group(1) or "@group").replace("@", "@" + WORD_JOINER, 1), text)
     return _PLAIN_BROADCAST.sub(lambda m: f"@{WORD_JOINER}{m.group(1)}", text)
