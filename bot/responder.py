@@ -192,7 +192,7 @@ class Responder:
         except Exception:
             log.exception("%s in %s failed", job.kind, job.conversation)
             if job.kind != EDIT:
-                await self.replies(job, replace=[ts for ts in run.partials if ts != POSTING]).fail(INTERNAL_FAILURE)
+                await self.replies(job, replace=_posted(run)).fail(INTERNAL_FAILURE)
 
     async def _context(self, message: IncomingMessage, state: ConversationState) -> _Context:
         variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
@@ -221,7 +221,7 @@ class Responder:
         cid = message.conversation
         question = strip_bot_mention(message.text, self.identity.user_id)
         if not question:
-            await self.replies(message, replace=[ts for ts in run.partials if ts != POSTING]).fail(EMPTY_MESSAGE)
+            await self.replies(message, replace=_posted(run)).fail(EMPTY_MESSAGE)
             return
         state = await self.store.load(cid)
         history = state.messages
@@ -313,7 +313,7 @@ class Responder:
     async def _earlier_attempt(self, message: IncomingMessage, run: JobRun) -> list[str]:
         """Messages an earlier attempt at this job left in Slack, to be replaced.  If it
         died between posting and noting a message, the thread is asked for our messages."""
-        partials = [ts for ts in run.partials if ts != POSTING]
+        partials = _posted(run)
         if POSTING in run.partials and self.threads is not None:
             found = await self.threads.own_messages_since(
                 message.channel, message.reply_thread_ts, message.ts, self.identity.bot_id)
@@ -479,3 +479,8 @@ class Responder:
         speaker = names.get(m.user, m.user) if m.user else m.bot_name
         content = text if direct and m.user else attributed(speaker, m.user or "", text)
         return self._stored("user", self.counter.shorten(content, cap), m.ts, m.user)
+
+
+def _posted(run: JobRun) -> list[str]:
+    """The messages an earlier attempt at this job is known to have posted."""
+    return [ts for ts in run.partials if ts != POSTING]

@@ -104,8 +104,6 @@ def test_socket_mode_with_a_rejected_app_token_is_one_line(slack, model, tiktoke
 
 def _stops_at_once_on(sig: int, args: list[str], env: dict[str, str], ready: str) -> tuple[int, float]:
     """Start ``python -m bot ARGS``, wait for ``ready`` on its output, send ``sig``: (exit code, seconds to stop)."""
-    import signal  # noqa: F401  (the caller passes one of its constants)
-
     process = subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

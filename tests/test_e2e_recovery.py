@@ -77,7 +77,7 @@ def test_kill_9_mid_answer_another_process_finishes_it_within_the_lease(start_pr
 
 def test_sigterm_mid_answer_hands_it_back_and_exits_within_the_grace(start_process, slack, model, redis_url, key_prefix):
     stopping = start_process(LEASE_SECONDS=5, SHUTDOWN_GRACE_SECONDS=1)
-    other = start_process(LEASE_SECONDS=5)
+    start_process(LEASE_SECONDS=5)  # the process that finishes what the stopping one hands back
     model.enqueue(Scripted(text=SLOW, chunk_chars=7, delay=0.05))
     event = mention("one more thing")
     sender = SlackSender(stopping.url)

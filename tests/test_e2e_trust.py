@@ -3,13 +3,12 @@ people's messages cannot pass for someone else's; floods and crowds are bounded.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 import redis
 
-from bot.memory.conversation import ConversationId, Keys
+from bot.memory.conversation import ConversationId
 from bot.wording import (
     CANNOT_READ_CONVERSATION,
     FLOODED,
@@ -191,7 +190,7 @@ def test_a_flooding_user_gets_one_private_note_and_others_are_unaffected(start_a
 
 def test_work_beyond_a_process_room_is_answered_by_another_process(start_process, slack, model):
     busy = start_process(MAX_CONCURRENT_ANSWERS=1, LEASE_SECONDS=5)
-    helper = start_process(MAX_CONCURRENT_ANSWERS=10, LEASE_SECONDS=5)
+    start_process(MAX_CONCURRENT_ANSWERS=10, LEASE_SECONDS=5)  # the process with room
     gate = threading.Event()
     model.enqueue(Scripted(gate=gate))  # the busy process's one answer waits on the model
     sender = SlackSender(busy.url)

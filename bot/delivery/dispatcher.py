@@ -27,7 +27,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from typing import AsyncIterator, Awaitable, Callable, Protocol
+from typing import AsyncIterator, Callable, Protocol
 
 from redis.exceptions import RedisError
 
@@ -118,6 +118,7 @@ class Dispatcher:
             return
         try:
             if acceptance.outcome == LEASED:
+                self._occupy()
                 await self._drain(cid, acceptance.token or "", member)
             elif acceptance.outcome in (DUPLICATE, NOT_IN_CONVERSATION):
                 log.debug("not handling %s %s: %s", cid, message.job_id, acceptance.outcome)
@@ -152,10 +153,15 @@ class Dispatcher:
         return False
 
     # --- answering a leased conversation -------------------------------------
-    async def _drain(self, cid: ConversationId, token: str, member: str) -> None:
-        """Answer ``cid``'s queue in order while the lease holds; release, hand back or leave it for a sweep."""
+    def _occupy(self) -> None:
+        """Count a conversation as being answered here (before its drain starts, so a
+        sweep never takes more than there is room for); ``_drain`` gives it back."""
         self._active += 1
         self._idle.clear()
+
+    async def _drain(self, cid: ConversationId, token: str, member: str) -> None:
+        """Answer ``cid``'s queue in order while the lease holds; release, hand back or leave it for a sweep.
+        The caller has counted it (``_occupy``)."""
         handed_on = False
         try:
             attempt = 0
@@ -287,12 +293,8 @@ class Dispatcher:
         if token is None:  # someone else holds it (and will see its queue), or nothing waits
             await self.workers.drop(member)
             return
-        self._active += 1  # counted now, so the sweep does not take more than there is room for
-        self.tasks.spawn(self._drain_counted(cid, token, member))
-
-    async def _drain_counted(self, cid: ConversationId, token: str, member: str) -> None:
-        self._active -= 1
-        await self._drain(cid, token, member)
+        self._occupy()
+        self.tasks.spawn(self._drain(cid, token, member))
 
     # --- shutdown ---------------------------------------------------------------
     async def shutdown(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -316,6 +318,3 @@ class Dispatcher:
         except (RedisError, OSError) as exc:
             log.warning("could not leave the worker registry (%s): another process adopts our work", type(exc).__name__)
 
-
-async def shielded(work: Awaitable[None]) -> None:
-    await asyncio.shield(work)

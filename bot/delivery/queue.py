@@ -23,12 +23,12 @@ write again: its token no longer matches.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import redis.asyncio as aioredis
 
-from bot.memory.conversation import ConversationId, Keys, StoredMessage
+from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
 from bot.slack.events import ANSWER, IncomingMessage
 
 QUEUE_TTL_SECONDS = 3600
@@ -162,7 +162,6 @@ class Commit:
 class Acceptance:
     outcome: str
     token: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class LeaseLost(Exception):
@@ -202,14 +201,14 @@ class ConversationQueue:
         )
         code = int(result[0])
         if code == 2:
-            return Acceptance(LEASED, _text(result[1]))
+            return Acceptance(LEASED, as_text(result[1]))
         return Acceptance({1: QUEUED, -1: DUPLICATE, 0: NOT_IN_CONVERSATION}[code])
 
     async def acquire(self, cid: ConversationId, worker: str, *, dead_worker: str = "") -> str | None:
         """Lease ``cid`` if it has work and no holder (or only ``dead_worker``); the token, or None."""
         k = self.keys
         result = await self._acquire(keys=[k.lock(cid), k.queue(cid), k.meta(cid)], args=[worker, self.lease_ms, dead_worker])
-        return _text(result[1]) if int(result[0]) == 1 else None
+        return as_text(result[1]) if int(result[0]) == 1 else None
 
     async def renew(self, cid: ConversationId, token: str) -> bool:
         return bool(await self._renew(keys=[self.keys.lock(cid)], args=[token, self.lease_ms]))
@@ -223,7 +222,7 @@ class ConversationQueue:
             raise LeaseLost(str(cid))
         if code == 1:
             return None
-        job_id, raw, partials = _text(result[1]), _text(result[2]), _text(result[3])
+        job_id, raw, partials = as_text(result[1]), as_text(result[2]), as_text(result[3])
         if not raw:  # an id without its item (expired): drop it
             await self.commit(cid, token, job_id, Commit())
             return await self.next(cid, token)
@@ -267,6 +266,3 @@ class ConversationQueue:
     async def waiting(self, cid: ConversationId) -> int:
         return int(await self.redis.zcard(self.keys.queue(cid)))
 
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

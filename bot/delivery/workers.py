@@ -18,7 +18,7 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from bot.memory.conversation import ConversationId, Keys
+from bot.memory.conversation import ConversationId, Keys, as_text
 
 # KEYS: from set, to set; ARGV: member, new member
 ADOPT_SCRIPT = """
@@ -96,19 +96,16 @@ class Workers:
     async def take_ready(self) -> str | None:
         """The oldest conversation waiting for room, now this worker's responsibility (its member)."""
         member = await self._take_ready(keys=[self._ready, self.holding()], args=[uuid.uuid4().hex[:12]])
-        return None if member is None else _text(member)
-
-    async def ready_count(self) -> int:
-        return int(await self.redis.llen(self._ready))
+        return None if member is None else as_text(member)
 
     async def dead(self, limit: int = 20) -> list[str]:
         """Workers whose heartbeat lapsed (not this one)."""
         now_ms = await self._now_ms()
         found = await self.redis.zrangebyscore(self._workers, "-inf", now_ms, start=0, num=limit)
-        return [w for w in map(_text, found) if w != self.worker_id]
+        return [w for w in map(as_text, found) if w != self.worker_id]
 
     async def held_by(self, worker: str) -> list[str]:
-        return [_text(m) for m in await self.redis.smembers(self.holding(worker))]
+        return [as_text(m) for m in await self.redis.smembers(self.holding(worker))]
 
     async def adopt(self, dead_worker: str, member: str) -> str | None:
         """Move ``member`` from a dead worker's set to this one's; the new member, or None if another got it."""
@@ -128,6 +125,3 @@ class Workers:
         seconds, micros = await self.redis.time()
         return int(seconds) * 1000 + int(micros) // 1000
 
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

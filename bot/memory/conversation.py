@@ -59,6 +59,11 @@ class StoredMessage:
         return {"role": self.role, "content": self.content}
 
 
+def as_text(value: str | bytes) -> str:
+    """A Redis reply as text, whether or not the client decodes responses."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class Keys:
     """Versioned Redis key names.  The conversation id sits in a {hash tag} so
     that all keys of one conversation live in one Redis Cluster slot."""

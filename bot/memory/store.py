@@ -28,7 +28,7 @@ from typing import AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
 
-from bot.memory.conversation import ConversationId, Keys, StoredMessage
+from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
 
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 NAME_TTL_SECONDS = 24 * 3600
@@ -76,13 +76,13 @@ class ConversationStore:
             pipe.lrange(self.keys.messages(cid), 0, -1)
             pipe.get(self.keys.persona(cid.team, cid.channel))
             meta, raw_messages, persona = await pipe.execute()
-        meta = {_text(k): _text(v) for k, v in meta.items()}
+        meta = {as_text(k): as_text(v) for k, v in meta.items()}
         return ConversationState(
-            messages=StoredMessage.many_from_json([_text(raw) for raw in raw_messages]),
+            messages=StoredMessage.many_from_json([as_text(raw) for raw in raw_messages]),
             active="active" in meta,
             imported="imported" in meta,
             last_active=float(meta.get("last_active", 0) or 0),
-            persona=None if persona is None else _text(persona),
+            persona=None if persona is None else as_text(persona),
         )
 
     async def save_turn(
@@ -122,10 +122,10 @@ class ConversationStore:
             threads, *records = await pipe.execute()
         keys = [conversations, *record_sets, self.keys.persona(team, channel)]
         for thread in threads:
-            cid = ConversationId(team, channel, _text(thread))
+            cid = ConversationId(team, channel, as_text(thread))
             keys += [self.keys.messages(cid), self.keys.meta(cid), self.keys.queue(cid), self.keys.queue_items(cid),
                      self.keys.partials(cid)]
-        keys += [_text(key) for found in records for key in found]
+        keys += [as_text(key) for found in records for key in found]
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:  # one key a command: keys of many conversations live in many cluster slots
                 pipe.unlink(key)
@@ -135,7 +135,7 @@ class ConversationStore:
     # --- personas ------------------------------------------------------------
     async def get_persona(self, team: str, channel: str) -> str | None:
         value = await self.redis.get(self.keys.persona(team, channel))
-        return None if value is None else _text(value)
+        return None if value is None else as_text(value)
 
     async def set_persona(self, team: str, channel: str, text: str | None) -> None:
         if text is None:
@@ -226,14 +226,11 @@ class ConversationStore:
     # --- names of users and channels ----------------------------------------
     async def get_name(self, team: str, slack_id: str) -> str | None:
         value = await self.redis.get(self.keys.name(team, slack_id))
-        return None if value is None else _text(value)
+        return None if value is None else as_text(value)
 
     async def set_name(self, team: str, slack_id: str, name: str) -> None:
         await self.redis.set(self.keys.name(team, slack_id), name, ex=NAME_TTL_SECONDS)
 
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def connect(redis_url: str | None, *, max_connections: int = 100) -> aioredis.Redis:
