@@ -17,8 +17,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.stops import StopSignals
 from bot.memory.conversation import ConversationId
-from bot.memory.store import ConversationStore
+from bot.memory.store import ConversationState, ConversationStore
 from bot.slack.events import REGENERATE, IncomingMessage
 from bot.slack.reply import parse_button_value
 from bot.wording import CANNOT_REGENERATE, NOT_LATEST_ANSWER, NOT_YOUR_ANSWER, NOT_YOUR_ANSWER_TO_STOP
@@ -37,6 +38,7 @@ class ButtonPress:
     user: str  # who pressed it
     value: str  # the button's value, as the bot wrote it
     action_ts: str = ""
+    thread_ts: str = ""  # the pressed message's thread, from the payload (buttons written before their value named it)
 
     @property
     def answer_ts(self) -> str:
@@ -47,12 +49,21 @@ class ButtonPress:
     def asker(self) -> str:
         return parse_button_value(self.value)[1]
 
+    @property
+    def conversation(self) -> ConversationId:
+        """The conversation the answer belongs to."""
+        thread = parse_button_value(self.value)[2] or self.thread_ts
+        if not thread:
+            thread = ConversationId.TOP_LEVEL_DM if self.channel.startswith("D") else self.answer_ts
+        return ConversationId(self.team, self.channel, thread)
+
 
 class AnswerActions:
     def __init__(
-        self, store: ConversationStore, dispatcher: Dispatcher, *, admins: frozenset[str],
+        self, store: ConversationStore, dispatcher: Dispatcher, stops: StopSignals, *, admins: frozenset[str],
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
+        self.stops = stops
         self.store = store
         self.dispatcher = dispatcher
         self.admins = admins
@@ -66,15 +77,23 @@ class AnswerActions:
         if not self._may_act(press, press.asker):
             log.info("stop on %s %s refused for %s", press.channel, press.message_ts, press.user)
             return NOT_YOUR_ANSWER_TO_STOP
-        await self.store.request_stop(press.team, press.channel, press.message_ts)
+        await self.stops.request(press.team, press.channel, press.message_ts)
         log.info("stop requested on %s %s by %s", press.channel, press.message_ts, press.user)
         return None
 
     async def rate(self, press: ButtonPress, rating: str) -> str:
         """Keep this person's rating of the answer; the private acknowledgement."""
-        record = await self._answer_record(press.team, press.channel, press.answer_ts) or {}
+        state = await self._state_with(press)
+        turns = state.messages
+        at = next((n for n in range(len(turns) - 1, -1, -1) if turns[n].role == "assistant" and turns[n].ts == press.answer_ts), None)
+        answer = turns[at].content if at is not None else ""
+        question = next((turns[n].content for n in range((at or 0) - 1, -1, -1) if turns[n].role == "user"), "") if at else ""
+        record = state.last_answer if (state.last_answer or {}).get("ts") == press.answer_ts else {}
         entry = {
-            **record,
+            **{k: v for k, v in (record or {}).items() if k not in ("ts", "parts")},
+            "question": question,
+            "answer": answer,
+            "conversation": str(press.conversation),
             "rating": rating,
             "rated_by": press.user,
             "rated_at": self.now().isoformat(timespec="seconds"),
@@ -84,25 +103,27 @@ class AnswerActions:
             "answer_ts": press.answer_ts,
         }
         # Per answer text: a regenerated answer in the same message is rated apart.
-        version = hashlib.sha1(str(record.get("answer", "")).encode()).hexdigest()[:10]
+        version = hashlib.sha1(answer.encode()).hexdigest()[:10]
         await self.store.save_feedback(press.team, press.channel, f"{press.answer_ts}:{version}", press.user, entry)
         return THANKS[rating]
 
     async def regenerate(self, press: ButtonPress) -> str | None:
         """Queue a new answer in place of the latest one; a private note when it cannot be."""
         first = press.answer_ts
-        record = await self._answer_record(press.team, press.channel, first)
-        if record is None:
-            return CANNOT_REGENERATE
-        job = regeneration(record, press, first)
+        cid = press.conversation
+        await self._state_with(press)  # the answer is stored (a quick click may come first)
         # Anything queued means a newer question is being answered.  Read before the
         # history: a question committed in between then shows in the history instead.
-        pending = await self.dispatcher.queue.waiting(job.conversation)
-        state = await self.store.load(job.conversation)
+        pending = await self.dispatcher.queue.waiting(cid)
+        state = await self.store.load(cid)
+        record = state.last_answer if (state.last_answer or {}).get("ts") == first else None
         history = state.messages
         latest = history[-1] if history else None
         if pending or latest is None or latest.role != "assistant" or latest.ts != first:
             return NOT_LATEST_ANSWER
+        if record is None:
+            return CANNOT_REGENERATE
+        job = regeneration(record, press, cid, first)
         asker = press.asker or str(record.get("asker") or "") or (history[-2].user if len(history) > 1 else "")
         if not self._may_act(press, asker):
             log.info("regenerate on %s refused for %s", first, press.user)
@@ -111,28 +132,36 @@ class AnswerActions:
         self.dispatcher.submit(job if job.user == asker else _for(job, asker))
         return None
 
-    async def _answer_record(self, team: str, channel: str, ts: str) -> dict[str, Any] | None:
-        """What the answer was.  It is saved just after the answer is shown, so a
+    async def _state_with(self, press: ButtonPress) -> ConversationState:
+        """The answer's conversation.  The answer is stored just after it is shown, so a
         very quick click may wait a moment for it."""
         deadline = time.monotonic() + ANSWER_RECORD_WAIT_SECONDS
         while True:
-            record = await self.store.get_answer(team, channel, ts)
-            if record is not None or time.monotonic() >= deadline:
-                return record
+            state = await self.store.load(press.conversation)
+            newest = state.messages[-1].ts if state.messages else ""
+            stored = any(m.ts == press.answer_ts for m in state.messages) or (newest and _ts(newest) >= _ts(press.answer_ts))
+            if stored or time.monotonic() >= deadline:
+                return state
             await asyncio.sleep(0.1)
 
 
-def regeneration(record: dict[str, Any], press: ButtonPress, first_ts: str) -> IncomingMessage:
+def _ts(ts: str) -> float:
+    try:
+        return float(ts)
+    except ValueError:
+        return 0.0
+
+
+def regeneration(record: dict[str, Any], press: ButtonPress, cid: ConversationId, first_ts: str) -> IncomingMessage:
     """The queued job that answers the latest turn again, for the person who asked."""
-    thread = str(record.get("thread") or "")
     return IncomingMessage(
         team=press.team,
         channel=press.channel,
-        channel_type=str(record.get("channel_type") or "channel"),
+        channel_type=str(record.get("channel_type") or ("im" if press.channel.startswith("D") else "channel")),
         user=str(record.get("asker") or press.asker or press.user),
         text="",
         ts=first_ts,
-        thread_ts=None if thread == ConversationId.TOP_LEVEL_DM else thread,
+        thread_ts=None if cid.thread == ConversationId.TOP_LEVEL_DM else cid.thread,
         mentioned=True,
         source="regenerate_button",
         kind=REGENERATE,

@@ -19,8 +19,10 @@ from redis.exceptions import RedisError
 
 from bot.delivery.queue import Commit, LeaseLost
 from bot.delivery.run import JobRun
+from bot.delivery.stops import StopSignals
+from bot.memory.batch import Batch
 from bot.llm.generation import billed_tokens, failure_sentence, generate
-from bot.llm.model import ModelClient, ModelError, ModelReply
+from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.llm.speakers import attributed
 from bot.memory.conversation import ConversationId, StoredMessage
 from bot.memory.store import ConversationState, ConversationStore
@@ -32,12 +34,11 @@ from bot.slack.events import EDIT, REGENERATE, IncomingMessage
 from bot.slack.history import ThreadMessage, select_earlier
 from bot.slack.reply import POSTING, STOPPED_MARK, ReplyWriter
 from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
-from bot.wording import EMPTY_MESSAGE, INTERNAL_FAILURE, NOT_LATEST_ANSWER
+from bot.wording import EMPTY_MESSAGE, FLOODED, INTERNAL_FAILURE, NOT_LATEST_ANSWER
 
 log = logging.getLogger(__name__)
 
 SYSTEM_TOKENS_CACHE_LIMIT = 256
-STOP_POLL_SECONDS = 0.25
 DATE_FORMAT = "%A, %d %B %Y"
 DELIVERY_RETRY_SECONDS = (1.0, 3.0, 8.0)  # a finished answer Slack would not take is posted anew after these pauses
 IMPORT_TOKENISE_IN_THREAD = 20  # more imported messages than this are tokenised off the event loop
@@ -82,10 +83,13 @@ class PrivateNotes(Protocol):
 
 @dataclass(frozen=True)
 class _Context:
-    """What a request is built around: the system prompt and its size."""
+    """What a request is built around: the system prompt (the same for every request of
+    the conversation, so the provider can cache it with the history after it), the note
+    that follows the history (today's date, who wrote the latest message) and their size."""
 
     system_prompt: str
-    system_tokens: int
+    note: str
+    fixed_tokens: int  # the system prompt's and the note's
     cap: int  # most tokens one message may have
     prompt_name: str
     prompt_version: int
@@ -95,10 +99,11 @@ class _Context:
 class _Answered:
     """A generated answer, shown in Slack, waiting to be stored."""
 
-    turn: StoredMessage | None  # None: the model failed (a sentence was shown)
+    turn: StoredMessage | None  # None: the model failed (a sentence was shown), or the answer was not given
     posted: list[str]
     stopped: bool = False
     usage: ModelReply | None = None
+    flooded: bool = False  # over the sender's flood limit: not answered (a private note said so once)
 
 
 class Responder:
@@ -119,8 +124,12 @@ class Responder:
         thread_import_limit: int,
         edit_window_seconds: float = 300.0,
         notes: PrivateNotes | None = None,
+        stops: StopSignals | None = None,
+        cache_key: Callable[[ConversationId], str | None] = lambda cid: None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
+        self.stops = stops
+        self.cache_key = cache_key
         self.store = store
         self.model = model
         self.counter = counter
@@ -196,34 +205,38 @@ class Responder:
 
     async def _context(self, message: IncomingMessage, state: ConversationState) -> _Context:
         variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
-        viewing = await self._viewed_channel(message)
+        viewing = await self._viewed_channel(message, state)
         if viewing:
             variables["channel"] = f"a direct message (they are looking at {viewing})"
         system_prompt = self.system_prompt_for(variables, state.persona)
-        system_tokens = self.count_system(system_prompt)
+        note = CONTEXT_NOTE.format(date=variables["date"], user_name=variables["user_name"])
+        fixed = self.count_system(system_prompt) + self.counter.count_message(note)
         return _Context(
             system_prompt,
-            system_tokens,
-            message_token_cap(self.budget.max_context_tokens, system_tokens),
+            note,
+            fixed,
+            message_token_cap(self.budget.max_context_tokens, fixed),
             self.system_prompt.name + ("+persona" if state.persona else ""),
             self.system_prompt.header.version,
         )
 
-    async def _viewed_channel(self, message: IncomingMessage) -> str | None:
+    async def _viewed_channel(self, message: IncomingMessage, state: ConversationState) -> str | None:
         """The channel an assistant thread's user is looking at (Slack's thread context), by name."""
         if not (message.is_direct and message.thread_ts):
             return None
-        context = await self.store.get_thread_context(message.channel, message.thread_ts)
-        channel = (context or {}).get("channel_id")
+        channel = (state.thread_context or {}).get("channel_id")
         return await self.directory.channel_name(message.team, channel) if channel else None
 
+    async def _state(self, run: JobRun) -> ConversationState:
+        """The conversation as it was when the job was taken (read in the same step), else read now."""
+        return run.job.state if run.job.state is not None else await self.store.load(run.message.conversation)
+
     async def _answer(self, message: IncomingMessage, run: JobRun) -> None:
-        cid = message.conversation
         question = strip_bot_mention(message.text, self.identity.user_id)
         if not question:
             await self.replies(message, replace=_posted(run)).fail(EMPTY_MESSAGE)
             return
-        state = await self.store.load(cid)
+        state = await self._state(run)
         history = state.messages
         forget = 0
         if self._dm_went_idle(message, state.last_active) and history:
@@ -236,18 +249,22 @@ class Responder:
 
         turn = await self._question_turn(message, question, context.cap)
         window = [*history, *imported, turn]
-        drop = plan_window(window, context.system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
+        drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         reply = self.replies(message, replace=await self._earlier_attempt(message, run), on_shown=run.shown,
                              may_write=run.may_write)
-        answered = await self._generate(message, reply, context, window[drop:], drop)
+        answered = await self._generate(message, run, reply, context, window[drop:], drop)
+        if answered.flooded:
+            await run.commit(Commit())
+            return
         new = [*imported, turn] + ([answered.turn] if answered.turn is not None else [])
-        await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True))
-        await self._remember(message, context, window[drop:], answered)
+        batch = Batch()
+        await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True,
+                                answer=self._record(message, context, window[drop:], answered, batch)), batch)
 
     async def _regenerate(self, job: IncomingMessage, run: JobRun) -> None:
         """Answer the latest turn again, in place of the latest answer (``job.ts``)."""
         cid = job.conversation
-        state = await self.store.load(cid)
+        state = await self._state(run)
         history = state.messages
         if len(history) < 2 or history[-1].role != "assistant" or history[-1].ts != job.ts or history[-2].role != "user":
             log.info("not regenerating in %s: %s is no longer the latest answer", cid, job.ts)
@@ -259,7 +276,7 @@ class Responder:
         """A user edited a message: answer it again if it is the one just answered
         (within the edit window); otherwise only correct the stored history."""
         cid = job.conversation
-        state = await self.store.load(cid)
+        state = await self._state(run)
         history = state.messages
         position = next((n for n in range(len(history) - 1, -1, -1) if history[n].ts == job.ts and history[n].role == "user"), None)
         if position is None:
@@ -293,22 +310,23 @@ class Responder:
         previous = state.messages[-1] if state.messages and state.messages[-1].role == "assistant" else None
         parts: list[str] = []
         if previous is not None and previous.ts:
-            record = await self.store.get_answer(job.team, job.channel, previous.ts) or {}
-            parts = [str(ts) for ts in record.get("parts") or [previous.ts]]
+            record = state.last_answer if (state.last_answer or {}).get("ts") == previous.ts else None
+            parts = [str(ts) for ts in (record or {}).get("parts") or [previous.ts]]
         context = context or await self._context(job, state)
-        drop = plan_window(window, context.system_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
+        drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
         reply = self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write)
-        answered = await self._generate(job, reply, context, window[drop:], drop)
+        answered = await self._generate(job, run, reply, context, window[drop:], drop)
         removed = 1 if previous is not None else 0
+        batch = Batch()
         await run.commit(Commit(
             new=[answered.turn] if answered.turn is not None else [],
             drop_oldest=drop,
             remove_last=removed,
             replace_at=-1 if replacement is not None else None,
             replacement=replacement,
-        ))
-        await self._remember(job, context, window[drop:], answered)
+            answer=self._record(job, context, window[drop:], answered, batch),
+        ), batch)
 
     async def _earlier_attempt(self, message: IncomingMessage, run: JobRun) -> list[str]:
         """Messages an earlier attempt at this job left in Slack, to be replaced.  If it
@@ -331,22 +349,58 @@ class Responder:
             return False
 
     async def _generate(
-        self, message: IncomingMessage, reply: ReplyWriter, context: _Context, kept: list[StoredMessage], drop: int
+        self, message: IncomingMessage, run: JobRun, reply: ReplyWriter, context: _Context, kept: list[StoredMessage],
+        drop: int,
     ) -> _Answered:
-        """Stream the answer to ``kept`` into ``reply``.  A model failure is told in one sentence."""
+        """Stream the answer to ``kept`` into ``reply``.  A model failure is told in one sentence.
+
+        First one Redis round trip: the job's admission (flood limit, "may post" mark)
+        and the reply's budget steps.  Then the model request goes out and, beside it,
+        the thinking status or placeholder; text is shown only once the reply has
+        started, and an answer Slack will not show is abandoned."""
         cid = message.conversation
-        request = build_request(context.system_prompt, kept)
-        if not await reply.start():
-            log.warning("could not post in %s; the answer is abandoned", cid)
-            return _Answered(None, [])
-        started = time.perf_counter()
+        # One round trip before the model is asked: the flood verdict (a message over the
+        # limit never costs a model request) with the rest the reply needs from Redis.
+        batch = Batch()
+        flood_verdict = run.admission_in(batch)
+        prepare = getattr(reply, "prepare", None)
+        if prepare is not None:
+            prepare(batch)
+        await batch.run(self.store.redis)
+        verdict = flood_verdict()
+        if verdict is not None and verdict.over:
+            log.info("flood limit: not answering %s from %s", message.job_id, message.user)
+            if verdict.first_over:
+                await self.note_privately(message, FLOODED)
+            return _Answered(None, [], flooded=True)
+
+        request = build_request(context.system_prompt, kept, context.note)
         answer = ModelReply()
+        stop = asyncio.Event()
+        flag = _StopFlag(stop)
+        started = asyncio.get_running_loop().create_future()
+        options = ModelOptions(cache_key=self.cache_key(cid))
+        generation = asyncio.ensure_future(
+            generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started))
+        began = time.perf_counter()
         try:
-            stopped = await self._generate_unless_stopped(message, request, reply, answer)
-        except ModelError as exc:
-            log.warning("model failed for %s: %s", cid, exc.kind)
-            await reply.fail(failure_sentence(exc))
-            return _Answered(None, [])
+            shown = await reply.start()  # the status or placeholder, while the model is being asked
+            started.set_result(shown)
+            if not shown:
+                log.warning("could not post in %s; the answer is abandoned", cid)
+                return _Answered(None, [])
+            try:
+                stopped = await self._until_done_or_stopped(message, reply, generation, stop, flag)
+            except ModelError as exc:
+                log.warning("model failed for %s: %s", cid, exc.kind)
+                await reply.fail(failure_sentence(exc))
+                return _Answered(None, [])
+        finally:
+            if not generation.done():
+                generation.cancel()
+                await asyncio.wait({generation})
+            if not started.done():
+                started.set_result(False)
         text = answer.text.rstrip() if stopped else answer.text
         if stopped and not text:
             await reply.fail("_(stopped)_")
@@ -361,7 +415,7 @@ class Responder:
             posted = await reply.finish(final)
         log.info(
             "answered %s in %.2fs%s: prompt %d tokens (%d cached), completion %d tokens, %d turns kept, %d dropped",
-            cid, time.perf_counter() - started, " (stopped)" if stopped else "", answer.usage.prompt_tokens,
+            cid, time.perf_counter() - began, " (stopped)" if stopped else "", answer.usage.prompt_tokens,
             answer.usage.cached_tokens, answer.usage.completion_tokens, len(kept), drop,
         )
         turn = StoredMessage(
@@ -373,77 +427,59 @@ class Responder:
         )
         return _Answered(turn, posted, stopped, answer)
 
-    async def _remember(self, message: IncomingMessage, context: _Context, kept: list[StoredMessage], answered: _Answered) -> None:
-        """The answer's record (for buttons and feedback) and its usage.  The answer is
-        shown and stored already: a failure here is logged, never shown."""
+    def _record(
+        self, message: IncomingMessage, context: _Context, kept: list[StoredMessage], answered: _Answered, batch: Batch
+    ) -> dict[str, Any] | None:
+        """The answer's record (for its buttons), stored with its turns, and its usage, added
+        to ``batch`` (written in the commit's round trip)."""
         if answered.turn is None or answered.usage is None:
-            return
-        context_tokens = request_tokens(kept, context.system_tokens)
-        try:
-            if answered.posted:
-                await self.store.save_answer(message.team, message.channel, answered.posted[0], {
-                    "conversation": str(message.conversation),
-                    "channel_type": message.channel_type,
-                    "thread": message.conversation.thread,
-                    "asker": message.user,
-                    "prompt": context.prompt_name,
-                    "prompt_version": context.prompt_version,
-                    "model": self.model.model,
-                    "answer_ts": answered.posted[0],
-                    "parts": answered.posted,
-                    "context_tokens": context_tokens,
-                    "question": kept[-1].content if kept else "",
-                    "answer": answered.turn.content,
-                    "stopped": answered.stopped,
-                    "generation": message.kind,
-                })
-            prompt_tokens, completion_tokens = billed_tokens(answered.usage, context_tokens, self.counter)
-            await self.store.record_usage(
-                message.team, message.channel, message.user,
-                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=self.now(),
-            )
-        except (RedisError, OSError) as exc:
-            log.error("could not record the answer in %s (%s); it was delivered and stored", message.conversation, type(exc).__name__)
+            return None
+        context_tokens = request_tokens(kept, context.fixed_tokens)
+        prompt_tokens, completion_tokens = billed_tokens(answered.usage, context_tokens, self.counter)
+        self.store.record_usage_in(batch, message.team, message.channel, message.user,
+                                   prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=self.now())
+        if not answered.posted:
+            return None
+        return {
+            "ts": answered.posted[0],
+            "parts": answered.posted,
+            "asker": message.user,
+            "channel_type": message.channel_type,
+            "prompt": context.prompt_name,
+            "prompt_version": context.prompt_version,
+            "model": self.model.model,
+            "context_tokens": context_tokens,
+            "stopped": answered.stopped,
+            "generation": message.kind,
+        }
 
-    async def _generate_unless_stopped(
-        self, message: IncomingMessage, request: list[dict[str, str]], reply: ReplyWriter, answer: ModelReply
+    async def _until_done_or_stopped(
+        self, message: IncomingMessage, reply: ReplyWriter, generation: asyncio.Future[Any], stop: asyncio.Event,
+        flag: "_StopFlag",
     ) -> bool:
-        """Stream the answer; True if someone pressed Stop (``answer`` keeps what was written).
+        """Wait for the answer; True if someone pressed Stop on it (the answer keeps what was written).
 
         Stop both sets a flag the generation checks between chunks and cancels it:
         a cancel that lands inside a Redis call can be lost (redis-py), the flag cannot."""
-        stop = asyncio.Event()
-        generation = asyncio.ensure_future(generate(self.model, request, reply, answer=answer, stop=stop))
-        if not hasattr(reply, "message_ts"):  # no Stop button where it is written (a command reply, the console)
+        shown = getattr(reply, "messages_shown", None)
+        if shown is None or self.stops is None:  # no Stop button where it is written (a command reply, the console)
             await generation
             return False
-        watcher = asyncio.ensure_future(self._watch_stop(message, reply, generation, stop))
-        try:
-            await generation
-        except asyncio.CancelledError:
-            if stop.is_set():
-                return True
-            raise
-        finally:
-            watcher.cancel()
-        return stop.is_set()
 
-    async def _watch_stop(
-        self, message: IncomingMessage, reply: ReplyWriter, generation: asyncio.Future[Any], stop: asyncio.Event
-    ) -> bool:
-        """Cancel ``generation`` as soon as a Stop press on the answer's message is recorded (by any process)."""
-        while not generation.done():
-            await asyncio.sleep(STOP_POLL_SECONDS)
-            ts = getattr(reply, "message_ts", None)  # None until the first text is shown
+        def on_stop() -> None:
+            stop.set()
+            generation.cancel()
+
+        stops = self.stops
+        flag.late = lambda: stops.pressed(message.team, message.channel, shown())
+        with stops.watch(message.team, message.channel, shown, on_stop):
             try:
-                requested = bool(ts) and await self.store.stop_requested(message.team, message.channel, ts)
-            except (RedisError, OSError):
-                continue  # the store is away: the answer goes on
-            if requested:
-                stop.set()
-                generation.cancel()
-                return True
-        return False
+                await generation
+            except asyncio.CancelledError:
+                if stop.is_set():
+                    return True
+                raise
+        return stop.is_set()
 
     # ------------------------------------------------------------------
     def _dm_went_idle(self, message: IncomingMessage, last_active: float) -> bool:
@@ -479,6 +515,23 @@ class Responder:
         speaker = names.get(m.user, m.user) if m.user else m.bot_name
         content = text if direct and m.user else attributed(speaker, m.user or "", text)
         return self._stored("user", self.counter.shorten(content, cap), m.ts, m.user)
+
+
+class _StopFlag:
+    """Set by a Stop press: at once when the press names a message the answer knows, or
+    at the next chunk when the press came before the answer knew its message."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self.event = event
+        self.late: Callable[[], bool] = lambda: False
+
+    def is_set(self) -> bool:
+        if not self.event.is_set() and self.late():
+            self.event.set()
+        return self.event.is_set()
+
+
+CONTEXT_NOTE = "Today is {date}. The latest message is from {user_name}."
 
 
 def _posted(run: JobRun) -> list[str]:

@@ -9,11 +9,13 @@ console (``bot.console``) uses the same core and services without Slack.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable, Sequence
 
+import aiohttp
 import redis.asyncio as aioredis
 from openai import AsyncOpenAI
 from redis.exceptions import RedisError
@@ -31,6 +33,8 @@ from bot.slack.directory import Directory, NameDirectory
 from bot.delivery.dispatcher import Dispatcher
 from bot.management import Management
 from bot.delivery.flood import FloodLimit
+from bot.delivery.stops import StopSignals
+from bot.memory.conversation import ConversationId
 from bot.llm.breaker import CircuitBreaker
 from bot.llm.model import ModelClient, build_openai_client
 from bot.prompts import PromptCatalog, PromptError, load_catalog
@@ -51,6 +55,9 @@ from bot.memory.trimming import fixed_tokens
 log = logging.getLogger(__name__)
 
 
+SLACK_CONNECTIONS = 100  # open connections to Slack per process (kept alive and reused)
+
+
 class StartupError(Exception):
     """The bot cannot start; the message is one human line."""
 
@@ -67,10 +74,12 @@ class Core:
     counter: TokenCounter
     catalog: PromptCatalog
     tasks: BackgroundTasks
+    stops: StopSignals
 
     async def aclose(self, grace_seconds: float | None = None) -> None:
         """Let background work finish for ``grace_seconds`` (default: the setting), then close."""
         await self.tasks.aclose(self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds)
+        await self.stops.close()
         await self.model.close()
         await self.store.close()
 
@@ -92,6 +101,7 @@ class Runtime:
     slack: AsyncWebClient
     bolt_app: AsyncApp
     identity: BotIdentity
+    http: aiohttp.ClientSession | None = None  # shared by every Slack client
 
     @property
     def settings(self) -> Settings:
@@ -115,6 +125,8 @@ class Runtime:
         await self.core.tasks.aclose(max(0.0, deadline - loop.time()))  # cancels what is left: it is handed back
         await self.dispatcher.leave()
         await self.core.aclose(grace_seconds=0)
+        if self.http is not None:
+            await self.http.close()
         log.info("stopped in %.1fs (%d unfinished at the deadline were handed back)", loop.time() - started, unfinished)
 
     async def aclose(self) -> None:
@@ -173,7 +185,7 @@ async def build_core(
         idle_timeout=settings.model_idle_timeout_seconds,
         breaker=CircuitBreaker(failures=settings.model_breaker_failures, cooldown=settings.model_breaker_cooldown_seconds),
     )
-    return Core(settings, store, model, counter, catalog, BackgroundTasks())
+    return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys))
 
 
 def build_services(
@@ -203,6 +215,8 @@ def build_services(
         thread_import_limit=settings.thread_import_limit,
         edit_window_seconds=settings.edit_window_seconds,
         notes=notes,
+        stops=core.stops,
+        cache_key=conversation_cache_key if settings.sends_prompt_cache_key else (lambda cid: None),
         now=now,
     )
     commands = CommandRunner(
@@ -233,13 +247,29 @@ def build_services(
     )
     return Services(
         responder, commands, management, dispatcher,
-        AnswerActions(core.store, dispatcher, admins=settings.admins, now=now),
+        AnswerActions(core.store, dispatcher, core.stops, admins=settings.admins, now=now),
         AssistantThreads(core.store, core.catalog, bot_name=settings.bot_name),
     )
 
 
+def conversation_cache_key(cid: ConversationId) -> str:
+    """``prompt_cache_key`` for a conversation: its requests share a prefix.  Hashed: no Slack ids leave."""
+    return "c-" + hashlib.sha256(str(cid).encode()).hexdigest()[:24]
+
+
+def slack_http_session(timeout_seconds: float) -> aiohttp.ClientSession:
+    """One HTTP session for every Slack call of the process: connections are kept alive and
+    reused instead of one new connection (and TLS handshake) per call.  The session's
+    timeout is every call's (the SDK applies its own only to sessions it makes)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=SLACK_CONNECTIONS, keepalive_timeout=60),
+        timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+    )
+
+
 def build_slack_client(
-    settings: Settings, rate_limited: AsyncRetryHandler | None = None, *, wait_on_429: bool = True
+    settings: Settings, rate_limited: AsyncRetryHandler | None = None, *, wait_on_429: bool = True,
+    session: aiohttp.ClientSession | None = None,
 ) -> AsyncWebClient:
     """The Web API client; ``wait_on_429=False`` for calls that must never delay an answer
     (those are not retried on faults either)."""
@@ -251,6 +281,7 @@ def build_slack_client(
         base_url=settings.slack_api_url,
         timeout=int(max(1, settings.slack_timeout_seconds)),
         retry_handlers=handlers,
+        session=session,
     )
 
 
@@ -320,10 +351,12 @@ async def build_runtime(
         core.store.redis, key_prefix=settings.redis_key_prefix, per_minute=slack_rate_limits(settings)
     )
     rate_limited = SharedRateLimitRetryHandler(budget)
-    slack = build_slack_client(settings, rate_limited)
+    http = slack_http_session(settings.slack_timeout_seconds)
+    slack = build_slack_client(settings, rate_limited, session=http)
     try:
         identity = await fetch_identity(slack)
     except StartupError:
+        await http.close()
         await core.store.close()
         raise
     rate_limited.team = identity.team_id
@@ -333,13 +366,15 @@ async def build_runtime(
         core,
         directory=Directory(slack, core.store),
         replies=reply_factory(slack, budget, interval=interval, streaming=settings.slack_streaming,
-                              status_client=build_slack_client(settings, wait_on_429=False), tasks=core.tasks),
+                              status_client=build_slack_client(settings, wait_on_429=False, session=http), tasks=core.tasks),
         threads=history,
         history=history,
         identity=identity,
         notes=SlackNotes(slack),
     )
     await services.dispatcher.start()
+    if not await core.stops.wait_listening():
+        log.warning("not listening for Stop presses yet: retrying in the background")
     bolt_app = build_bolt_app(
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
@@ -356,4 +391,4 @@ async def build_runtime(
         identity.user_id, identity.bot_id, identity.team_id, settings.openai_model, settings.max_context_tokens,
         " ".join(sorted([*core.catalog.commands, settings.management_command])),
     )
-    return Runtime(core, services, slack, bolt_app, identity)
+    return Runtime(core, services, slack, bolt_app, identity, http)

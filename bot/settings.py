@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     model_timeout_seconds: float = Field(default=120.0, gt=0, alias="MODEL_TIMEOUT_SECONDS")
     model_idle_timeout_seconds: float = Field(default=30.0, gt=0, alias="MODEL_IDLE_TIMEOUT_SECONDS")
     model_max_retries: int = Field(default=2, ge=0, le=10, alias="MODEL_MAX_RETRIES")
+    prompt_cache_key: Literal["auto", "on", "off"] = Field(default="auto", alias="PROMPT_CACHE_KEY")
 
     # Token budgets
     max_context_tokens: int = Field(default=16000, ge=512, alias="MAX_CONTEXT_TOKENS")
@@ -161,6 +162,14 @@ class Settings(BaseSettings):
     def allowed_response_hosts(self) -> frozenset[str]:
         """Hosts a response_url may point at (RESPONSE_URL_HOSTS, comma-separated; host or host:port)."""
         return frozenset(part.strip().lower() for part in self.response_url_hosts.split(",") if part.strip())
+
+    @property
+    def sends_prompt_cache_key(self) -> bool:
+        """Whether requests carry ``prompt_cache_key`` (auto: only to OpenAI's own API, since
+        other servers may refuse a field they do not know)."""
+        if self.prompt_cache_key != "auto":
+            return self.prompt_cache_key == "on"
+        return self.openai_base_url is None or "api.openai.com" in self.openai_base_url
 
     @property
     def embedded_store(self) -> bool:

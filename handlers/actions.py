@@ -25,9 +25,11 @@ def button_press(body: dict[str, Any], action: dict[str, Any]) -> ButtonPress:
     team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
     ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts") or ""
+    thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts") or ""
     return ButtonPress(
         team=str(team), channel=str(channel), message_ts=str(ts), user=str((body.get("user") or {}).get("id") or ""),
         value=str(action.get("value") or ""), action_ts=str(action.get("action_ts") or f"{time.time():.6f}"),
+        thread_ts=str(thread_ts),
     )
 
 

@@ -40,7 +40,7 @@ async def test_console_conversation_commands_and_persona(settings_for, model):
     ])
     assert "bot> Nice to meet you, Ada.\n" in transcript
     first, second, translate, robot, summary = model.wait_for_requests(5)
-    assert [m["content"] for m in second.messages[1:]] == ["my name is Ada", "Nice to meet you, Ada.", "what is my name?"]
+    assert [m["content"] for m in second.dialogue] == ["my name is Ada", "Nice to meet you, Ada.", "what is my name?"]
     assert "into French" in translate.last_user_text and translate.last_user_text.endswith("good night")
     assert "Usage: `/translate <language> <text>`" in transcript
     assert "Persona set" in transcript

@@ -51,7 +51,7 @@ def test_stop_mid_stream_keeps_and_stores_only_what_was_written(app, sender, sla
     # The conversation goes on normally after a stop.
     sender.send_event({**mention("shorter please"), "thread_ts": event["ts"]})
     slack.wait_for_answers(2)
-    assert model.wait_for_requests(2)[1].messages[-2] == {"role": "assistant", "content": shown}
+    assert model.wait_for_requests(2)[1].dialogue[-2] == {"role": "assistant", "content": shown}
 
 
 def test_feedback_is_kept_per_person_and_acknowledged_privately(app, sender, slack, model):

@@ -21,7 +21,7 @@ def test_ask_acks_privately_then_answers_through_the_response_url(app, sender, s
 
     [request] = model.requests
     system, user = request.messages
-    assert system["role"] == "system" and "alice" in system["content"]
+    assert system["role"] == "system" and "#general" in system["content"]
     assert user["role"] == "user" and "alice asks, in #general" in user["content"] and "what is a monad?" in user["content"]
     assert slack.calls_to("chat.postMessage") == [], "a private answer is not posted in the channel"
 

@@ -21,7 +21,7 @@ def test_direct_messages_are_answered_top_level_and_keep_context(app, sender, sl
 
     sender.send_event(dm("what is my name?"))
     slack.wait_for_answers(2)
-    history = model.requests[1].messages
+    history = model.requests[1].messages[:1] + model.requests[1].dialogue
     assert "a direct message" in history[0]["content"]
     assert [m["content"] for m in history[1:]] == [
         "my name is Alice", "Answer to: my name is Alice", "what is my name?",
@@ -37,7 +37,7 @@ def test_a_thread_in_a_dm_is_its_own_conversation(app, sender, slack, model):
     sender.send_event(dm("in a thread", thread_ts=parent["ts"]))
     answers = slack.wait_for_answers(2)
     assert answers[1].thread_ts == parent["ts"]
-    assert [m["content"] for m in model.requests[1].messages[1:]] == ["top level", "in a thread"]
+    assert [m["content"] for m in model.requests[1].dialogue] == ["top level", "in a thread"]
 
 
 def test_top_level_dm_starts_fresh_after_the_idle_cut_off(start_app, slack, model):
@@ -54,6 +54,6 @@ def test_top_level_dm_starts_fresh_after_the_idle_cut_off(start_app, slack, mode
         app.call(lambda: store.redis.hset(store.keys.meta(cid), "last_active", repr(time.time() - 120)))
         sender.send_event(dm("new topic"))
         slack.wait_for_answers(2)
-        assert [m["content"] for m in model.requests[1].messages[1:]] == ["new topic"]
+        assert [m["content"] for m in model.requests[1].dialogue] == ["new topic"]
     finally:
         sender.close()

@@ -28,7 +28,7 @@ def test_model_error_gives_one_sentence_and_clean_history(app, sender, slack, mo
     sender.send_event(message("try again", thread_ts=first["ts"]))
     answers = slack.wait_for_answers(2)
     assert answers[1].text == "Answer to: alice: try again"
-    assert [m["role"] for m in model.requests[1].messages] == ["system", "user", "user"]
+    assert [m["role"] for m in model.requests[1].dialogue] == ["user", "user"]
 
 
 def test_sdk_retries_transient_model_errors_before_giving_up(start_app, slack, model):
@@ -86,13 +86,19 @@ def test_slack_rate_limit_on_post_is_retried(app, sender, slack, model):
     assert len(slack.calls_to("chat.postMessage")) == 2
 
 
-def test_slack_refusing_the_post_skips_the_model(app, sender, slack, model):
+def test_slack_refusing_the_post_abandons_the_answer(app, sender, slack, model):
+    # The model is asked while the status or placeholder goes out (not after it): when
+    # Slack refuses both, the answer is dropped before anything is shown.
+    model.enqueue(Scripted(text="never shown", chunk_chars=4, delay=0.05))
     slack.fail_next("assistant.threads.setStatus", "not_in_channel")
     slack.fail_next("chat.postMessage", "not_in_channel")
-    sender.send_event(mention("can you see me?"))
-    slack.wait_for(lambda s: s.calls_to("chat.postMessage"))
-    time.sleep(0.3)
-    assert model.requests == []
+    first = mention("can you see me?")
+    sender.send_event(first)
+    turns = app.wait_stored(ConversationId(TEAM_ID, "C100", first["ts"]), 1)
+    assert [t.role for t in turns] == ["user"], "the question is kept; no answer was given"
+    assert len(model.requests) == 1
+    assert all("never shown" not in m.text for m in slack.posts())
+    assert slack.calls_to("chat.postMessage") and not slack.posts(), "nothing was shown"
 
 
 def test_secrets_never_reach_the_logs(start_app, slack, model, caplog):

@@ -83,7 +83,7 @@ def test_reset_really_empties_the_conversation(app, sender, slack, model):
     slack.threads[("C100", first["ts"])] = []  # Slack has nothing more to say about it either
     sender.send_event(mention("what is the password?", thread_ts=first["ts"]))
     slack.wait_for_answers(2)
-    assert [m["content"] for m in model.requests[1].messages[1:]] == [said("what is the password?")]
+    assert [m["content"] for m in model.requests[1].dialogue] == [said("what is the password?")]
 
 
 def test_model_says_which_model_answers(app, sender, slack):

@@ -33,7 +33,7 @@ def test_history_survives_a_process_restart(start_app, slack, model):
     try:
         sender.send_event(message("what was the code word?", thread_ts=first["ts"]))
         slack.wait_for_answers(2)
-        contents = [m["content"] for m in model.requests[1].messages[1:]]
+        contents = [m["content"] for m in model.requests[1].dialogue]
         assert contents == [
             said("remember the code word: pelican"),
             "Answer to: alice: remember the code word: pelican",
@@ -67,7 +67,7 @@ def test_long_thread_keeps_every_request_within_budget(start_app, slack, model):
         messages = request.messages
         assert request_tokens(messages) <= budget, f"request {n} is over budget"
         assert messages[0]["role"] == "system"
-        assert messages[-1]["content"].startswith(said(f"turn {n} "))
+        assert request.dialogue[-1]["content"].startswith(said(f"turn {n} "))
         prefixes.add(messages[1]["content"])
     # Old turns are dropped in chunks: the request's first turn (and so its
     # cacheable prefix) changes far less often than once per turn.
@@ -106,7 +106,7 @@ def test_embedded_store_works_without_redis_url(start_app, slack, model, caplog)
         slack.wait_for_answers(1)
         sender.send_event(message("still there?", thread_ts=first["ts"]))
         slack.wait_for_answers(2)
-        assert len(model.requests[1].messages) == 4
+        assert len(model.requests[1].dialogue) == 3
         assert len(slack.calls_to("chat.postMessage")) == 2
     finally:
         sender.close()

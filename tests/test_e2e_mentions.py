@@ -19,9 +19,12 @@ def test_channel_mention_is_answered_in_its_thread(app, sender, slack, model):
     [request] = model.requests
     messages = request.messages
     assert messages[0]["role"] == "system"
-    assert "alice" in messages[0]["content"] and "#general" in messages[0]["content"]
-    assert messages[-1] == {"role": "user", "content": said("what is 2+2?")}
-    assert f"<@{BOT_USER_ID}>" not in messages[-1]["content"]
+    assert "#general" in messages[0]["content"]
+    # Who is speaking and the date come after the history, so the prefix stays cacheable.
+    assert "alice" not in messages[0]["content"]
+    assert messages[-2] == {"role": "user", "content": said("what is 2+2?")}
+    assert messages[-1]["role"] == "system" and "alice" in messages[-1]["content"] and "Today is" in messages[-1]["content"]
+    assert f"<@{BOT_USER_ID}>" not in messages[-2]["content"]
     assert request.body["stream"] is True
     assert request.body["model"] == "gpt-4o-mini"
 
@@ -44,7 +47,7 @@ def test_thread_follow_up_without_mention_is_answered(app, sender, slack, model)
     answers = slack.wait_for_answers(2)
     assert answers[1].thread_ts == first["ts"]
 
-    history = model.requests[1].messages
+    history = model.requests[1].messages[:1] + model.requests[1].dialogue
     assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]
     assert history[1]["content"] == said("start a plan")
     assert history[2]["content"] == "Answer to: alice: start a plan"
@@ -76,7 +79,7 @@ def test_mention_inside_unseen_thread_reads_its_history_once(app, sender, slack,
     [answer] = slack.wait_for_answers(1)
     assert answer.thread_ts == parent_ts
 
-    contents = [m["content"] for m in model.requests[0].messages[1:]]
+    contents = [m["content"] for m in model.requests[0].dialogue]
     assert contents == [
         said("Outage in eu-west since 09:00", "bob", "U2"),
         said("Rolled back deploy 42", "carol", "U3"),
@@ -86,7 +89,7 @@ def test_mention_inside_unseen_thread_reads_its_history_once(app, sender, slack,
     sender.send_event(message("thanks, and the root cause?", thread_ts=parent_ts))
     slack.wait_for_answers(2)
     assert len(slack.calls_to("conversations.replies")) == 1, "the thread is read from Slack once, then lives in Redis"
-    assert model.requests[1].messages[1]["content"] == said("Outage in eu-west since 09:00", "bob", "U2")
+    assert model.requests[1].dialogue[0]["content"] == said("Outage in eu-west since 09:00", "bob", "U2")
 
 
 def test_empty_mention_gets_a_question_back_without_a_model_call(app, sender, slack, model):

@@ -35,7 +35,7 @@ def test_regenerate_replaces_the_latest_answer_in_place_and_in_history(app, send
     # The conversation continues from the regenerated answer.
     sender.send_event(message("and another", thread_ts=event["ts"]))
     slack.wait_for_answers(2)
-    assert model.wait_for_requests(3)[2].messages[-2] == {"role": "assistant", "content": "Second, better try."}
+    assert model.wait_for_requests(3)[2].dialogue[-2] == {"role": "assistant", "content": "Second, better try."}
 
 
 def test_only_the_latest_answer_can_be_regenerated(app, sender, slack, model):

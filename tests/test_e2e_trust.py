@@ -67,8 +67,9 @@ def test_only_the_asker_or_an_admin_can_regenerate_and_it_stays_the_askers(start
         sender.send_action("regenerate_answer", answer, response_url=slack.response_url("admin"), user="U9")
         slack.wait_for(lambda s: s.messages[(answer.channel, answer.ts)].text == "Second try.")
         store = app.runtime.store
-        record = app.call(lambda: store.get_answer(TEAM_ID, "C100", answer.ts))
-        assert record["asker"] == "U1", "regenerated for the person who asked, not for the admin who clicked"
+        state = app.call(lambda: store.load(ConversationId(TEAM_ID, "C100", event["ts"])))
+        assert state.last_answer["ts"] == answer.ts
+        assert state.last_answer["asker"] == "U1", "regenerated for the person who asked, not for the admin who clicked"
     finally:
         sender.close()
 
@@ -220,4 +221,4 @@ def test_a_thread_import_looks_each_name_up_once(app, sender, slack, model):
     slack.wait_for_answers(1, timeout=20)
     looked_up = [c.params.get("user") for c in slack.calls_to("users.info")]
     assert len(looked_up) == len(set(looked_up)), "one users.info per person however many messages"
-    assert len(model.requests[0].messages) == 1 + 120 + 1
+    assert len(model.requests[0].dialogue) == 120 + 1

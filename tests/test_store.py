@@ -7,6 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
+from bot.delivery.lease import Lease
 from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, QUEUED, Commit, ConversationQueue, LeaseLost
 from bot.delivery.workers import Workers, conversation_of, member_for
 from bot.memory.conversation import ConversationId, StoredMessage
@@ -103,11 +104,37 @@ async def test_a_dead_workers_lease_is_taken_at_once(queue):
     assert await queue.acquire(message.conversation, "w2", dead_worker="wdead") == "w2:2"
 
 
+async def test_a_commit_releases_the_lease_only_when_nothing_else_waits(queue):
+    first = incoming("1600000007.000001", mentioned=True)
+    acceptance = await queue.accept(first, "w1")
+    cid = first.conversation
+    assert acceptance.job is not None and acceptance.job.message == first, "the first job comes with the lease"
+    await queue.accept(incoming("1600000007.000002"), "w2")
+    assert not await queue.commit(cid, acceptance.token, first.job_id, Commit()), "more work waits: the lease is kept"
+    second = await queue.next(cid, acceptance.token)
+    assert second is not None and second.message.ts == "1600000007.000002"
+    assert await queue.commit(cid, acceptance.token, second.message.job_id, Commit()), "the queue is empty: released"
+    assert await queue.acquire(cid, "w2") is None, "nothing waits"
+    third = await queue.accept(incoming("1600000007.000003"), "w2")
+    assert third.outcome == LEASED and third.token == "w2:2"
+
+
+async def test_a_commit_retried_after_a_lost_reply_writes_nothing_twice(queue, store):
+    first = incoming("1600000008.000001", mentioned=True)
+    acceptance = await queue.accept(first, "w1")
+    cid = first.conversation
+    turn = StoredMessage("user", "hello", 5, first.ts, "U1")
+    await queue.accept(incoming("1600000008.000002"), "w1")  # keeps the lease after the commit
+    await queue.commit(cid, acceptance.token, first.job_id, Commit(new=[turn]))
+    await queue.commit(cid, acceptance.token, first.job_id, Commit(new=[turn]))  # the same commit, sent again
+    assert [m.content for m in (await store.load(cid)).messages] == ["hello"]
+
+
 async def test_release_keeps_the_lease_when_work_arrived(queue):
     first = incoming("1600000005.000001", mentioned=True)
     token = (await queue.accept(first, "w1")).token
     cid = first.conversation
-    await queue.commit(cid, token, first.job_id, Commit())
+    assert not await queue.commit(cid, token, first.job_id, Commit(release=False))
     await queue.accept(incoming("1600000006.000001"), "w2")  # arrives just before w1 lets go
     assert not await queue.release(cid, token), "more work: w1 keeps the lease and carries on"
     assert await queue.acquire(cid, "w2") is None
@@ -160,3 +187,33 @@ async def test_turns_are_appended_trimmed_and_expire(store):
     assert 0 < await store.redis.ttl(store.keys.messages(cid)) <= 600
     await store.forget(cid)
     assert (await store.load(cid)).messages == []
+
+
+async def test_a_renewal_killed_mid_answer_leaves_nothing_locked(queue):
+    message = incoming("1600000009.000001", mentioned=True)
+    acceptance = await queue.accept(message, "w1")
+    cid = message.conversation
+    lease = Lease(queue, cid, acceptance.token, seconds=1.0)
+    async with lease.kept():
+        lease.renewer.cancel()  # the renewal dies mid-answer
+        await asyncio.wait_for(lease.lost.wait(), 3.0)  # the lease lapses on its own clock
+        assert not lease.valid, "the work under it stops writing"
+    deadline = asyncio.get_running_loop().time() + 2.0  # the lease's time in Redis runs out just after
+    while (taken := await queue.acquire(cid, "w2")) is None and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert taken is not None, "nothing stays locked: another worker takes it once the lease ran out"
+
+
+async def test_no_renewal_after_the_commit_that_released_the_lease(queue, store):
+    for n in range(6):
+        message = incoming(f"1600000010.{n:06d}", mentioned=True)
+        acceptance = await queue.accept(message, "w1")
+        cid = message.conversation
+        lease = Lease(queue, cid, acceptance.token, seconds=1.0)
+        async with lease.kept():
+            await asyncio.sleep(0.33)  # a renewal is due about now: it races the commit
+            async with lease.io:
+                assert await queue.commit(cid, acceptance.token, message.job_id, Commit())
+                lease.released()
+        await asyncio.sleep(0.4)
+        assert not await store.redis.exists(store.keys.lock(cid)), f"round {n}: a late renewal leased it again"

@@ -10,7 +10,9 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.prompts import SYSTEM_VARIABLES, PromptError, load_system_prompt, parse_prompt
 from bot.settings import ConfigError, load_settings
+from bot.memory.conversation import StoredMessage
 from bot.memory.tokens import ENCODING_FILES, TokenCounter, encoding_name_for_model, seed_cache
+from bot.memory.trimming import build_request, request_tokens
 
 from .harness import SIGNING_SECRET, SlackSender
 
@@ -82,12 +84,27 @@ def test_corrupt_cache_file_is_replaced(tmp_path):
     assert hashlib.sha256(target.read_bytes()).hexdigest() == sha256
 
 
-def test_counting_matches_the_cookbook(tmp_path):
-    counter = TokenCounter.for_model("gpt-4o", tmp_path)
+def cookbook_tokens(encoding, messages):
+    """The OpenAI cookbook's count for a chat request ("How to count tokens with tiktoken")."""
+    total = 3  # every reply is primed with <|start|>assistant<|message|>
+    for message in messages:
+        total += 3
+        for value in message.values():
+            total += len(encoding.encode(value))
+    return total
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4"])
+def test_counting_matches_the_cookbook(tmp_path, model):
+    counter = TokenCounter.for_model(model, tmp_path)
     assert counter.count_text("hello world") == 2
-    assert counter.count_message("hello world") == 2 + 3
-    cl100k = TokenCounter.for_model("gpt-4", tmp_path)
-    assert cl100k.encoding.name == "cl100k_base"
+    assert counter.count_message("hello world") == 2 + 3 + 1, "content, framing and the role"
+    turns = [StoredMessage("user" if n % 2 == 0 else "assistant", f"turn {n} " + "words " * n,
+                           counter.count_message(f"turn {n} " + "words " * n)) for n in range(12)]
+    system, note = "You are a bot. Be brief.", "Today is Monday. The latest message is from alice."
+    request = build_request(system, turns, note)
+    fixed = counter.count_message(system) + counter.count_message(note)
+    assert request_tokens(turns, fixed) == cookbook_tokens(counter.encoding, request)
 
 
 def test_shorten_keeps_head_and_tail_within_the_cap(tmp_path):
@@ -104,7 +121,9 @@ def test_system_prompt_file_renders():
     assert prompt.header.name == "system" and prompt.header.version >= 1
     assert prompt.variables <= SYSTEM_VARIABLES
     text = prompt.render({"bot_name": "Ada", "date": "Monday", "user_name": "alice", "channel": "#general"})
-    assert "Ada" in text and "alice" in text and "#general" in text and "${" not in text
+    assert "Ada" in text and "#general" in text and "${" not in text
+    # The same for every request of a conversation (cacheable): no speaker, no date.
+    assert not prompt.variables & {"user_name", "date"}
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.memory.conversation import StoredMessage
+from bot.memory.tokens import TOKENS_PER_MESSAGE
 from bot.memory.trimming import build_request, drop_count, fixed_tokens, message_token_cap, plan_window, request_tokens
 
 
@@ -38,7 +39,7 @@ def test_window_does_not_start_with_an_orphaned_answer():
 
 def test_message_cap_leaves_room_for_the_system_prompt():
     cap = message_token_cap(budget=1000, system_prompt_tokens=100)
-    assert fixed_tokens(100) + cap + 3 == 1000
+    assert fixed_tokens(100) + cap + TOKENS_PER_MESSAGE == 1000
 
 
 def test_request_puts_the_system_prompt_first():

@@ -33,14 +33,15 @@ from redis.exceptions import RedisError
 
 from bot.delivery.flood import FloodLimit
 from bot.delivery.lease import Lease
-from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, Commit, ConversationQueue, LeaseLost
+from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, Commit, ConversationQueue, Job, LeaseLost
 from bot.delivery.run import JobRun
 from bot.delivery.workers import Workers, conversation_of, member_for
+from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId
 from bot.memory.store import ConversationStore
-from bot.slack.events import ANSWER, IncomingMessage
+from bot.slack.events import IncomingMessage
 from bot.tasks import BackgroundTasks
-from bot.wording import FLOODED, STORE_FAILED
+from bot.wording import STORE_FAILED
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,12 @@ class Dispatcher:
             # Accept in arrival order: asyncio locks are FIFO, so messages of one
             # conversation reach the queue in the order this process received them.
             async with self._accepting(cid):
-                await self.workers.hold(member)  # responsible before anything is queued
                 room = self.has_room
-                acceptance = await self.queue.accept(message, self.worker_id if room else None)
+                batch = Batch()  # one round trip: responsible for it, then claimed, queued, leased and read
+                self.workers.hold_in(batch, member)
+                taken = self.queue.accept_in(batch, message, self.worker_id if room else None)
+                await batch.run(self.store.redis)
+                acceptance = taken.acceptance()
         except (RedisError, OSError) as exc:
             log.error("store unavailable while accepting a message in %s: %s", cid, type(exc).__name__)
             await self.responder.apologise(message, STORE_FAILED)
@@ -119,12 +123,12 @@ class Dispatcher:
         try:
             if acceptance.outcome == LEASED:
                 self._occupy()
-                await self._drain(cid, acceptance.token or "", member)
+                await self._drain(cid, acceptance.token or "", member, first=acceptance.job)
             elif acceptance.outcome in (DUPLICATE, NOT_IN_CONVERSATION):
                 log.debug("not handling %s %s: %s", cid, message.job_id, acceptance.outcome)
-                await self.workers.drop(member)
+                self.workers.drop_later(member)
             elif room:
-                await self.workers.drop(member)  # queued behind the process that holds the conversation
+                self.workers.drop_later(member)  # queued behind the process that holds the conversation
             else:
                 log.info("no room for %s here: queued for any process", cid)
                 await self.workers.to_ready(member, cid)
@@ -159,19 +163,30 @@ class Dispatcher:
         self._active += 1
         self._idle.clear()
 
-    async def _drain(self, cid: ConversationId, token: str, member: str) -> None:
+    async def _drain(self, cid: ConversationId, token: str, member: str, *, first: Job | None = None) -> None:
         """Answer ``cid``'s queue in order while the lease holds; release, hand back or leave it for a sweep.
-        The caller has counted it (``_occupy``)."""
+        The caller has counted it (``_occupy``); ``first`` is the first job when the caller read it already."""
         handed_on = False
         try:
             attempt = 0
+            job = first
             while token:
                 try:
+                    released = False
                     lease = Lease(self.queue, cid, token, seconds=self.lease_seconds)
                     async with lease.kept():
-                        while not self.stopping and (job := await self.queue.next(cid, token)) is not None:
-                            await self._run(JobRun(self.queue, lease, job, abandoned=lambda: self.abandoning))
+                        while not self.stopping:
+                            if job is None and (job := await self.queue.next(cid, token)) is None:
+                                break
+                            run = JobRun(self.queue, lease, job, abandoned=lambda: self.abandoning, flood=self.flood)
+                            job = None
+                            await self._run(run)
                             attempt = 0
+                            if run.released:  # the commit gave the lease up: nothing else waited
+                                released = True
+                                break
+                    if released:
+                        return
                     if self.stopping:
                         await self.queue.release(cid, token, hand_back=True)
                         await self.workers.to_ready(member, cid)
@@ -211,8 +226,7 @@ class Dispatcher:
             if was_full:  # work may be waiting for the room just freed: sweep now rather than within a second
                 self._room.set()
             if not handed_on:
-                with contextlib.suppress(RedisError, OSError):
-                    await self.workers.drop(member)
+                self.workers.drop_later(member)
 
     async def _retake(self, cid: ConversationId, token: str) -> str:
         """After a lost lease or a store error: our lease if it is still ours (or free
@@ -234,16 +248,7 @@ class Dispatcher:
             log.warning("could not hand %s back (%s): a sweep will adopt it", cid, type(exc).__name__)
 
     async def _run(self, run: JobRun) -> None:
-        message = run.message
-        if message.kind == ANSWER and self.flood is not None and not run.partials:
-            verdict = await self.flood.check(message.team, message.user, message.ts)
-            if verdict.over:
-                log.info("flood limit: not answering %s from %s", message.job_id, message.user)
-                if verdict.first_over:
-                    await self.responder.note_privately(message, FLOODED)
-                await run.commit(Commit())
-                return
-        await run.lease.guard(self.responder.handle(message, run))
+        await run.lease.guard(self.responder.handle(run.message, run))
         if not run.committed:  # the handler ended without storing anything: the job is done all the same
             await run.commit(Commit())
 
@@ -269,8 +274,10 @@ class Dispatcher:
                 await asyncio.wait_for(self._room.wait(), self.sweep_interval)
 
     async def sweep(self) -> None:
-        """One pass: say we are alive, take waiting work while there is room, adopt the dead's work."""
+        """One pass: say we are alive, forget finished work, take waiting work while there
+        is room, adopt the dead's work."""
         await self.workers.heartbeat()
+        await self.workers.flush_drops()
         while self.has_room:
             member = await self.workers.take_ready()
             if member is None:
@@ -291,7 +298,7 @@ class Dispatcher:
         cid = conversation_of(member)
         token = await self.queue.acquire(cid, self.worker_id, dead_worker=dead_worker)
         if token is None:  # someone else holds it (and will see its queue), or nothing waits
-            await self.workers.drop(member)
+            self.workers.drop_later(member)
             return
         self._occupy()
         self.tasks.spawn(self._drain(cid, token, member))
@@ -313,6 +320,7 @@ class Dispatcher:
     async def leave(self) -> None:
         """The last step of a stop: leave the worker registry if nothing is left in our name."""
         try:
+            await self.workers.flush_drops()
             if not await self.workers.leave():
                 log.warning("stopping with conversations still in this process's name: another process adopts them")
         except (RedisError, OSError) as exc:

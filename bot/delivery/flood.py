@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from bot.memory.batch import Batch, Reply
 from bot.memory.conversation import Keys
 
 WINDOW_MS = 60_000
@@ -43,14 +44,24 @@ class FloodVerdict:
 
 class FloodLimit:
     def __init__(self, redis: aioredis.Redis, keys: Keys, *, per_minute: int) -> None:
+        self.redis = redis
         self.keys = keys
         self.per_minute = per_minute
         self._script = redis.register_script(FLOOD_SCRIPT)
 
+    def check_in(self, batch: Batch, team: str, user: str, ts: str) -> Reply:
+        """Add to ``batch``: count message ``ts`` of ``user``; read the verdict with :func:`verdict`."""
+        return batch.script(self._script, keys=[self.keys.flood(team, user), self.keys.flood(team, user) + ":noted"],
+                            args=[ts, self.per_minute, WINDOW_MS])
+
     async def check(self, team: str, user: str, ts: str) -> FloodVerdict:
         """Count message ``ts`` of ``user``; whether it is over the limit."""
-        over, first = await self._script(
-            keys=[self.keys.flood(team, user), self.keys.flood(team, user) + ":noted"],
-            args=[ts, self.per_minute, WINDOW_MS],
-        )
-        return FloodVerdict(bool(int(over)), bool(int(first)))
+        batch = Batch()
+        reply = self.check_in(batch, team, user, ts)
+        await batch.run(self.redis)
+        return verdict(reply)
+
+
+def verdict(reply: Reply) -> FloodVerdict:
+    over, first = reply.get()
+    return FloodVerdict(bool(int(over)), bool(int(first)))

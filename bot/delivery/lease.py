@@ -36,6 +36,9 @@ class Lease:
         self.seconds = seconds
         self.lost = asyncio.Event()
         self._done = asyncio.Event()
+        # Held around every renewal and around the commit that may release the lease: a
+        # renewal still on its way after a release would lease the conversation again.
+        self.io = asyncio.Lock()
         self._loop = asyncio.get_running_loop()
         self._valid_until = self._loop.time() + seconds - SAFETY_SECONDS
         self._timer: asyncio.TimerHandle | None = None
@@ -62,12 +65,15 @@ class Lease:
                 await asyncio.wait_for(self._done.wait(), interval)
             if self._done.is_set():
                 return
-            asked = self._loop.time()
-            try:
-                kept = await self.queue.renew(self.cid, self.token)
-            except (RedisError, OSError) as exc:
-                log.warning("could not renew the lease on %s: %s", self.cid, type(exc).__name__)
-                continue  # the timer ends the lease if this goes on
+            async with self.io:
+                if self._done.is_set():
+                    return
+                asked = self._loop.time()
+                try:
+                    kept = await self.queue.renew(self.cid, self.token)
+                except (RedisError, OSError) as exc:
+                    log.warning("could not renew the lease on %s: %s", self.cid, type(exc).__name__)
+                    continue  # the timer ends the lease if this goes on
             if not kept:
                 log.warning("lease on %s was taken over: stopping work on it", self.cid)
                 self.lost.set()
@@ -75,17 +81,24 @@ class Lease:
             self._valid_until = asked + self.seconds - SAFETY_SECONDS
             self._arm()
 
+    def released(self) -> None:
+        """The lease was given up (by a commit, with ``io`` held): renew it no more."""
+        self._done.set()
+        if self._timer is not None:
+            self._timer.cancel()
+
     @contextlib.asynccontextmanager
     async def kept(self) -> AsyncIterator["Lease"]:
         """Renew the lease while the body runs."""
-        renewer = self._loop.create_task(self._renew_until_done())
+        self.renewer = renewer = self._loop.create_task(self._renew_until_done())
         try:
             yield self
         finally:
             self._done.set()
             if self._timer is not None:
                 self._timer.cancel()
-            await asyncio.shield(renewer)  # it ends on the event; shielded so a cancel here cannot orphan it
+            with contextlib.suppress(asyncio.CancelledError):  # it ends on the event (or was killed)
+                await asyncio.shield(renewer)  # shielded so a cancel here cannot orphan it
 
     async def guard(self, work: Awaitable[T]) -> T:
         """Run ``work``; cancel it and raise LeaseLost the moment the lease is lost."""

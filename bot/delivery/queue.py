@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import redis.asyncio as aioredis
 
+from bot.memory.batch import Batch, Reply
 from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
+from bot.memory.store import ConversationState
 from bot.slack.events import ANSWER, IncomingMessage
 
 QUEUE_TTL_SECONDS = 3600
@@ -37,10 +39,27 @@ CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 # Outcomes of accept.
 LEASED, QUEUED, DUPLICATE, NOT_IN_CONVERSATION = "leased", "queued", "duplicate", "not in conversation"
 
-# KEYS: claim, meta, queue, items, lock
+# Appends the oldest waiting job and the conversation's state to ``out`` (a leased
+# conversation's work starts without another round trip).
+# KEYS used: queue, items, partials, meta, messages (named by the caller).
+HEAD = """
+local function head(out, queue, items, partials, meta, messages, answer)
+  local first = redis.call('ZRANGE', queue, 0, 0)
+  if #first == 0 then return out end
+  out[#out + 1] = first[1]
+  out[#out + 1] = redis.call('HGET', items, first[1]) or ''
+  out[#out + 1] = redis.call('HGET', partials, first[1]) or ''
+  out[#out + 1] = redis.call('HGETALL', meta)
+  out[#out + 1] = redis.call('LRANGE', messages, 0, -1)
+  out[#out + 1] = redis.call('GET', answer) or ''
+  return out
+end
+"""
+
+# KEYS: claim, meta, queue, items, lock, partials, messages, last answer
 # ARGV: requires active conversation, job id, job json, claim ttl, conversation ttl, queue ttl,
 #       nothing earlier to import, worker ('' = do not lease), lease ms
-ACCEPT_SCRIPT = """
+ACCEPT_SCRIPT = HEAD + """
 if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[2], 'active') == 0 then return {0} end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4]) then return {-1} end
 redis.call('HSETNX', KEYS[2], 'active', '1')
@@ -54,7 +73,7 @@ redis.call('EXPIRE', KEYS[4], ARGV[6])
 if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[5]) == 0 then
   local token = ARGV[8] .. ':' .. redis.call('HINCRBY', KEYS[2], 'fence', 1)
   redis.call('SET', KEYS[5], token, 'PX', ARGV[9])
-  return {2, token}
+  return head({2, token}, KEYS[3], KEYS[4], KEYS[6], KEYS[2], KEYS[7], KEYS[8])
 end
 return {1}
 """
@@ -88,34 +107,41 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
-# KEYS: lock, queue, items, partials; ARGV: token, lease ms
-NEXT_SCRIPT = OURS + """
+# KEYS: lock, queue, items, partials, meta, messages, last answer; ARGV: token, lease ms
+NEXT_SCRIPT = HEAD + OURS + """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local head = redis.call('ZRANGE', KEYS[2], 0, 0)
-if #head == 0 then return {1} end
-return {2, head[1], redis.call('HGET', KEYS[3], head[1]) or '', redis.call('HGET', KEYS[4], head[1]) or ''}
+return head({1}, KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 """
 
-# KEYS: lock, messages, meta, queue, items, partials
+# KEYS: lock, messages, meta, queue, items, partials, last answer
 # ARGV: token, job id, remove newest n, replace at index ('' = none), replacement, drop oldest n, ttl, now,
-#       imported, turns...
+#       imported, release when nothing waits ('1'), last answer record ('' = unchanged), turns...
+# Returns 1, or 2 when the lease was released with the queue empty.
 COMMIT_SCRIPT = OURS + """
 local messages = KEYS[2]
-if tonumber(ARGV[3]) > 0 then redis.call('RPOP', messages, ARGV[3]) end
-if ARGV[4] ~= '' then
-  local n, at = redis.call('LLEN', messages), tonumber(ARGV[4])
-  if (at >= 0 and at < n) or (at < 0 and -at <= n) then redis.call('LSET', messages, at, ARGV[5]) end
+-- a job no longer queued was committed already (a retry after a lost reply): write nothing twice
+if ARGV[2] == '' or redis.call('ZSCORE', KEYS[4], ARGV[2]) then
+  if tonumber(ARGV[3]) > 0 then redis.call('RPOP', messages, ARGV[3]) end
+  if ARGV[4] ~= '' then
+    local n, at = redis.call('LLEN', messages), tonumber(ARGV[4])
+    if (at >= 0 and at < n) or (at < 0 and -at <= n) then redis.call('LSET', messages, at, ARGV[5]) end
+  end
+  if #ARGV > 11 then redis.call('RPUSH', messages, unpack(ARGV, 12)) end
+  if tonumber(ARGV[6]) > 0 then redis.call('LTRIM', messages, ARGV[6], -1) end
+  redis.call('HSET', KEYS[3], 'active', '1', 'last_active', ARGV[8])
+  if ARGV[9] == '1' then redis.call('HSET', KEYS[3], 'imported', '1') end
+  redis.call('EXPIRE', messages, ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+  if ARGV[11] ~= '' then redis.call('SET', KEYS[7], ARGV[11], 'EX', ARGV[7]) end
+  if ARGV[2] ~= '' then
+    redis.call('ZREM', KEYS[4], ARGV[2])
+    redis.call('HDEL', KEYS[5], ARGV[2])
+    redis.call('HDEL', KEYS[6], ARGV[2])
+  end
 end
-if #ARGV > 9 then redis.call('RPUSH', messages, unpack(ARGV, 10)) end
-if tonumber(ARGV[6]) > 0 then redis.call('LTRIM', messages, ARGV[6], -1) end
-redis.call('HSET', KEYS[3], 'active', '1', 'last_active', ARGV[8])
-if ARGV[9] == '1' then redis.call('HSET', KEYS[3], 'imported', '1') end
-redis.call('EXPIRE', messages, ARGV[7])
-redis.call('EXPIRE', KEYS[3], ARGV[7])
-if ARGV[2] ~= '' then
-  redis.call('ZREM', KEYS[4], ARGV[2])
-  redis.call('HDEL', KEYS[5], ARGV[2])
-  redis.call('HDEL', KEYS[6], ARGV[2])
+if ARGV[10] == '1' and redis.call('ZCARD', KEYS[4]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return 2
 end
 return 1
 """
@@ -140,10 +166,12 @@ return 1
 
 @dataclass(frozen=True)
 class Job:
-    """One queued thing to do, and the messages an earlier attempt left in Slack."""
+    """One queued thing to do, the messages an earlier attempt left in Slack, and the
+    conversation's state when the job was taken (read in the same step)."""
 
     message: IncomingMessage
     partials: tuple[str, ...] = ()
+    state: ConversationState | None = None
 
 
 @dataclass(frozen=True)
@@ -156,12 +184,54 @@ class Commit:
     replace_at: int | None = None  # then this turn replaced (as a Python list index)
     replacement: StoredMessage | None = None
     imported: bool = False
+    answer: dict[str, Any] | None = None  # the conversation's latest answer record (None: unchanged)
+    release: bool = True  # give the lease up in the same step when nothing else waits
 
 
 @dataclass
 class Acceptance:
     outcome: str
     token: str | None = None
+    job: Job | None = None  # the first job to do, when leased
+
+
+class Taken:
+    """A job read in a batch (see :meth:`ConversationQueue.accept_in`), once the batch has run."""
+
+    def __init__(self, reply: Reply, persona: Reply, context: Reply | None) -> None:
+        self._reply, self._persona, self._context = reply, persona, context
+
+    def acceptance(self) -> Acceptance:
+        result = self._reply.get()
+        code = int(result[0])
+        if code == 2:
+            found = self._job(result[2:])
+            return Acceptance(LEASED, as_text(result[1]), found[1] if found else None)
+        return Acceptance({1: QUEUED, -1: DUPLICATE, 0: NOT_IN_CONVERSATION}[code])
+
+    def _job(self, head: list[Any]) -> tuple[str, Job | None] | None:
+        """(job id, job) for the head of the queue; the job is None when its item expired.  None: nothing waits."""
+        if not head:
+            return None
+        job_id, raw, partials, meta, messages, answer = as_text(head[0]), as_text(head[1]), as_text(head[2]), head[3], head[4], head[5]
+        if not raw:
+            return job_id, None
+        persona = self._persona.get()
+        context = self._context.get() if self._context is not None else None
+        meta = dict(zip(map(as_text, meta[::2]), map(as_text, meta[1::2])))
+        return job_id, Job(
+            IncomingMessage.from_dict(json.loads(raw)),
+            tuple(json.loads(partials)) if partials else (),
+            ConversationState(
+                messages=StoredMessage.many_from_json([as_text(m) for m in messages]),
+                active="active" in meta,
+                imported="imported" in meta,
+                last_active=float(meta.get("last_active", 0) or 0),
+                persona=None if persona is None else as_text(persona),
+                thread_context=json.loads(context) if context else None,
+                last_answer=json.loads(answer) if answer else None,
+            ),
+        )
 
 
 class LeaseLost(Exception):
@@ -182,11 +252,14 @@ class ConversationQueue:
         self._release = redis.register_script(RELEASE_SCRIPT)
         self._partial = redis.register_script(PARTIAL_SCRIPT)
 
-    async def accept(self, message: IncomingMessage, worker: str | None) -> Acceptance:
-        """Claim and queue ``message``; lease its conversation to ``worker`` when free (None: never)."""
+    def accept_in(self, batch: Batch, message: IncomingMessage, worker: str | None) -> Taken:
+        """Add to ``batch``: claim and queue ``message``; lease its conversation to ``worker``
+        when free (None: never), and then read the first job and the conversation's state."""
         cid, k = message.conversation, self.keys
-        result = await self._accept(
-            keys=[k.claim(cid, message.job_id), k.meta(cid), k.queue(cid), k.queue_items(cid), k.lock(cid)],
+        reply = batch.script(
+            self._accept,
+            keys=[k.claim(cid, message.job_id), k.meta(cid), k.queue(cid), k.queue_items(cid), k.lock(cid),
+                  k.partials(cid), k.messages(cid), k.last_answer(cid)],
             args=[
                 "1" if message.answer_requires_known_thread else "0",
                 message.job_id,
@@ -199,10 +272,19 @@ class ConversationQueue:
                 self.lease_ms,
             ],
         )
-        code = int(result[0])
-        if code == 2:
-            return Acceptance(LEASED, as_text(result[1]))
-        return Acceptance({1: QUEUED, -1: DUPLICATE, 0: NOT_IN_CONVERSATION}[code])
+        return Taken(reply, *self._side_reads(batch, cid))
+
+    def _side_reads(self, batch: Batch, cid: ConversationId) -> tuple[Reply, Reply | None]:
+        """The channel's persona and an assistant thread's context (other slots: beside the script)."""
+        persona = batch.command("GET", self.keys.persona(cid.team, cid.channel))
+        context = batch.command("GET", self.keys.thread_context(cid.channel, cid.thread)) if cid.is_dm_thread else None
+        return persona, context
+
+    async def accept(self, message: IncomingMessage, worker: str | None) -> Acceptance:
+        batch = Batch()
+        taken = self.accept_in(batch, message, worker)
+        await batch.run(self.redis)
+        return taken.acceptance()
 
     async def acquire(self, cid: ConversationId, worker: str, *, dead_worker: str = "") -> str | None:
         """Lease ``cid`` if it has work and no holder (or only ``dead_worker``); the token, or None."""
@@ -214,25 +296,34 @@ class ConversationQueue:
         return bool(await self._renew(keys=[self.keys.lock(cid)], args=[token, self.lease_ms]))
 
     async def next(self, cid: ConversationId, token: str) -> Job | None:
-        """The oldest waiting job (it stays queued until committed).  Raises LeaseLost."""
+        """The oldest waiting job (it stays queued until committed), with the conversation's
+        state.  Raises LeaseLost."""
         k = self.keys
-        result = await self._next(keys=[k.lock(cid), k.queue(cid), k.queue_items(cid), k.partials(cid)], args=[token, self.lease_ms])
-        code = int(result[0]) if result else 0
-        if code == 0:
+        batch = Batch()
+        reply = batch.script(self._next, keys=[k.lock(cid), k.queue(cid), k.queue_items(cid), k.partials(cid), k.meta(cid),
+                                               k.messages(cid), k.last_answer(cid)], args=[token, self.lease_ms])
+        taken = Taken(reply, *self._side_reads(batch, cid))
+        await batch.run(self.redis)
+        result = reply.get()
+        if not result or int(result[0]) == 0:
             raise LeaseLost(str(cid))
-        if code == 1:
+        found = taken._job(result[1:])
+        if found is None:
             return None
-        job_id, raw, partials = as_text(result[1]), as_text(result[2]), as_text(result[3])
-        if not raw:  # an id without its item (expired): drop it
-            await self.commit(cid, token, job_id, Commit())
+        job_id, job = found
+        if job is None:  # an id without its item (expired): drop it
+            await self.commit(cid, token, job_id, Commit(release=False))
             return await self.next(cid, token)
-        return Job(IncomingMessage.from_dict(json.loads(raw)), tuple(json.loads(partials)) if partials else ())
+        return job
 
-    async def commit(self, cid: ConversationId, token: str, job_id: str, commit: Commit, *, now: float = 0.0) -> None:
-        """Write ``commit`` and remove job ``job_id`` (\"\" = remove nothing), atomically.  Raises LeaseLost."""
+    def commit_in(self, batch: Batch, cid: ConversationId, token: str, job_id: str, commit: Commit, *, now: float = 0.0) -> Reply:
+        """Add to ``batch``: write ``commit`` and remove job ``job_id`` (\"\" = remove nothing),
+        atomically; see :meth:`committed` for the reply."""
         k = self.keys
-        ok = await self._commit(
-            keys=[k.lock(cid), k.messages(cid), k.meta(cid), k.queue(cid), k.queue_items(cid), k.partials(cid)],
+        reply = batch.script(
+            self._commit,
+            keys=[k.lock(cid), k.messages(cid), k.meta(cid), k.queue(cid), k.queue_items(cid), k.partials(cid),
+                  k.last_answer(cid)],
             args=[
                 token,
                 job_id,
@@ -243,25 +334,45 @@ class ConversationQueue:
                 self.ttl,
                 repr(now),
                 "1" if commit.imported else "0",
+                "1" if commit.release else "0",
+                json.dumps(commit.answer, separators=(",", ":")) if commit.answer is not None else "",
                 *(m.to_json() for m in commit.new),
             ],
         )
-        if not ok:
-            raise LeaseLost(str(cid))
-        if commit.new:  # the channel's index of conversations (another slot: not part of the script)
+        if commit.new:  # the channel's index of conversations (another slot: beside the script)
             index = k.channel_conversations(cid.team, cid.channel)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.sadd(index, cid.thread)
-                pipe.expire(index, self.ttl)
-                await pipe.execute()
+            batch.command("SADD", index, cid.thread)
+            batch.command("EXPIRE", index, self.ttl)
+        return reply
+
+    @staticmethod
+    def committed(reply: Reply, cid: ConversationId) -> bool:
+        """Whether a commit also released the lease (nothing else waited).  Raises LeaseLost."""
+        result = int(reply.get() or 0)
+        if not result:
+            raise LeaseLost(str(cid))
+        return result == 2
+
+    async def commit(self, cid: ConversationId, token: str, job_id: str, commit: Commit, *, now: float = 0.0) -> bool:
+        """Write ``commit`` and remove job ``job_id``; True when the lease was released too.  Raises LeaseLost."""
+        batch = Batch()
+        reply = self.commit_in(batch, cid, token, job_id, commit, now=now)
+        await batch.run(self.redis)
+        return self.committed(reply, cid)
 
     async def release(self, cid: ConversationId, token: str, *, hand_back: bool = False) -> bool:
         """Give the lease up.  False when more work arrived (the lease is kept: carry on)."""
         return int(await self._release(keys=[self.keys.lock(cid), self.keys.queue(cid)], args=[token, self.lease_ms, "1" if hand_back else "0"])) != 2
 
+    def record_partial_in(self, batch: Batch, cid: ConversationId, token: str, job_id: str, posted: Sequence[str]) -> Reply:
+        return batch.script(self._partial, keys=[self.keys.lock(cid), self.keys.partials(cid)],
+                            args=[token, job_id, json.dumps(list(posted)), QUEUE_TTL_SECONDS])
+
     async def record_partial(self, cid: ConversationId, token: str, job_id: str, posted: Sequence[str]) -> None:
         """Remember the messages a job has shown so far, so whoever finishes it can replace them."""
-        await self._partial(keys=[self.keys.lock(cid), self.keys.partials(cid)], args=[token, job_id, json.dumps(list(posted)), QUEUE_TTL_SECONDS])
+        batch = Batch()
+        self.record_partial_in(batch, cid, token, job_id, posted)
+        await batch.run(self.redis)
 
     async def waiting(self, cid: ConversationId) -> int:
         return int(await self.redis.zcard(self.keys.queue(cid)))

@@ -18,6 +18,7 @@ import uuid
 
 import redis.asyncio as aioredis
 
+from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, Keys, as_text
 
 # KEYS: from set, to set; ARGV: member, new member
@@ -74,6 +75,7 @@ class Workers:
         self._to_ready = redis.register_script(TO_READY_SCRIPT)
         self._take_ready = redis.register_script(TAKE_READY_SCRIPT)
         self._leave = redis.register_script(LEAVE_SCRIPT)
+        self._finished: list[str] = []
 
     def holding(self, worker: str | None = None) -> str:
         return self._holding_prefix + (worker or self.worker_id)
@@ -86,8 +88,26 @@ class Workers:
     async def hold(self, member: str) -> None:
         await self.redis.sadd(self.holding(), member)
 
+    def hold_in(self, batch: Batch, member: str) -> None:
+        """Add to ``batch``, ahead of leasing the conversation: this worker is responsible for ``member``."""
+        batch.command("SADD", self.holding(), member)
+
     async def drop(self, member: str) -> None:
         await self.redis.srem(self.holding(), member)
+
+    def drop_later(self, member: str) -> None:
+        """No longer responsible for ``member``; forgotten in Redis by the next sweep, in one
+        command for all (until then a sweep adopting it would find nothing to do)."""
+        self._finished.append(member)
+
+    async def flush_drops(self) -> None:
+        members, self._finished = self._finished, []
+        if members:
+            try:
+                await self.redis.srem(self.holding(), *members)
+            except BaseException:
+                self._finished.extend(members)
+                raise
 
     async def to_ready(self, member: str, cid: ConversationId, *, from_worker: str | None = None) -> None:
         """Hand ``cid`` to whichever process has room next."""

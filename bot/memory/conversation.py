@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.memory.tokens import ROLE_TOKENS
+
 Role = Literal["user", "assistant"]
 
 KEY_SCHEMA_VERSION = "v1"
@@ -24,6 +26,11 @@ class ConversationId:
     def __str__(self) -> str:
         return f"{self.team}:{self.channel}:{self.thread}"
 
+    @property
+    def is_dm_thread(self) -> bool:
+        """A thread in a direct message (an assistant thread, which may have Slack's thread context)."""
+        return self.channel.startswith("D") and self.thread != self.TOP_LEVEL_DM
+
 
 @dataclass(frozen=True)
 class StoredMessage:
@@ -36,8 +43,10 @@ class StoredMessage:
     user: str = ""
 
     def to_json(self) -> str:
+        # "t": tokens with the role counted.  Turns stored before that was counted carry "n",
+        # one token short; they are read as one more.
         return json.dumps(
-            {"r": self.role, "c": self.content, "n": self.tokens, "ts": self.ts, "u": self.user},
+            {"r": self.role, "c": self.content, "t": self.tokens, "ts": self.ts, "u": self.user},
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -53,7 +62,8 @@ class StoredMessage:
 
     @classmethod
     def _from_dict(cls, data: dict[str, object]) -> "StoredMessage":
-        return cls(role=data["r"], content=data["c"], tokens=int(data["n"]), ts=data.get("ts", ""), user=data.get("u", ""))  # type: ignore[arg-type]
+        tokens = int(data["t"]) if "t" in data else int(data["n"]) + ROLE_TOKENS  # type: ignore[call-overload]
+        return cls(role=data["r"], content=data["c"], tokens=tokens, ts=data.get("ts", ""), user=data.get("u", ""))  # type: ignore[arg-type]
 
     def as_chat(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}
@@ -94,6 +104,10 @@ class Keys:
         """Per queued job, the messages an attempt has already shown in Slack."""
         return self._conv(cid, "partials")
 
+    def last_answer(self, cid: ConversationId) -> str:
+        """The conversation's latest answer: its messages, who asked, prompt and model (for its buttons)."""
+        return self._conv(cid, "answer")
+
     def flood(self, team: str, user: str) -> str:
         """A user's recently answered messages (the flood limit)."""
         return f"{self.base}:flood:{{{team}:{user}}}"
@@ -120,10 +134,6 @@ class Keys:
     def usage(self, team: str, period: str) -> str:
         """Token usage of one day (YYYY-MM-DD) or month (YYYY-MM)."""
         return f"{self.base}:usage:{team}:{period}"
-
-    def answer(self, team: str, channel: str, ts: str) -> str:
-        """What an answer message was (for feedback on it)."""
-        return f"{self.base}:answer:{team}:{channel}:{ts}"
 
     def feedback(self, team: str, channel: str, ts: str) -> str:
         return f"{self.base}:feedback:{team}:{channel}:{ts}"

@@ -11,11 +11,13 @@ Per conversation (all keys in one hash slot, all with the conversation TTL):
   from its head with LTRIM.
 - ``meta``: a hash with ``active`` (the bot takes part), ``imported`` (the
   thread's earlier messages were read from Slack once) and ``last_active``.
+- ``answer``: the latest answer's record (its messages, who asked, prompt and
+  model), for its Regenerate button; one per conversation, replaced by the next.
 - ``queue``, ``queue-items``, ``partials``, ``lock`` and ``claim:{ts}``: the
   conversation's work, written by ``bot.delivery.queue``.
 
-Per channel, an index of every conversation and record kept for it (answers,
-ratings, assistant thread context), so a reset forgets all of it.
+Per channel, an index of every conversation and record kept for it (ratings,
+assistant thread context), so a reset forgets all of it.
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
 
+from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
 
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 NAME_TTL_SECONDS = 24 * 3600
-STOP_TTL_SECONDS = 15 * 60
 USAGE_DAY_TTL_SECONDS = 3 * 24 * 3600
 USAGE_MONTH_TTL_SECONDS = 62 * 24 * 3600
 
@@ -54,6 +56,8 @@ class ConversationState:
     imported: bool = False
     last_active: float = 0.0
     persona: str | None = None
+    thread_context: dict[str, str] | None = None  # an assistant thread's: what its user is looking at
+    last_answer: dict[str, Any] | None = None  # the latest answer's record (see Responder)
 
 
 class ConversationStore:
@@ -75,7 +79,10 @@ class ConversationStore:
             pipe.hgetall(self.keys.meta(cid))
             pipe.lrange(self.keys.messages(cid), 0, -1)
             pipe.get(self.keys.persona(cid.team, cid.channel))
-            meta, raw_messages, persona = await pipe.execute()
+            pipe.get(self.keys.last_answer(cid))
+            if cid.is_dm_thread:
+                pipe.get(self.keys.thread_context(cid.channel, cid.thread))
+            meta, raw_messages, persona, answer, *context = await pipe.execute()
         meta = {as_text(k): as_text(v) for k, v in meta.items()}
         return ConversationState(
             messages=StoredMessage.many_from_json([as_text(raw) for raw in raw_messages]),
@@ -83,6 +90,8 @@ class ConversationStore:
             imported="imported" in meta,
             last_active=float(meta.get("last_active", 0) or 0),
             persona=None if persona is None else as_text(persona),
+            last_answer=json.loads(answer) if answer else None,
+            thread_context=json.loads(context[0]) if context and context[0] else None,
         )
 
     async def save_turn(
@@ -124,7 +133,7 @@ class ConversationStore:
         for thread in threads:
             cid = ConversationId(team, channel, as_text(thread))
             keys += [self.keys.messages(cid), self.keys.meta(cid), self.keys.queue(cid), self.keys.queue_items(cid),
-                     self.keys.partials(cid)]
+                     self.keys.partials(cid), self.keys.last_answer(cid)]
         keys += [as_text(key) for found in records for key in found]
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:  # one key a command: keys of many conversations live in many cluster slots
@@ -147,14 +156,20 @@ class ConversationStore:
     async def record_usage(
         self, team: str, channel: str, user: str, *, prompt_tokens: int, completion_tokens: int, when: datetime
     ) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for period, ttl in ((when.strftime("%Y-%m-%d"), USAGE_DAY_TTL_SECONDS), (when.strftime("%Y-%m"), USAGE_MONTH_TTL_SECONDS)):
-                key = self.keys.usage(team, period)
-                for who in (f"user:{user}", f"channel:{channel}"):
-                    pipe.hincrby(key, f"{who}:in", prompt_tokens)
-                    pipe.hincrby(key, f"{who}:out", completion_tokens)
-                pipe.expire(key, ttl)
-            await pipe.execute()
+        batch = Batch()
+        self.record_usage_in(batch, team, channel, user, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=when)
+        await batch.run(self.redis)
+
+    def record_usage_in(
+        self, batch: Batch, team: str, channel: str, user: str, *, prompt_tokens: int, completion_tokens: int, when: datetime
+    ) -> None:
+        """Add to ``batch``: count tokens for the user and the channel, by day and by month."""
+        for period, ttl in ((when.strftime("%Y-%m-%d"), USAGE_DAY_TTL_SECONDS), (when.strftime("%Y-%m"), USAGE_MONTH_TTL_SECONDS)):
+            key = self.keys.usage(team, period)
+            for who in (f"user:{user}", f"channel:{channel}"):
+                batch.command("HINCRBY", key, f"{who}:in", prompt_tokens)
+                batch.command("HINCRBY", key, f"{who}:out", completion_tokens)
+            batch.command("EXPIRE", key, ttl)
 
     async def usage_report(self, team: str, channel: str, user: str, when: datetime) -> dict[str, TokenUsage]:
         """Usage of ``user`` and ``channel`` for the day and month of ``when``."""
@@ -171,20 +186,13 @@ class ConversationStore:
             report[f"channel_{label}"] = TokenUsage(n[2], n[3])
         return report
 
-    # --- answers, feedback and stop requests -----------------------------------
+    # --- feedback ------------------------------------------------------------
     async def _save_record(self, index: str, key: str, value: dict[str, object]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(key, json.dumps(value), ex=self.ttl)
             pipe.sadd(index, key)
             pipe.expire(index, self.ttl)
             await pipe.execute()
-
-    async def save_answer(self, team: str, channel: str, ts: str, record: dict[str, object]) -> None:
-        await self._save_record(self.keys.channel_records(team, channel), self.keys.answer(team, channel, ts), record)
-
-    async def get_answer(self, team: str, channel: str, ts: str) -> dict[str, object] | None:
-        raw = await self.redis.get(self.keys.answer(team, channel, ts))
-        return None if raw is None else json.loads(raw)
 
     async def save_feedback(self, team: str, channel: str, ts: str, user: str, entry: dict[str, object]) -> None:
         """One rating per answer and person (their second click replaces their first); kept as long as conversations."""
@@ -195,12 +203,6 @@ class ConversationStore:
             raw = await self.redis.get(key)
             if raw is not None:
                 yield json.loads(raw)
-
-    async def request_stop(self, team: str, channel: str, ts: str) -> None:
-        await self.redis.set(self.keys.stop(team, channel, ts), "1", ex=STOP_TTL_SECONDS)
-
-    async def stop_requested(self, team: str, channel: str, ts: str) -> bool:
-        return bool(await self.redis.exists(self.keys.stop(team, channel, ts)))
 
     # --- assistant threads ----------------------------------------------------
     async def save_thread_context(self, channel: str, thread_ts: str, context: dict[str, str]) -> None:

@@ -31,8 +31,11 @@ ENCODING_FILES: dict[str, tuple[str, str]] = {
 }
 DEFAULT_ENCODING = "o200k_base"
 
-# Chat format overhead (OpenAI cookbook, "How to count tokens with tiktoken").
-TOKENS_PER_MESSAGE = 3
+# Chat format overhead (OpenAI cookbook, "How to count tokens with tiktoken"):
+# 3 tokens frame every message, plus its role ("system", "user" and "assistant"
+# are one token each in both encodings), plus 3 that prime the reply.
+ROLE_TOKENS = 1
+TOKENS_PER_MESSAGE = 3 + ROLE_TOKENS
 TOKENS_TO_PRIME_REPLY = 3
 
 

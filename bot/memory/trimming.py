@@ -8,6 +8,9 @@ When the budget is exceeded the oldest turns are dropped in one chunk, down to
 ``target_ratio`` of the budget, rather than one per turn.  Between trims the
 request keeps a byte-identical prefix (system prompt + the same oldest turns),
 which is what OpenAI's prompt caching needs to keep discounting it.
+
+Counts follow the OpenAI cookbook: every message costs its content, 3 tokens of
+framing and its role; every request 3 more to prime the reply.
 """
 
 from __future__ import annotations
@@ -65,10 +68,16 @@ def plan_window(
 
 
 def request_tokens(messages: Sequence[StoredMessage], system_prompt_tokens: int) -> int:
-    """Tokens of the whole request: system prompt, history and priming."""
+    """Tokens of the whole request: system prompt (and any note), history and priming."""
     return fixed_tokens(system_prompt_tokens) + sum(m.tokens for m in messages)
 
 
-def build_request(system_prompt: str, messages: Sequence[StoredMessage]) -> list[dict[str, str]]:
-    """The chat-completions ``messages`` list: system prompt first, then the window."""
-    return [{"role": "system", "content": system_prompt}, *(m.as_chat() for m in messages)]
+def build_request(system_prompt: str, messages: Sequence[StoredMessage], note: str = "") -> list[dict[str, str]]:
+    """The chat-completions ``messages`` list: system prompt first, then the window, then
+    the note about the latest message.  What changes from one request to the next
+    (the date, who is speaking) comes last, so the system prompt and the history stay
+    a byte-identical prefix the provider can cache."""
+    request = [{"role": "system", "content": system_prompt}, *(m.as_chat() for m in messages)]
+    if note:
+        request.append({"role": "system", "content": note})
+    return request

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.memory.batch import Batch
 from bot.slack.rate_budget import RateBudget
 from bot.slack.reply import DONE, SlackReply, controls_block
 from bot.slack.calls import call_quietly
@@ -70,6 +71,12 @@ class NativeStreamReply:
     @property
     def message_ts(self) -> str | None:
         return self.stream_ts or self.fallback.message_ts
+
+    def messages_shown(self) -> list[str]:
+        return self.fallback.messages_shown()
+
+    def prepare(self, batch: Batch) -> None:
+        self.fallback.prepare(batch)
 
     async def start(self) -> bool:
         ok = await self.fallback.start()

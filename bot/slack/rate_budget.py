@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from bot.memory.batch import Batch, Reply
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
@@ -32,7 +33,8 @@ ANSWER_TTL_MS = 10 * 60 * 1000  # an answer that never unregisters (crash) stops
 # scored by its time, so no minute ever holds more than the limit.
 # KEYS: calls zset, state hash (blocked_until), answers-in-flight zset
 # ARGV: calls per minute, calls that must remain free after this one (-1: one per
-#       other answer in flight, plus the spare headroom), call id
+#       other answer in flight, plus the spare headroom), call id, an answer to count
+#       no longer once the call is taken ('' = none: its last call)
 # Returns milliseconds to wait (0: the call is taken).
 SPARE_HEADROOM = 0.4  # share of the window progress updates never touch: room for answers about to start
 TAKE_SCRIPT = """
@@ -52,6 +54,7 @@ local excess = used + 1 + reserve - limit
 if excess <= 0 then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], 61000)
+  if ARGV[4] ~= '' then redis.call('ZREM', KEYS[3], ARGV[4]) end
   return 0
 end
 if excess > used then return 60000 end
@@ -100,6 +103,25 @@ class RateBudget:
         await self._quietly(self._answer(keys=self._keys(team, "")[2:], args=["add", answer_id, ANSWER_TTL_MS]))
         return answer_id
 
+    def begin_answer_in(self, batch: Batch, team: str) -> str:
+        """Add to ``batch``: count one more answer in flight; its id."""
+        answer_id = uuid.uuid4().hex
+        batch.script(self._answer, keys=self._keys(team, "")[2:], args=["add", answer_id, ANSWER_TTL_MS])
+        return answer_id
+
+    def take_in(self, batch: Batch, team: str, method: str) -> Reply:
+        """Add to ``batch``: take a call now if the budget has one; read with :meth:`taken`."""
+        return batch.script(self._take, keys=self._keys(team, method), args=self._args(method, 0))
+
+    @staticmethod
+    def taken(reply: Reply) -> bool:
+        """Whether a call taken in a batch was granted (the budget is advisory: an error grants it)."""
+        try:
+            return not int(reply.get() or 0)
+        except (RedisError, OSError) as exc:
+            log.warning("rate budget unavailable: %s", type(exc).__name__)
+            return True
+
     async def end_answer(self, team: str, answer_id: str) -> None:
         await self._quietly(self._answer(keys=self._keys(team, "")[2:], args=["remove", answer_id, 0]))
 
@@ -109,12 +131,13 @@ class RateBudget:
         wait = await self._quietly(self._take(keys=self._keys(team, method), args=self._args(method, -1)))
         return wait == 0
 
-    async def take(self, team: str, method: str, max_wait: float) -> bool:
-        """Take a call, waiting up to ``max_wait`` seconds for the budget; False if it stayed full."""
+    async def take(self, team: str, method: str, max_wait: float, *, ending: str = "") -> bool:
+        """Take a call, waiting up to ``max_wait`` seconds for the budget; False if it stayed full.
+        ``ending``: an answer whose last call this is (it stops counting in the same step)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wait
         while True:
-            wait = await self._quietly(self._take(keys=self._keys(team, method), args=self._args(method, 0)))
+            wait = await self._quietly(self._take(keys=self._keys(team, method), args=self._args(method, 0, ending)))
             if not wait:
                 return True
             remaining = deadline - loop.time()
@@ -126,8 +149,8 @@ class RateBudget:
         """Slack said 429: nobody in the workspace calls ``method`` for ``seconds``."""
         await self._quietly(self._block(keys=self._keys(team, method)[1:2], args=[int(seconds * 1000)]))
 
-    def _args(self, method: str, reserve: int) -> list[Any]:
-        return [self.per_minute.get(method, 100), reserve, uuid.uuid4().hex]
+    def _args(self, method: str, reserve: int, ending: str = "") -> list[Any]:
+        return [self.per_minute.get(method, 100), reserve, uuid.uuid4().hex, ending]
 
     @staticmethod
     async def _quietly(call: Any) -> int:

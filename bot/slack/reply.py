@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Protocol, Sequence
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.memory.batch import Batch, Reply
 from bot.slack.rate_budget import RateBudget, retry_after_seconds
 from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.splitting import first_message, split_message
@@ -42,6 +43,7 @@ MARKDOWN_REFUSED = frozenset({"invalid_blocks", "invalid_arguments", "markdown_t
 FINAL_UPDATE_WAIT_SECONDS = 3.0
 PLACEHOLDER_DELETE_WAIT_SECONDS = 120.0
 CURSOR = " …"
+DM_THREAD = "dm"  # the thread of a DM's top-level conversation (ConversationId.TOP_LEVEL_DM)
 POSTING = "posting"  # in the list of shown messages: a post whose ts is not known yet
 
 
@@ -49,17 +51,19 @@ def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
     return {"type": "button", "action_id": action_id, "value": value, "text": {"type": "plain_text", "text": label, "emoji": True}}
 
 
-def button_value(answer_ts: str = "", asker: str = "") -> str:
+def button_value(answer_ts: str = "", asker: str = "", thread: str = "") -> str:
     """What the answer's buttons carry back: the ts of the answer's first message
-    ("" when it is the pressed message) and who asked.  Slack returns a button's
-    value as the bot wrote it, so the buttons know whose answer they act on."""
-    return f"{answer_ts}|{asker}"
+    ("" when it is the pressed message), who asked, and the conversation's thread
+    (a ts, or "dm").  Slack returns a button's value as the bot wrote it, so the
+    buttons know whose answer, in which conversation, they act on."""
+    return f"{answer_ts}|{asker}|{thread}"
 
 
-def parse_button_value(value: str) -> tuple[str, str]:
-    """(answer ts or "", asker or "") from a button's value."""
-    answer_ts, _, asker = value.partition("|")
-    return answer_ts, asker
+def parse_button_value(value: str) -> tuple[str, str, str]:
+    """(answer ts or "", asker or "", thread or "") from a button's value."""
+    answer_ts, _, rest = value.partition("|")
+    asker, _, thread = rest.partition("|")
+    return answer_ts, asker, thread
 
 
 def controls_block(controls: str, value: str = "|") -> dict[str, Any]:
@@ -161,19 +165,33 @@ class SlackReply:
         self._answer_ts = ""  # the first message of the answer, once known
         self._status_shown = False  # "is thinking…" shows instead of a placeholder message
         self.final_ts: str | None = None  # the message that carries the feedback buttons
+        self._status_call: Reply | None = None  # a status call taken in a batch (see prepare)
 
     @property
     def message_ts(self) -> str | None:
         return self.ts
 
+    def messages_shown(self) -> list[str]:
+        """Every message this answer has in Slack so far (a Stop press on any of them stops it)."""
+        return [*self.shown, *([self.ts] if self.ts and self.ts not in self.shown else [])]
+
     @property
     def button_value(self) -> str:
-        return button_value(self._answer_ts, self.asker)
+        return button_value(self._answer_ts, self.asker, self.thread_ts or DM_THREAD)
+
+    def prepare(self, batch: Batch) -> None:
+        """Add to ``batch`` (sent beside the model request) the budget steps ``start`` needs:
+        count this answer in flight and, in a thread, take a status call."""
+        if self.budget is None:
+            return
+        self._answer_id = self.budget.begin_answer_in(batch, self.team)
+        if self.thread_ts and not self.replace:
+            self._status_call = self.budget.take_in(batch, self.team, STATUS_METHOD)
 
     async def start(self) -> bool:
         """Post the placeholder (or turn the answer being replaced into one).
         False when Slack refused (the answer cannot be shown)."""
-        if self.budget is not None:
+        if self.budget is not None and self._answer_id is None:
             self._answer_id = await self.budget.begin_answer(self.team)
         if self.replace and await self._take_over(self.replace[0]):
             return True
@@ -236,7 +254,12 @@ class SlackReply:
 
     async def _set_status(self, status: str) -> bool:
         """The assistant thread status; False where Slack does not take it (then a placeholder is posted)."""
-        if self.budget is not None and not await self.budget.take(self.team, STATUS_METHOD, 0):
+        prepared, self._status_call = self._status_call, None
+        if prepared is not None:
+            allowed = RateBudget.taken(prepared)
+        else:
+            allowed = self.budget is None or await self.budget.take(self.team, STATUS_METHOD, 0)
+        if not allowed:
             return False  # the workspace is at the method's limit: a placeholder will do
         self.check_writable()
         try:
@@ -289,7 +312,7 @@ class SlackReply:
         chunks = split_message(defuse_broadcasts(text))
         last = len(chunks) - 1
         posted: list[str] = []
-        if self.ts is not None and await self._final_update(chunks[0], DONE if last == 0 else None):
+        if self.ts is not None and await self._final_update(chunks[0], DONE if last == 0 else None, ending=True):
             posted.append(self.ts)
         else:
             stale = self.ts
@@ -314,11 +337,19 @@ class SlackReply:
         finally:
             await self.release()
 
-    async def _final_update(self, text: str, controls: str | None = None, *, post_if_busy: bool = True) -> bool:
+    async def _final_update(
+        self, text: str, controls: str | None = None, *, post_if_busy: bool = True, ending: bool = False
+    ) -> bool:
         """Put ``text`` in the placeholder.  If the workspace's update budget stays
         full, post ``text`` as a new message instead and remove the placeholder
-        once the budget allows: the answer is shown now either way."""
-        if self.budget is None or await self.budget.take(self.team, "chat.update", FINAL_UPDATE_WAIT_SECONDS):
+        once the budget allows: the answer is shown now either way.  ``ending``: the
+        answer's last budgeted call (it stops counting as in flight in the same step)."""
+        if self.budget is None:
+            return await self._update(text, controls)
+        answer_id = self._answer_id if ending else None
+        if await self.budget.take(self.team, "chat.update", FINAL_UPDATE_WAIT_SECONDS, ending=answer_id or ""):
+            if answer_id is not None:
+                self._answer_id = None
             return await self._update(text, controls)
         if not post_if_busy:
             return False

@@ -40,6 +40,18 @@ class ModelRequest:
         return self.body["messages"]
 
     @property
+    def dialogue(self) -> list[dict[str, str]]:
+        """The turns after the system prompt, without a closing system note (date, speaker)."""
+        turns = self.messages[1:]
+        return turns[:-1] if turns and turns[-1]["role"] == "system" else turns
+
+    @property
+    def note(self) -> str:
+        """The closing system note, if the request ends with one."""
+        last = self.messages[-1] if len(self.messages) > 1 else {}
+        return last["content"] if last.get("role") == "system" else ""
+
+    @property
     def last_user_text(self) -> str:
         return [m for m in self.messages if m["role"] == "user"][-1]["content"]
 
