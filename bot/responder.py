@@ -471,7 +471,7 @@ class Responder:
             generation.cancel()
 
         stops = self.stops
-        flag.late = lambda: stops.pressed(message.team, message.channel, shown())
+        flag.late = lambda: stops.pressed(message.team, message.channel, shown)
         with stops.watch(message.team, message.channel, shown, on_stop):
             try:
                 await generation

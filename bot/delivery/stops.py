@@ -76,14 +76,14 @@ class StopSignals:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(self._listen())
 
-    def pressed(self, team: str, channel: str, messages: Sequence[str]) -> bool:
+    def pressed(self, team: str, channel: str, messages: Callable[[], Sequence[str]]) -> bool:
         """Whether Stop was pressed lately on one of ``messages`` (checked between chunks)."""
         if not self._recent:
             return False
         horizon = time.monotonic() - RECENT_SECONDS
         while self._recent and next(iter(self._recent.values())) < horizon:
             self._recent.popitem(last=False)
-        return any((team, channel, ts) in self._recent for ts in messages)
+        return any((team, channel, ts) in self._recent for ts in messages())
 
     def _deliver(self, team: str, channel: str, ts: str) -> None:
         self._recent[(team, channel, ts)] = time.monotonic()

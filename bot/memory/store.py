@@ -29,6 +29,8 @@ from datetime import datetime
 from typing import Any, AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
+from redis.driver_info import DriverInfo
+from redis.utils import get_lib_version
 
 from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
@@ -246,6 +248,9 @@ def connect(redis_url: str | None, *, max_connections: int = 100) -> aioredis.Re
         return FakeAsyncRedis(decode_responses=True)
     pool = aioredis.BlockingConnectionPool.from_url(
         redis_url,
+        # Named once: left to itself, redis-py looks its own version up in the package
+        # metadata for every new connection (2/3 of the CPU a connection costs).
+        driver_info=DriverInfo(name="redis-py", lib_version=get_lib_version()),
         max_connections=max_connections,
         timeout=5,
         decode_responses=True,

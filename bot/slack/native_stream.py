@@ -85,16 +85,18 @@ class NativeStreamReply:
         return ok
 
     async def progress(self, text: str) -> None:
-        text = defuse_broadcasts(text)
         if self.native is None and text.strip():
-            self.native = await self._start_stream(text)
+            self.native = await self._start_stream(defuse_broadcasts(text))
             if not self.native:
                 await self.fallback.progress(text)
             return
         if not self.native:
             await self.fallback.progress(text)
             return
-        if self.clock() - self._last_append < self.fallback.interval or len(text.encode()) > STREAM_SOFT_BYTES:
+        if self.clock() - self._last_append < self.fallback.interval:
+            return  # nothing is sent now: the text is not even looked at
+        text = defuse_broadcasts(text)
+        if len(text.encode()) > STREAM_SOFT_BYTES:
             return
         upto = appendable(text)
         if upto <= len(self._streamed):

@@ -43,6 +43,8 @@ MARKDOWN_REFUSED = frozenset({"invalid_blocks", "invalid_arguments", "markdown_t
 FINAL_UPDATE_WAIT_SECONDS = 3.0
 PLACEHOLDER_DELETE_WAIT_SECONDS = 120.0
 CURSOR = " …"
+UPDATE_INTERVAL_GROWTH = 1.5  # each progress update waits this much longer than the one before
+UPDATE_INTERVAL_MAX_SECONDS = 10.0
 DM_THREAD = "dm"  # the thread of a DM's top-level conversation (ConversationId.TOP_LEVEL_DM)
 POSTING = "posting"  # in the list of shown messages: a post whose ts is not known yet
 
@@ -166,6 +168,7 @@ class SlackReply:
         self._status_shown = False  # "is thinking…" shows instead of a placeholder message
         self.final_ts: str | None = None  # the message that carries the feedback buttons
         self._status_call: Reply | None = None  # a status call taken in a batch (see prepare)
+        self._next_interval = interval  # grows with each progress update
 
     @property
     def message_ts(self) -> str | None:
@@ -275,17 +278,18 @@ class SlackReply:
 
     async def progress(self, text: str) -> None:
         """Show the text so far, at most once per interval, and only while the
-        workspace's update budget can spare it."""
-        text = defuse_broadcasts(text)
+        workspace's update budget can spare it.  The interval grows with every
+        update (``UPDATE_INTERVAL_GROWTH``): a long answer is updated less often."""
         if self.ts is None and self._status_shown and text.strip():
-            await self._post_first_text(text)
+            await self._post_first_text(defuse_broadcasts(text))
             return
-        if self.ts is None or self.clock() - self._last_update < self.interval:
-            return
-        shown = first_message(text)
+        if self.ts is None or self.clock() - self._last_update < self._next_interval:
+            return  # nothing is sent now: the text is not even looked at
+        shown = first_message(defuse_broadcasts(text))
         if shown == self._shown:
             return
         self._last_update = self.clock()
+        self._next_interval = min(self._next_interval * UPDATE_INTERVAL_GROWTH, UPDATE_INTERVAL_MAX_SECONDS)
         if self.budget is not None and not await self.budget.try_take_spare(self.team, "chat.update"):
             return  # many answers are streaming in this workspace: skip this one
         if await self._update(shown + CURSOR, STREAMING):

@@ -136,14 +136,17 @@ class FakeModel:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
-                self.send_header("Connection", "close")
+                self.send_header("Transfer-Encoding", "chunked")  # as OpenAI streams: the connection is kept alive
                 self.end_headers()
                 model = request.body.get("model", "fake")
                 base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
 
-                def event(payload: Any) -> None:
-                    self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+                def chunk(data: bytes) -> None:
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                     self.wfile.flush()
+
+                def event(payload: Any) -> None:
+                    chunk(f"data: {json.dumps(payload)}\n\n".encode())
 
                 try:
                     event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
@@ -155,6 +158,7 @@ class FakeModel:
                             return
                         if plan.stall_after is not None and n >= plan.stall_after:
                             time.sleep(30)  # a stalled stream: the client must give up on its own
+                            self.close_connection = True
                             return
                         if plan.delay:
                             time.sleep(plan.delay)
@@ -165,10 +169,10 @@ class FakeModel:
                     prompt_chars = sum(len(m["content"]) for m in request.messages)
                     event({**base, "choices": [], "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": len(text) // 4,
                                                             "total_tokens": (prompt_chars + len(text)) // 4}})
-                    self.wfile.write(b"data: [DONE]\n\n")
+                    chunk(b"data: [DONE]\n\n")
+                    self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout) or was stopped
-                self.close_connection = True
+                    self.close_connection = True  # the client gave up (timeout) or was stopped
 
         return Handler
