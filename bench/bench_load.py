@@ -166,23 +166,43 @@ class Burst:
     seconds: float = 0.0
 
 
-async def send_all(url: str, events: list[dict[str, Any]]) -> tuple[list[float], dict[str, float]]:
-    """Send every event at once (signed, one connection each); ack times and when each was sent."""
+async def _send_raw(url: str, bodies: list[tuple[str, bytes]]) -> dict[str, tuple[float, float]]:
+    """Open one connection per body, then send every body at once; (sent, acked) per key."""
+    host, port = url.removeprefix("http://").split(":")
+    connections = [await asyncio.open_connection(host, int(port)) for _ in bodies]
     signer = SlackSender(url)
-    limits = httpx.Limits(max_connections=len(events), max_keepalive_connections=len(events))
-    sent: dict[str, float] = {}
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        async def one(event: dict[str, Any]) -> float:
-            body = json.dumps(SlackSender.envelope(event)).encode()
-            headers = {"Content-Type": "application/json", **signer.sign(body)}
-            started = time.monotonic()
-            sent[event["ts"]] = started
-            response = await client.post(f"{url}/slack/events", content=body, headers=headers)
-            response.raise_for_status()
-            return time.monotonic() - started
-        acks = await asyncio.gather(*(one(e) for e in events))
+    times: dict[str, tuple[float, float]] = {}
+
+    async def one(key: str, body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        headers = {"Content-Type": "application/json", **signer.sign(body), "Content-Length": str(len(body)),
+                   "Host": "bench"}
+        request = b"POST /slack/events HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+        sent = time.monotonic()
+        writer.write(request + b"\r\n" + body)
+        status = await reader.readline()
+        acked = time.monotonic()
+        if b" 200 " not in status:
+            raise SystemExit(f"the bot answered {status!r}")
+        times[key] = (sent, acked)
+        writer.close()
+
+    await asyncio.gather(*(one(key, body, r, w) for (key, body), (r, w) in zip(bodies, connections)))
     signer.close()
-    return list(acks), sent
+    return times
+
+
+def send_all(url: str, events: list[dict[str, Any]]) -> tuple[list[float], dict[str, float]]:
+    """Send every event at once from a separate process (this one runs the fakes, whose
+    threads would slow a sender down and show in its figures); ack times and when each was sent.
+    Connections are opened first, so the figure is the bot's answer to a request, not connection set-up."""
+    bodies = [(e["ts"], json.dumps(SlackSender.envelope(e))) for e in events]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(bodies, f)
+    result = subprocess.run([sys.executable, "-m", "bench.bench_load", "--send", url, f.name], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    os.unlink(f.name)
+    times = {key: tuple(value) for key, value in json.loads(result.stdout).items()}
+    return [acked - sent for sent, acked in times.values()], {key: sent for key, (sent, _) in times.items()}
 
 
 def burst(variant: Variant, size: int, redis_url: str) -> Burst:
@@ -193,7 +213,7 @@ def burst(variant: Variant, size: int, redis_url: str) -> Burst:
     result = Burst(size)
     try:
         warm = mention("warm up")
-        asyncio.run(send_all(bot.url, [warm]))
+        send_all(bot.url, [warm])
         slack.wait_for(lambda s: any(m.text == ANSWER for m in s.posts()), 30)
         time.sleep(0.5)
         events = [mention(f"question {n} of the burst", channel="C100", user="U1") for n in range(size)]
@@ -208,7 +228,7 @@ def burst(variant: Variant, size: int, redis_url: str) -> Burst:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         started = time.monotonic()
-        result.acks, sent = asyncio.run(send_all(bot.url, events))
+        result.acks, sent = send_all(bot.url, events)
         threads = {e["ts"] for e in events}
 
         def finished(s: FakeSlack) -> bool:
@@ -498,7 +518,16 @@ def side_by_side(label: str, old: float, new: float, unit: str = "", digits: int
     return f"  {label:<44} {old:>10.{digits}f}{unit:<4} {new:>10.{digits}f}{unit:<4} {ratio:>7}"
 
 
+def send_from_file(url: str, path: str) -> None:
+    """The sender process: bodies from ``path``, times as JSON on stdout."""
+    bodies = [(key, body.encode()) for key, body in json.loads(Path(path).read_text())]
+    print(json.dumps(asyncio.run(_send_raw(url, bodies))))
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--send":
+        send_from_file(sys.argv[2], sys.argv[3])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", default=BASELINE, help="the earlier revision to run beside today's code")
     parser.add_argument("--bursts", type=int, nargs="+", default=[100, 300, 500])

@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import time
+from typing import Any
 from urllib.parse import parse_qsl
 
 from redis.exceptions import RedisError
@@ -29,23 +30,27 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are far smaller
 
 
-def body_is_parseable(body: bytes, content_type: str) -> bool:
-    """Whether Bolt can parse ``body`` (JSON events, form-encoded commands and interactions)."""
+def parsed_body(body: bytes, content_type: str) -> dict[str, Any] | None:
+    """``body`` as Bolt will read it (JSON events, form-encoded commands and interactions),
+    or None when Bolt could not parse it."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return False
+        return None
     if not text:
-        return False
+        return None
     try:
         if content_type.startswith("application/json") or text.startswith("{"):
-            return isinstance(json.loads(text), dict)
+            value = json.loads(text)
+            return value if isinstance(value, dict) else None
         params = dict(parse_qsl(text, keep_blank_values=True))
         if "payload" in params:
-            return isinstance(json.loads(params["payload"]), dict)
-        return bool(params)
+            payload = json.loads(params["payload"])
+            return payload if isinstance(payload, dict) else None
+        return params or None
     except ValueError:
-        return False
+        return None
+
 
 
 def is_signed_by_slack(verifier: SignatureVerifier, secret: bytes, body: bytes, headers: dict[str, str]) -> bool:
@@ -92,16 +97,39 @@ def create_web_app(runtime: Runtime) -> Starlette:
             body = await read_capped(request, MAX_BODY_BYTES)
         except BodyTooLarge:
             return PlainTextResponse("Request body too large", status_code=413)
-        if not body_is_parseable(body, request.headers.get("content-type", "")):
+        parsed = parsed_body(body, request.headers.get("content-type", ""))
+        if parsed is None:
             if not is_signed_by_slack(verifier, secret.encode(), body, dict(request.headers)):
                 return PlainTextResponse("Invalid signature", status_code=401)
             return PlainTextResponse("Malformed request body", status_code=400)
+        if parsed.get("type") == "event_callback" and isinstance(parsed.get("event"), dict):
+            # An event needs nothing but a 200, which goes out now: under load the ack
+            # never waits behind Bolt's work or the answers in progress.  Bolt checks the
+            # signature again, and handles the event, right after.
+            if not is_signed_by_slack(verifier, secret.encode(), body, dict(request.headers)):
+                return PlainTextResponse("Invalid signature", status_code=401)
+            try:
+                bolt_request = to_async_bolt_request(request, body)
+            except Exception as exc:  # Bolt could not make sense of a (signed) body's shape
+                log.warning("malformed Slack request (%s): answered 400", type(exc).__name__)
+                return PlainTextResponse("Malformed request body", status_code=400)
+            runtime.core.tasks.spawn(dispatch_event(bolt_request))
+            return Response(status_code=200)
         try:
             response = await bolt_app.async_dispatch(to_async_bolt_request(request, body))
         except Exception as exc:  # Bolt could not make sense of a (signed) body's shape
             log.warning("malformed Slack request (%s): answered 400", type(exc).__name__)
             return PlainTextResponse("Malformed request body", status_code=400)
         return to_starlette_response(response)
+
+    async def dispatch_event(bolt_request: Any) -> None:
+        try:
+            response = await bolt_app.async_dispatch(bolt_request)
+        except Exception as exc:  # Bolt could not make sense of a (signed) body's shape
+            log.warning("malformed Slack event (%s): ignored", type(exc).__name__)
+            return
+        if response.status >= 400:
+            log.debug("Slack event not handled: Bolt answered %d", response.status)
 
     async def healthz(_: Request) -> Response:
         try:
