@@ -274,10 +274,9 @@ class Dispatcher:
                 await asyncio.wait_for(self._room.wait(), self.sweep_interval)
 
     async def sweep(self) -> None:
-        """One pass: say we are alive, forget finished work, take waiting work while there
-        is room, adopt the dead's work."""
-        await self.workers.heartbeat()
-        await self.workers.flush_drops()
+        """One pass: say we are alive (and forget finished work), take waiting work while
+        there is room, adopt the dead's work."""
+        await self.workers.heartbeat()  # also forgets the work finished since the last one
         while self.has_room:
             member = await self.workers.take_ready()
             if member is None:

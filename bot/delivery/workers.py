@@ -21,6 +21,14 @@ import redis.asyncio as aioredis
 from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, Keys, as_text
 
+# KEYS: workers, the worker's set; ARGV: worker, lease ms, members no longer held...
+HEARTBEAT_SCRIPT = """
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2]), ARGV[1])
+if #ARGV > 2 then redis.call('SREM', KEYS[2], unpack(ARGV, 3)) end
+return 1
+"""
+
 # KEYS: from set, to set; ARGV: member, new member
 ADOPT_SCRIPT = """
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -75,15 +83,21 @@ class Workers:
         self._to_ready = redis.register_script(TO_READY_SCRIPT)
         self._take_ready = redis.register_script(TAKE_READY_SCRIPT)
         self._leave = redis.register_script(LEAVE_SCRIPT)
+        self._heartbeat = redis.register_script(HEARTBEAT_SCRIPT)
         self._finished: list[str] = []
 
     def holding(self, worker: str | None = None) -> str:
         return self._holding_prefix + (worker or self.worker_id)
 
     async def heartbeat(self) -> None:
-        """This worker is alive for another lease period."""
-        now_ms = await self._now_ms()
-        await self.redis.zadd(self._workers, {self.worker_id: now_ms + self.lease_ms})
+        """This worker is alive for another lease period; and, in the same step, the work it
+        finished since the last beat leaves its set (one command for all of it)."""
+        members, self._finished = self._finished, []
+        try:
+            await self._heartbeat(keys=[self._workers, self.holding()], args=[self.worker_id, self.lease_ms, *members])
+        except BaseException:
+            self._finished.extend(members)
+            raise
 
     async def hold(self, member: str) -> None:
         await self.redis.sadd(self.holding(), member)
@@ -96,8 +110,8 @@ class Workers:
         await self.redis.srem(self.holding(), member)
 
     def drop_later(self, member: str) -> None:
-        """No longer responsible for ``member``; forgotten in Redis by the next sweep, in one
-        command for all (until then a sweep adopting it would find nothing to do)."""
+        """No longer responsible for ``member``; forgotten in Redis with the next heartbeat, in
+        one command for all (until then a sweep adopting it would find nothing to do)."""
         self._finished.append(member)
 
     async def flush_drops(self) -> None:
