@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from bot.memory.conversation import ConversationId
 from bot.wording import MODEL_TIMED_OUT
 
@@ -75,11 +77,19 @@ def test_refused_stream_falls_back_to_post_and_update(app, sender, slack, model)
     assert slack.calls_to("chat.postMessage")
 
 
-def test_long_native_answer_continues_in_follow_ups_without_loss(app, sender, slack, model):
+@pytest.mark.parametrize("interval", ["0.05", "30"], ids=["appended-as-it-streams", "whole-answer-before-any-append"])
+def test_long_native_answer_continues_in_follow_ups_without_loss(start_app, slack, model, interval):
+    # With a long interval nothing is appended after the stream starts: the start itself
+    # must end with a whole code line, or the follow-ups would split one.
+    app = start_app(STREAM_UPDATE_INTERVAL_SECONDS=interval)
+    sender = SlackSender(app.url)
     text = "Intro.\n\n```python\n" + "".join(f"print({n})  # {'x' * 40}\n" for n in range(600)) + "```\n\nThe end."
     assert len(text) > 30_000
     model.enqueue(Scripted(text=text, chunk_chars=400, delay=0.005))
-    sender.send_event(dm_in_thread("a very long answer"))
+    try:
+        sender.send_event(dm_in_thread("a very long answer"))
+    finally:
+        sender.close()
     cid = ConversationId(TEAM_ID, "D100", THREAD)
     turns = app.wait_stored(cid, 2, timeout=20)
     assert turns[1].content == text

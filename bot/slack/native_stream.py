@@ -86,7 +86,11 @@ class NativeStreamReply:
 
     async def progress(self, text: str) -> None:
         if self.native is None and text.strip():
-            self.native = await self._start_stream(defuse_broadcasts(text))
+            text = defuse_broadcasts(text)
+            start = text[: appendable(text)]
+            if not start.strip():
+                return  # not one whole word (or code line) yet: the stream starts with the next text
+            self.native = await self._start_stream(start)
             if not self.native:
                 await self.fallback.progress(text)
             return
@@ -141,7 +145,10 @@ class NativeStreamReply:
         if self.budget is not None and not await self.budget.take(self.fallback.team, START, 0):
             log.info("chat.startStream budget is full in %s: posting and updating instead", self.fallback.team)
             return False
-        text = text[: fitting_prefix(text, STREAM_SOFT_BYTES)]  # a stream starts well under the size limit
+        fitting = text[: fitting_prefix(text, STREAM_SOFT_BYTES)]  # a stream starts well under the size limit
+        if fitting != text:
+            fitting = fitting[: appendable(fitting)] or fitting  # and ends with a whole word or code line
+        text = fitting
         await self.fallback.note_posting()
         self.fallback.check_writable()
         response = await call_quietly(START, self.client.chat_startStream(
