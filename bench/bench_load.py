@@ -146,6 +146,16 @@ def delete_keys(redis_url: str, prefix: str) -> None:
     client.close()
 
 
+def shut_down(bot: Bot, slack: FakeSlack, model: FakeModel, redis_url: str, prefix: str, sender: SlackSender | None = None) -> None:
+    """Stop the bot and the fakes, and remove what the run wrote (the Redis may be shared)."""
+    if sender is not None:
+        sender.close()
+    bot.stop()
+    slack.stop()
+    model.stop()
+    delete_keys(redis_url, prefix)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -256,10 +266,7 @@ def burst(variant: Variant, size: int, redis_url: str) -> Burst:
             if ts in sent:
                 result.to_model.append(request.started - sent[ts])
     finally:
-        bot.stop()
-        slack.stop()
-        model.stop()
-        delete_keys(redis_url, prefix)
+        shut_down(bot, slack, model, redis_url, prefix)
     return result
 
 
@@ -414,12 +421,8 @@ def count(variant: Variant, redis_url: str, answers: int) -> Counted:
                 totals.slack_before_model += sum(1 for t, _ in slack.answered_at if sent <= t <= asked)
                 totals.slack_per_answer += sum(1 for t, _ in slack.answered_at if sent <= t <= ended)
     finally:
-        signer.close()
-        bot.stop()
-        slack.stop()
-        model.stop()
+        shut_down(bot, slack, model, redis_url, prefix, signer)
         proxy.close()
-        delete_keys(redis_url, prefix)
     for name in ("redis_before_model", "slack_before_model", "redis_per_answer", "slack_per_answer"):
         setattr(totals, name, getattr(totals, name) / answers)
     return totals
@@ -467,11 +470,7 @@ def caching(variant: Variant, redis_url: str, turns: int, speakers: int) -> tupl
         encoding = load_encoding("o200k_base", Path(TIKTOKEN_DIR))
         return cached_share([r.messages for r in model.requests], lambda t: encoding.encode(t, disallowed_special=()), budget)
     finally:
-        sender.close()
-        bot.stop()
-        slack.stop()
-        model.stop()
-        delete_keys(redis_url, prefix)
+        shut_down(bot, slack, model, redis_url, prefix, sender)
 
 
 # --- 4. memory ----------------------------------------------------------------------------
@@ -505,11 +504,7 @@ def memory(variant: Variant, redis_url: str, conversations: int, turns: int) -> 
         client.close()
         return used / conversations, text_bytes / conversations
     finally:
-        sender.close()
-        bot.stop()
-        slack.stop()
-        model.stop()
-        delete_keys(redis_url, prefix)
+        shut_down(bot, slack, model, redis_url, prefix, sender)
 
 
 # --- report -------------------------------------------------------------------------------

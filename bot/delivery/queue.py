@@ -218,19 +218,10 @@ class Taken:
             return job_id, None
         persona = self._persona.get()
         context = self._context.get() if self._context is not None else None
-        meta = dict(zip(map(as_text, meta[::2]), map(as_text, meta[1::2])))
         return job_id, Job(
             IncomingMessage.from_dict(json.loads(raw)),
             tuple(json.loads(partials)) if partials else (),
-            ConversationState(
-                messages=StoredMessage.many_from_json([as_text(m) for m in messages]),
-                active="active" in meta,
-                imported="imported" in meta,
-                last_active=float(meta.get("last_active", 0) or 0),
-                persona=None if persona is None else as_text(persona),
-                thread_context=json.loads(context) if context else None,
-                last_answer=json.loads(answer) if answer else None,
-            ),
+            ConversationState.from_replies(dict(zip(meta[::2], meta[1::2])), messages, persona, answer, context),
         )
 
 

@@ -61,6 +61,23 @@ class ConversationState:
     thread_context: dict[str, str] | None = None  # an assistant thread's: what its user is looking at
     last_answer: dict[str, Any] | None = None  # the latest answer's record (see Responder)
 
+    @classmethod
+    def from_replies(
+        cls, meta: dict[Any, Any], messages: Sequence[Any], persona: Any, answer: Any, context: Any = None
+    ) -> "ConversationState":
+        """The state from Redis's replies: the meta hash, the window, the persona, the latest
+        answer record and an assistant thread's context (None or missing where absent)."""
+        fields = {as_text(k): as_text(v) for k, v in meta.items()}
+        return cls(
+            messages=StoredMessage.many_from_json([as_text(m) for m in messages]),
+            active="active" in fields,
+            imported="imported" in fields,
+            last_active=float(fields.get("last_active", 0) or 0),
+            persona=None if persona is None else as_text(persona),
+            thread_context=json.loads(context) if context else None,
+            last_answer=json.loads(answer) if answer else None,
+        )
+
 
 class ConversationStore:
     def __init__(self, redis: aioredis.Redis, *, key_prefix: str, ttl_seconds: int) -> None:
@@ -85,16 +102,7 @@ class ConversationStore:
             if cid.is_dm_thread:
                 pipe.get(self.keys.thread_context(cid.channel, cid.thread))
             meta, raw_messages, persona, answer, *context = await pipe.execute()
-        meta = {as_text(k): as_text(v) for k, v in meta.items()}
-        return ConversationState(
-            messages=StoredMessage.many_from_json([as_text(raw) for raw in raw_messages]),
-            active="active" in meta,
-            imported="imported" in meta,
-            last_active=float(meta.get("last_active", 0) or 0),
-            persona=None if persona is None else as_text(persona),
-            last_answer=json.loads(answer) if answer else None,
-            thread_context=json.loads(context[0]) if context and context[0] else None,
-        )
+        return ConversationState.from_replies(meta, raw_messages, persona, answer, context[0] if context else None)
 
     async def save_turn(
         self, cid: ConversationId, new: Sequence[StoredMessage], *, drop_oldest: int = 0, imported: bool | None = None
