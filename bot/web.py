@@ -11,8 +11,10 @@ import hashlib
 import hmac
 import json
 import logging
+import asyncio
 import time
-from typing import Any
+from collections import deque
+from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from redis.exceptions import RedisError
@@ -87,12 +89,53 @@ async def read_capped(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
+class Intake:
+    """Events acked and waiting for Bolt, handled in arrival order by one task that gives
+    way while requests are still arriving (for at most ``MAX_DEFER_SECONDS``): during a
+    burst the event loop spends itself on acks first, then on the work behind them."""
+
+    MAX_DEFER_SECONDS = 0.05
+
+    def __init__(self, handle: Callable[[Any], Awaitable[None]], tasks: Any) -> None:
+        self.handle = handle
+        self.tasks = tasks
+        self.receiving = 0  # requests being read and acked now
+        self._queue: deque[tuple[float, Any]] = deque()
+        self._draining = False
+
+    def add(self, item: Any) -> None:
+        self._queue.append((time.monotonic(), item))
+        if not self._draining:
+            self._draining = True
+            self.tasks.spawn(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                queued_at, item = self._queue[0]
+                if self.receiving and time.monotonic() - queued_at < self.MAX_DEFER_SECONDS:
+                    await asyncio.sleep(0.001)
+                    continue
+                self._queue.popleft()
+                self.tasks.spawn(self.handle(item))
+                await asyncio.sleep(0)
+        finally:
+            self._draining = False
+
+
 def create_web_app(runtime: Runtime) -> Starlette:
     bolt_app = runtime.bolt_app
     secret = runtime.settings.slack_signing_secret.get_secret_value()
     verifier = SignatureVerifier(secret)
 
     async def slack_events(request: Request) -> Response:
+        intake.receiving += 1
+        try:
+            return await receive(request)
+        finally:
+            intake.receiving -= 1
+
+    async def receive(request: Request) -> Response:
         try:
             body = await read_capped(request, MAX_BODY_BYTES)
         except BodyTooLarge:
@@ -113,7 +156,7 @@ def create_web_app(runtime: Runtime) -> Starlette:
             except Exception as exc:  # Bolt could not make sense of a (signed) body's shape
                 log.warning("malformed Slack request (%s): answered 400", type(exc).__name__)
                 return PlainTextResponse("Malformed request body", status_code=400)
-            runtime.core.tasks.spawn(dispatch_event(bolt_request))
+            intake.add(bolt_request)
             return Response(status_code=200)
         try:
             response = await bolt_app.async_dispatch(to_async_bolt_request(request, body))
@@ -130,6 +173,8 @@ def create_web_app(runtime: Runtime) -> Starlette:
             return
         if response.status >= 400:
             log.debug("Slack event not handled: Bolt answered %d", response.status)
+
+    intake = Intake(dispatch_event, runtime.core.tasks)
 
     async def healthz(_: Request) -> Response:
         try:
