@@ -112,12 +112,12 @@ class Intake:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                queued_at, item = self._queue[0]
-                if self.receiving and time.monotonic() - queued_at < self.MAX_DEFER_SECONDS:
+                if self.receiving and time.monotonic() - self._queue[0][0] < self.MAX_DEFER_SECONDS:
                     await asyncio.sleep(0.001)
                     continue
-                self._queue.popleft()
-                self.tasks.spawn(self.handle(item))
+                # Everything that may go now goes at once: its tasks run together, in order.
+                while self._queue and (not self.receiving or time.monotonic() - self._queue[0][0] >= self.MAX_DEFER_SECONDS):
+                    self.tasks.spawn(self.handle(self._queue.popleft()[1]))
                 await asyncio.sleep(0)
         finally:
             self._draining = False
