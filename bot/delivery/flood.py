@@ -44,7 +44,6 @@ class FloodVerdict:
 
 class FloodLimit:
     def __init__(self, redis: aioredis.Redis, keys: Keys, *, per_minute: int) -> None:
-        self.redis = redis
         self.keys = keys
         self.per_minute = per_minute
         self._script = redis.register_script(FLOOD_SCRIPT)
@@ -53,13 +52,6 @@ class FloodLimit:
         """Add to ``batch``: count message ``ts`` of ``user``; read the verdict with :func:`verdict`."""
         return batch.script(self._script, keys=[self.keys.flood(team, user), self.keys.flood(team, user) + ":noted"],
                             args=[ts, self.per_minute, WINDOW_MS])
-
-    async def check(self, team: str, user: str, ts: str) -> FloodVerdict:
-        """Count message ``ts`` of ``user``; whether it is over the limit."""
-        batch = Batch()
-        reply = self.check_in(batch, team, user, ts)
-        await batch.run(self.redis)
-        return verdict(reply)
 
 
 def verdict(reply: Reply) -> FloodVerdict:

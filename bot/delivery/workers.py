@@ -106,9 +106,6 @@ class Workers:
         """Add to ``batch``, ahead of leasing the conversation: this worker is responsible for ``member``."""
         batch.command("SADD", self.holding(), member)
 
-    async def drop(self, member: str) -> None:
-        await self.redis.srem(self.holding(), member)
-
     def drop_later(self, member: str) -> None:
         """No longer responsible for ``member``; forgotten in Redis with the next heartbeat, in
         one command for all (until then a sweep adopting it would find nothing to do)."""
