@@ -21,7 +21,8 @@ from bot.llm.model import ModelClient, ModelError, ModelOptions
 from bot.prompts import Prompt, PromptCatalog
 from bot.slack.reply import ReplyWriter
 from bot.responder import Responder
-from bot.slack.history import HistoryUnavailable, readable_messages
+from bot.slack.readers import transcript_lines
+from bot.slack.history import HistoryUnavailable
 from bot.slack.text import mentioned_user_ids, to_readable
 from bot.memory.store import ConversationStore
 from bot.memory.tokens import TokenCounter
@@ -210,14 +211,5 @@ class CommandRunner:
 
     async def _lines(self, team: str, raw: Sequence[Mapping[str, Any]]) -> list[str]:
         identity = self.responder.identity
-        readable = readable_messages(raw, identity.user_id, identity.bot_id)
-        names = await self.responder.directory.user_names(
-            team, [m.user for m in readable if m.user] + [u for m in readable for u in mentioned_user_ids(m.text)]
-        )
-        lines = []
-        for m in readable:
-            speaker = self.bot_name if m.from_this_bot else (names.get(m.user, m.user) if m.user else m.bot_name)
-            when = datetime.fromtimestamp(float(m.ts), tz=self.now().tzinfo).strftime("%Y-%m-%d %H:%M")
-            lines.append(f"[{when}] {speaker}: {to_readable(m.text, names)}")
-        return lines
-
+        return await transcript_lines(raw, team=team, directory=self.responder.directory, bot_user_id=identity.user_id,
+                                      bot_id=identity.bot_id, bot_name=self.bot_name, tz=self.now().tzinfo)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
@@ -24,7 +24,7 @@ from bot.memory.batch import Batch
 from bot.llm.generation import billed_tokens, failure_sentence, generate
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.llm.speakers import attributed
-from bot.memory.conversation import ConversationId, StoredMessage
+from bot.memory.conversation import ConversationId, StoredMessage, answer_start
 from bot.memory.store import ConversationState, ConversationStore
 from bot.memory.tokens import TokenCounter
 from bot.memory.trimming import build_request, message_token_cap, plan_window, request_tokens
@@ -34,6 +34,9 @@ from bot.slack.events import EDIT, REGENERATE, IncomingMessage
 from bot.slack.history import ThreadMessage, select_earlier
 from bot.slack.reply import POSTING, STOPPED_MARK, ReplyWriter
 from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
+from bot.tools.base import Approver, ToolContext
+from bot.tools.rounds import ToolLimits, ToolRounds
+from bot.tools.toolbox import Toolbox
 from bot.wording import EMPTY_MESSAGE, FLOODED, INTERNAL_FAILURE, NOT_LATEST_ANSWER
 
 log = logging.getLogger(__name__)
@@ -104,6 +107,7 @@ class _Answered:
     stopped: bool = False
     usage: ModelReply | None = None
     flooded: bool = False  # over the sender's flood limit: not answered (a private note said so once)
+    tool_turns: list[StoredMessage] = field(default_factory=list)  # the answer's tool calls and results, before it
 
 
 class Responder:
@@ -127,7 +131,15 @@ class Responder:
         stops: StopSignals | None = None,
         cache_key: Callable[[ConversationId], str | None] = lambda cid: None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        toolbox: Toolbox | None = None,
+        default_tools: Sequence[str] = (),
+        tool_limits: ToolLimits = ToolLimits(),
+        approver: Approver | None = None,
     ) -> None:
+        self.toolbox = toolbox
+        self.default_tools = tuple(default_tools)
+        self.tool_limits = tool_limits
+        self.approver = approver
         self.stops = stops
         self.cache_key = cache_key
         self.store = store
@@ -256,7 +268,7 @@ class Responder:
         if answered.flooded:
             await run.commit(Commit())
             return
-        new = [*imported, turn] + ([answered.turn] if answered.turn is not None else [])
+        new = [*imported, turn] + ([*answered.tool_turns, answered.turn] if answered.turn is not None else [])
         batch = Batch()
         await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True,
                                 answer=self._record(message, context, window[drop:], answered, batch)), batch)
@@ -266,11 +278,12 @@ class Responder:
         cid = job.conversation
         state = await self._state(run)
         history = state.messages
-        if len(history) < 2 or history[-1].role != "assistant" or history[-1].ts != job.ts or history[-2].role != "user":
+        start = answer_start(history)
+        if not history or history[-1].role != "assistant" or history[-1].ts != job.ts or start == 0:
             log.info("not regenerating in %s: %s is no longer the latest answer", cid, job.ts)
             await self.note_privately(job, NOT_LATEST_ANSWER)
             return
-        await self._answer_again(job, run, state, history[:-1], replacement=None)
+        await self._answer_again(job, run, state, history[:start], replacement=None)
 
     async def _edit(self, job: IncomingMessage, run: JobRun) -> None:
         """A user edited a message: answer it again if it is the one just answered
@@ -288,7 +301,7 @@ class Responder:
         context = await self._context(job, state)
         turn = await self._question_turn(job, question, context.cap)
         after = history[position + 1 :]
-        just_answered = len(after) <= 1 and all(m.role == "assistant" for m in after)
+        just_answered = all(m.role != "user" for m in after)  # at most its answer (and the answer's tool rounds)
         if not just_answered or not self._within_edit_window(job):
             await run.commit(Commit(replace_at=position - len(history), replacement=turn))
             log.info("edit in %s: stored history updated", cid)
@@ -308,6 +321,7 @@ class Responder:
         """Generate a new answer for the last user turn of ``window``, replacing
         the stored answer after it and its messages in Slack."""
         previous = state.messages[-1] if state.messages and state.messages[-1].role == "assistant" else None
+        answer_turns = len(state.messages) - answer_start(state.messages) if previous is not None else 0
         parts: list[str] = []
         if previous is not None and previous.ts:
             record = state.last_answer if (state.last_answer or {}).get("ts") == previous.ts else None
@@ -317,12 +331,11 @@ class Responder:
         replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
         reply = self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write)
         answered = await self._generate(job, run, reply, context, window[drop:], drop)
-        removed = 1 if previous is not None else 0
         batch = Batch()
         await run.commit(Commit(
-            new=[answered.turn] if answered.turn is not None else [],
+            new=[*answered.tool_turns, answered.turn] if answered.turn is not None else [],
             drop_oldest=drop,
-            remove_last=removed,
+            remove_last=answer_turns,
             replace_at=-1 if replacement is not None else None,
             replacement=replacement,
             answer=self._record(job, context, window[drop:], answered, batch),
@@ -380,8 +393,10 @@ class Responder:
         flag = _StopFlag(stop)
         started = asyncio.get_running_loop().create_future()
         options = ModelOptions(cache_key=self.cache_key(cid))
+        tools = self.tool_rounds(message, reply, room_tokens=self.budget.max_context_tokens
+                                 - request_tokens(kept, context.fixed_tokens))
         generation = asyncio.ensure_future(
-            generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started))
+            generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started, tools=tools))
         began = time.perf_counter()
         try:
             shown = await reply.start()  # the status or placeholder, while the model is being asked
@@ -405,6 +420,9 @@ class Responder:
         if stopped and not text:
             await reply.fail("_(stopped)_")
             return _Answered(None, [])
+        if not text.strip():  # tools were called to the last round and no text followed
+            await reply.fail(failure_sentence(ModelError("empty reply")))
+            return _Answered(None, [])
         final = text + STOPPED_MARK if stopped else text
         posted = await reply.finish(final)
         for delay in DELIVERY_RETRY_SECONDS:  # Slack still failing after the SDK's retries: post anew a little later
@@ -418,14 +436,30 @@ class Responder:
             cid, time.perf_counter() - began, " (stopped)" if stopped else "", answer.usage.prompt_tokens,
             answer.usage.cached_tokens, answer.usage.completion_tokens, len(kept), drop,
         )
+        own = text[answer.answer_from:]  # the text before a tool round is stored with that round
         turn = StoredMessage(
             role="assistant",
-            content=text,  # a stopped answer: only what was written
-            tokens=self.counter.count_message(text),
+            content=own,  # a stopped answer: only what was written
+            tokens=self.counter.count_message(own),
             ts=posted[0] if posted else "",
             user=self.identity.user_id,
         )
-        return _Answered(turn, posted, stopped, answer)
+        return _Answered(turn, posted, stopped, answer, tool_turns=list(tools.turns) if tools is not None else [])
+
+    def tool_rounds(
+        self, message: IncomingMessage, reply: ReplyWriter, *, room_tokens: int, patterns: Sequence[str] | None = None
+    ) -> ToolRounds | None:
+        """The tools this answer may call (``patterns``, else ``DEFAULT_TOOLS``); None when none."""
+        if self.toolbox is None:
+            return None
+        specs = self.toolbox.select(self.default_tools if patterns is None else patterns)
+        if not specs:
+            return None
+        context = ToolContext(message.team, message.channel, message.user, message.reply_thread_ts,
+                              getattr(message, "action_token", ""))
+        return ToolRounds(self.toolbox, specs, context, limits=self.tool_limits, counter=self.counter,
+                          approver=self.approver, board=reply if hasattr(reply, "working") else None,  # type: ignore[arg-type]
+                          room_tokens=room_tokens)
 
     def _record(
         self, message: IncomingMessage, context: _Context, kept: list[StoredMessage], answered: _Answered, batch: Batch

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -51,10 +52,18 @@ from bot.memory.store import ConversationStore, connect
 from bot.tasks import BackgroundTasks
 from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
+from bot.slack.readers import SlackReaders
+from bot.tools.approval import SlackApprovals
+from bot.tools.builtin import CURRENT_TIME, READ_SLACK_LINK, SEARCH_WORKSPACE, BuiltinTools
+from bot.tools.mcp_config import McpConfigError, load_mcp_config
+from bot.tools.mcp_servers import McpServer
+from bot.tools.rounds import ToolLimits
+from bot.tools.toolbox import Toolbox
 
 log = logging.getLogger(__name__)
 
 
+MCP_STARTUP_WAIT_SECONDS = 10.0  # start-up waits this long for MCP servers to list their tools
 SLACK_CONNECTIONS = 100  # open connections to Slack per process (kept alive and reused)
 
 
@@ -75,10 +84,12 @@ class Core:
     catalog: PromptCatalog
     tasks: BackgroundTasks
     stops: StopSignals
+    mcp_servers: list[McpServer] = field(default_factory=list)
 
     async def aclose(self, grace_seconds: float | None = None) -> None:
         """Let background work finish for ``grace_seconds`` (default: the setting), then close."""
         await self.tasks.aclose(self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds)
+        await asyncio.gather(*(server.close() for server in self.mcp_servers))
         await self.stops.close()
         await self.model.close()
         await self.store.close()
@@ -92,6 +103,8 @@ class Services:
     dispatcher: Dispatcher
     answer_actions: AnswerActions
     assistant_threads: AssistantThreads
+    toolbox: Toolbox | None = None
+    approvals: SlackApprovals | None = None
 
 
 @dataclass
@@ -185,7 +198,37 @@ async def build_core(
         idle_timeout=settings.model_idle_timeout_seconds,
         breaker=CircuitBreaker(failures=settings.model_breaker_failures, cooldown=settings.model_breaker_cooldown_seconds),
     )
-    return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys))
+    mcp_servers = await start_mcp_servers(settings)
+    return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
+                mcp_servers)
+
+
+async def start_mcp_servers(settings: Settings, environ: Mapping[str, str] | None = None) -> list[McpServer]:
+    """Connect to the MCP servers of MCP_CONFIG (or ./mcp.json) and list their tools, waiting
+    at most ``MCP_STARTUP_WAIT_SECONDS`` in all; a server not up by then joins when it is."""
+    path = settings.mcp_config_path()
+    if path is None:
+        return []
+    try:
+        configs = load_mcp_config(path, os.environ if environ is None else environ)
+    except McpConfigError as exc:
+        raise StartupError(f"Invalid MCP_CONFIG: {exc}.") from None
+    servers = [McpServer(config, ttl_seconds=settings.mcp_tools_ttl_seconds, call_timeout=settings.tool_timeout_seconds)
+               for config in configs]
+    for server in servers:
+        server.start()
+    await asyncio.gather(*(server.first_attempt(MCP_STARTUP_WAIT_SECONDS) for server in servers))
+    log.info("MCP servers: %s", ", ".join(f"{s.name} ({s.state}, {len(s.tools())} tools)" for s in servers) or "none")
+    return servers
+
+
+def builtin_tool_names(settings: Settings) -> set[str]:
+    enabled = {CURRENT_TIME} if settings.tool_current_time else set()
+    if settings.tool_read_slack_link:
+        enabled.add(READ_SLACK_LINK)
+    if settings.tool_search_workspace:
+        enabled.add(SEARCH_WORKSPACE)
+    return enabled
 
 
 def build_services(
@@ -198,6 +241,8 @@ def build_services(
     identity: BotIdentity,
     notes: PrivateNotes | None = None,
     now: Callable[[], datetime] = utc_now,
+    toolbox: Toolbox | None = None,
+    approvals: SlackApprovals | None = None,
 ) -> Services:
     settings = core.settings
     responder = Responder(
@@ -218,6 +263,10 @@ def build_services(
         stops=core.stops,
         cache_key=conversation_cache_key if settings.sends_prompt_cache_key else (lambda cid: None),
         now=now,
+        toolbox=toolbox,
+        default_tools=settings.default_tool_patterns,
+        tool_limits=ToolLimits(settings.max_tool_rounds, settings.tool_timeout_seconds, settings.max_tool_result_tokens),
+        approver=approvals,
     )
     commands = CommandRunner(
         catalog=core.catalog,
@@ -249,6 +298,8 @@ def build_services(
         responder, commands, management, dispatcher,
         AnswerActions(core.store, dispatcher, core.stops, admins=settings.admins, now=now),
         AssistantThreads(core.store, core.catalog, bot_name=settings.bot_name),
+        toolbox,
+        approvals,
     )
 
 
@@ -362,15 +413,21 @@ async def build_runtime(
     rate_limited.team = identity.team_id
     interval = settings.stream_update_interval_seconds
     history = SlackHistory(slack)
+    directory = Directory(slack, core.store)
+    readers = SlackReaders(directory, bot_user_id=identity.user_id, bot_id=identity.bot_id, bot_name=settings.bot_name)
+    toolbox = Toolbox([BuiltinTools(slack, readers, enabled=builtin_tool_names(settings)), *core.mcp_servers])
+    approvals = SlackApprovals(slack, core.store.redis, core.store.keys, timeout_seconds=settings.tool_approval_seconds)
     services = build_services(
         core,
-        directory=Directory(slack, core.store),
+        directory=directory,
         replies=reply_factory(slack, budget, interval=interval, streaming=settings.slack_streaming,
                               status_client=build_slack_client(settings, wait_on_429=False, session=http), tasks=core.tasks),
         threads=history,
         history=history,
         identity=identity,
         notes=SlackNotes(slack),
+        toolbox=toolbox,
+        approvals=approvals,
     )
     await services.dispatcher.start()
     if not await core.stops.wait_listening():

@@ -7,6 +7,7 @@ setting and says how to fix it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -29,6 +30,14 @@ HINTS: dict[str, str] = {
     "OPENAI_MODEL": "set it to a model name your server serves, e.g. gpt-4o-mini",
     "REDIS_URL": "set it to a redis:// or rediss:// URL, or leave it unset to use the embedded in-process store",
 }
+
+
+# Model names that take image input (MODEL_VISION=auto).
+VISION_MODELS = re.compile(
+    r"^(gpt-4o|gpt-4\.1|gpt-4-turbo|gpt-4\.5|gpt-5|o1(?!-mini)|o3|o4|chatgpt-4o|claude-3|claude-(sonnet|opus|haiku)|"
+    r"gemini|llava|llama-?3\.2-vision|llama-?4|qwen2?(\.5)?-vl|pixtral|gemma-?3|mistral-(small|medium)-3)",
+    re.IGNORECASE,
+)
 
 
 class ConfigError(Exception):
@@ -84,6 +93,24 @@ class Settings(BaseSettings):
     model_breaker_failures: int = Field(default=5, ge=1, le=1000, alias="MODEL_BREAKER_FAILURES")
     model_breaker_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600, alias="MODEL_BREAKER_COOLDOWN_SECONDS")
 
+    # Tools
+    mcp_config: Path | None = Field(default=None, alias="MCP_CONFIG")
+    default_tools: str = Field(default="", alias="DEFAULT_TOOLS")
+    max_tool_rounds: int = Field(default=6, ge=1, le=50, alias="MAX_TOOL_ROUNDS")
+    tool_timeout_seconds: float = Field(default=30.0, gt=0, le=600, alias="TOOL_TIMEOUT_SECONDS")
+    max_tool_result_tokens: int = Field(default=2000, ge=50, alias="MAX_TOOL_RESULT_TOKENS")
+    mcp_tools_ttl_seconds: float = Field(default=300.0, ge=5, alias="MCP_TOOLS_TTL_SECONDS")
+    tool_approval_seconds: float = Field(default=300.0, gt=0, le=3600, alias="TOOL_APPROVAL_SECONDS")
+    tool_current_time: bool = Field(default=True, alias="TOOL_CURRENT_TIME")
+    tool_read_slack_link: bool = Field(default=True, alias="TOOL_READ_SLACK_LINK")
+    tool_search_workspace: bool = Field(default=False, alias="TOOL_SEARCH_WORKSPACE")
+
+    # Files
+    file_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, alias="FILE_MAX_BYTES")
+    files_per_message: int = Field(default=5, ge=0, le=20, alias="FILES_PER_MESSAGE")
+    max_file_tokens: int = Field(default=8000, ge=100, alias="MAX_FILE_TOKENS")
+    model_vision: Literal["auto", "on", "off"] = Field(default="auto", alias="MODEL_VISION")
+
     # Replies
     stream_update_interval_seconds: float = Field(default=1.2, ge=0.05, alias="STREAM_UPDATE_INTERVAL_SECONDS")
     slack_updates_per_minute: int = Field(default=50, ge=1, alias="SLACK_UPDATES_PER_MINUTE")
@@ -127,10 +154,10 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("prompts_dir", "tiktoken_cache_dir")
+    @field_validator("prompts_dir", "tiktoken_cache_dir", "mcp_config")
     @classmethod
-    def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @field_validator("log_level")
     @classmethod
@@ -170,6 +197,25 @@ class Settings(BaseSettings):
         if self.prompt_cache_key != "auto":
             return self.prompt_cache_key == "on"
         return self.openai_base_url is None or "api.openai.com" in self.openai_base_url
+
+    @property
+    def default_tool_patterns(self) -> tuple[str, ...]:
+        """DEFAULT_TOOLS: tool names, ``server:*`` or ``*``, comma-separated."""
+        return tuple(part.strip() for part in self.default_tools.split(",") if part.strip())
+
+    def mcp_config_path(self, cwd: Path | None = None) -> Path | None:
+        """MCP_CONFIG, else ``mcp.json`` in the working folder when there is one."""
+        if self.mcp_config is not None:
+            return self.mcp_config
+        default = (cwd or Path.cwd()) / "mcp.json"
+        return default if default.is_file() else None
+
+    @property
+    def sees_images(self) -> bool:
+        """MODEL_VISION: whether images go to the model (auto: models known to take image input)."""
+        if self.model_vision != "auto":
+            return self.model_vision == "on"
+        return bool(VISION_MODELS.match(self.openai_model.rsplit("/", 1)[-1]))
 
     @property
     def embedded_store(self) -> bool:

@@ -32,7 +32,7 @@ def register_all(
 ) -> None:
     threads = services.assistant_threads
     messages.register(app, dispatcher=services.dispatcher, threads=threads, identity=identity, tasks=tasks)
-    actions.register(app, actions=services.answer_actions, response_hosts=response_hosts)
+    actions.register(app, actions=services.answer_actions, response_hosts=response_hosts, approvals=services.approvals)
     assistant.register(app, threads=threads)
     home.register(app, management=services.management, bot_name=bot_name)
     commands.register(

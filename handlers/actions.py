@@ -16,6 +16,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.answer_actions import AnswerActions, ButtonPress
 from bot.slack.reply import FEEDBACK_ACTIONS, REGENERATE_ACTION, STOP_ACTION
 from bot.slack.response_urls import response_url_allowed
+from bot.tools.approval import APPROVE_ACTION, DENY_ACTION, SlackApprovals
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ def button_press(body: dict[str, Any], action: dict[str, Any]) -> ButtonPress:
     )
 
 
-def register(app: AsyncApp, *, actions: AnswerActions, response_hosts: frozenset[str]) -> None:
+def register(app: AsyncApp, *, actions: AnswerActions, response_hosts: frozenset[str],
+             approvals: SlackApprovals | None = None) -> None:
     async def tell_privately(body: dict[str, Any], text: str | None) -> None:
         response_url = str(body.get("response_url") or "")
         if not text or not response_url:
@@ -60,6 +62,22 @@ def register(app: AsyncApp, *, actions: AnswerActions, response_hosts: frozenset
         await ack()
         await tell_privately(body, await actions.regenerate(button_press(body, action)))
 
+    async def on_approval(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        if approvals is None:
+            return
+        user = str((body.get("user") or {}).get("id") or "")
+        sentence = await approvals.decide(str(action.get("value") or ""), user, action["action_id"] == APPROVE_ACTION)
+        response_url = str(body.get("response_url") or "")
+        if response_url and response_url_allowed(response_url, response_hosts):
+            try:  # the prompt is replaced by the decision
+                await AsyncWebhookClient(response_url, timeout=10).send(
+                    response_type="ephemeral", replace_original=True, text=sentence)
+            except Exception as exc:
+                log.warning("answering an approval failed: %s", type(exc).__name__)
+
+    app.action(APPROVE_ACTION)(on_approval)
+    app.action(DENY_ACTION)(on_approval)
     app.action(STOP_ACTION)(on_stop)
     app.action(REGENERATE_ACTION)(on_regenerate)
     for action_id in FEEDBACK_ACTIONS:

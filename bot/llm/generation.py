@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol, Sequence
+import dataclasses
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.slack.reply import ReplyWriter
 from bot.memory.tokens import TokenCounter
 from bot.wording import MODEL_FAILED, MODEL_TIMED_OUT, MODEL_UNAVAILABLE
+
+if TYPE_CHECKING:
+    from bot.tools.rounds import ToolRounds
+
+TEXT_BETWEEN_ROUNDS = "\n\n"
 
 
 class StopFlag(Protocol):
@@ -18,26 +24,57 @@ class StopFlag(Protocol):
 
 async def generate(
     model: ModelClient,
-    messages: Sequence[dict[str, str]],
+    messages: Sequence[dict[str, Any]],
     writer: ReplyWriter,
     options: ModelOptions | None = None,
     answer: ModelReply | None = None,
     stop: StopFlag | None = None,
     started: asyncio.Future[bool] | None = None,
+    tools: "ToolRounds | None" = None,
 ) -> ModelReply:
     """Stream the answer into ``writer`` as it arrives (and into ``answer``, which
     keeps the text so far if the generation is cancelled or ``stop`` is set).
     ``started``: the writer is being started beside the request; no text is shown
-    before it says True (False: stop reading).  Raises ModelError."""
+    before it says True (False: stop reading).
+
+    With ``tools``, the model may ask for calls: they are run, their results sent back,
+    and the model asked again, until it answers in text (after the last allowed round it
+    must).  ``answer.text`` is everything shown; ``answer.usage`` adds up every request.
+    Raises ModelError."""
     answer = answer if answer is not None else ModelReply()
-    async with contextlib.aclosing(model.stream(messages, answer, options)) as deltas:
-        async for _ in deltas:
-            if started is not None and not await asyncio.shield(started):
-                break
-            if stop is not None and stop.is_set():
-                break
-            await writer.progress(answer.text)
-    return answer
+    options = options or ModelOptions()
+    request = list(messages)
+    shown = ""  # text of earlier rounds (a model may say something before it calls a tool)
+    while True:
+        step = ModelReply()
+        if tools is not None and tools.definitions:
+            options = dataclasses.replace(options, tools=tools.definitions,
+                                          tool_choice=None if tools.may_call else "none")
+        async with contextlib.aclosing(model.stream(request, step, options)) as deltas:
+            async for _ in deltas:
+                if started is not None and not await asyncio.shield(started):
+                    break
+                if stop is not None and stop.is_set():
+                    break
+                answer.text = shown + step.text
+                await writer.progress(answer.text)
+        _add_usage(answer, step)
+        answer.text = shown + step.text
+        answer.finish_reason = step.finish_reason
+        calls = step.tool_calls
+        if tools is None or not calls or (stop is not None and stop.is_set()):
+            return answer
+        if not tools.may_call or (started is not None and not await asyncio.shield(started)):
+            return answer  # calls asked for after the last round allowed: the text is the answer
+        request += await tools.run(step.text, calls)
+        shown = answer.text + TEXT_BETWEEN_ROUNDS if answer.text.strip() else ""
+        answer.answer_from = len(shown)
+
+
+def _add_usage(answer: ModelReply, step: ModelReply) -> None:
+    answer.usage.prompt_tokens += step.usage.prompt_tokens
+    answer.usage.completion_tokens += step.usage.completion_tokens
+    answer.usage.cached_tokens += step.usage.cached_tokens
 
 
 def failure_sentence(error: ModelError) -> str:

@@ -20,6 +20,7 @@ from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 from openai.types.chat import ChatCompletion
 
 from bot.llm.breaker import CircuitBreaker
+from bot.memory.conversation import ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +50,37 @@ class ModelOptions:
     temperature: float | None = None
     max_output_tokens: int | None = None
     cache_key: str | None = None  # ``prompt_cache_key``: requests sharing a prefix go where it is cached
+    tools: tuple[dict[str, Any], ...] = ()  # function definitions the model may call
+    tool_choice: str | None = None  # "none": answer in text even though tools were used before
 
 
 @dataclass
 class ModelReply:
-    """Filled while a reply streams: the text so far and, at the end, the usage."""
+    """Filled while a reply streams: the text so far, the tool calls asked for and, at the end, the usage."""
 
     text: str = ""
     usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
+    calls: dict[int, dict[str, str]] = field(default_factory=dict)  # by index, as the deltas build them
+    answer_from: int = 0  # where in ``text`` the last round's text begins (earlier rounds called tools)
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [ToolCall(c["id"] or f"call_{n}", c["name"], c["arguments"]) for n, c in sorted(self.calls.items())
+                if c["name"]]
+
+    def add_call_delta(self, delta: dict[str, Any]) -> None:
+        """One streamed piece of a tool call: its id and name come first, its arguments in pieces."""
+        index = delta.get("index")
+        slot = self.calls.setdefault(index if isinstance(index, int) else len(self.calls),
+                                     {"id": "", "name": "", "arguments": ""})
+        if delta.get("id"):
+            slot["id"] = str(delta["id"])
+        function = delta.get("function") or {}
+        if function.get("name"):
+            slot["name"] += str(function["name"])
+        if function.get("arguments"):
+            slot["arguments"] += str(function["arguments"])
 
 
 def completion_params(model: str, max_output_tokens: int, temperature: float) -> dict[str, Any]:
@@ -91,7 +114,7 @@ class ModelClient:
     async def close(self) -> None:
         await self.client.close()
 
-    async def _start_stream(self, messages: Sequence[dict[str, str]], options: ModelOptions) -> AsyncStream[dict[str, Any]]:
+    async def _start_stream(self, messages: Sequence[dict[str, Any]], options: ModelOptions) -> AsyncStream[dict[str, Any]]:
         # The SDK's public ``post`` with the wire body: ``chat.completions.create``
         # first walks every message through its TypedDict transform, which costs
         # about 0.3 ms per message here (100+ ms for a full window) and changes
@@ -105,12 +128,16 @@ class ModelClient:
         )
         if options.cache_key:
             body["prompt_cache_key"] = options.cache_key
+        if options.tools:
+            body["tools"] = list(options.tools)
+            if options.tool_choice:
+                body["tool_choice"] = options.tool_choice
         return await self.client.post(
             "/chat/completions", cast_to=ChatCompletion, body=body, stream=True, stream_cls=ChunkStream,
         )
 
     async def stream(
-        self, messages: Sequence[dict[str, str]], reply: ModelReply, options: ModelOptions | None = None
+        self, messages: Sequence[dict[str, Any]], reply: ModelReply, options: ModelOptions | None = None
     ) -> AsyncIterator[str]:
         """Yield text deltas; ``reply`` accumulates the text and usage.  Raises ModelError
         (kind "unavailable" at once while the circuit breaker is open).
@@ -137,7 +164,7 @@ class ModelClient:
             if breaker is not None and not verdict:
                 breaker.finished_without_verdict()
 
-    async def _stream(self, messages: Sequence[dict[str, str]], reply: ModelReply, options: ModelOptions) -> AsyncIterator[str]:
+    async def _stream(self, messages: Sequence[dict[str, Any]], reply: ModelReply, options: ModelOptions) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.total_timeout
 
@@ -166,7 +193,10 @@ class ModelClient:
                     for choice in chunk.get("choices") or ():
                         if choice.get("finish_reason"):
                             reply.finish_reason = choice["finish_reason"]
-                        delta = (choice.get("delta") or {}).get("content")
+                        change = choice.get("delta") or {}
+                        for call in change.get("tool_calls") or ():
+                            reply.add_call_delta(call)
+                        delta = change.get("content")
                         if delta:
                             reply.text += delta
                             yield delta
@@ -186,11 +216,11 @@ class ModelClient:
             raise ModelError(type(exc).__name__) from None
         if reply.finish_reason is None:
             raise ModelError("cut")  # the stream ended without saying it was done: a cut connection
-        if not reply.text.strip():
+        if not reply.text.strip() and not reply.calls:
             raise ModelError("empty reply")
 
 
-def chat_request_body(model: str, messages: Sequence[dict[str, str]], max_output_tokens: int, temperature: float) -> dict[str, Any]:
+def chat_request_body(model: str, messages: Sequence[dict[str, Any]], max_output_tokens: int, temperature: float) -> dict[str, Any]:
     """The chat-completions request, as sent on the wire."""
     return {
         "model": model,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from bot.memory.tokens import ROLE_TOKENS
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "tool"]
 
 KEY_SCHEMA_VERSION = "v1"
 
@@ -33,23 +33,42 @@ class ConversationId:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for: ``arguments`` as the JSON text it wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def as_chat(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True)
 class StoredMessage:
-    """One turn as the model sees it, with its token count computed once."""
+    """One turn as the model sees it, with its token count computed once.
+
+    A tool round is stored as turns too: the assistant turn that asked for calls
+    (``tool_calls``) and one ``tool`` turn per result (``tool_call_id``), so a
+    follow-up question can use what the tools returned."""
 
     role: Role
     content: str
     tokens: int
     ts: str = ""
     user: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
 
     def to_json(self) -> str:
         # "t": tokens with the role counted.  Turns stored before that was counted carry "n",
         # one token short; they are read as one more.
-        return json.dumps(
-            {"r": self.role, "c": self.content, "t": self.tokens, "ts": self.ts, "u": self.user},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        data: dict[str, Any] = {"r": self.role, "c": self.content, "t": self.tokens, "ts": self.ts, "u": self.user}
+        if self.tool_calls:
+            data["tc"] = [[call.id, call.name, call.arguments] for call in self.tool_calls]
+        if self.tool_call_id:
+            data["ci"] = self.tool_call_id
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "StoredMessage":
@@ -63,10 +82,26 @@ class StoredMessage:
     @classmethod
     def _from_dict(cls, data: dict[str, object]) -> "StoredMessage":
         tokens = int(data["t"]) if "t" in data else int(data["n"]) + ROLE_TOKENS  # type: ignore[call-overload]
-        return cls(role=data["r"], content=data["c"], tokens=tokens, ts=data.get("ts", ""), user=data.get("u", ""))  # type: ignore[arg-type]
+        calls = tuple(ToolCall(*call) for call in data.get("tc") or ())  # type: ignore[attr-defined]
+        return cls(role=data["r"], content=data["c"], tokens=tokens, ts=data.get("ts", ""), user=data.get("u", ""),  # type: ignore[arg-type]
+                   tool_calls=calls, tool_call_id=str(data.get("ci") or ""))
 
-    def as_chat(self) -> dict[str, str]:
+    def as_chat(self) -> dict[str, Any]:
+        if self.role == "tool":
+            return {"role": "tool", "tool_call_id": self.tool_call_id, "content": self.content}
+        if self.tool_calls:
+            return {"role": "assistant", "content": self.content or None,
+                    "tool_calls": [call.as_chat() for call in self.tool_calls]}
         return {"role": self.role, "content": self.content}
+
+
+def answer_start(history: "list[StoredMessage] | tuple[StoredMessage, ...]") -> int:
+    """Where the latest answer begins: just after the last user turn (an answer is its
+    tool rounds and its text).  ``len(history)`` when the history ends with a user turn."""
+    for n in range(len(history) - 1, -1, -1):
+        if history[n].role == "user":
+            return n + 1
+    return 0
 
 
 def as_text(value: str | bytes) -> str:
@@ -144,6 +179,10 @@ class Keys:
     def stop(self, team: str, channel: str, ts: str) -> str:
         """Set when someone pressed Stop on a streaming answer."""
         return f"{self.base}:stop:{team}:{channel}:{ts}"
+
+    def approval(self, approval_id: str, part: str) -> str:
+        """A pending tool approval: who may decide it ("owner"), and the decision once made ("decision")."""
+        return f"{self.base}:approval:{{{approval_id}}}:{part}"
 
     def thread_context(self, channel: str, thread_ts: str) -> str:
         """What an assistant thread's user is looking at (Slack's assistant thread context)."""

@@ -15,7 +15,7 @@ framing and its role; every request 3 more to prime the reply.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from bot.memory.conversation import StoredMessage
 from bot.memory.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
@@ -52,9 +52,10 @@ def drop_count(counts: Sequence[int], fixed: int, budget: int, target_ratio: flo
 
 
 def drop_leading_assistant(messages: Sequence[StoredMessage], drop: int) -> int:
-    """Extend a drop so the window does not begin with an orphaned assistant answer."""
+    """Extend a drop so the window does not begin with an orphaned assistant answer
+    or tool result (a tool result without the call before it is a request the API refuses)."""
     last = len(messages) - 1
-    while 0 < drop < last and messages[drop].role == "assistant":
+    while 0 < drop < last and messages[drop].role != "user":
         drop += 1
     return drop
 
@@ -72,7 +73,7 @@ def request_tokens(messages: Sequence[StoredMessage], system_prompt_tokens: int)
     return fixed_tokens(system_prompt_tokens) + sum(m.tokens for m in messages)
 
 
-def build_request(system_prompt: str, messages: Sequence[StoredMessage], note: str = "") -> list[dict[str, str]]:
+def build_request(system_prompt: str, messages: Sequence[StoredMessage], note: str = "") -> list[dict[str, Any]]:
     """The chat-completions ``messages`` list: system prompt first, then the window, then
     the note about the latest message.  What changes from one request to the next
     (the date, who is speaking) comes last, so the system prompt and the history stay

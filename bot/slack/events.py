@@ -30,6 +30,7 @@ class IncomingMessage:
     source: str  # "app_mention", "message", or for other kinds where the request came from
     kind: str = ANSWER  # ANSWER a new message, EDIT an edited one, REGENERATE the latest answer again
     event_ts: str | None = None  # when the edit or the click happened (edits and regenerations)
+    action_token: str = ""  # Slack's token for searching on the sender's behalf (assistant.search.context)
 
     @property
     def job_id(self) -> str:
@@ -124,6 +125,7 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> Inc
         thread_ts=thread_ts if thread_ts != ts else None,
         mentioned=kind == "app_mention" or mentions_user(text, bot_user_id),
         source=str(kind),
+        action_token=str(event.get("action_token") or "") if isinstance(event.get("action_token"), str) else "",
     )
     if kind == "message" and not message.is_direct and not message.mentioned and not message.thread_ts:
         return Ignored("channel message without a mention")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -33,6 +33,19 @@ log = logging.getLogger(__name__)
 STREAM_SOFT_BYTES = 8_000  # stop appending past this; the end decides how the rest is split
 STREAM_MAX_BYTES = 11_000  # a streamed message never grows past this (markdown_text holds 12,000 characters)
 START, APPEND, STOP = "chat.startStream", "chat.appendStream", "chat.stopStream"
+TASK_WAIT_SECONDS = 2.0  # a task's change of state may wait this long for the appendStream budget
+SOURCES_PER_TASK = 5
+
+
+def task_chunk(task: Any) -> dict[str, Any]:
+    """A tool call as Slack's ``task_update`` chunk."""
+    chunk: dict[str, Any] = {"type": "task_update", "id": task.id, "title": task.title[:150], "status": task.status}
+    if task.details:
+        chunk["details"] = task.details
+    if task.sources:
+        chunk["sources"] = [{"type": "url", "url": source.url, "text": source.title[:150]}
+                            for source in task.sources[:SOURCES_PER_TASK]]
+    return chunk
 
 
 def appendable(text: str) -> int:
@@ -67,6 +80,7 @@ class NativeStreamReply:
         self._streamed = ""
         self._last_append = 0.0
         self.final_ts: str | None = None
+        self._sent_tasks: dict[str, str] = {}  # each tool task's status as Slack last heard it
 
     @property
     def message_ts(self) -> str | None:
@@ -113,6 +127,30 @@ class NativeStreamReply:
                 channel=self.fallback.channel, ts=self.stream_ts, markdown_text=text[len(self._streamed) : upto])):
             self._streamed = text[:upto]
 
+    async def working(self, tasks: Sequence[Any]) -> None:
+        """Tools are running: each is a ``task_update`` chunk of the streamed message (the plan
+        shows when several run); the answer's text follows in the same message."""
+        if self.native is False:
+            await self.fallback.working(tasks)
+            return
+        chunks = [task_chunk(task) for task in tasks if self._sent_tasks.get(task.id) != task.status]
+        if not chunks:
+            return
+        if self.native is None:
+            mode = "plan" if len(tasks) > 1 else "timeline"
+            self.native = await self._start_stream("", chunks=chunks, task_display_mode=mode)
+            if not self.native:
+                await self.fallback.working(tasks)
+                return
+        else:
+            if self.budget is not None and not await self.budget.take(self.fallback.team, APPEND, TASK_WAIT_SECONDS):
+                return
+            self.fallback.check_writable()
+            if not await call_quietly(APPEND, self.client.chat_appendStream(
+                    channel=self.fallback.channel, ts=self.stream_ts, chunks=chunks)):
+                return
+        self._sent_tasks.update({task.id: task.status for task in tasks})
+
     async def finish(self, text: str) -> list[str]:
         text = defuse_broadcasts(text)
         if self.native is None:  # the answer came in one piece: stream it in one go
@@ -140,8 +178,8 @@ class NativeStreamReply:
         await self.fallback.retract()
 
     # ------------------------------------------------------------------
-    async def _start_stream(self, text: str) -> bool:
-        """Start the stream with the first text; False when Slack or the budget won't (then fall back)."""
+    async def _start_stream(self, text: str, **extra: Any) -> bool:
+        """Start the stream with the first text (or tasks); False when Slack or the budget won't (then fall back)."""
         if self.budget is not None and not await self.budget.take(self.fallback.team, START, 0):
             log.info("chat.startStream budget is full in %s: posting and updating instead", self.fallback.team)
             return False
@@ -153,7 +191,8 @@ class NativeStreamReply:
         self.fallback.check_writable()
         response = await call_quietly(START, self.client.chat_startStream(
             channel=self.fallback.channel, thread_ts=self.fallback.thread_ts,
-            recipient_team_id=self.recipient_team, recipient_user_id=self.recipient_user, markdown_text=text,
+            recipient_team_id=self.recipient_team, recipient_user_id=self.recipient_user, markdown_text=text or None,
+            **extra,
         ))
         if not response or not response.get("ts"):
             return False

@@ -68,6 +68,11 @@ def parse_button_value(value: str) -> tuple[str, str, str]:
     return answer_ts, asker, thread
 
 
+def tool_status(title: str) -> str:
+    """The thinking status while a tool runs: "is looking up an order…"."""
+    return f"is {title[:1].lower()}{title[1:]}…"
+
+
 def controls_block(controls: str, value: str = "|") -> dict[str, Any]:
     """Stop while the answer streams; 👍/👎 and Regenerate once done.  Every button
     carries ``value`` (see :func:`button_value`)."""
@@ -169,6 +174,7 @@ class SlackReply:
         self.final_ts: str | None = None  # the message that carries the feedback buttons
         self._status_call: Reply | None = None  # a status call taken in a batch (see prepare)
         self._next_interval = interval  # grows with each progress update
+        self._tool_line = ""  # the line under the answer naming the tools running now
 
     @property
     def message_ts(self) -> str | None:
@@ -294,6 +300,23 @@ class SlackReply:
             return  # many answers are streaming in this workspace: skip this one
         if await self._update(shown + CURSOR, STREAMING):
             self._shown = shown
+
+    async def working(self, tasks: Sequence[Any]) -> None:
+        """Tools are running: the thinking status names the first (within its budget), or a
+        short line under the answer so far names them ("_Looking up an order…_")."""
+        running = [task.title for task in tasks if task.status == "in_progress"]
+        if self.ts is None:
+            if self._status_shown and running:
+                await self._set_status(tool_status(running[0]))
+            return
+        line = f"_{', '.join(running[:3])}…_" if running else ""
+        if line == self._tool_line:
+            return
+        self._tool_line = line
+        if self.budget is not None and not await self.budget.try_take_spare(self.team, "chat.update"):
+            return
+        shown = self._shown or PLACEHOLDER
+        await self._update(shown + (f"\n\n{line}" if line else CURSOR), STREAMING)
 
     async def _post_first_text(self, text: str) -> None:
         """The first text replaces the thinking status (a post: no update budget spent)."""

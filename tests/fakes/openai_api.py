@@ -25,6 +25,7 @@ class Scripted:
     stall_after: int | None = None  # stop sending (without closing) after this many chunks
     cut_after: int | None = None  # close the connection mid-stream after this many chunks
     gate: threading.Event | None = None  # wait for it before answering
+    tool_calls: list[tuple[str, str]] | None = None  # (name, arguments JSON) the model asks for instead of text
 
 
 @dataclass
@@ -53,7 +54,16 @@ class ModelRequest:
 
     @property
     def last_user_text(self) -> str:
-        return [m for m in self.messages if m["role"] == "user"][-1]["content"]
+        content = [m for m in self.messages if m["role"] == "user"][-1]["content"]
+        return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+
+    @property
+    def tool_results(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["role"] == "tool"]
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t["function"]["name"] for t in self.body.get("tools") or []]
 
 
 _SPEAKER = re.compile(r'^<from name="([^"]*)"(?: id="[^"]*")?/>\n')
@@ -127,12 +137,16 @@ class FakeModel:
                         self.send_json({"error": {"message": "The server had an error", "type": "server_error",
                                                   "param": None, "code": None}}, plan.status)
                         return
+                    if plan.tool_calls is not None:
+                        self._stream(request, plan.text or "", plan, calls=plan.tool_calls)
+                        return
                     text = plan.text if plan.text is not None else fake.answer(request)
                     self._stream(request, text, plan)
                 finally:
                     request.finished = time.monotonic()
 
-            def _stream(self, request: ModelRequest, text: str, plan: Scripted) -> None:
+            def _stream(self, request: ModelRequest, text: str, plan: Scripted,
+                        calls: list[tuple[str, str]] | None = None) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
@@ -165,8 +179,17 @@ class FakeModel:
                         event({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
                         if request.first_token is None:
                             request.first_token = time.monotonic()
-                    event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-                    prompt_chars = sum(len(m["content"]) for m in request.messages)
+                    for n, (name, arguments) in enumerate(calls or ()):
+                        # As OpenAI streams a call: id and name first, the arguments in pieces.
+                        first = {"index": n, "id": f"call_{len(fake.requests)}_{n}", "type": "function",
+                                 "function": {"name": name, "arguments": ""}}
+                        event({**base, "choices": [{"index": 0, "delta": {"tool_calls": [first]}, "finish_reason": None}]})
+                        for i in range(0, len(arguments), 7):
+                            piece = {"index": n, "function": {"arguments": arguments[i : i + 7]}}
+                            event({**base, "choices": [{"index": 0, "delta": {"tool_calls": [piece]}, "finish_reason": None}]})
+                    finish = "tool_calls" if calls else "stop"
+                    event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+                    prompt_chars = sum(len(json.dumps(m.get("content"))) for m in request.messages)
                     event({**base, "choices": [], "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": len(text) // 4,
                                                             "total_tokens": (prompt_chars + len(text)) // 4}})
                     chunk(b"data: [DONE]\n\n")

@@ -37,6 +37,8 @@ class PostedMessage:
     history: list[str] = field(default_factory=list)  # every text it showed, oldest first
     blocks: list[dict[str, Any]] | None = None
     streaming: bool = False  # started with chat.startStream and not stopped yet
+    chunks: list[dict[str, Any]] = field(default_factory=list)  # every chunk streamed into it (task updates, text)
+    task_display_mode: str | None = None
 
     def action_ids(self) -> list[str]:
         return [e["action_id"] for b in self.blocks or [] if b.get("type") == "actions" for e in b["elements"]]
@@ -63,6 +65,11 @@ UPDATE_BYTES = 4_000  # chat.update has been seen to fail with msg_too_long near
 def _blocks(params: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = params.get("blocks")
     return json.loads(blocks) if isinstance(blocks, str) else list(blocks or [])
+
+
+def _chunks(params: dict[str, Any]) -> list[dict[str, Any]]:
+    chunks = params.get("chunks") or []
+    return json.loads(chunks) if isinstance(chunks, str) else list(chunks)
 
 
 def size_error(method: str, params: dict[str, Any], markdown_refused: bool = False) -> str | None:
@@ -115,6 +122,8 @@ class FakeSlack:
         self.delays: dict[str, float] = {}
         self.slow: dict[str, list[float]] = {}  # method -> delays for its next calls only (a timeout)
         self.deleted: list[PostedMessage] = []
+        self.timezones: dict[str, str] = {}  # user -> IANA time zone (users.info "tz")
+        self.search_results: list[dict[str, Any]] = []  # what assistant.search.context finds
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the Home tab view published for them
         self.markdown_refused = False  # answer invalid_blocks to markdown_text and markdown blocks
         self.errors: list[tuple[str, str]] = []  # (method, error) of every ok:false answer
@@ -270,7 +279,16 @@ class FakeSlack:
             user = p.get("user", "")
             if user not in self.users:
                 return {"ok": False, "error": "user_not_found"}
-            return {"ok": True, "user": {"id": user, "name": user.lower(), "profile": {"display_name": self.users[user]}}}
+            info = {"id": user, "name": user.lower(), "profile": {"display_name": self.users[user]}}
+            if user in self.timezones:
+                info["tz"] = self.timezones[user]
+            return {"ok": True, "user": info}
+        if method == "assistant.search.context":
+            if not p.get("action_token"):
+                return {"ok": False, "error": "missing_action_token"}
+            if not p.get("query"):
+                return {"ok": False, "error": "invalid_arguments"}
+            return {"ok": True, "results": {"messages": list(self.search_results)}}
         if method == "conversations.info":
             channel = p.get("channel", "")
             if channel not in self.channels:
@@ -317,8 +335,10 @@ class FakeSlack:
             if not channel.startswith("D") and not (p.get("recipient_team_id") and p.get("recipient_user_id")):
                 return {"ok": False, "error": "missing_recipient_team_id"}
             ts = self._next_ts()
-            text = p.get("markdown_text") or ""
-            message = PostedMessage(channel, ts, thread_ts, text, [text], streaming=True)
+            chunks = _chunks(p)
+            text = (p.get("markdown_text") or "") + "".join(c.get("text", "") for c in chunks if c.get("type") == "markdown_text")
+            message = PostedMessage(channel, ts, thread_ts, text, [text], streaming=True, chunks=chunks,
+                                    task_display_mode=p.get("task_display_mode"))
             self.messages[(channel, ts)] = message
             return {"ok": True, "channel": channel, "ts": ts}
         if method in ("chat.appendStream", "chat.stopStream"):
@@ -327,11 +347,16 @@ class FakeSlack:
                 return {"ok": False, "error": "message_not_found"}
             if not found.streaming:
                 return {"ok": False, "error": "message_not_in_streaming_state"}
-            text = found.text + (p.get("markdown_text") or "")
+            chunks = _chunks(p)
+            text = found.text + (p.get("markdown_text") or "") + "".join(
+                c.get("text", "") for c in chunks if c.get("type") == "markdown_text")
             if len(text) > MARKDOWN_CHARS:
                 return {"ok": False, "error": "msg_too_long"}
-            if method == "chat.appendStream" and not p.get("markdown_text"):
+            if method == "chat.appendStream" and not p.get("markdown_text") and not chunks:
                 return {"ok": False, "error": "invalid_arguments"}
+            if any(c.get("type") not in ("markdown_text", "task_update", "plan_update", "blocks") for c in chunks):
+                return {"ok": False, "error": "invalid_chunks"}
+            found.chunks += chunks
             found.text = text
             found.history.append(text)
             if method == "chat.stopStream":

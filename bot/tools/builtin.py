@@ -1,0 +1,142 @@
+"""Tools that need no MCP server, each switched on by a setting: the current time
+in the asker's time zone, reading a Slack thread or channel by link (only what the
+asker can read), and searching the workspace for the asker (Slack's search for AI apps)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.tools.base import Source, ToolContext, ToolOutcome, ToolSpec
+
+log = logging.getLogger(__name__)
+
+CURRENT_TIME, READ_SLACK_LINK, SEARCH_WORKSPACE = "current_time", "read_slack_link", "search_workspace"
+LINK = re.compile(r"https://[\w.-]*slack\.com/archives/([CGD][A-Z0-9]+)(?:/p(\d{10})(\d{6}))?(?:\?([^\s>|]*))?")
+LINK_MESSAGES = 100
+SEARCH_RESULTS = 10
+TIMEZONE_CACHE = 1024
+
+
+class Readers(Protocol):
+    """What the link reader needs from Slack (see bot.slack.directory and history)."""
+
+    async def can_read(self, team: str, channel: str, user: str) -> bool: ...
+
+    async def transcript(self, team: str, messages: list[dict[str, Any]]) -> str: ...
+
+
+SPECS = {
+    CURRENT_TIME: ToolSpec(
+        CURRENT_TIME, "The current date and time in the time zone of the person asking.",
+        {"type": "object", "properties": {}}, title="Checking the time"),
+    READ_SLACK_LINK: ToolSpec(
+        READ_SLACK_LINK,
+        "Read the Slack thread, message or channel a Slack link points at (https://…slack.com/archives/…). "
+        "Returns the messages as 'name: text' lines.",
+        {"type": "object", "properties": {"url": {"type": "string", "description": "The Slack link."}},
+         "required": ["url"]}, title="Reading a Slack link"),
+    SEARCH_WORKSPACE: ToolSpec(
+        SEARCH_WORKSPACE,
+        "Search the Slack workspace's messages for the person asking (only what they can see).",
+        {"type": "object", "properties": {"query": {"type": "string", "description": "What to search for."}},
+         "required": ["query"]}, title="Searching Slack"),
+}
+
+
+class BuiltinTools:
+    """A tool provider; ``enabled`` names the tools switched on."""
+
+    def __init__(self, client: AsyncWebClient, readers: Readers, *, enabled: set[str],
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.client = client
+        self.readers = readers
+        self.enabled = [name for name in SPECS if name in enabled]
+        self.now = now
+        self._zones: dict[tuple[str, str], str] = {}
+        self._run: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[ToolOutcome]]] = {
+            CURRENT_TIME: self.current_time, READ_SLACK_LINK: self.read_link, SEARCH_WORKSPACE: self.search,
+        }
+
+    def tools(self) -> list[ToolSpec]:
+        return [SPECS[name] for name in self.enabled]
+
+    async def call(self, spec: ToolSpec, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
+        return await self._run[spec.name](arguments, context)
+
+    # ------------------------------------------------------------------
+    async def current_time(self, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
+        zone_name = await self._zone(context.team, context.user)
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone, zone_name = ZoneInfo("UTC"), "UTC"
+        local = self.now().astimezone(zone)
+        return ToolOutcome(f"{local:%A, %d %B %Y, %H:%M} ({zone_name}, UTC{local:%z})")
+
+    async def _zone(self, team: str, user: str) -> str:
+        key = (team, user)
+        if key not in self._zones:
+            try:
+                response = await self.client.users_info(user=user)
+                zone = str((response.get("user") or {}).get("tz") or "UTC")
+            except Exception as exc:  # Slack cannot tell: UTC, said as such
+                log.info("users.info for a time zone failed: %s", type(exc).__name__)
+                return "UTC"
+            if len(self._zones) >= TIMEZONE_CACHE:
+                self._zones.clear()
+            self._zones[key] = zone
+        return self._zones[key]
+
+    async def read_link(self, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
+        url = str(arguments.get("url") or "")
+        match = LINK.search(url)
+        if match is None:
+            return ToolOutcome("Error: that is not a link to a Slack message or channel.", ok=False)
+        channel, seconds, micros, query = match.groups()
+        if not await self.readers.can_read(context.team, channel, context.user):
+            return ToolOutcome("Error: the person asking cannot read that conversation, so it is not shown.", ok=False)
+        thread = re.search(r"thread_ts=(\d+\.\d+)", query or "")
+        ts = thread.group(1) if thread else (f"{seconds}.{micros}" if seconds else None)
+        try:
+            if ts is not None:
+                response = await self.client.conversations_replies(channel=channel, ts=ts, limit=LINK_MESSAGES)
+            else:
+                response = await self.client.conversations_history(channel=channel, limit=LINK_MESSAGES)
+        except SlackApiError as exc:
+            return ToolOutcome(f"Error: Slack would not give that conversation ({exc.response.get('error')}).", ok=False)
+        messages = list(response.get("messages") or [])
+        if ts is None:
+            messages.reverse()  # history comes newest first
+        if not messages:
+            return ToolOutcome("(no messages)", sources=[Source(url, "Slack link")])
+        return ToolOutcome(await self.readers.transcript(context.team, messages), sources=[Source(url, "Slack link")])
+
+    async def search(self, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
+        query = str(arguments.get("query") or "").strip()
+        if not query:
+            return ToolOutcome("Error: say what to search for.", ok=False)
+        if not context.action_token:
+            return ToolOutcome("Error: search works only on a message someone sent (Slack gave no action token).", ok=False)
+        try:
+            response = await self.client.assistant_search_context(
+                query=query, action_token=context.action_token, limit=SEARCH_RESULTS)
+        except SlackApiError as exc:
+            return ToolOutcome(f"Error: workspace search is not available here ({exc.response.get('error')}).", ok=False)
+        found = ((response.get("results") or {}).get("messages")) or []
+        if not found:
+            return ToolOutcome("No messages found.")
+        lines, sources = [], []
+        for item in found:
+            where = item.get("channel_name") or item.get("channel_id") or ""
+            who = item.get("author_name") or item.get("author_user_id") or "someone"
+            lines.append(f"[#{where}] {who}: {item.get('content') or ''}".strip())
+            if item.get("permalink"):
+                sources.append(Source(str(item["permalink"]), f"#{where}" if where else "message"))
+        return ToolOutcome("\n".join(lines), sources=sources)
