@@ -22,6 +22,7 @@ from bot.prompts import Prompt, PromptCatalog
 from bot.slack.reply import ReplyWriter
 from bot.responder import Responder
 from bot.slack.readers import transcript_lines
+from bot.tools.base import ToolContext
 from bot.slack.history import HistoryUnavailable
 from bot.slack.text import mentioned_user_ids, to_readable
 from bot.memory.store import ConversationStore
@@ -167,8 +168,12 @@ class CommandRunner:
             log.warning("could not deliver %s; abandoned", request.command)
             return
         options = ModelOptions(model=header.model, temperature=header.temperature, max_output_tokens=header.max_output_tokens)
+        tools = self.responder.tool_rounds(
+            ToolContext(request.team, request.channel, request.user), writer, patterns=header.tools,
+            room_tokens=self.max_context_tokens - system_tokens - self.counter.count_message(user_message),
+        ) if header.tools else None
         try:
-            answer = await generate(self.model, messages, writer, options)
+            answer = await generate(self.model, messages, writer, options, tools=tools)
         except ModelError as exc:
             log.warning("model failed for %s: %s", request.command, exc.kind)
             await writer.fail(failure_sentence(exc))

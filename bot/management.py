@@ -30,7 +30,9 @@ class Management:
         admins: frozenset[str],
         default_model: str,
         now: Callable[[], datetime],
+        tools: Callable[[], str] = lambda: "",
     ) -> None:
+        self.tools = tools  # the tools overview (bot.tools.overview)
         self.command = command
         self.catalog = catalog
         self.store = store
@@ -53,6 +55,8 @@ class Management:
                 return await self.usage(request)
             if word == "model":
                 return self.model()
+            if word == "tools":
+                return self.tools() or "No tools are set up."
         except RedisError:
             return STORE_FAILED
         return f"I don't know `{word}`. " + self.help()
@@ -69,6 +73,7 @@ class Management:
             f"• `{c} persona show|set <text>|clear`: this channel's persona (added to my instructions)",
             f"• `{c} usage`: tokens used by you and by this channel",
             f"• `{c} model`: which model answers here",
+            f"• `{c} tools`: the tools I can use, and whether their servers are up",
         ]
         return "\n".join(lines)
 

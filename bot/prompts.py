@@ -80,6 +80,7 @@ class PromptHeader(BaseModel):
     visibility: Literal["private", "public"] = "private"
     arguments: list[ArgumentSpec] = Field(default_factory=list)
     suggestion: Suggestion | None = None
+    tools: list[str] = Field(default_factory=list)  # tools the command may call: names, "server:*" or "*"
 
     @field_validator("command")
     @classmethod

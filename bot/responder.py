@@ -9,6 +9,7 @@ once even if the job has to be done again after a crash.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from bot.slack.events import EDIT, REGENERATE, IncomingMessage
 from bot.slack.history import ThreadMessage, select_earlier
 from bot.slack.reply import POSTING, STOPPED_MARK, ReplyWriter
 from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
+from bot.files.reader import FileReader, SharedFiles, SharedImage
 from bot.tools.base import Approver, ToolContext
 from bot.tools.rounds import ToolLimits, ToolRounds
 from bot.tools.toolbox import Toolbox
@@ -135,7 +137,9 @@ class Responder:
         default_tools: Sequence[str] = (),
         tool_limits: ToolLimits = ToolLimits(),
         approver: Approver | None = None,
+        files: FileReader | None = None,
     ) -> None:
+        self.files = files
         self.toolbox = toolbox
         self.default_tools = tuple(default_tools)
         self.tool_limits = tool_limits
@@ -245,7 +249,7 @@ class Responder:
 
     async def _answer(self, message: IncomingMessage, run: JobRun) -> None:
         question = strip_bot_mention(message.text, self.identity.user_id)
-        if not question:
+        if not question and not message.files:
             await self.replies(message, replace=_posted(run)).fail(EMPTY_MESSAGE)
             return
         state = await self._state(run)
@@ -259,12 +263,16 @@ class Responder:
         if message.thread_ts and not state.imported:
             imported = await self._import_thread(message, context.cap)
 
-        turn = await self._question_turn(message, question, context.cap)
+        shared = await self._read_files(message)
+        turn = await self._question_turn(message, shared.turn_text(question) if shared else question, context.cap)
+        if shared is not None and shared.images:  # sent with this request only: its cost counts once
+            context = dataclasses.replace(context, fixed_tokens=context.fixed_tokens + shared.image_tokens)
         window = [*history, *imported, turn]
         drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         reply = self.replies(message, replace=await self._earlier_attempt(message, run), on_shown=run.shown,
                              may_write=run.may_write)
-        answered = await self._generate(message, run, reply, context, window[drop:], drop)
+        answered = await self._generate(message, run, reply, context, window[drop:], drop,
+                                        images=shared.images if shared is not None else ())
         if answered.flooded:
             await run.commit(Commit())
             return
@@ -272,6 +280,15 @@ class Responder:
         batch = Batch()
         await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True,
                                 answer=self._record(message, context, window[drop:], answered, batch)), batch)
+
+    async def _read_files(self, message: IncomingMessage, *, tell: bool = True) -> SharedFiles | None:
+        """The message's files as text and images; the sender is told privately what could not be read."""
+        if not message.files or self.files is None:
+            return None
+        shared = await self.files.read(message.files)
+        if shared.problems and tell:
+            await self.note_privately(message, "\n".join(shared.problems) + ".")
+        return shared
 
     async def _regenerate(self, job: IncomingMessage, run: JobRun) -> None:
         """Answer the latest turn again, in place of the latest answer (``job.ts``)."""
@@ -296,10 +313,11 @@ class Responder:
             log.debug("edit of a message not in %s's history", cid)
             return
         question = strip_bot_mention(job.text, self.identity.user_id)
-        if not question:
+        if not question and not job.files:
             return
         context = await self._context(job, state)
-        turn = await self._question_turn(job, question, context.cap)
+        shared = await self._read_files(job, tell=False)  # an edit keeps the files: read again, told once already
+        turn = await self._question_turn(job, shared.turn_text(question) if shared else question, context.cap)
         after = history[position + 1 :]
         just_answered = all(m.role != "user" for m in after)  # at most its answer (and the answer's tool rounds)
         if not just_answered or not self._within_edit_window(job):
@@ -363,7 +381,7 @@ class Responder:
 
     async def _generate(
         self, message: IncomingMessage, run: JobRun, reply: ReplyWriter, context: _Context, kept: list[StoredMessage],
-        drop: int,
+        drop: int, images: Sequence[SharedImage] = (),
     ) -> _Answered:
         """Stream the answer to ``kept`` into ``reply``.  A model failure is told in one sentence.
 
@@ -387,14 +405,15 @@ class Responder:
                 await self.note_privately(message, FLOODED)
             return _Answered(None, [], flooded=True)
 
-        request = build_request(context.system_prompt, kept, context.note)
+        request = with_images(build_request(context.system_prompt, kept, context.note), images)
         answer = ModelReply()
         stop = asyncio.Event()
         flag = _StopFlag(stop)
         started = asyncio.get_running_loop().create_future()
         options = ModelOptions(cache_key=self.cache_key(cid))
-        tools = self.tool_rounds(message, reply, room_tokens=self.budget.max_context_tokens
-                                 - request_tokens(kept, context.fixed_tokens))
+        tools = self.tool_rounds(
+            ToolContext(message.team, message.channel, message.user, message.reply_thread_ts, message.action_token),
+            reply, room_tokens=self.budget.max_context_tokens - request_tokens(kept, context.fixed_tokens))
         generation = asyncio.ensure_future(
             generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started, tools=tools))
         began = time.perf_counter()
@@ -447,7 +466,7 @@ class Responder:
         return _Answered(turn, posted, stopped, answer, tool_turns=list(tools.turns) if tools is not None else [])
 
     def tool_rounds(
-        self, message: IncomingMessage, reply: ReplyWriter, *, room_tokens: int, patterns: Sequence[str] | None = None
+        self, context: ToolContext, reply: ReplyWriter, *, room_tokens: int, patterns: Sequence[str] | None = None
     ) -> ToolRounds | None:
         """The tools this answer may call (``patterns``, else ``DEFAULT_TOOLS``); None when none."""
         if self.toolbox is None:
@@ -455,8 +474,6 @@ class Responder:
         specs = self.toolbox.select(self.default_tools if patterns is None else patterns)
         if not specs:
             return None
-        context = ToolContext(message.team, message.channel, message.user, message.reply_thread_ts,
-                              getattr(message, "action_token", ""))
         return ToolRounds(self.toolbox, specs, context, limits=self.tool_limits, counter=self.counter,
                           approver=self.approver, board=reply if hasattr(reply, "working") else None,  # type: ignore[arg-type]
                           room_tokens=room_tokens)
@@ -566,6 +583,17 @@ class _StopFlag:
 
 
 CONTEXT_NOTE = "Today is {date}. The latest message is from {user_name}."
+
+
+def with_images(request: list[dict[str, Any]], images: Sequence[SharedImage]) -> list[dict[str, Any]]:
+    """The request with the latest user turn's images as image input (they are not stored:
+    later requests see the "[image: name]" marker in the turn's text)."""
+    if not images:
+        return request
+    at = max(n for n, m in enumerate(request) if m["role"] == "user")
+    parts: list[dict[str, Any]] = [{"type": "text", "text": request[at]["content"]}]
+    parts += [{"type": "image_url", "image_url": {"url": image.data_url, "detail": "auto"}} for image in images]
+    return [*request[:at], {**request[at], "content": parts}, *request[at + 1:]]
 
 
 def _posted(run: JobRun) -> list[str]:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Awaitable, Callable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -52,12 +53,14 @@ from bot.memory.store import ConversationStore, connect
 from bot.tasks import BackgroundTasks
 from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
+from bot.files.reader import FileReader
 from bot.slack.readers import SlackReaders
 from bot.tools.approval import SlackApprovals
 from bot.tools.builtin import CURRENT_TIME, READ_SLACK_LINK, SEARCH_WORKSPACE, BuiltinTools
 from bot.tools.mcp_config import McpConfigError, load_mcp_config
 from bot.tools.mcp_servers import McpServer
 from bot.tools.rounds import ToolLimits
+from bot.tools.overview import tools_overview
 from bot.tools.toolbox import Toolbox
 
 log = logging.getLogger(__name__)
@@ -222,6 +225,16 @@ async def start_mcp_servers(settings: Settings, environ: Mapping[str, str] | Non
     return servers
 
 
+def file_reader(settings: Settings, session: aiohttp.ClientSession, counter: TokenCounter) -> FileReader:
+    """Shared files are downloaded with the bot's token from Slack's hosts only (and SLACK_API_URL's)."""
+    api_host = urlsplit(settings.slack_api_url).hostname or "slack.com"
+    return FileReader(
+        session, token=settings.slack_bot_token.get_secret_value(), allowed_hosts=["slack.com", api_host],
+        counter=counter, max_bytes=settings.file_max_bytes, per_message=settings.files_per_message,
+        max_tokens=settings.max_file_tokens, vision=settings.sees_images,
+    )
+
+
 def builtin_tool_names(settings: Settings) -> set[str]:
     enabled = {CURRENT_TIME} if settings.tool_current_time else set()
     if settings.tool_read_slack_link:
@@ -243,6 +256,7 @@ def build_services(
     now: Callable[[], datetime] = utc_now,
     toolbox: Toolbox | None = None,
     approvals: SlackApprovals | None = None,
+    files: FileReader | None = None,
 ) -> Services:
     settings = core.settings
     responder = Responder(
@@ -267,6 +281,7 @@ def build_services(
         default_tools=settings.default_tool_patterns,
         tool_limits=ToolLimits(settings.max_tool_rounds, settings.tool_timeout_seconds, settings.max_tool_result_tokens),
         approver=approvals,
+        files=files,
     )
     commands = CommandRunner(
         catalog=core.catalog,
@@ -287,6 +302,7 @@ def build_services(
         admins=settings.admins,
         default_model=settings.openai_model,
         now=now,
+        tools=lambda: tools_overview(toolbox, settings.default_tool_patterns),
     )
     dispatcher = Dispatcher(
         core.store, responder, core.tasks,
@@ -428,6 +444,7 @@ async def build_runtime(
         notes=SlackNotes(slack),
         toolbox=toolbox,
         approvals=approvals,
+        files=file_reader(settings, http, core.counter),
     )
     await services.dispatcher.start()
     if not await core.stops.wait_listening():

@@ -197,3 +197,59 @@ def test_a_status_line_shows_under_text_already_written(tool_app, orders, slack,
     answer = slack.wait_for_answers(1, final=lambda t: "on its way" in t)[0]
     assert answer.text == "Let me check that order.\n\nIt is on its way."
     assert any(h.endswith("_Slow…_") for h in answer.history)
+
+
+def approval_prompt(slack, count: int = 1):
+    """The private approval prompt (chat.postEphemeral) as a message a button can be pressed on."""
+    from .fakes.slack_api import PostedMessage
+
+    slack.wait_for(lambda s: len([e for e in s.ephemeral if "tool_approve" in json.dumps(e.get("blocks"))]) >= count)
+    prompt = [e for e in slack.ephemeral if "tool_approve" in json.dumps(e.get("blocks"))][count - 1]
+    blocks = prompt["blocks"] if isinstance(prompt["blocks"], list) else json.loads(prompt["blocks"])
+    return prompt, PostedMessage(prompt["channel"], "1.000001", prompt.get("thread_ts"), prompt["text"], blocks=blocks)
+
+
+def test_a_destructive_tool_runs_only_after_the_asker_approves(tool_app, orders, slack, model):
+    app = tool_app()
+    model.enqueue(Scripted(tool_calls=[("orders__delete_order", '{"order_id": "A-9"}')]), Scripted(text="Deleted."))
+    ask(app, "delete order A-9")
+    prompt, message = approval_prompt(slack)
+    assert prompt["user"] == "U1" and "delete_order" in json.dumps(prompt["blocks"]) and "A-9" in json.dumps(prompt["blocks"])
+    assert orders.calls == []  # nothing runs before the approval
+    sender = SlackSender(app.url)
+    try:
+        sender.send_action("tool_approve", message, response_url=slack.response_url("approve"), user="U1")
+    finally:
+        sender.close()
+    slack.wait_for_answers(1, final=lambda t: t == "Deleted.")
+    assert orders.calls == ["delete_order:A-9"]
+    assert slack.wait_for_response("approve")[0]["text"].startswith("Approved")
+    assert model.wait_for_requests(2)[1].tool_results[0]["content"] == "Order A-9 deleted."
+
+
+def test_nobody_else_can_approve_and_deny_tells_the_model(tool_app, orders, slack, model):
+    app = tool_app()
+    model.enqueue(Scripted(tool_calls=[("orders__delete_order", '{"order_id": "A-1"}')]), Scripted(text="Not deleted."))
+    ask(app, "delete order A-1")
+    _, message = approval_prompt(slack)
+    sender = SlackSender(app.url)
+    try:
+        sender.send_action("tool_approve", message, response_url=slack.response_url("other"), user="U2")
+        assert slack.wait_for_response("other")[0]["text"] == "Only the person who asked can approve or deny this."
+        sender.send_action("tool_deny", message, response_url=slack.response_url("deny"), user="U1")
+    finally:
+        sender.close()
+    slack.wait_for_answers(1, final=lambda t: t == "Not deleted.")
+    assert model.wait_for_requests(2)[1].tool_results[0]["content"] == "Error: denied by the user."
+    assert orders.calls == []
+
+
+def test_no_answer_to_an_approval_in_time_is_a_denial(start_app, orders, slack, model, tmp_path):
+    config = write_config(tmp_path, {"orders": {"url": orders.url, "confirm": ["lookup_order"]}})
+    app = start_app(MCP_CONFIG=config, DEFAULT_TOOLS="orders:lookup_order", TOOL_APPROVAL_SECONDS=0.5)
+    model.enqueue(Scripted(tool_calls=[("orders__lookup_order", '{"order_id": "A-1"}')]), Scripted(text="No answer."))
+    ask(app, "order A-1?")
+    approval_prompt(slack)
+    slack.wait_for_answers(1, final=lambda t: t == "No answer.")
+    assert model.wait_for_requests(2)[1].tool_results[0]["content"] == "Error: denied by the user."
+    assert orders.calls == []

@@ -31,6 +31,7 @@ class IncomingMessage:
     kind: str = ANSWER  # ANSWER a new message, EDIT an edited one, REGENERATE the latest answer again
     event_ts: str | None = None  # when the edit or the click happened (edits and regenerations)
     action_token: str = ""  # Slack's token for searching on the sender's behalf (assistant.search.context)
+    files: tuple[dict[str, Any], ...] = ()  # files shared with the message (the fields the bot reads)
 
     @property
     def job_id(self) -> str:
@@ -74,12 +75,25 @@ class IncomingMessage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "IncomingMessage":
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+        values = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        if "files" in values:
+            values["files"] = tuple(values["files"] or ())
+        return cls(**values)
 
 
 @dataclass(frozen=True)
 class Ignored:
     reason: str
+
+
+FILE_FIELDS = ("id", "name", "title", "mimetype", "filetype", "size", "mode", "url_private", "url_private_download")
+
+
+def shared_files(raw: Any) -> tuple[dict[str, Any], ...]:
+    """The files of a message event, keeping only what reading them needs."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple({key: f[key] for key in FILE_FIELDS if key in f} for f in raw if isinstance(f, Mapping) and f.get("id"))
 
 
 def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> IncomingMessage | Ignored:
@@ -126,6 +140,7 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> Inc
         mentioned=kind == "app_mention" or mentions_user(text, bot_user_id),
         source=str(kind),
         action_token=str(event.get("action_token") or "") if isinstance(event.get("action_token"), str) else "",
+        files=shared_files(event.get("files")),
     )
     if kind == "message" and not message.is_direct and not message.mentioned and not message.thread_ts:
         return Ignored("channel message without a mention")
@@ -162,4 +177,5 @@ def _classify_edit(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_i
         source="message_changed",
         kind=EDIT,
         event_ts=str(when or event.get("event_ts") or event.get("ts") or ts),
+        files=shared_files(edited.get("files")),
     )

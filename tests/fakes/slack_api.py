@@ -122,6 +122,8 @@ class FakeSlack:
         self.delays: dict[str, float] = {}
         self.slow: dict[str, list[float]] = {}  # method -> delays for its next calls only (a timeout)
         self.deleted: list[PostedMessage] = []
+        self.files: dict[str, bytes] = {}  # "<id>/<name>" -> bytes, served at /files/<id>/<name>
+        self.file_downloads: list[tuple[str, str]] = []  # (file, Authorization header) of every download
         self.timezones: dict[str, str] = {}  # user -> IANA time zone (users.info "tz")
         self.search_results: list[dict[str, Any]] = []  # what assistant.search.context finds
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the Home tab view published for them
@@ -146,6 +148,15 @@ class FakeSlack:
 
     def stop(self) -> None:
         self.server.stop()
+
+    def share_file(self, file_id: str, name: str, data: bytes, *, mimetype: str = "application/octet-stream",
+                   filetype: str = "binary", size: int | None = None) -> dict[str, Any]:
+        """Put a file where Slack keeps it; returns the file object an event carries."""
+        self.files[f"{file_id}/{name}"] = data
+        url = f"http://127.0.0.1:{self.server.port}/files/{file_id}/{name}"
+        return {"id": file_id, "name": name, "title": name, "mimetype": mimetype, "filetype": filetype,
+                "size": len(data) if size is None else size, "mode": "hosted",
+                "url_private": url, "url_private_download": url}
 
     def response_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.server.port}/response/{name}"
@@ -407,7 +418,28 @@ class FakeSlack:
 
         class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
+                if self.path.startswith("/files/"):
+                    self._file()
+                    return
                 self._serve(dict(parse_qsl(urlsplit(self.path).query)))
+
+            def _file(self) -> None:
+                """A file's url_private_download: only with the bot's token (Slack sends anyone else
+                to its sign-in page, an HTML 200 after a redirect: here a plain 302)."""
+                name = urlsplit(self.path).path.removeprefix("/files/")
+                fake.file_downloads.append((name, self.headers.get("Authorization", "")))
+                data = fake.files.get(name)
+                if self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}" or data is None:
+                    self.send_response(302)
+                    self.send_header("Location", "/signin")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802
                 if self.path.startswith("/response/"):
