@@ -14,10 +14,11 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.stops import StopSignals
+from bot.slack.agent_sessions import session_stop_target
 from bot.memory.conversation import ConversationId
 from bot.memory.store import ConversationState, ConversationStore
 from bot.slack.events import REGENERATE, IncomingMessage
@@ -71,6 +72,14 @@ class AnswerActions:
 
     def _may_act(self, press: ButtonPress, asker: str) -> bool:
         return press.user in self.admins or (bool(asker) and press.user == asker)
+
+    async def session_stopped(self, team: str, channel: str, thread_ts: str, streams: Sequence[str]) -> None:
+        """Slack's own Stop on an agent session: stop the answer being written in that thread
+        (named by its streamed messages, or by its thread when nothing is streamed yet)."""
+        targets = [*streams, session_stop_target(thread_ts)] if thread_ts else list(streams)
+        for target in targets:
+            await self.stops.request(team, channel, target)
+        log.info("agent session stopped in %s %s", channel, thread_ts)
 
     async def stop(self, press: ButtonPress) -> str | None:
         """Stop the answer being written; a private note when the presser may not."""

@@ -161,7 +161,8 @@ def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:
     except PromptError as exc:
         raise StartupError(f"Invalid prompt file {exc}") from None
     document = build_manifest(
-        catalog, url=url, name=settings.bot_name, management_command=settings.management_command, socket_mode=socket_mode
+        catalog, url=url, name=settings.bot_name, management_command=settings.management_command, socket_mode=socket_mode,
+        search=settings.tool_search_workspace,
     )
     sys.stdout.write(manifest_yaml(document))
 

@@ -54,6 +54,7 @@ from bot.tasks import BackgroundTasks
 from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
 from bot.files.reader import FileReader
+from bot.slack.agent_sessions import AgentSessions
 from bot.slack.readers import SlackReaders
 from bot.tools.approval import SlackApprovals
 from bot.tools.builtin import CURRENT_TIME, READ_SLACK_LINK, SEARCH_WORKSPACE, BuiltinTools
@@ -384,7 +385,7 @@ def slack_rate_limits(settings: Settings) -> dict[str, int]:
 
 def reply_factory(
     slack: AsyncWebClient, budget: RateBudget, *, interval: float, streaming: str, status_client: AsyncWebClient | None = None,
-    tasks: BackgroundTasks | None = None,
+    tasks: BackgroundTasks | None = None, sessions: AgentSessions | None = None,
 ) -> ReplyFactory:
     """How answers are written: Slack's streaming methods for thread replies (in
     DM threads, the assistant surface, when ``streaming`` is auto; in every thread
@@ -399,7 +400,7 @@ def reply_factory(
             slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team,
             controls=True, replace=replace, status_client=status_client, on_shown=on_shown,
             background=tasks.spawn if tasks is not None else None, asker=message.user,
-            may_write=may_write,
+            may_write=may_write, sessions=sessions,
         )
         native = streaming == "native" or (streaming == "auto" and message.is_direct)
         if not native or replace or not message.reply_thread_ts:
@@ -429,6 +430,7 @@ async def build_runtime(
     rate_limited.team = identity.team_id
     interval = settings.stream_update_interval_seconds
     history = SlackHistory(slack)
+    status_client = build_slack_client(settings, wait_on_429=False, session=http)
     directory = Directory(slack, core.store)
     readers = SlackReaders(directory, bot_user_id=identity.user_id, bot_id=identity.bot_id, bot_name=settings.bot_name)
     toolbox = Toolbox([BuiltinTools(slack, readers, enabled=builtin_tool_names(settings)), *core.mcp_servers])
@@ -437,7 +439,8 @@ async def build_runtime(
         core,
         directory=directory,
         replies=reply_factory(slack, budget, interval=interval, streaming=settings.slack_streaming,
-                              status_client=build_slack_client(settings, wait_on_429=False, session=http), tasks=core.tasks),
+                              status_client=status_client, tasks=core.tasks,
+                              sessions=AgentSessions(status_client) if settings.agent_sessions else None),
         threads=history,
         history=history,
         identity=identity,

@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     slack_updates_per_minute: int = Field(default=50, ge=1, alias="SLACK_UPDATES_PER_MINUTE")
     edit_window_seconds: int = Field(default=300, ge=0, alias="EDIT_WINDOW_SECONDS")
     slack_streaming: Literal["auto", "native", "off"] = Field(default="auto", alias="SLACK_STREAMING")
+    agent_sessions: bool = Field(default=True, alias="AGENT_SESSIONS")
     bot_name: str = Field(default="Assistant", min_length=1, alias="BOT_NAME")
     management_command: str = Field(default="/assistant", pattern=r"^/[a-z0-9][a-z0-9_\-]{0,31}$", alias="MANAGEMENT_COMMAND")
     admin_user_ids: str = Field(default="", alias="ADMIN_USER_IDS")

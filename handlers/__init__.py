@@ -33,7 +33,7 @@ def register_all(
     threads = services.assistant_threads
     messages.register(app, dispatcher=services.dispatcher, threads=threads, identity=identity, tasks=tasks)
     actions.register(app, actions=services.answer_actions, response_hosts=response_hosts, approvals=services.approvals)
-    assistant.register(app, threads=threads)
+    assistant.register(app, threads=threads, actions=services.answer_actions)
     home.register(app, management=services.management, bot_name=bot_name)
     commands.register(
         app, runner=services.commands, management=services.management, tasks=tasks, client=client,

@@ -14,12 +14,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.answer_actions import AnswerActions
 from bot.assistant_threads import AssistantThreads
 from bot.slack.calls import call_quietly
 from bot.slack.events import IncomingMessage
 
 
-SUBSCRIBED_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")
+SUBSCRIBED_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed", "agent_session_stopped")
 TITLE_CHARS = 60
 SUGGESTIONS_TITLE = "Try one of these:"
 
@@ -43,7 +44,7 @@ async def name_thread(client: AsyncWebClient, threads: AssistantThreads, message
                 level=logging.DEBUG)
 
 
-def register(app: AsyncApp, *, threads: AssistantThreads) -> None:
+def register(app: AsyncApp, *, threads: AssistantThreads, actions: AnswerActions) -> None:
     async def on_thread_started(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
         thread = event.get("assistant_thread") or {}
         channel, thread_ts, user = thread.get("channel_id"), thread.get("thread_ts"), thread.get("user_id") or ""
@@ -63,5 +64,13 @@ def register(app: AsyncApp, *, threads: AssistantThreads) -> None:
         if thread.get("channel_id") and thread.get("thread_ts"):
             await threads.context_changed(thread["channel_id"], thread["thread_ts"], thread.get("context") or {})
 
+    async def on_session_stopped(event: dict[str, Any], body: dict[str, Any]) -> None:
+        """Slack's own Stop button on an agent session (its streams are already stopped in Slack)."""
+        channel = str(event.get("channel") or "")
+        streams = [str(ts) for ts in event.get("streaming_message_ts") or [] if ts]
+        if channel:
+            await actions.session_stopped(str(body.get("team_id") or ""), channel, str(event.get("thread_ts") or ""), streams)
+
+    app.event("agent_session_stopped")(on_session_stopped)
     app.event("assistant_thread_started")(on_thread_started)
     app.event("assistant_thread_context_changed")(on_context_changed)

@@ -135,3 +135,47 @@ def test_stream_starts_keep_to_their_tier_and_every_answer_completes(start_app, 
         sender.close()
     assert slack.rate_limited.get("chat.startStream", 0) == 0
     assert len(slack.calls_to("chat.startStream")) == 20, "the rest were posted and updated instead"
+
+
+def test_an_agent_session_shows_slacks_stop_which_stops_a_streamed_answer(app, sender, slack, model):
+    slack.agent_sessions = True
+    gate = threading.Event()
+    model.enqueue(Scripted(text="word " * 400, chunk_chars=5, delay=0.01, gate=gate))
+    sender.send_event(dm_in_thread("a long one"))
+    [processing] = slack.wait_for(lambda s: s.calls_to("agents.sessions.setStatus"))
+    assert processing.params == {"channel_id": "D100", "thread_ts": THREAD, "status": "processing", "initiator_user_id": "U1"}
+    assert slack.calls_to("assistant.threads.setStatus") == []  # the session shows Slack's own loading indicator
+    gate.set()
+    stream = slack.wait_for(lambda s: next((m for m in s.messages.values() if m.streaming and len(m.text) > 20), None))
+    stopped = {"type": "agent_session_stopped", "channel": "D100", "thread_ts": THREAD, "user": "U1",
+               "streaming_message_ts": [stream.ts], "event_ts": f"{time.time():.6f}"}
+    assert sender.send_event(stopped).status_code == 200
+    [answer] = slack.wait_for_answers(1, final=lambda t: t.endswith("_(stopped)_"))
+    assert len(answer.text) < len("word " * 400)
+    slack.wait_for(lambda s: s.sessions.get(("D100", THREAD)) == "active")  # no longer processing once done
+
+
+def test_slacks_stop_before_any_text_stops_the_answer_by_its_thread(app, sender, slack, model):
+    slack.agent_sessions = True
+    gate = threading.Event()
+    model.enqueue(Scripted(text="never shown", gate=gate))
+    sender.send_event(dm_in_thread("stop me early"))
+    slack.wait_for(lambda s: s.calls_to("agents.sessions.setStatus"))
+    model.wait_for_requests(1)
+    stopped = {"type": "agent_session_stopped", "channel": "D100", "thread_ts": THREAD, "user": "U1",
+               "streaming_message_ts": [], "event_ts": f"{time.time():.6f}"}
+    assert sender.send_event(stopped).status_code == 200
+    [answer] = slack.wait_for_answers(1, final=lambda t: t == "_(stopped)_")
+    gate.set()
+    slack.wait_for(lambda s: s.sessions.get(("D100", THREAD)) == "active")
+    assert "never shown" not in answer.text
+
+
+def test_without_agent_sessions_the_thinking_status_is_used(app, sender, slack, model):
+    sender.send_event(dm_in_thread("hello"))
+    slack.wait_for_answers(1)
+    assert [c.params["status"] for c in slack.calls_to("assistant.threads.setStatus")] == ["is thinking…"]
+    assert [e for e in slack.errors if e[0] == "agents.sessions.setStatus"] == [("agents.sessions.setStatus", "not_allowed")]
+    sender.send_event(dm_in_thread("again", thread_ts="1700000400.000400"))
+    slack.wait_for_answers(2)
+    assert len(slack.calls_to("agents.sessions.setStatus")) == 1  # not asked again for a while

@@ -76,6 +76,8 @@ def test_every_subscribed_event_type_gets_200(app, sender):
         "assistant_thread_context_changed": {"type": "assistant_thread_context_changed", "assistant_thread": thread,
                                              "event_ts": "1.4"},
         "app_home_opened": {"type": "app_home_opened", "user": "U1", "channel": "D9", "tab": "messages", "event_ts": "1.5"},
+        "agent_session_stopped": {"type": "agent_session_stopped", "channel": "D9", "thread_ts": "1.000002", "user": "U1",
+                                  "streaming_message_ts": [], "event_ts": "1.6"},
     }
     for event in BOT_EVENTS:
         if event in others:

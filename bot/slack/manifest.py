@@ -18,6 +18,7 @@ BOT_EVENTS = [
     "message.mpim",
     "assistant_thread_started",  # the assistant split view / agent view
     "assistant_thread_context_changed",
+    "agent_session_stopped",  # Slack's own Stop button on an agent session
     "app_home_opened",  # the Home tab
 ]
 BOT_SCOPES = [
@@ -34,12 +35,16 @@ BOT_SCOPES = [
     "im:read",  # DM members: a linked DM is summarised only for its members
     "mpim:read",  # the same for group DMs
     "assistant:write",  # assistant threads: status, suggested prompts, titles
+    "files:read",  # files shared with a message are read (url_private_download)
 ]
+# Scopes Slack's search for AI apps (assistant.search.context) needs: only with TOOL_SEARCH_WORKSPACE.
+SEARCH_SCOPES = ["search:read.public", "search:read.private", "search:read.im", "search:read.mpim"]
 PLACEHOLDER_URL = "https://YOUR-HOST"
 
 
 def build_manifest(
-    catalog: PromptCatalog, *, url: str | None, name: str, management_command: str, socket_mode: bool = False
+    catalog: PromptCatalog, *, url: str | None, name: str, management_command: str, socket_mode: bool = False,
+    search: bool = False,
 ) -> dict[str, Any]:
     endpoint = f"{(url or PLACEHOLDER_URL).rstrip('/')}/slack/events"
     commands = []
@@ -47,7 +52,7 @@ def build_manifest(
         commands.append(_command(command, prompt.header.description, prompt.header.usage, endpoint, socket_mode))
     commands.append(
         _command(management_command, f"Help, reset, persona, usage and model for {name}",
-                 "help | reset | persona show|set <text>|clear | usage | model", endpoint, socket_mode)
+                 "help | reset | persona show|set <text>|clear | usage | model | tools", endpoint, socket_mode)
     )
     events: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}
     if not socket_mode:
@@ -66,7 +71,7 @@ def build_manifest(
             "bot_user": {"display_name": name, "always_online": True},
             "slash_commands": commands,
         },
-        "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
+        "oauth_config": {"scopes": {"bot": [*BOT_SCOPES, *(SEARCH_SCOPES if search else [])]}},
         "settings": {
             "event_subscriptions": events,
             "interactivity": {"is_enabled": True, **({} if socket_mode else {"request_url": endpoint})},

@@ -203,9 +203,12 @@ class NativeStreamReply:
         return True
 
     async def _finish_stream(self, text: str) -> list[str]:
-        fits = len(text.encode()) <= STREAM_MAX_BYTES and text.startswith(self._streamed)
+        streamed = self._streamed
+        if not text.startswith(streamed) and text.startswith(streamed.rstrip()):
+            text = streamed + text[len(streamed.rstrip()):]  # a stopped answer ends trimmed: the stream keeps its text
+        fits = len(text.encode()) <= STREAM_MAX_BYTES and text.startswith(streamed)
         if fits:
-            rest, follow_ups = text[len(self._streamed) :], []
+            rest, follow_ups = text[len(streamed) :], []
         else:
             shown = self._streamed if text.startswith(self._streamed) else ""
             rest, follow_ups = continue_after(shown, text)

@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.memory.batch import Batch, Reply
 from bot.slack.rate_budget import RateBudget, retry_after_seconds
+from bot.slack.agent_sessions import AgentSessions, session_stop_target
 from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.splitting import first_message, split_message
 from bot.slack.text import defuse_broadcasts
@@ -148,7 +149,10 @@ class SlackReply:
         asker: str = "",
         may_write: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sessions: AgentSessions | None = None,
     ) -> None:
+        self.sessions = sessions  # Slack's agent sessions, where offered: its loading indicator and Stop button
+        self._session = False  # this answer's thread session is "processing"
         self.may_write = may_write  # False once this answer's lease is lost: then nothing more is written
         self.asker = asker  # who asked: only they (or an admin) may stop or regenerate this answer
         self.background = background or _background  # clean-up that must not delay the answer
@@ -181,8 +185,12 @@ class SlackReply:
         return self.ts
 
     def messages_shown(self) -> list[str]:
-        """Every message this answer has in Slack so far (a Stop press on any of them stops it)."""
-        return [*self.shown, *([self.ts] if self.ts and self.ts not in self.shown else [])]
+        """Every message this answer has in Slack so far (a Stop press on any of them stops it),
+        and, in an agent session, its thread (Slack's Stop may come before any message)."""
+        shown = [*self.shown, *([self.ts] if self.ts and self.ts not in self.shown else [])]
+        if self._session and self.thread_ts:
+            shown.append(session_stop_target(self.thread_ts))
+        return shown
 
     @property
     def button_value(self) -> str:
@@ -203,6 +211,11 @@ class SlackReply:
         if self.budget is not None and self._answer_id is None:
             self._answer_id = await self.budget.begin_answer(self.team)
         if self.replace and await self._take_over(self.replace[0]):
+            return True
+        if self.thread_ts and self.sessions is not None and await self.sessions.begin(
+                self.team, self.channel, self.thread_ts, self.asker):
+            self._session = self._status_shown = True  # Slack shows its loading indicator and Stop button
+            self._last_update = self.clock()
             return True
         if self.thread_ts and await self._set_status(THINKING_STATUS):
             self._last_update = self.clock()
@@ -398,7 +411,11 @@ class SlackReply:
             log.warning("chat.delete of a placeholder failed: %s", type(exc).__name__)
 
     async def release(self) -> None:
-        """This answer no longer counts as in flight in the workspace's update budget."""
+        """This answer no longer counts as in flight in the workspace's update budget (and its
+        agent session, if it has one, is no longer processing)."""
+        if self._session and self.sessions is not None and self.thread_ts:
+            self._session = False
+            self.background(self.sessions.end(self.team, self.channel, self.thread_ts))
         if self.budget is not None and self._answer_id is not None:
             await self.budget.end_answer(self.team, self._answer_id)
             self._answer_id = None

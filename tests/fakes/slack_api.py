@@ -124,6 +124,8 @@ class FakeSlack:
         self.deleted: list[PostedMessage] = []
         self.files: dict[str, bytes] = {}  # "<id>/<name>" -> bytes, served at /files/<id>/<name>
         self.file_downloads: list[tuple[str, str]] = []  # (file, Authorization header) of every download
+        self.agent_sessions = False  # whether this workspace offers agents.sessions.setStatus
+        self.sessions: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> session status
         self.timezones: dict[str, str] = {}  # user -> IANA time zone (users.info "tz")
         self.search_results: list[dict[str, Any]] = []  # what assistant.search.context finds
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the Home tab view published for them
@@ -294,6 +296,13 @@ class FakeSlack:
             if user in self.timezones:
                 info["tz"] = self.timezones[user]
             return {"ok": True, "user": info}
+        if method == "agents.sessions.setStatus":
+            if not self.agent_sessions:
+                return {"ok": False, "error": "not_allowed"}
+            if not p.get("channel_id") or p.get("status") not in ("active", "processing", "suspended", "closed"):
+                return {"ok": False, "error": "invalid_arguments"}
+            self.sessions[(p["channel_id"], p.get("thread_ts") or "")] = p["status"]
+            return {"ok": True}
         if method == "assistant.search.context":
             if not p.get("action_token"):
                 return {"ok": False, "error": "missing_action_token"}
