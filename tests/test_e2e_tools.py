@@ -31,7 +31,7 @@ def write_config(tmp_path: Path, servers: dict) -> str:
 
 
 @pytest.fixture
-def tool_app(start_app, orders, tmp_path, monkeypatch):
+def tool_app(orders, start_app, tmp_path, monkeypatch):  # the app stops before its MCP server
     monkeypatch.setenv("ORDERS_TOKEN", "secret-orders-token")
 
     def start(**overrides):

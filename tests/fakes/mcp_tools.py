@@ -11,7 +11,7 @@ import threading
 import time
 
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ResourceLink, TextContent, ToolAnnotations
 
 ORDERS = {"A-1": "shipped on 2026-11-20", "A-2": "waiting for payment"}
@@ -66,6 +66,17 @@ def build_server(name: str = "orders", required_header: tuple[str, str] | None =
         ORDERS.pop(order_id, None)
         return f"Order {order_id} deleted."
 
+    @server.tool(description="Adds a tool named as given, and tells listening clients the tool list changed.")
+    async def grow(name: str, ctx: Context) -> str:
+        calls.append(f"grow:{name}")
+
+        def added() -> str:
+            return f"I am {name}"
+
+        server.add_tool(added, name=name, description=f"The tool {name}.")
+        await ctx.notify_tools_changed()
+        return f"added {name}"
+
     @server.tool(description="A very long report.")
     def long_report() -> str:
         calls.append("long_report")
@@ -109,14 +120,13 @@ class McpHttpServer:
                 seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
             await app(scope, receive, send)
 
-        config = uvicorn.Config(recording, log_config=None, access_log=False, lifespan="on")
+        config = uvicorn.Config(recording, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=1)
         self._uvicorn = uvicorn.Server(config)
         asyncio.run(self._uvicorn.serve(sockets=[self._sock]))
 
     def stop(self) -> None:
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
-            self._uvicorn.force_exit = True
         self._thread.join(10)
 
 
