@@ -38,7 +38,7 @@ def test_long_answer_continues_in_follow_ups_within_every_limit(app, sender, sla
     posts = slack.posts("C100")
     assert len(posts) >= 6
     assert all(p.thread_ts == event["ts"] for p in posts), "every part goes to the same thread"
-    assert slack.errors == [], "no call was refused for its size"
+    assert [e for e in slack.errors if e[0].startswith("chat.")] == [], "no call was refused for its size"
     joined = "".join(p.text for p in posts)
     assert without_fence_lines(joined) == without_fence_lines(LONG_ANSWER), "no character lost or added"
     for post in posts:
