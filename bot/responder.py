@@ -524,6 +524,8 @@ class Responder:
         stops = self.stops
         flag.late = lambda: stops.pressed(message.team, message.channel, shown)
         with stops.watch(message.team, message.channel, shown, on_stop):
+            if stops.pressed(message.team, message.channel, shown):
+                on_stop()  # pressed while the reply was starting (Slack's own Stop may come that early)
             try:
                 await generation
             except asyncio.CancelledError:

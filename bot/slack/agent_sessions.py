@@ -31,15 +31,15 @@ class AgentSessions:
     def __init__(self, client: AsyncWebClient, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.clock = clock
-        self._unavailable: dict[str, float] = {}  # team -> when sessions may be tried again
+        self._unavailable: dict[tuple[str, bool], float] = {}  # (team, in a DM) -> when to try again
 
-    def offered(self, team: str) -> bool:
-        until = self._unavailable.get(team)
+    def offered(self, team: str, channel: str) -> bool:
+        until = self._unavailable.get(_where(team, channel))
         return until is None or self.clock() >= until
 
     async def begin(self, team: str, channel: str, thread_ts: str, user: str) -> bool:
         """Mark the thread's session as processing; False where Slack does not offer sessions."""
-        if not self.offered(team):
+        if not self.offered(team, channel):
             return False
         return await self._set(team, channel, thread_ts, PROCESSING, initiator_user_id=user or None)
 
@@ -52,9 +52,13 @@ class AgentSessions:
             return True
         except SlackApiError as exc:
             error = exc.response.get("error")
-            if exc.response.status_code != 429:
-                self._unavailable[team] = self.clock() + RETRY_SECONDS
+            if exc.response.status_code != 429:  # DMs and channel threads apart: Slack may offer sessions in one only
+                self._unavailable[_where(team, channel)] = self.clock() + RETRY_SECONDS
             log.info("%s not available here (%s): using the thinking status", METHOD, error)
         except Exception as exc:  # a connection problem: the thinking status will do for this answer
             log.info("%s failed: %s", METHOD, type(exc).__name__)
         return False
+
+
+def _where(team: str, channel: str) -> tuple[str, bool]:
+    return team, channel.startswith("D")
