@@ -109,3 +109,25 @@ def test_a_bad_mcp_config_stops_the_start_with_one_line(start_app, tmp_path):
         start_app(MCP_CONFIG=str(path))
     assert str(raised.value) == (f"Invalid MCP_CONFIG: {path}: server 'x', headers.A: the environment has no "
                                  "NOT_SET_ANYWHERE (set it, or remove ${NOT_SET_ANYWHERE}).")
+
+
+async def test_a_connection_lost_under_a_call_is_made_again():
+    first = McpHttpServer("orders").start()
+    server = McpServer(ServerConfig("orders", url=first.url), retry_seconds=(0.1,))
+    server.start()
+    second = None
+    try:
+        await server.first_attempt(10)
+        spec = next(s for s in server.tools() if s.original == "lookup_order")
+        await asyncio.to_thread(first.stop)
+        with pytest.raises(Exception):
+            await server.call(spec, {"order_id": "A-1"}, CONTEXT)
+        await until(lambda: server.state == DOWN)
+        second = await asyncio.to_thread(lambda: McpHttpServer("orders", port=first.port).start())
+        await until(lambda: server.state == UP, timeout=15)
+        assert (await server.call(spec, {"order_id": "A-1"}, CONTEXT)).text.startswith("Order A-1")
+        assert second.calls == ["lookup_order:A-1"]
+    finally:
+        await server.close()
+        if second is not None:
+            second.stop()

@@ -19,6 +19,7 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -53,6 +54,7 @@ class McpServer:
         self._tools: list[ToolSpec] = []
         self._client: Client | None = None
         self._stale = asyncio.Event()
+        self._broken = asyncio.Event()
         self._attempted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -64,7 +66,13 @@ class McpServer:
         client = self._client
         if client is None or self.state != UP:
             raise ToolUnavailable(self.name)
-        result = await client.call_tool(spec.original, arguments, read_timeout_seconds=self.call_timeout)
+        try:
+            result = await client.call_tool(spec.original, arguments, read_timeout_seconds=self.call_timeout)
+        except MCPError:
+            raise  # the server answered, with an error about this call: the connection is fine
+        except Exception:
+            self._broken.set()  # the connection failed under the call: connect again
+            raise
         return outcome_of(result)
 
     # -- lifecycle ------------------------------------------------------
@@ -95,11 +103,7 @@ class McpServer:
             try:
                 await self._session()
                 failures = 0  # the connection ended after working: reconnect at once
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:  # noqa: BLE001 - any transport failure: the server is down for now
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
+            except Exception as exc:  # any transport failure (or a group of them): the server is down for now
                 delay = self.retry_seconds[min(failures, len(self.retry_seconds) - 1)]
                 failures += 1
                 self.problem = _kind(exc)
@@ -123,12 +127,17 @@ class McpServer:
             if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
                 listener = asyncio.get_running_loop().create_task(self._listen(client))
                 stack.push_async_callback(_cancel, listener)
+            self._broken.clear()
             while True:
                 self._stale.clear()
+                woken = [asyncio.ensure_future(self._stale.wait()), asyncio.ensure_future(self._broken.wait())]
                 try:
-                    await asyncio.wait_for(self._stale.wait(), self.ttl_seconds)
-                except TimeoutError:
-                    pass
+                    await asyncio.wait(woken, timeout=self.ttl_seconds, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in woken:
+                        waiter.cancel()
+                if self._broken.is_set():
+                    raise ConnectionError("a call failed on the connection")
                 async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
                     await self._list(client)
 

@@ -88,11 +88,12 @@ def build_server(name: str = "orders", required_header: tuple[str, str] | None =
 class McpHttpServer:
     """The server over streamable HTTP in a thread, on a free port."""
 
-    def __init__(self, name: str = "orders") -> None:
+    def __init__(self, name: str = "orders", port: int = 0) -> None:
         self.server = build_server(name)
         self.calls: list[str] = self.server.calls  # type: ignore[attr-defined]
         self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", port))
         self.port = self._sock.getsockname()[1]
         self.headers_seen: list[dict[str, str]] = []
         self._uvicorn: uvicorn.Server | None = None
