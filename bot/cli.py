@@ -22,7 +22,7 @@ log = logging.getLogger("bot")
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     quiet = max(logging.WARNING, logging.getLevelName(level))
-    for noisy in ("httpx", "httpx2", "openai", "slack_sdk", "slack_bolt", "uvicorn.access"):
+    for noisy in ("httpx", "httpx2", "openai", "slack_sdk", "slack_bolt", "uvicorn.access", "mcp", "pypdf"):
         logging.getLogger(noisy).setLevel(quiet)
     # slack-sdk formats a debug line of every request's whole payload unless its client's own
     # logger (not the parent's) has a level above DEBUG: about a tenth of the bot's CPU per answer.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,26 @@ def test_no_answer_to_an_approval_in_time_is_a_denial(start_app, orders, slack, 
     slack.wait_for_answers(1, final=lambda t: t == "No answer.")
     assert model.wait_for_requests(2)[1].tool_results[0]["content"] == "Error: denied by the user."
     assert orders.calls == []
+
+
+def test_regenerating_a_tool_answer_replaces_its_tool_rounds_too(tool_app, orders, slack, model):
+    app = tool_app()
+    model.enqueue(Scripted(tool_calls=[("orders__lookup_order", '{"order_id": "A-1"}')]), Scripted(text="First."),
+                  Scripted(tool_calls=[("orders__lookup_order", '{"order_id": "A-2"}')]), Scripted(text="Second."))
+    event = ask(app, "which order?")
+    [answer] = slack.wait_for_answers(1, final=lambda t: t == "First.")
+    sender = SlackSender(app.url)
+    try:
+        sender.send_action("regenerate_answer", answer, response_url=slack.response_url("g"))
+    finally:
+        sender.close()
+    slack.wait_for(lambda s: s.messages[(answer.channel, answer.ts)].text == "Second.")
+    requests = model.wait_for_requests(4)
+    assert requests[2].dialogue == requests[0].dialogue  # the question again, without the first answer's rounds
+    cid = ConversationId(TEAM_ID, "C100", event["ts"])
+    deadline = time.monotonic() + 10
+    while (turns := app.stored(cid)) and turns[-1].content != "Second.":  # the commit follows the final update
+        assert time.monotonic() < deadline, "the regenerated answer was not stored"
+        time.sleep(0.02)
+    assert [t.role for t in turns] == ["user", "assistant", "tool", "assistant"]
+    assert turns[2].content.startswith("Order A-2") and turns[3].content == "Second."
