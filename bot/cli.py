@@ -167,10 +167,10 @@ def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:
     sys.stdout.write(manifest_yaml(document))
 
 
-async def feedback_export(settings: Settings, output: str | None) -> None:
+async def feedback_export(settings: Settings, output: str | None, fmt: str = "jsonl") -> None:
     from redis.exceptions import RedisError
 
-    from bot.feedback import export_feedback
+    from bot.feedback import export_eval_cases, export_feedback
     from bot.runtime import StartupError
     from bot.memory.store import ConversationStore, connect
 
@@ -184,14 +184,15 @@ async def feedback_export(settings: Settings, output: str | None) -> None:
             await store.ping()
         except (RedisError, OSError) as exc:
             raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+        export = export_eval_cases if fmt == "eval" else export_feedback
         if output is None:
-            count = await export_feedback(store, sys.stdout)
+            count = await export(store, sys.stdout)
         else:
             with open(output, "w", encoding="utf-8") as out:
-                count = await export_feedback(store, out)
+                count = await export(store, out)
     finally:
         await store.close()
-    print(f"exported {count} rating(s)", file=sys.stderr)
+    print(f"exported {count} {'case(s)' if fmt == 'eval' else 'rating(s)'}", file=sys.stderr)
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
@@ -202,6 +203,16 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
         asyncio.run(coro)
     else:
         uvloop.run(coro)
+
+
+def _run_value(coro: Coroutine[Any, Any, int]) -> int:
+    result: list[int] = []
+
+    async def keep() -> None:
+        result.append(await coro)
+
+    _run(keep())
+    return result[0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,6 +230,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     feedback_actions = feedback_cmd.add_subparsers(dest="feedback_command", required=True)
     export_cmd = feedback_actions.add_parser("export", help="write every stored rating as JSONL (question, answer, rating, metadata)")
     export_cmd.add_argument("--output", "-o", help="a file to write (default: standard output)")
+    export_cmd.add_argument("--format", choices=["jsonl", "eval"], default="jsonl",
+                            help="jsonl: every rating; eval: 👎-rated answers as an evaluation case file")
+    eval_cmd = commands.add_parser("eval", help="run evaluation cases (YAML under EVALS_DIR) and report how well they pass")
+    eval_cmd.add_argument("paths", nargs="*", help="case files or folders (default: EVALS_DIR)")
+    eval_cmd.add_argument("--model", action="append", default=[], help="a model to evaluate (repeat it to compare models)")
+    eval_cmd.add_argument("--prompts-dir", help="a second prompts folder to compare with PROMPTS_DIR")
+    eval_cmd.add_argument("--repeat", type=int, help="samples per case (default: each file's 'repeat')")
+    eval_cmd.add_argument("--concurrency", type=int, default=4, help="samples run at once (default 4)")
+    eval_cmd.add_argument("--json", dest="json_path", help="write the results as JSON to this file")
+    eval_cmd.add_argument("--junit", dest="junit_path", help="write the results as JUnit XML to this file")
+    eval_cmd.add_argument("-k", dest="name_filter", help="only cases whose name contains this text")
     args = parser.parse_args(argv)
 
     from bot.runtime import StartupError
@@ -227,8 +249,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "manifest":
             manifest(load_settings(kind=ManifestSettings), args.url, args.socket_mode)
             return 0
+        if args.command == "eval":
+            from bot.evals.command import run_evals
+
+            if args.repeat is not None and args.repeat < 1 or args.concurrency < 1:
+                print("error: --repeat and --concurrency take a positive number", file=sys.stderr)
+                return 2
+            eval_settings = load_settings(kind=ConsoleSettings)
+            _configure_logging("WARNING" if eval_settings.log_level == "INFO" else eval_settings.log_level)
+            return _run_value(run_evals(
+                eval_settings, paths=args.paths, models=args.model, prompts_dir=args.prompts_dir, repeat=args.repeat,
+                concurrency=args.concurrency, json_path=args.json_path, junit_path=args.junit_path,
+                name_filter=args.name_filter))
         if args.command == "feedback":
-            _run(feedback_export(load_settings(kind=ManifestSettings), args.output))
+            _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format))
             return 0
         settings = load_settings(kind=ConsoleSettings if args.command == "chat" else Settings)
         _configure_logging("WARNING" if args.command == "chat" and settings.log_level == "INFO" else settings.log_level)

@@ -1,10 +1,14 @@
-"""Exporting 👍/👎 feedback for evaluation work: one JSON object per line."""
+"""Exporting 👍/👎 feedback for evaluation work: one JSON object per line, or the 👎-rated
+answers as evaluation cases (``python -m bot eval``)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Mapping, TextIO
 
+import yaml
+
+from bot.memory.conversation import ConversationId, StoredMessage
 from bot.memory.store import ConversationStore
 
 EXPORTED_FIELDS = ("question", "answer", "rating")
@@ -24,3 +28,47 @@ async def export_feedback(store: ConversationStore, out: TextIO) -> int:
     for record in records:
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return len(records)
+
+
+EVAL_RUBRIC = "FILL IN: what a good answer to this does (this answer was rated 👎; describe what it got wrong)"
+CONTEXT_TURNS = 20  # most earlier turns kept as a case's messages
+
+
+def conversation_of(entry: Mapping[str, Any]) -> ConversationId | None:
+    """The rated answer's conversation, from the entry's ``team:channel:thread``."""
+    parts = str(entry.get("conversation") or "").split(":")
+    return ConversationId(*parts) if len(parts) == 3 and all(parts) else None
+
+
+def eval_case(entry: Mapping[str, Any], context: list[StoredMessage]) -> dict[str, Any]:
+    """A 👎-rated answer as an evaluation case: the conversation before it (or its question) as
+    ``messages``, the answer as a ``not_equals`` reference, and a judge rubric to fill in."""
+    messages = [{"role": turn.role, "content": turn.content} for turn in context if turn.role in ("user", "assistant")]
+    messages = messages[-CONTEXT_TURNS:]
+    while messages and messages[0]["role"] != "user":
+        messages.pop(0)
+    if not messages or messages[-1]["role"] != "user":
+        messages = [{"role": "user", "content": str(entry.get("question") or "")}]
+    where = f"{entry.get('channel', '')} {entry.get('answer_ts') or entry.get('message_ts', '')}".strip()
+    return {"name": f"rated down: {where}", "messages": messages,
+            "expect": [{"not_equals": str(entry.get("answer") or "")}, {"judge": EVAL_RUBRIC}]}
+
+
+async def export_eval_cases(store: ConversationStore, out: TextIO) -> int:
+    """Write every 👎 rating still kept as one evaluation case file (YAML); returns the count."""
+    entries = [entry async for entry in store.all_feedback() if entry.get("rating") == "down" and entry.get("answer")]
+    entries.sort(key=lambda e: (str(e.get("rated_at", "")), str(e.get("message_ts", ""))))
+    cases = []
+    for entry in entries:
+        cid = conversation_of(entry)
+        turns = (await store.load(cid)).messages if cid is not None else []
+        answer_at = next((n for n, turn in enumerate(turns) if turn.role == "assistant" and turn.ts == entry.get("answer_ts")), None)
+        cases.append(eval_case(entry, turns[:answer_at] if answer_at is not None else []))
+        seen = {case["name"] for case in cases[:-1]}
+        if cases[-1]["name"] in seen:
+            cases[-1]["name"] += f" ({len(cases)})"
+    out.write("# Answers rated 👎, exported by 'python -m bot feedback export --format eval'.\n"
+              "# Fill in each judge rubric, then run: python -m bot eval <this file>\n")
+    if cases:
+        out.write(yaml.safe_dump({"cases": cases}, sort_keys=False, allow_unicode=True, width=100))
+    return len(cases)

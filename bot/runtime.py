@@ -187,7 +187,16 @@ async def build_core(
     except (RedisError, OSError) as exc:
         await store.close()
         raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
-    model = ModelClient(
+    model = build_model_client(settings, openai_client)
+    mcp_servers = await start_mcp_servers(settings)
+    return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
+                mcp_servers)
+
+
+def build_model_client(settings: Settings, openai_client: AsyncOpenAI | None = None, *,
+                       breaker: bool = True) -> ModelClient:
+    """The model client every surface uses (the evaluation runner without the circuit breaker)."""
+    return ModelClient(
         openai_client
         or build_openai_client(
             api_key=settings.model_api_key(),
@@ -200,11 +209,9 @@ async def build_core(
         temperature=settings.model_temperature,
         total_timeout=settings.model_timeout_seconds,
         idle_timeout=settings.model_idle_timeout_seconds,
-        breaker=CircuitBreaker(failures=settings.model_breaker_failures, cooldown=settings.model_breaker_cooldown_seconds),
+        breaker=CircuitBreaker(failures=settings.model_breaker_failures, cooldown=settings.model_breaker_cooldown_seconds)
+        if breaker else None,
     )
-    mcp_servers = await start_mcp_servers(settings)
-    return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
-                mcp_servers)
 
 
 async def start_mcp_servers(settings: Settings, environ: Mapping[str, str] | None = None) -> list[McpServer]:

@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROMPTS_DIR = PROJECT_ROOT / "prompts"
+DEFAULT_PRICES_FILE = PROJECT_ROOT / "prices.yaml"
+DEFAULT_EVALS_DIR = PROJECT_ROOT / "evals"
 DEFAULT_TIKTOKEN_CACHE_DIR = Path.home() / ".cache" / "slack-assistant" / "tiktoken"
 
 # How to fix each setting, shown when it is missing or invalid.
@@ -93,6 +95,11 @@ class Settings(BaseSettings):
     model_breaker_failures: int = Field(default=5, ge=1, le=1000, alias="MODEL_BREAKER_FAILURES")
     model_breaker_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600, alias="MODEL_BREAKER_COOLDOWN_SECONDS")
 
+    # Evaluation and cost
+    evals_dir: Path = Field(default=DEFAULT_EVALS_DIR, alias="EVALS_DIR")
+    judge_model: str | None = Field(default=None, alias="JUDGE_MODEL")
+    prices_file: Path = Field(default=DEFAULT_PRICES_FILE, alias="PRICES_FILE")
+
     # Tools
     mcp_config: Path | None = Field(default=None, alias="MCP_CONFIG")
     default_tools: str = Field(default="", alias="DEFAULT_TOOLS")
@@ -155,7 +162,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("prompts_dir", "tiktoken_cache_dir", "mcp_config")
+    @field_validator("prompts_dir", "tiktoken_cache_dir", "mcp_config", "evals_dir", "prices_file")
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

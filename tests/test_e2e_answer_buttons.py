@@ -9,7 +9,7 @@ from bot.memory.conversation import ConversationId
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import DONE_BUTTONS, mention, said
+from .harness import DONE_BUTTONS, mention, message, said
 from .test_cli import bare_env, run_bot
 
 LONG_ANSWER = " ".join(f"word{n}" for n in range(400))
@@ -124,3 +124,32 @@ def test_feedback_export_without_redis_url_says_what_to_set():
 
 async def _collect(iterator):
     return [item async for item in iterator]
+
+
+def test_rated_down_answers_export_as_eval_cases_that_run(app, sender, slack, model, redis_url, key_prefix, tmp_path):
+    first = mention("what is our refund window?", channel="C200")
+    sender.send_event(first)
+    slack.wait_for_answers(1)
+    sender.send_event(message("and for gift cards?", channel="C200", thread_ts=first["ts"]))
+    answers = slack.wait_for_answers(2)
+    sender.send_action("feedback_down", answers[-1], response_url=slack.response_url("down"))
+    slack.wait_for_response("down")
+    sender.send_action("feedback_up", answers[0], response_url=slack.response_url("up"))
+    slack.wait_for_response("up")
+    time.sleep(0.2)
+
+    out = tmp_path / "rated-down.yaml"
+    result = run_bot("feedback", "export", "--format", "eval", "--output", str(out),
+                     env=bare_env(REDIS_URL=redis_url, REDIS_KEY_PREFIX=key_prefix))
+    assert result.returncode == 0, result.stderr
+    assert "exported 1 case(s)" in result.stderr
+    import yaml
+
+    [case] = yaml.safe_load(out.read_text())["cases"]
+    assert [m["role"] for m in case["messages"]] == ["user", "assistant", "user"]  # the context the answer had
+    assert case["messages"][-1]["content"] == said("and for gift cards?")
+    assert case["expect"][0] == {"not_equals": answers[-1].text}
+    assert case["expect"][1]["judge"].startswith("FILL IN")
+    from bot.evals.cases import load_eval_file
+
+    assert load_eval_file(out).spec.cases[0].name == case["name"]  # a valid case file as it is

@@ -1,0 +1,84 @@
+"""``python -m bot eval``: load the case files, run them for each model and prompts folder,
+print the report and write the JSON and JUnit files.  Exit code 0 when every case meets its
+pass rate, 1 otherwise, 2 for a malformed case file or setting."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from bot.evals.cases import EvalFileError, find_eval_files, load_eval_file
+from bot.evals.report import text_report, write_json, write_junit
+from bot.evals.runner import EvalRunner, Variant
+from bot.pricing import PricesError, load_prices
+from bot.prompts import PromptError, load_catalog
+from bot.settings import Settings
+
+BAR_WIDTH = 30
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal (nothing when the output is a file or a pipe)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.live = out.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.live or not total:
+            return
+        filled = BAR_WIDTH * done // total
+        self.out.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} samples")
+        if done == total:
+            self.out.write("\n")
+        self.out.flush()
+
+
+async def run_evals(
+    settings: Settings, *, paths: Sequence[str], models: Sequence[str], prompts_dir: str | None, repeat: int | None,
+    concurrency: int, json_path: str | None, junit_path: str | None, name_filter: str | None,
+    out: TextIO | None = None, err: TextIO | None = None,
+) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    from bot.memory.tokens import TokenCounter
+    from bot.runtime import build_model_client
+
+    try:
+        files = [load_eval_file(path) for path in find_eval_files([Path(p) for p in paths] or [settings.evals_dir])]
+        catalogs = [(load_catalog(settings.prompts_dir), settings.prompts_dir.name or str(settings.prompts_dir))]
+        if prompts_dir:
+            other = Path(prompts_dir).expanduser()
+            catalogs.append((load_catalog(other), other.name or str(other)))
+            if catalogs[0][1] == catalogs[1][1]:
+                catalogs = [(catalogs[0][0], str(settings.prompts_dir)), (catalogs[1][0], str(other))]
+        prices = load_prices(settings.prices_file)
+    except (EvalFileError, PricesError) as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    except PromptError as exc:
+        print(f"error: invalid prompt file {exc}", file=err)
+        return 2
+    variants = [Variant(model, catalog, label, settings.openai_model)
+                for catalog, label in catalogs for model in (models or [None])]
+    counter = TokenCounter.for_model(settings.openai_model, settings.tiktoken_cache_dir)
+    model = build_model_client(settings, breaker=False)
+    runner = EvalRunner(model=model, counter=counter, prices=prices, bot_name=settings.bot_name,
+                        max_context_tokens=settings.max_context_tokens, trim_target_ratio=settings.trim_target_ratio,
+                        judge_model=settings.judge_model, concurrency=concurrency)
+    try:
+        results = await runner.run(files, variants, repeat=repeat, name_filter=name_filter, progress=ProgressBar(err))
+    except EvalFileError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    finally:
+        await model.close()
+    if not results:
+        print(f"error: no case matches -k {name_filter!r}", file=err)
+        return 2
+    out.write(text_report(results) + "\n")
+    if json_path:
+        write_json(Path(json_path), results)
+    if junit_path:
+        write_junit(Path(junit_path), results)
+    return 0 if all(result.met for result in results) else 1

@@ -1,0 +1,234 @@
+"""Running evaluation cases through the bot's own pipeline: the prompt files, the system
+prompt, the token budget and the model client Slack answers use; each case sampled
+``repeat`` times per variant (a model, or a prompts folder), at most ``concurrency`` at once."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from bot.evals.cases import Case, EvalFileError, LoadedFile
+from bot.evals.checks import Verdict, check_text, parse_judgement
+from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
+from bot.memory.conversation import StoredMessage
+from bot.memory.tokens import TokenCounter
+from bot.memory.trimming import build_request, message_token_cap, plan_window
+from bot.pricing import PriceTable
+from bot.prompts import COMMON_VARIABLES, Prompt, PromptCatalog, parse_prompt
+
+JUDGE_PROMPT = Path(__file__).with_name("judge.md")
+EVAL_USER = "Eval"
+EVAL_CHANNEL = "#evals"
+CONTEXT_NOTE = "Today is {date}. The latest message is from {user_name}."  # as bot.responder adds it
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What a case runs against: a model (None: the file's, else OPENAI_MODEL) and a prompts folder."""
+
+    model: str | None
+    prompts: PromptCatalog
+    prompts_label: str
+    default_model: str = "default model"  # what answers when neither --model nor the file names one
+
+    def label(self, several_prompt_dirs: bool) -> str:
+        model = self.model or self.default_model
+        return f"{model} · {self.prompts_label}" if several_prompt_dirs else model
+
+
+@dataclass
+class Sample:
+    answer: str
+    passed: bool
+    failures: list[str]
+    latency_ms: float
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    cost: float | None = 0.0
+    notes: list[str] = field(default_factory=list)  # the judge's reasons
+
+
+@dataclass
+class CaseResult:
+    file: Path
+    case: str
+    variant: Variant
+    model: str  # the model that answered
+    pass_rate: float
+    samples: list[Sample]
+
+    @property
+    def passed_samples(self) -> int:
+        return sum(sample.passed for sample in self.samples)
+
+    @property
+    def met(self) -> bool:
+        return self.passed_samples >= self.pass_rate * len(self.samples) - 1e-9
+
+    @property
+    def p50_latency_ms(self) -> float:
+        return statistics.median(sample.latency_ms for sample in self.samples)
+
+    @property
+    def tokens(self) -> int:
+        return sum(sample.input_tokens + sample.output_tokens for sample in self.samples)
+
+    @property
+    def cost(self) -> float | None:
+        costs = [sample.cost for sample in self.samples]
+        return None if any(cost is None for cost in costs) else sum(c or 0.0 for c in costs)
+
+
+class EvalRunner:
+    def __init__(
+        self,
+        *,
+        model: ModelClient,
+        counter: TokenCounter,
+        prices: PriceTable,
+        bot_name: str,
+        max_context_tokens: int,
+        trim_target_ratio: float,
+        judge_model: str | None = None,
+        concurrency: int = 4,
+        now: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        self.model = model
+        self.counter = counter
+        self.prices = prices
+        self.bot_name = bot_name
+        self.max_context_tokens = max_context_tokens
+        self.trim_target_ratio = trim_target_ratio
+        self.judge_model = judge_model or model.model
+        self.concurrency = concurrency
+        self.now = now
+        self.judge = parse_prompt(JUDGE_PROMPT.read_text(encoding="utf-8"), JUDGE_PROMPT,
+                                  frozenset({"rubric", "conversation", "answer"}))
+
+    def validate(self, files: Sequence[LoadedFile], variants: Sequence[Variant]) -> None:
+        """Every prompt a file names exists in every prompts folder, with every variable given."""
+        for loaded in files:
+            name = loaded.spec.prompt
+            if name is None:
+                continue
+            for variant in variants:
+                prompt = variant.prompts.prompts.get(name)
+                if prompt is None:
+                    raise EvalFileError(f"{loaded.path}: prompt {name!r} is not in {variant.prompts_label}")
+                for case in loaded.spec.cases:
+                    missing = sorted(prompt.variables - COMMON_VARIABLES - set(case.vars))
+                    if missing:
+                        raise EvalFileError(f"{loaded.path}: case {case.name!r}: vars lacks {', '.join(missing)} "
+                                            f"(prompt {name!r} uses them)")
+
+    async def run(
+        self, files: Sequence[LoadedFile], variants: Sequence[Variant], *, repeat: int | None = None,
+        name_filter: str | None = None, progress: Callable[[int, int], None] = lambda done, total: None,
+    ) -> list[CaseResult]:
+        self.validate(files, variants)
+        limit = asyncio.Semaphore(self.concurrency)
+        jobs: list[tuple[CaseResult, asyncio.Future[Sample]]] = []
+        done = 0
+
+        async def one(loaded: LoadedFile, case: Case, variant: Variant) -> Sample:
+            nonlocal done
+            async with limit:
+                sample = await self._sample(loaded, case, variant)
+            done += 1
+            progress(done, len(jobs))
+            return sample
+
+        results: list[CaseResult] = []
+        for loaded in files:
+            spec = loaded.spec
+            for case in spec.cases:
+                if name_filter and name_filter.casefold() not in case.name.casefold():
+                    continue
+                for variant in variants:
+                    result = CaseResult(loaded.path, case.name, variant, self._model_for(loaded, variant),
+                                        spec.pass_rate, [])
+                    results.append(result)
+                    for _ in range(repeat or spec.repeat):
+                        jobs.append((result, asyncio.ensure_future(one(loaded, case, variant))))
+        progress(0, len(jobs))
+        for result, job in jobs:
+            result.samples.append(await job)
+        return results
+
+    def _model_for(self, loaded: LoadedFile, variant: Variant) -> str:
+        header = variant.prompts.prompts[loaded.spec.prompt].header if loaded.spec.prompt else None
+        return variant.model or loaded.spec.model or (header.model if header else None) or self.model.model
+
+    def _common(self) -> dict[str, str]:
+        return {"bot_name": self.bot_name, "date": self.now().strftime("%A, %d %B %Y"), "user_name": EVAL_USER,
+                "channel": EVAL_CHANNEL}
+
+    def _request(self, loaded: LoadedFile, case: Case, variant: Variant) -> tuple[list[dict[str, Any]], ModelOptions]:
+        """The messages and options Slack's pipeline would send for this case."""
+        common = self._common()
+        system = variant.prompts.system.render(common)
+        system_tokens = self.counter.count_message(system)
+        model = self._model_for(loaded, variant)
+        if loaded.spec.prompt is not None:
+            prompt: Prompt = variant.prompts.prompts[loaded.spec.prompt]
+            user = prompt.render({**common, **case.vars})
+            user = self.counter.shorten(user, message_token_cap(self.max_context_tokens, system_tokens))
+            header = prompt.header
+            options = ModelOptions(model=model, temperature=header.temperature, max_output_tokens=header.max_output_tokens)
+            return [{"role": "system", "content": system}, {"role": "user", "content": user}], options
+        note = CONTEXT_NOTE.format(date=common["date"], user_name=EVAL_USER)
+        fixed = system_tokens + self.counter.count_message(note)
+        turns = [StoredMessage(m.role, m.content, self.counter.count_message(m.content))  # type: ignore[arg-type]
+                 for m in case.messages or []]
+        drop = plan_window(turns, fixed, self.max_context_tokens, self.trim_target_ratio)
+        return build_request(system, turns[drop:], note), ModelOptions(model=model)
+
+    async def _sample(self, loaded: LoadedFile, case: Case, variant: Variant) -> Sample:
+        messages, options = self._request(loaded, case, variant)
+        reply = ModelReply()
+        started = time.perf_counter()
+        try:
+            async for _ in self.model.stream(messages, reply, options):
+                pass
+        except ModelError as exc:
+            return Sample("", False, [f"the model failed ({exc.kind})"], (time.perf_counter() - started) * 1000)
+        latency_ms = (time.perf_counter() - started) * 1000
+        usage = reply.usage
+        output_tokens = usage.completion_tokens or self.counter.count_text(reply.text)
+        sample = Sample(
+            reply.text, True, [], latency_ms, input_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
+            output_tokens=output_tokens,
+            cost=self.prices.cost(options.model or self.model.model, input_tokens=usage.prompt_tokens,
+                                  cached_tokens=usage.cached_tokens, output_tokens=output_tokens),
+        )
+        for check in case.expect:
+            if check.kind == "judge":
+                verdict = await self._judge(check.value, messages, reply.text)
+                if verdict.reason:
+                    sample.notes.append(f"judge: {verdict.reason}")
+            else:
+                verdict = check_text(check, reply.text, output_tokens=output_tokens, latency_ms=latency_ms)
+            if not verdict.passed:
+                sample.passed = False
+                sample.failures.append(f"{check.kind}: {verdict.reason}")
+        return sample
+
+    async def _judge(self, rubric: str, messages: list[dict[str, Any]], answer: str) -> Verdict:
+        conversation = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages if m["role"] != "system")
+        text = self.judge.render({"rubric": rubric, "conversation": conversation, "answer": answer})
+        reply = ModelReply()
+        header = self.judge.header
+        options = ModelOptions(model=self.judge_model, temperature=header.temperature,
+                               max_output_tokens=header.max_output_tokens)
+        try:
+            async for _ in self.model.stream([{"role": "user", "content": text}], reply, options):
+                pass
+        except ModelError as exc:
+            return Verdict(False, f"the judge model failed ({exc.kind})")
+        return parse_judgement(reply.text)
