@@ -195,6 +195,37 @@ async def feedback_export(settings: Settings, output: str | None, fmt: str = "js
     print(f"exported {count} {'case(s)' if fmt == 'eval' else 'rating(s)'}", file=sys.stderr)
 
 
+async def usage_report(settings: Settings, since: str | None, until: str | None, by: str, fmt: str) -> None:
+    from redis.exceptions import RedisError
+
+    from bot.memory.store import ConversationStore, connect
+    from bot.pricing import PricesError, load_prices
+    from bot.runtime import StartupError
+    from bot.usage.command import usage_command
+    from bot.usage.ledger import Ledger
+
+    if settings.embedded_store:
+        raise StartupError("REDIS_URL is not set: usage lives in the Redis the bot uses; set REDIS_URL to report it.")
+    try:
+        prices = load_prices(settings.prices_file)
+    except PricesError as exc:
+        raise StartupError(f"Invalid PRICES_FILE: {exc}.") from None
+    store = ConversationStore(
+        connect(settings.redis_url), key_prefix=settings.redis_key_prefix, ttl_seconds=settings.conversation_ttl_seconds
+    )
+    try:
+        try:
+            await store.ping()
+        except (RedisError, OSError) as exc:
+            raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+        try:
+            await usage_command(store.redis, Ledger(store.keys, prices), since=since, until=until, by=by, fmt=fmt)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+    finally:
+        await store.close()
+
+
 def _run(coro: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop where it is installed (it is a dependency on Linux and macOS)."""
     try:
@@ -232,6 +263,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_cmd.add_argument("--output", "-o", help="a file to write (default: standard output)")
     export_cmd.add_argument("--format", choices=["jsonl", "eval"], default="jsonl",
                             help="jsonl: every rating; eval: 👎-rated answers as an evaluation case file")
+    usage_cmd = commands.add_parser("usage", help="tokens and cost per user, channel, model, prompt or workspace")
+    usage_cmd.add_argument("--since", help="first UTC day, like 2026-11-01 (default: the first of this month)")
+    usage_cmd.add_argument("--until", help="last UTC day (default: today)")
+    usage_cmd.add_argument("--by", choices=["user", "channel", "model", "prompt", "team"], default="user")
+    usage_format = usage_cmd.add_mutually_exclusive_group()
+    usage_format.add_argument("--json", action="store_const", const="json", dest="usage_format")
+    usage_format.add_argument("--csv", action="store_const", const="csv", dest="usage_format")
     eval_cmd = commands.add_parser("eval", help="run evaluation cases (YAML under EVALS_DIR) and report how well they pass")
     eval_cmd.add_argument("paths", nargs="*", help="case files or folders (default: EVALS_DIR)")
     eval_cmd.add_argument("--model", action="append", default=[], help="a model to evaluate (repeat it to compare models)")
@@ -248,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "manifest":
             manifest(load_settings(kind=ManifestSettings), args.url, args.socket_mode)
+            return 0
+        if args.command == "usage":
+            _run(usage_report(load_settings(kind=ManifestSettings), args.since, args.until, args.by,
+                              args.usage_format or "table"))
             return 0
         if args.command == "eval":
             from bot.evals.command import run_evals

@@ -22,7 +22,10 @@ from bot.prompts import Prompt, PromptCatalog
 from bot.slack.reply import ReplyWriter
 from bot.responder import Responder
 from bot.slack.readers import transcript_lines
+from bot.memory.batch import Batch
 from bot.tools.base import ToolContext
+from bot.usage.ledger import CallUsage
+from bot.usage.quotas import refusal
 from bot.slack.history import HistoryUnavailable
 from bot.slack.text import mentioned_user_ids, to_readable
 from bot.memory.store import ConversationStore
@@ -164,6 +167,10 @@ class CommandRunner:
         user_message = prompt.render(values)
         user_message = self.counter.shorten(user_message, message_token_cap(self.max_context_tokens, system_tokens))
         messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_message}]
+        refused = await self._refusal(request)
+        if refused is not None:
+            await writer.fail(refused)
+            return
         if not await writer.start():
             log.warning("could not deliver %s; abandoned", request.command)
             return
@@ -182,10 +189,25 @@ class CommandRunner:
         log.info("answered %s (%s v%d)", request.command, prompt.name, header.version)
         request_tokens = system_tokens + self.counter.count_message(user_message) + 3
         prompt_tokens, completion_tokens = billed_tokens(answer, request_tokens, self.counter)
-        await self.store.record_usage(
-            request.team, request.channel, request.user,
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=self.now(),
-        )
+        ledger = self.responder.ledger
+        if ledger is not None:
+            batch = Batch()
+            ledger.record_in(batch, request.team, request.channel, request.user,
+                             CallUsage(options.model or self.model.model, prompt.name, prompt_tokens,
+                                       answer.usage.cached_tokens, completion_tokens), self.now())
+            await batch.run(self.store.redis)
+
+    async def _refusal(self, request: CommandRequest) -> str | None:
+        """Why the command may not reach the model (the allowlists, a quota), in one sentence; None: it may."""
+        responder = self.responder
+        refused = responder.access.refusal(request.user, request.channel, request.direct)
+        if refused is not None or responder.ledger is None or not responder.quotas.any:
+            return refused
+        spent = await responder.ledger.spent(self.store.redis, request.team, request.channel, request.user, self.now())
+        over = refusal(spent, responder.quotas, request.user, self.now())
+        if over is not None:
+            log.info("quota %s: %s refused for %s", over.limit, request.command, request.user)
+        return over.sentence if over is not None else None
 
     async def _readable(self, team: str, text: str) -> str:
         names = await self.responder.directory.user_names(team, mentioned_user_ids(text))

@@ -13,10 +13,17 @@ from redis.exceptions import RedisError
 from bot.commands import CommandRequest
 from bot.slack.directory import NameDirectory
 from bot.prompts import PromptCatalog
-from bot.memory.store import ConversationStore, TokenUsage
+from bot.memory.store import ConversationStore
+from bot.usage.ledger import Ledger, Totals, usage_report
+from bot.usage.quotas import QuotaLimits, remaining_lines
 from bot.wording import NOT_ALLOWED_TO_RESET, STORE_FAILED
 
 MAX_PERSONA_CHARS = 4000
+
+
+def totals_line(label: str, totals: Totals) -> str:
+    cost = f", ${totals.cost_usd:,.4f}" + (" (some calls unpriced)" if totals.unpriced_calls else "") if totals.calls else ""
+    return f"{label}: {totals.tokens:,} tokens ({totals.input_tokens:,} in, {totals.output_tokens:,} out){cost}"
 
 
 class Management:
@@ -31,7 +38,11 @@ class Management:
         default_model: str,
         now: Callable[[], datetime],
         tools: Callable[[], str] = lambda: "",
+        ledger: Ledger | None = None,
+        quotas: QuotaLimits = QuotaLimits(),
     ) -> None:
+        self.ledger = ledger
+        self.quotas = quotas
         self.tools = tools  # the tools overview (bot.tools.overview)
         self.command = command
         self.catalog = catalog
@@ -71,7 +82,7 @@ class Management:
             f"• `{c} help`: this list",
             f"• `{c} reset`: forget everything I keep for this channel (or this DM): conversations, answers, ratings, persona",
             f"• `{c} persona show|set <text>|clear`: this channel's persona (added to my instructions)",
-            f"• `{c} usage`: tokens used by you and by this channel",
+            f"• `{c} usage`: tokens and cost of you and of this channel, and what is left of any limit",
             f"• `{c} model`: which model answers here",
             f"• `{c} tools`: the tools I can use, and whether their servers are up",
         ]
@@ -118,26 +129,28 @@ class Management:
             return True
         return await self.directory.channel_creator(request.team, request.channel) == request.user
 
-    async def usage_of(self, team: str, user: str) -> dict[str, TokenUsage]:
+    async def usage_of(self, team: str, user: str) -> dict[str, Totals]:
         """A user's usage today and this month (for the Home tab)."""
-        return await self.store.usage_report(team, "", user, self.now())
+        if self.ledger is None:
+            return {}
+        return await usage_report(self.ledger, self.store.redis, team, "", user, self.now())
 
     async def usage(self, request: CommandRequest) -> str:
-        report = await self.store.usage_report(request.team, request.channel, request.user, self.now())
+        if self.ledger is None:
+            return "Usage is not recorded here."
+        report = await usage_report(self.ledger, self.store.redis, request.team, request.channel, request.user, self.now())
         where = "this conversation" if request.direct else "this channel"
-
-        def line(label: str, usage: TokenUsage) -> str:
-            return f"{label}: {usage.total:,} tokens ({usage.prompt_tokens:,} in, {usage.completion_tokens:,} out)"
-
-        return "\n".join(
-            [
-                "*Token usage*",
-                line("You today", report["user_day"]),
-                line("You this month", report["user_month"]),
-                line(f"{where.capitalize()} today", report["channel_day"]),
-                line(f"{where.capitalize()} this month", report["channel_month"]),
-            ]
-        )
+        lines = [
+            "*Usage*",
+            totals_line("You today", report["user_day"]),
+            totals_line("You this month", report["user_month"]),
+            totals_line(f"{where[0].upper()}{where[1:]} today", report["channel_day"]),
+            totals_line(f"{where[0].upper()}{where[1:]} this month", report["channel_month"]),
+        ]
+        if self.quotas.any:
+            spent = await self.ledger.spent(self.store.redis, request.team, request.channel, request.user, self.now())
+            lines += ["*Left*", *remaining_lines(spent, self.quotas, request.user)]
+        return "\n".join(lines)
 
     def model(self) -> str:
         lines = [f"Mentions, threads and DMs here are answered by `{self.default_model}`."]

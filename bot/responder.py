@@ -37,6 +37,8 @@ from bot.slack.reply import POSTING, STOPPED_MARK, ReplyWriter
 from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
 from bot.files.reader import FileReader, SharedFiles, SharedImage
 from bot.tools.base import Approver, ToolContext
+from bot.usage.ledger import CallUsage, Ledger
+from bot.usage.quotas import Access, QuotaLimits, refusal
 from bot.tools.rounds import ToolLimits, ToolRounds
 from bot.tools.toolbox import Toolbox
 from bot.wording import EMPTY_MESSAGE, FLOODED, INTERNAL_FAILURE, NOT_LATEST_ANSWER
@@ -138,7 +140,13 @@ class Responder:
         tool_limits: ToolLimits = ToolLimits(),
         approver: Approver | None = None,
         files: FileReader | None = None,
+        ledger: Ledger | None = None,
+        quotas: QuotaLimits = QuotaLimits(),
+        access: Access = Access(),
     ) -> None:
+        self.ledger = ledger
+        self.quotas = quotas
+        self.access = access
         self.files = files
         self.toolbox = toolbox
         self.default_tools = tuple(default_tools)
@@ -206,6 +214,12 @@ class Responder:
         job once Redis answers); cancellation (shutdown, lost lease) writes nothing:
         whoever does the job next replaces what this attempt showed."""
         try:
+            refused = self.access.refusal(job.user, job.channel, job.is_direct)
+            if refused is not None:
+                log.info("%s from %s in %s not answered: outside the allowlists", job.kind, job.user, job.channel)
+                if job.kind != EDIT:
+                    await self.note_privately(job, refused)
+                return
             if job.kind == EDIT:
                 await self._edit(job, run)
             elif job.kind == REGENERATE:
@@ -394,6 +408,8 @@ class Responder:
         # limit never costs a model request) with the rest the reply needs from Redis.
         batch = Batch()
         flood_verdict = run.admission_in(batch)
+        spent = self.ledger.spent_in(batch, message.team, message.channel, message.user, self.now()) \
+            if self.ledger is not None and self.quotas.any else None
         prepare = getattr(reply, "prepare", None)
         if prepare is not None:
             prepare(batch)
@@ -403,6 +419,13 @@ class Responder:
             log.info("flood limit: not answering %s from %s", message.job_id, message.user)
             if verdict.first_over:
                 await self.note_privately(message, FLOODED)
+            await _release(reply)
+            return _Answered(None, [], flooded=True)
+        over = refusal(spent(), self.quotas, message.user, self.now()) if spent is not None else None
+        if over is not None:
+            log.info("quota %s: not answering %s from %s", over.limit, message.job_id, message.user)
+            await self.note_privately(message, over.sentence)
+            await _release(reply)
             return _Answered(None, [], flooded=True)
 
         request = with_images(build_request(context.system_prompt, kept, context.note), images)
@@ -487,8 +510,10 @@ class Responder:
             return None
         context_tokens = request_tokens(kept, context.fixed_tokens)
         prompt_tokens, completion_tokens = billed_tokens(answered.usage, context_tokens, self.counter)
-        self.store.record_usage_in(batch, message.team, message.channel, message.user,
-                                   prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=self.now())
+        usage = CallUsage(self.model.model, context.prompt_name, prompt_tokens,
+                          answered.usage.usage.cached_tokens, completion_tokens)
+        if self.ledger is not None:
+            self.ledger.record_in(batch, message.team, message.channel, message.user, usage, self.now())
         if not answered.posted:
             return None
         return {
@@ -596,6 +621,13 @@ def with_images(request: list[dict[str, Any]], images: Sequence[SharedImage]) ->
     parts: list[dict[str, Any]] = [{"type": "text", "text": request[at]["content"]}]
     parts += [{"type": "image_url", "image_url": {"url": image.data_url, "detail": "auto"}} for image in images]
     return [*request[:at], {**request[at], "content": parts}, *request[at + 1:]]
+
+
+async def _release(reply: ReplyWriter) -> None:
+    """A reply that will not start gives back its place in the workspace's budget."""
+    release = getattr(reply, "release", None)
+    if release is not None:
+        await release()
 
 
 def _posted(run: JobRun) -> list[str]:

@@ -54,6 +54,8 @@ from bot.tasks import BackgroundTasks
 from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
 from bot.files.reader import FileReader
+from bot.pricing import PricesError, load_prices
+from bot.usage.ledger import Ledger
 from bot.slack.agent_sessions import AgentSessions
 from bot.slack.readers import SlackReaders
 from bot.tools.approval import SlackApprovals
@@ -89,6 +91,7 @@ class Core:
     tasks: BackgroundTasks
     stops: StopSignals
     mcp_servers: list[McpServer] = field(default_factory=list)
+    ledger: Ledger | None = None
 
     async def aclose(self, grace_seconds: float | None = None) -> None:
         """Let background work finish for ``grace_seconds`` (default: the setting), then close."""
@@ -187,10 +190,15 @@ async def build_core(
     except (RedisError, OSError) as exc:
         await store.close()
         raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+    try:
+        prices = load_prices(settings.prices_file)
+    except PricesError as exc:
+        await store.close()
+        raise StartupError(f"Invalid PRICES_FILE: {exc}.") from None
     model = build_model_client(settings, openai_client)
     mcp_servers = await start_mcp_servers(settings)
     return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
-                mcp_servers)
+                mcp_servers, Ledger(store.keys, prices))
 
 
 def build_model_client(settings: Settings, openai_client: AsyncOpenAI | None = None, *,
@@ -290,6 +298,9 @@ def build_services(
         tool_limits=ToolLimits(settings.max_tool_rounds, settings.tool_timeout_seconds, settings.max_tool_result_tokens),
         approver=approvals,
         files=files,
+        ledger=core.ledger,
+        quotas=settings.quota_limits,
+        access=settings.access,
     )
     commands = CommandRunner(
         catalog=core.catalog,
@@ -311,6 +322,8 @@ def build_services(
         default_model=settings.openai_model,
         now=now,
         tools=lambda: tools_overview(toolbox, settings.default_tool_patterns),
+        ledger=core.ledger,
+        quotas=settings.quota_limits,
     )
     dispatcher = Dispatcher(
         core.store, responder, core.tasks,

@@ -15,6 +15,8 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.usage.quotas import Access, QuotaLimits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROMPTS_DIR = PROJECT_ROOT / "prompts"
 DEFAULT_PRICES_FILE = PROJECT_ROOT / "prices.yaml"
@@ -99,6 +101,14 @@ class Settings(BaseSettings):
     evals_dir: Path = Field(default=DEFAULT_EVALS_DIR, alias="EVALS_DIR")
     judge_model: str | None = Field(default=None, alias="JUDGE_MODEL")
     prices_file: Path = Field(default=DEFAULT_PRICES_FILE, alias="PRICES_FILE")
+
+    # Quotas and allowlists (0 or empty: no limit)
+    user_daily_token_limit: int = Field(default=0, ge=0, alias="USER_DAILY_TOKEN_LIMIT")
+    channel_daily_token_limit: int = Field(default=0, ge=0, alias="CHANNEL_DAILY_TOKEN_LIMIT")
+    team_monthly_cost_limit_usd: float = Field(default=0.0, ge=0, alias="TEAM_MONTHLY_COST_LIMIT_USD")
+    allowed_channel_ids: str = Field(default="", alias="ALLOWED_CHANNEL_IDS")
+    allowed_user_ids: str = Field(default="", alias="ALLOWED_USER_IDS")
+    blocked_user_ids: str = Field(default="", alias="BLOCKED_USER_IDS")
 
     # Tools
     mcp_config: Path | None = Field(default=None, alias="MCP_CONFIG")
@@ -191,7 +201,7 @@ class Settings(BaseSettings):
     @property
     def admins(self) -> frozenset[str]:
         """User ids allowed to change any channel's persona (ADMIN_USER_IDS, comma-separated)."""
-        return frozenset(part.strip() for part in self.admin_user_ids.split(",") if part.strip())
+        return _ids(self.admin_user_ids)
 
     @property
     def allowed_response_hosts(self) -> frozenset[str]:
@@ -205,6 +215,15 @@ class Settings(BaseSettings):
         if self.prompt_cache_key != "auto":
             return self.prompt_cache_key == "on"
         return self.openai_base_url is None or "api.openai.com" in self.openai_base_url
+
+    @property
+    def quota_limits(self) -> QuotaLimits:
+        return QuotaLimits(self.user_daily_token_limit, self.channel_daily_token_limit,
+                           self.team_monthly_cost_limit_usd, self.admins)
+
+    @property
+    def access(self) -> Access:
+        return Access(_ids(self.allowed_channel_ids), _ids(self.allowed_user_ids), _ids(self.blocked_user_ids))
 
     @property
     def default_tool_patterns(self) -> tuple[str, ...]:
@@ -263,6 +282,11 @@ def require_app_token(settings: Settings) -> str:
     if settings.slack_app_token is None:
         raise ConfigError(f"Missing setting SLACK_APP_TOKEN: {HINTS['SLACK_APP_TOKEN']} (needed for Socket Mode).")
     return settings.slack_app_token.get_secret_value()
+
+
+def _ids(text: str) -> frozenset[str]:
+    """A comma-separated list of Slack ids."""
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
 def _failed(info: ValidationInfo) -> set[str]:

@@ -66,13 +66,13 @@ def test_home_view_lists_every_command_and_escapes_prompt_text():
 
     from bot.slack.home import home_view
     from bot.prompts import load_catalog
-    from bot.memory.store import TokenUsage
+    from bot.usage.ledger import Totals
 
     catalog = load_catalog(Path(__file__).resolve().parent.parent / "prompts")
     view = home_view(bot_name="Assistant", catalog=catalog, management_command="/assistant",
-                     usage={"user_day": TokenUsage(1200, 34), "user_month": TokenUsage(5000, 600)})
+                     usage={"user_day": Totals(1200, 0, 34, 0.0021, 3), "user_month": Totals(5000, 0, 600, 0.01, 9)})
     text = "\n".join(b["text"]["text"] for b in view["blocks"] if b["type"] == "section")
     assert all(command in text for command in catalog.commands)
-    assert "*1,234* tokens (1,200 in, 34 out)" in text and "*5,600* tokens" in text
+    assert "*1,234* tokens (1,200 in, 34 out), $0.0021" in text and "*5,600* tokens" in text
     assert "&lt;language&gt; &lt;text&gt;" in text, "usage hints are escaped for mrkdwn"
     assert all(len(b["text"]["text"]) <= 3000 for b in view["blocks"] if b["type"] == "section")

@@ -25,30 +25,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
 from redis.driver_info import DriverInfo
 from redis.utils import get_lib_version
 
-from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
 
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 NAME_TTL_SECONDS = 24 * 3600
-USAGE_DAY_TTL_SECONDS = 3 * 24 * 3600
-USAGE_MONTH_TTL_SECONDS = 62 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
 
 @dataclass
@@ -163,39 +149,6 @@ class ConversationStore:
             await self.redis.set(self.keys.persona(team, channel), text)
 
     # --- token usage -----------------------------------------------------------
-    async def record_usage(
-        self, team: str, channel: str, user: str, *, prompt_tokens: int, completion_tokens: int, when: datetime
-    ) -> None:
-        batch = Batch()
-        self.record_usage_in(batch, team, channel, user, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, when=when)
-        await batch.run(self.redis)
-
-    def record_usage_in(
-        self, batch: Batch, team: str, channel: str, user: str, *, prompt_tokens: int, completion_tokens: int, when: datetime
-    ) -> None:
-        """Add to ``batch``: count tokens for the user and the channel, by day and by month."""
-        for period, ttl in ((when.strftime("%Y-%m-%d"), USAGE_DAY_TTL_SECONDS), (when.strftime("%Y-%m"), USAGE_MONTH_TTL_SECONDS)):
-            key = self.keys.usage(team, period)
-            for who in (f"user:{user}", f"channel:{channel}"):
-                batch.command("HINCRBY", key, f"{who}:in", prompt_tokens)
-                batch.command("HINCRBY", key, f"{who}:out", completion_tokens)
-            batch.command("EXPIRE", key, ttl)
-
-    async def usage_report(self, team: str, channel: str, user: str, when: datetime) -> dict[str, TokenUsage]:
-        """Usage of ``user`` and ``channel`` for the day and month of ``when``."""
-        periods = {"day": when.strftime("%Y-%m-%d"), "month": when.strftime("%Y-%m")}
-        fields = [f"user:{user}:in", f"user:{user}:out", f"channel:{channel}:in", f"channel:{channel}:out"]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for period in periods.values():
-                pipe.hmget(self.keys.usage(team, period), fields)
-            results = await pipe.execute()
-        report: dict[str, TokenUsage] = {}
-        for (label, _), values in zip(periods.items(), results):
-            n = [int(v or 0) for v in values]
-            report[f"user_{label}"] = TokenUsage(n[0], n[1])
-            report[f"channel_{label}"] = TokenUsage(n[2], n[3])
-        return report
-
     # --- feedback ------------------------------------------------------------
     async def _save_record(self, index: str, key: str, value: dict[str, object]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

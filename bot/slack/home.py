@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from bot.slack.mrkdwn import escape
 from bot.prompts import PromptCatalog
 from bot.slack.splitting import split_message
-from bot.memory.store import TokenUsage
+from bot.usage.ledger import Totals
 
 SECTION_BYTES = 3000  # a section block holds 3,000 characters
 MAX_HOME_BLOCKS = 100  # a Home tab view holds 100 blocks
@@ -17,12 +17,13 @@ def _section(text: str) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split_message(text, SECTION_BYTES)]
 
 
-def _usage_line(label: str, usage: TokenUsage) -> str:
-    return f"• {label}: *{usage.total:,}* tokens ({usage.prompt_tokens:,} in, {usage.completion_tokens:,} out)"
+def _usage_line(label: str, usage: Totals) -> str:
+    cost = f", ${usage.cost_usd:,.4f}" if usage.calls else ""
+    return f"• {label}: *{usage.tokens:,}* tokens ({usage.input_tokens:,} in, {usage.output_tokens:,} out){cost}"
 
 
 def home_view(
-    *, bot_name: str, catalog: PromptCatalog, management_command: str, usage: Mapping[str, TokenUsage],
+    *, bot_name: str, catalog: PromptCatalog, management_command: str, usage: Mapping[str, Totals],
     tools: str = "",
 ) -> dict[str, Any]:
     commands = [
@@ -42,9 +43,9 @@ def home_view(
         {"type": "divider"},
         *_section(
             "*Your usage*\n"
-            + _usage_line("Today", usage.get("user_day", TokenUsage()))
+            + _usage_line("Today", usage.get("user_day", Totals()))
             + "\n"
-            + _usage_line("This month", usage.get("user_month", TokenUsage()))
+            + _usage_line("This month", usage.get("user_month", Totals()))
         ),
         {"type": "context", "elements": [{"type": "mrkdwn", "text":
             "On each answer: *Stop* while it is being written, 👍 / 👎 to rate it, ↻ *Regenerate* for another try. "

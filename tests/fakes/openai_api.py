@@ -26,6 +26,7 @@ class Scripted:
     cut_after: int | None = None  # close the connection mid-stream after this many chunks
     gate: threading.Event | None = None  # wait for it before answering
     tool_calls: list[tuple[str, str]] | None = None  # (name, arguments JSON) the model asks for instead of text
+    usage: tuple[int, int, int] | None = None  # (prompt, cached prompt, completion) tokens to report; default: estimated
 
 
 @dataclass
@@ -190,8 +191,10 @@ class FakeModel:
                     finish = "tool_calls" if calls else "stop"
                     event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
                     prompt_chars = sum(len(json.dumps(m.get("content"))) for m in request.messages)
-                    event({**base, "choices": [], "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": len(text) // 4,
-                                                            "total_tokens": (prompt_chars + len(text)) // 4}})
+                    prompt, cached, completion = plan.usage or (prompt_chars // 4, 0, len(text) // 4)
+                    event({**base, "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                                                            "total_tokens": prompt + completion,
+                                                            "prompt_tokens_details": {"cached_tokens": cached}}})
                     chunk(b"data: [DONE]\n\n")
                     self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()

@@ -1,0 +1,1 @@
+"""What the bot spends and who may use it: the cost and usage ledger, quotas, allowlists."""
