@@ -62,8 +62,9 @@ class ButtonPress:
 class AnswerActions:
     def __init__(
         self, store: ConversationStore, dispatcher: Dispatcher, stops: StopSignals, *, admins: frozenset[str],
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), metrics: Any = None,
     ) -> None:
+        self.metrics = metrics  # bot.observability.metrics.Metrics: ratings are counted
         self.stops = stops
         self.store = store
         self.dispatcher = dispatcher
@@ -114,6 +115,8 @@ class AnswerActions:
         # Per answer text: a regenerated answer in the same message is rated apart.
         version = hashlib.sha1(answer.encode()).hexdigest()[:10]
         await self.store.save_feedback(press.team, press.channel, f"{press.answer_ts}:{version}", press.user, entry)
+        if self.metrics is not None:
+            self.metrics.feedback.labels(rating).inc()
         return THANKS[rating]
 
     async def regenerate(self, press: ButtonPress) -> str | None:

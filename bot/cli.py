@@ -103,6 +103,15 @@ async def check_app_token(settings: Settings, app_token: str) -> None:
         ) from None
 
 
+def serve_metrics(runtime: Any, port: int) -> None:
+    """Socket Mode has no HTTP server of its own: /metrics on METRICS_PORT (0: none)."""
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(port, registry=runtime.core.metrics.registry)
+        log.info("metrics at http://0.0.0.0:%d/metrics", port)
+
+
 async def socket(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -115,6 +124,7 @@ async def socket(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await check_app_token(settings, app_token)
     runtime = await build_runtime(settings)
+    serve_metrics(runtime, settings.metrics_port)
     handler = AsyncSocketModeHandler(runtime.bolt_app, app_token, web_client=runtime.slack)
     deadline = None
     try:

@@ -169,6 +169,7 @@ class CommandRunner:
         messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_message}]
         refused = await self._refusal(request)
         if refused is not None:
+            self._count("refused")
             await writer.fail(refused)
             return
         if not await writer.start():
@@ -183,19 +184,29 @@ class CommandRunner:
             answer = await generate(self.model, messages, writer, options, tools=tools)
         except ModelError as exc:
             log.warning("model failed for %s: %s", request.command, exc.kind)
+            self._count("model_error")
             await writer.fail(failure_sentence(exc))
             return
         await writer.finish(answer.text)
+        self._count("answered")
         log.info("answered %s (%s v%d)", request.command, prompt.name, header.version)
         request_tokens = system_tokens + self.counter.count_message(user_message) + 3
         prompt_tokens, completion_tokens = billed_tokens(answer, request_tokens, self.counter)
         ledger = self.responder.ledger
         if ledger is not None:
             batch = Batch()
-            ledger.record_in(batch, request.team, request.channel, request.user,
-                             CallUsage(options.model or self.model.model, prompt.name, prompt_tokens,
-                                       answer.usage.cached_tokens, completion_tokens), self.now())
+            usage = CallUsage(options.model or self.model.model, prompt.name, prompt_tokens,
+                              answer.usage.cached_tokens, completion_tokens)
+            cost = ledger.record_in(batch, request.team, request.channel, request.user, usage, self.now())
             await batch.run(self.store.redis)
+            if self.responder.metrics is not None:
+                self.responder.metrics.model_call(usage.model, input_tokens=usage.input_tokens,
+                                                  cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
+                                                  cost=cost)
+
+    def _count(self, outcome: str) -> None:
+        if self.responder.metrics is not None:
+            self.responder.metrics.answered("command", outcome)
 
     async def _refusal(self, request: CommandRequest) -> str | None:
         """Why the command may not reach the model (the allowlists, a quota), in one sentence; None: it may."""

@@ -37,6 +37,7 @@ from bot.slack.reply import POSTING, STOPPED_MARK, ReplyWriter
 from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
 from bot.files.reader import FileReader, SharedFiles, SharedImage
 from bot.tools.base import Approver, ToolContext
+from bot.observability.metrics import Metrics, surface_of
 from bot.usage.ledger import CallUsage, Ledger
 from bot.usage.quotas import Access, QuotaLimits, refusal
 from bot.tools.rounds import ToolLimits, ToolRounds
@@ -143,7 +144,9 @@ class Responder:
         ledger: Ledger | None = None,
         quotas: QuotaLimits = QuotaLimits(),
         access: Access = Access(),
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.ledger = ledger
         self.quotas = quotas
         self.access = access
@@ -213,10 +216,13 @@ class Responder:
         A store error before anything is shown is raised (the dispatcher retries the
         job once Redis answers); cancellation (shutdown, lost lease) writes nothing:
         whoever does the job next replaces what this attempt showed."""
+        if self.metrics is not None:
+            self.metrics.in_flight.inc()
         try:
             refused = self.access.refusal(job.user, job.channel, job.is_direct)
             if refused is not None:
                 log.info("%s from %s in %s not answered: outside the allowlists", job.kind, job.user, job.channel)
+                self._count(job, "not_allowed")
                 if job.kind != EDIT:
                     await self.note_privately(job, refused)
                 return
@@ -230,8 +236,16 @@ class Responder:
             raise
         except Exception:
             log.exception("%s in %s failed", job.kind, job.conversation)
+            self._count(job, "failed")
             if job.kind != EDIT:
                 await self.replies(job, replace=_posted(run)).fail(INTERNAL_FAILURE)
+        finally:
+            if self.metrics is not None:
+                self.metrics.in_flight.dec()
+
+    def _count(self, message: IncomingMessage, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.answered(surface_of(message), outcome)
 
     async def _context(self, message: IncomingMessage, state: ConversationState) -> _Context:
         variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
@@ -420,10 +434,14 @@ class Responder:
             if verdict.first_over:
                 await self.note_privately(message, FLOODED)
             await _release(reply)
+            self._count(message, "flooded")
             return _Answered(None, [], flooded=True)
         over = refusal(spent(), self.quotas, message.user, self.now()) if spent is not None else None
         if over is not None:
             log.info("quota %s: not answering %s from %s", over.limit, message.job_id, message.user)
+            self._count(message, "over_quota")
+            if self.metrics is not None:
+                self.metrics.quota_refusals.labels(over.limit).inc()
             await self.note_privately(message, over.sentence)
             await _release(reply)
             return _Answered(None, [], flooded=True)
@@ -445,11 +463,13 @@ class Responder:
             started.set_result(shown)
             if not shown:
                 log.warning("could not post in %s; the answer is abandoned", cid)
+                self._count(message, "abandoned")
                 return _Answered(None, [])
             try:
                 stopped = await self._until_done_or_stopped(message, reply, generation, stop, flag)
             except ModelError as exc:
                 log.warning("model failed for %s: %s", cid, exc.kind)
+                self._count(message, "model_error")
                 await reply.fail(failure_sentence(exc))
                 return _Answered(None, [])
         finally:
@@ -460,9 +480,11 @@ class Responder:
                 started.set_result(False)
         text = answer.text.rstrip() if stopped else answer.text
         if stopped and not text:
+            self._count(message, "stopped")
             await reply.fail("_(stopped)_")
             return _Answered(None, [])
         if not text.strip():  # tools were called to the last round and no text followed
+            self._count(message, "model_error")
             await reply.fail(failure_sentence(ModelError("empty reply")))
             return _Answered(None, [])
         final = text + STOPPED_MARK if stopped else text
@@ -473,6 +495,11 @@ class Responder:
             log.warning("could not deliver the answer in %s; trying again in %.0fs", cid, delay)
             await asyncio.sleep(delay)
             posted = await reply.finish(final)
+        self._count(message, "stopped" if stopped else "answered" if posted else "undelivered")
+        if self.metrics is not None:
+            self.metrics.answer_time.observe(time.perf_counter() - began)
+            if answer.first_token_at is not None:
+                self.metrics.first_token.observe(max(0.0, answer.first_token_at - began))
         log.info(
             "answered %s in %.2fs%s: prompt %d tokens (%d cached), completion %d tokens, %d turns kept, %d dropped",
             cid, time.perf_counter() - began, " (stopped)" if stopped else "", answer.usage.prompt_tokens,
@@ -512,8 +539,11 @@ class Responder:
         prompt_tokens, completion_tokens = billed_tokens(answered.usage, context_tokens, self.counter)
         usage = CallUsage(self.model.model, context.prompt_name, prompt_tokens,
                           answered.usage.usage.cached_tokens, completion_tokens)
-        if self.ledger is not None:
-            self.ledger.record_in(batch, message.team, message.channel, message.user, usage, self.now())
+        cost = self.ledger.record_in(batch, message.team, message.channel, message.user, usage, self.now()) \
+            if self.ledger is not None else None
+        if self.metrics is not None:
+            self.metrics.model_call(usage.model, input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens,
+                                    output_tokens=usage.output_tokens, cost=cost)
         if not answered.posted:
             return None
         return {

@@ -55,6 +55,7 @@ from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
 from bot.files.reader import FileReader
 from bot.pricing import PricesError, load_prices
+from bot.observability.metrics import MeteredWebClient, Metrics
 from bot.usage.ledger import Ledger
 from bot.slack.agent_sessions import AgentSessions
 from bot.slack.readers import SlackReaders
@@ -92,6 +93,7 @@ class Core:
     stops: StopSignals
     mcp_servers: list[McpServer] = field(default_factory=list)
     ledger: Ledger | None = None
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def aclose(self, grace_seconds: float | None = None) -> None:
         """Let background work finish for ``grace_seconds`` (default: the setting), then close."""
@@ -301,6 +303,7 @@ def build_services(
         ledger=core.ledger,
         quotas=settings.quota_limits,
         access=settings.access,
+        metrics=core.metrics,
     )
     commands = CommandRunner(
         catalog=core.catalog,
@@ -333,7 +336,7 @@ def build_services(
     )
     return Services(
         responder, commands, management, dispatcher,
-        AnswerActions(core.store, dispatcher, core.stops, admins=settings.admins, now=now),
+        AnswerActions(core.store, dispatcher, core.stops, admins=settings.admins, now=now, metrics=core.metrics),
         AssistantThreads(core.store, core.catalog, bot_name=settings.bot_name),
         toolbox,
         approvals,
@@ -357,20 +360,18 @@ def slack_http_session(timeout_seconds: float) -> aiohttp.ClientSession:
 
 def build_slack_client(
     settings: Settings, rate_limited: AsyncRetryHandler | None = None, *, wait_on_429: bool = True,
-    session: aiohttp.ClientSession | None = None,
+    session: aiohttp.ClientSession | None = None, metrics: Metrics | None = None,
 ) -> AsyncWebClient:
     """The Web API client; ``wait_on_429=False`` for calls that must never delay an answer
     (those are not retried on faults either)."""
     handlers: list[AsyncRetryHandler] = fault_retry_handlers() if wait_on_429 else []
     if wait_on_429:
         handlers.append(rate_limited or AsyncRateLimitErrorRetryHandler(max_retry_count=3))
-    return AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=int(max(1, settings.slack_timeout_seconds)),
-        retry_handlers=handlers,
-        session=session,
-    )
+    options = dict(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                   timeout=int(max(1, settings.slack_timeout_seconds)), retry_handlers=handlers, session=session)
+    if metrics is not None:
+        return MeteredWebClient(metrics=metrics, **options)
+    return AsyncWebClient(**options)
 
 
 async def fetch_identity(slack: AsyncWebClient) -> BotIdentity:
@@ -438,9 +439,10 @@ async def build_runtime(
     budget = RateBudget(
         core.store.redis, key_prefix=settings.redis_key_prefix, per_minute=slack_rate_limits(settings)
     )
-    rate_limited = SharedRateLimitRetryHandler(budget)
+    rate_limited = SharedRateLimitRetryHandler(
+        budget, on_rate_limited=lambda method: core.metrics.slack_rate_limited.labels(method).inc())
     http = slack_http_session(settings.slack_timeout_seconds)
-    slack = build_slack_client(settings, rate_limited, session=http)
+    slack = build_slack_client(settings, rate_limited, session=http, metrics=core.metrics)
     try:
         identity = await fetch_identity(slack)
     except StartupError:
@@ -450,7 +452,7 @@ async def build_runtime(
     rate_limited.team = identity.team_id
     interval = settings.stream_update_interval_seconds
     history = SlackHistory(slack)
-    status_client = build_slack_client(settings, wait_on_429=False, session=http)
+    status_client = build_slack_client(settings, wait_on_429=False, session=http, metrics=core.metrics)
     directory = Directory(slack, core.store)
     readers = SlackReaders(directory, bot_user_id=identity.user_id, bot_id=identity.bot_id, bot_name=settings.bot_name)
     toolbox = Toolbox([BuiltinTools(slack, readers, enabled=builtin_tool_names(settings)), *core.mcp_servers])

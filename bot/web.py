@@ -1,4 +1,4 @@
-"""The HTTP surface: ``POST /slack/events`` and ``GET /healthz``.
+"""The HTTP surface: ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics``.
 
 Bodies are checked before Bolt sees them, so a malformed request gets a 4xx
 instead of an exception: oversized (413), not UTF-8 or not parseable (400, or
@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -183,9 +184,14 @@ def create_web_app(runtime: Runtime) -> Starlette:
             return JSONResponse({"status": "store unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "in_flight": len(runtime.core.tasks)})
 
+    async def metrics(_: Request) -> Response:
+        """This process's Prometheus metrics (each process serves its own)."""
+        return Response(runtime.core.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ]
     )

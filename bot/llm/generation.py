@@ -59,6 +59,8 @@ async def generate(
                 answer.text = shown + step.text
                 await writer.progress(answer.text)
         _add_usage(answer, step)
+        if answer.first_token_at is None:
+            answer.first_token_at = step.first_token_at
         answer.text = shown + step.text
         answer.finish_reason = step.finish_reason
         calls = step.tool_calls

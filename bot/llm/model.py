@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Sequence
 
@@ -63,6 +64,7 @@ class ModelReply:
     finish_reason: str | None = None
     calls: dict[int, dict[str, str]] = field(default_factory=dict)  # by index, as the deltas build them
     answer_from: int = 0  # where in ``text`` the last round's text begins (earlier rounds called tools)
+    first_token_at: float | None = None  # time.perf_counter() of the first chunk with text or a call
 
     @property
     def tool_calls(self) -> list[ToolCall]:
@@ -194,6 +196,8 @@ class ModelClient:
                         if choice.get("finish_reason"):
                             reply.finish_reason = choice["finish_reason"]
                         change = choice.get("delta") or {}
+                        if reply.first_token_at is None and (change.get("content") or change.get("tool_calls")):
+                            reply.first_token_at = time.perf_counter()
                         for call in change.get("tool_calls") or ():
                             reply.add_call_delta(call)
                         delta = change.get("content")

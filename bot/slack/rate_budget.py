@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -175,9 +175,11 @@ class SharedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
     """The SDK's 429 retry (it waits for Retry-After), which also tells every
     other answer in the workspace to wait, through the shared budget."""
 
-    def __init__(self, budget: RateBudget, max_retry_count: int = 3) -> None:
+    def __init__(self, budget: RateBudget, max_retry_count: int = 3,
+                 on_rate_limited: Callable[[str], None] | None = None) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.budget = budget
+        self.on_rate_limited = on_rate_limited  # told the method of every 429 retried (the metrics count them)
         self.team: str = ""  # set once auth.test has said which workspace this is
 
     async def prepare_for_next_attempt_async(
@@ -192,6 +194,8 @@ class SharedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
             method = request.url.rstrip("/").rsplit("/", 1)[-1]
             seconds = retry_after_seconds(response.headers)
             log.warning("Slack rate-limited %s; the workspace waits %.0fs", method, seconds)
+            if self.on_rate_limited is not None:
+                self.on_rate_limited(method)
             await self.budget.block(self.team, method, seconds)
         await super().prepare_for_next_attempt_async(state=state, request=request, response=response, error=error)
 

@@ -1,0 +1,81 @@
+"""Prometheus metrics (prometheus-client), in a registry of the process's own (made by the
+runtime, never at import).  Each process serves its own figures at ``GET /metrics``;
+Prometheus adds them up across processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60, 120)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.answers = Counter("assistant_answers", "Messages and commands handled, by surface and outcome",
+                               ["surface", "outcome"], registry=r)
+        self.tokens = Counter("assistant_model_tokens", "Model tokens, by model and kind (input, cached_input, output)",
+                              ["model", "kind"], registry=r)
+        self.cost = Counter("assistant_model_cost_usd", "Model cost in USD (PRICES_FILE), by model", ["model"], registry=r)
+        self.first_token = Histogram("assistant_time_to_first_token_seconds", "Model request sent to its first chunk",
+                                     buckets=LATENCY_BUCKETS, registry=r)
+        self.answer_time = Histogram("assistant_answer_seconds", "An answer from its model request to its last message",
+                                     buckets=LATENCY_BUCKETS, registry=r)
+        self.slack_calls = Counter("assistant_slack_calls", "Slack Web API calls, by method and outcome",
+                                   ["method", "outcome"], registry=r)
+        self.slack_rate_limited = Counter("assistant_slack_rate_limited", "Slack 429 answers, by method", ["method"],
+                                          registry=r)
+        self.in_flight = Gauge("assistant_answers_in_flight", "Answers being written by this process", registry=r)
+        self.quota_refusals = Counter("assistant_quota_refusals", "Messages refused by a quota, by limit", ["limit"],
+                                      registry=r)
+        self.feedback = Counter("assistant_feedback", "Ratings given, by rating", ["rating"], registry=r)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def answered(self, surface: str, outcome: str) -> None:
+        self.answers.labels(surface, outcome).inc()
+
+    def model_call(self, model: str, *, input_tokens: int, cached_tokens: int, output_tokens: int,
+                   cost: float | None) -> None:
+        self.tokens.labels(model, "input").inc(input_tokens)
+        self.tokens.labels(model, "cached_input").inc(cached_tokens)
+        self.tokens.labels(model, "output").inc(output_tokens)
+        if cost:
+            self.cost.labels(model).inc(cost)
+
+
+def surface_of(message: Any) -> str:
+    """mention, thread, dm or command: where a message came from, for the answers counter."""
+    if getattr(message, "is_direct", False):
+        return "dm"
+    return "thread" if getattr(message, "thread_ts", None) else "mention"
+
+
+class MeteredWebClient(AsyncWebClient):
+    """slack-sdk's client, counting every call's outcome (and 429s) in the metrics."""
+
+    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        try:
+            response = await super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                self.metrics.slack_rate_limited.labels(api_method).inc()
+            self.metrics.slack_calls.labels(api_method, "error").inc()
+            raise
+        except Exception:
+            self.metrics.slack_calls.labels(api_method, "failed").inc()
+            raise
+        self.metrics.slack_calls.labels(api_method, "ok").inc()
+        return response

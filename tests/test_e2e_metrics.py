@@ -1,0 +1,98 @@
+"""GET /metrics after a scripted sequence: prometheus-client's real exposition, parsed."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from .fakes.openai_api import Scripted
+from .harness import SlackSender, mention
+from .test_e2e_usage import ask
+
+
+def samples(app) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = httpx.get(f"{app.url}/metrics", timeout=5)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(response.text) for s in family.samples}
+
+
+def test_metrics_count_answers_tokens_cost_refusals_slack_calls_and_ratings(start_app, slack, model):
+    app = start_app(USER_DAILY_TOKEN_LIMIT=1000)
+    model.enqueue(Scripted(text="One.", usage=(1000, 400, 100)))
+    ask(app, slack, "first", answers=1)
+    ask(app, slack, "second", answers=1, stored=False)
+    slack.wait_for(lambda s: [e for e in s.ephemeral if "tokens for today" in e.get("text", "")])
+    [answer] = slack.posts()
+    sender = SlackSender(app.url)
+    try:
+        sender.send_action("feedback_up", answer, response_url=slack.response_url("up"))
+        slack.wait_for_response("up")
+    finally:
+        sender.close()
+
+    found = samples(app)
+    assert found[("assistant_answers_total", (("outcome", "answered"), ("surface", "mention")))] == 1
+    assert found[("assistant_answers_total", (("outcome", "over_quota"), ("surface", "mention")))] == 1
+    assert found[("assistant_quota_refusals_total", (("limit", "USER_DAILY_TOKEN_LIMIT"),))] == 1
+    tokens = {kind: found[("assistant_model_tokens_total", (("kind", kind), ("model", "gpt-4o-mini")))]
+              for kind in ("input", "cached_input", "output")}
+    assert tokens == {"input": 1000, "cached_input": 400, "output": 100}
+    cost = found[("assistant_model_cost_usd_total", (("model", "gpt-4o-mini"),))]
+    assert abs(cost - (600 * 0.15 + 400 * 0.075 + 100 * 0.60) / 1e6) < 1e-12
+    assert found[("assistant_answer_seconds_count", ())] == 1
+    assert found[("assistant_time_to_first_token_seconds_count", ())] == 1
+    assert found[("assistant_answers_in_flight", ())] == 0
+    assert found[("assistant_feedback_total", (("rating", "up"),))] == 1
+    assert found[("assistant_slack_calls_total", (("method", "chat.postMessage"), ("outcome", "ok")))] >= 1
+    assert found[("assistant_slack_calls_total", (("method", "chat.postEphemeral"), ("outcome", "ok")))] >= 1
+
+
+def test_slack_errors_are_counted(start_app, slack, model):
+    app = start_app()
+    slack.fail_next("chat.postMessage", "not_in_channel")
+    sender = SlackSender(app.url)
+    try:
+        sender.send_event(mention("hello"))
+    finally:
+        sender.close()
+    model.wait_for_requests(1)
+
+    def counted() -> bool:
+        return samples(app).get(("assistant_slack_calls_total", (("method", "chat.postMessage"), ("outcome", "error")))) == 1
+
+    import time
+
+    deadline = time.monotonic() + 10
+    while not counted():  # the client counts the call once its error is back in the bot
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_slack_rate_limits_are_counted_per_method(start_app, slack, model):
+    app = start_app(SLACK_STREAMING="off")
+    slack.fail_next("chat.update", "ratelimited", status=429, retry_after=1)
+    model.enqueue(Scripted(text="A long enough answer " * 20, chunk_chars=10, delay=0.02))
+    ask(app, slack, "hello", answers=1)
+    import time
+
+    deadline = time.monotonic() + 10
+    while samples(app).get(("assistant_slack_rate_limited_total", (("method", "chat.update"),))) != 1:
+        assert time.monotonic() < deadline, "the 429 was not counted"
+        time.sleep(0.05)
+
+
+def test_the_dashboard_only_charts_metrics_the_bot_exports():
+    import json
+    import re
+    from pathlib import Path
+
+    from bot.observability.metrics import Metrics
+
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "deploy" / "grafana-dashboard.json").read_text())
+    exported = {sample.name for family in Metrics().registry.collect() for sample in family.samples} | {
+        f"{family.name}_total" for family in Metrics().registry.collect() if family.type == "counter"}
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"\bassistant_[a-z_]+", expr)}
+    assert used and used <= exported | {f"{name}_bucket" for name in exported}, used - exported
+    assert {"assistant_answers_total", "assistant_model_cost_usd_total", "assistant_time_to_first_token_seconds_bucket"} <= used
