@@ -273,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_cmd.add_argument("--output", "-o", help="a file to write (default: standard output)")
     export_cmd.add_argument("--format", choices=["jsonl", "eval"], default="jsonl",
                             help="jsonl: every rating; eval: 👎-rated answers as an evaluation case file")
+    commands.add_parser("check", help="check settings, Slack, the model, Redis, prompts, evals and prices")
     usage_cmd = commands.add_parser("usage", help="tokens and cost per user, channel, model, prompt or workspace")
     usage_cmd.add_argument("--since", help="first UTC day, like 2026-11-01 (default: the first of this month)")
     usage_cmd.add_argument("--until", help="last UTC day (default: today)")
@@ -297,6 +298,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "manifest":
             manifest(load_settings(kind=ManifestSettings), args.url, args.socket_mode)
             return 0
+        if args.command == "check":
+            from bot.doctor import run_checks
+
+            try:
+                check_settings = load_settings()
+            except ConfigError as exc:
+                print(f"✗ settings: {exc}")
+                return 1
+            return _run_value(run_checks(check_settings, sys.stdout))
         if args.command == "usage":
             _run(usage_report(load_settings(kind=ManifestSettings), args.since, args.until, args.by,
                               args.usage_format or "table"))

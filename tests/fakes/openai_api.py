@@ -85,6 +85,7 @@ class FakeModel:
         self.script: list[Scripted] = []
         self.answer = answer
         self.default = Scripted()
+        self.missing_models: set[str] = set()
         self._lock = threading.Condition()
         self.server = BackgroundServer(self._handler_class())
 
@@ -123,6 +124,15 @@ class FakeModel:
         fake = self
 
         class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                """``GET /v1/models/{id}``: the model if the fake serves it (any but ``fake.missing_models``)."""
+                name = self.path.rsplit("/models/", 1)[-1] if "/models/" in self.path else None
+                if name is None or name in fake.missing_models:
+                    self.send_json({"error": {"message": f"The model '{name}' does not exist", "type": "invalid_request_error",
+                                              "param": None, "code": "model_not_found"}}, 404)
+                    return
+                self.send_json({"id": name, "object": "model", "created": 0, "owned_by": "fake"})
+
             def do_POST(self) -> None:  # noqa: N802
                 if not self.path.endswith("/chat/completions"):
                     self.send_json({"error": {"message": "not found", "type": "invalid_request_error"}}, 404)

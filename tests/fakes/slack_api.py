@@ -124,6 +124,9 @@ class FakeSlack:
         self.deleted: list[PostedMessage] = []
         self.files: dict[str, bytes] = {}  # "<id>/<name>" -> bytes, served at /files/<id>/<name>
         self.file_downloads: list[tuple[str, str]] = []  # (file, Authorization header) of every download
+        from bot.slack.manifest import BOT_SCOPES
+
+        self.granted_scopes: list[str] = list(BOT_SCOPES)  # what auth.test says the token holds
         self.agent_sessions = False  # whether this workspace offers agents.sessions.setStatus
         self.sessions: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> session status
         self.timezones: dict[str, str] = {}  # user -> IANA time zone (users.info "tz")
@@ -259,6 +262,8 @@ class FakeSlack:
             if not result.get("ok"):
                 self.errors.append((method, str(result.get("error"))))
             self._condition.notify_all()
+            if method == "auth.test" and result.get("ok"):  # Slack names the token's scopes in a header
+                return 200, result, {"X-OAuth-Scopes": ",".join(self.granted_scopes)}
             return 200, result, {}
 
     def _dispatch(self, method: str, p: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,160 @@
+"""``python -m bot check``: a doctor for operators.  One line per check, ✓ or ✗ (and ! for a
+warning that does not fail); a failing line names the setting or file to fix.  Exit code 0
+only when every check passes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Awaitable, Callable, TextIO
+
+import openai
+from redis.exceptions import RedisError
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.settings import Settings
+
+# Eviction policies that drop keys without an expiry time, or any key: conversations would vanish.
+DROPPING_POLICIES = {"allkeys-lru", "allkeys-lfu", "allkeys-random"}
+
+
+@dataclass
+class Line:
+    ok: bool
+    text: str
+    warning: bool = False
+
+    def render(self) -> str:
+        return f"{'!' if self.warning else '✓' if self.ok else '✗'} {self.text}"
+
+
+async def check_slack(settings: Settings) -> list[Line]:
+    from bot.slack.manifest import BOT_SCOPES, SEARCH_SCOPES
+
+    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                            timeout=int(max(1, settings.slack_timeout_seconds)))
+    try:
+        response = await client.auth_test()
+    except SlackApiError as exc:
+        return [Line(False, f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}): copy the Bot User OAuth "
+                            "Token again from your app's 'OAuth & Permissions' page")]
+    except Exception as exc:
+        return [Line(False, f"Slack's Web API at SLACK_API_URL does not answer ({type(exc).__name__})")]
+    lines = [Line(True, f"Slack token accepted: {response.get('user')} in {response.get('team')}")]
+    granted = {scope.strip() for scope in str(response.headers.get("x-oauth-scopes", "")).split(",") if scope.strip()}
+    needed = [*BOT_SCOPES, *(SEARCH_SCOPES if settings.tool_search_workspace else [])]
+    missing = [scope for scope in needed if scope not in granted]
+    if missing:
+        lines.append(Line(False, f"the token lacks scopes {', '.join(missing)}: print the manifest "
+                                 "(python -m bot manifest), update the app with it and reinstall"))
+    else:
+        lines.append(Line(True, f"the token holds every scope the manifest asks for ({len(needed)})"))
+    return lines
+
+
+async def check_model(settings: Settings) -> list[Line]:
+    from bot.llm.model import build_openai_client
+
+    client = build_openai_client(api_key=settings.model_api_key(), base_url=settings.openai_base_url, max_retries=0,
+                                 timeout=min(settings.model_timeout_seconds, 20))
+    where = "OPENAI_BASE_URL" if settings.openai_base_url else "OpenAI's API"
+    try:
+        await client.models.retrieve(settings.openai_model)
+    except openai.AuthenticationError:
+        return [Line(False, f"{where} refused OPENAI_API_KEY")]
+    except openai.NotFoundError:
+        return [Line(False, f"{where} has no model {settings.openai_model!r}: set OPENAI_MODEL to one it serves")]
+    except openai.APIStatusError as exc:
+        return [Line(False, f"{where} answered HTTP {exc.status_code} when asked for {settings.openai_model!r}")]
+    except openai.APIConnectionError:
+        return [Line(False, f"the model endpoint ({where}) does not answer: check OPENAI_BASE_URL and the network")]
+    finally:
+        await client.close()
+    return [Line(True, f"the model endpoint answers and serves {settings.openai_model}")]
+
+
+async def check_redis(settings: Settings) -> list[Line]:
+    from bot.memory.store import connect
+
+    if settings.embedded_store:
+        return [Line(True, "no REDIS_URL: the embedded in-process store (per process, lost on restart; "
+                           "set REDIS_URL for production)", warning=True)]
+    redis = connect(settings.redis_url)
+    try:
+        server = await redis.info("server")
+        memory = await redis.info("memory")
+    except (RedisError, OSError) as exc:
+        return [Line(False, f"Redis at REDIS_URL does not answer ({type(exc).__name__}): start it or fix the URL")]
+    finally:
+        await redis.aclose()
+    lines = [Line(True, f"Redis {server.get('redis_version', '?')} answers")]
+    policy = str(memory.get("maxmemory_policy", "noeviction"))
+    if policy in DROPPING_POLICIES and int(memory.get("maxmemory", 0) or 0):
+        lines.append(Line(True, f"Redis evicts with {policy}: when memory is full it drops conversations and queued "
+                                "work; use noeviction or volatile-lru", warning=True))
+    else:
+        lines.append(Line(True, f"Redis memory policy {policy} keeps conversations"))
+    return lines
+
+
+def check_files(settings: Settings) -> list[Line]:
+    from bot.evals.cases import EvalFileError, find_eval_files, load_eval_file
+    from bot.evals.runner import EvalRunner, Variant
+    from bot.memory.tokens import TokenCounter
+    from bot.pricing import PricesError, load_prices
+    from bot.prompts import PromptError, load_catalog
+    from bot.tools.mcp_config import McpConfigError, load_mcp_config
+
+    lines: list[Line] = []
+    try:
+        catalog = load_catalog(settings.prompts_dir, reserved_commands=frozenset({settings.management_command}))
+        lines.append(Line(True, f"prompt files valid ({len(catalog.prompts) + 1} in {settings.prompts_dir})"))
+    except PromptError as exc:
+        return [Line(False, f"invalid prompt file {exc}")]
+    if settings.evals_dir.is_dir():
+        try:
+            files = [load_eval_file(path) for path in find_eval_files([settings.evals_dir])]
+            counter = TokenCounter.for_model(settings.openai_model, settings.tiktoken_cache_dir)
+            runner = EvalRunner(model=None, counter=counter, prices=load_prices(settings.prices_file),  # type: ignore[arg-type]
+                                bot_name=settings.bot_name, max_context_tokens=settings.max_context_tokens,
+                                trim_target_ratio=settings.trim_target_ratio, judge_model=settings.openai_model)
+            runner.validate(files, [Variant(None, catalog, str(settings.prompts_dir))])
+            lines.append(Line(True, f"eval files valid ({sum(len(f.spec.cases) for f in files)} cases in "
+                                    f"{settings.evals_dir})"))
+        except (EvalFileError, PricesError) as exc:
+            lines.append(Line(False, f"invalid eval file {exc}"))
+    try:
+        prices = load_prices(settings.prices_file)
+    except PricesError as exc:
+        lines.append(Line(False, f"invalid PRICES_FILE: {exc}"))
+    else:
+        for name, model in (("OPENAI_MODEL", settings.openai_model), ("JUDGE_MODEL", settings.judge_model)):
+            if model is None:
+                continue
+            if prices.price_of(model) is None:
+                lines.append(Line(False, f"{name} {model!r} has no price in PRICES_FILE ({settings.prices_file}): its "
+                                         "cost counts as $0 and TEAM_MONTHLY_COST_LIMIT_USD cannot hold; add it"))
+            else:
+                lines.append(Line(True, f"{name} {model} is priced"))
+    path = settings.mcp_config_path()
+    if path is not None:
+        try:
+            servers = load_mcp_config(path, os.environ)
+            lines.append(Line(True, f"MCP_CONFIG valid ({len(servers)} servers in {path})"))
+        except McpConfigError as exc:
+            lines.append(Line(False, f"invalid MCP_CONFIG: {exc}"))
+    return lines
+
+
+async def run_checks(settings: Settings, out: TextIO) -> int:
+    lines = [Line(True, "settings valid")]
+    steps: list[Callable[[Settings], Awaitable[list[Line]]]] = [check_slack, check_model, check_redis]
+    for step in steps:
+        lines += await step(settings)
+    lines += check_files(settings)
+    for line in lines:
+        out.write(line.render() + "\n")
+    failed = sum(not line.ok for line in lines)
+    out.write(f"{failed} check(s) failed\n" if failed else "all checks passed\n")
+    return 1 if failed else 0

@@ -1,0 +1,71 @@
+"""``python -m bot check`` against the fake Slack and model and the real Redis: every line
+passing, and each failing one naming what to fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cli import main
+
+from .fakes.slack_api import BOT_TOKEN
+from .harness import SIGNING_SECRET
+
+
+@pytest.fixture
+def check(slack, model, redis_url, tiktoken_cache, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    values = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.base_url,
+              "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.base_url, "OPENAI_MODEL": "gpt-4o-mini",
+              "REDIS_URL": redis_url, "TIKTOKEN_CACHE_DIR": tiktoken_cache}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+    def run() -> tuple[int, list[str]]:
+        code = main(["check"])
+        return code, capsys.readouterr().out.splitlines()
+
+    return run
+
+
+def test_everything_passes(check):
+    code, lines = check()
+    assert code == 0, lines
+    assert lines[-1] == "all checks passed"
+    assert all(line.startswith(("✓", "!")) for line in lines[:-1])
+    text = "\n".join(lines)
+    for expected in ("✓ Slack token accepted", "✓ the token holds every scope", "✓ the model endpoint answers and serves gpt-4o-mini",
+                     "✓ Redis", "✓ prompt files valid", "✓ eval files valid", "✓ OPENAI_MODEL gpt-4o-mini is priced"):
+        assert expected in text
+
+
+def test_each_failure_names_what_to_fix(check, slack, model, monkeypatch, tmp_path):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-wrong")
+    code, lines = check()
+    assert code == 1 and any(l.startswith("✗ Slack rejected SLACK_BOT_TOKEN (invalid_auth)") for l in lines)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+
+    slack.granted_scopes.remove("files:read")
+    model.missing_models.add("gpt-4o-mini")
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "bad.yaml").write_text("prompt: translate\ncases:\n  - name: x\n    expect: [{contains: y}]\n")
+    monkeypatch.setenv("EVALS_DIR", str(tmp_path / "evals"))
+    code, lines = check()
+    text = "\n".join(lines)
+    assert code == 1
+    assert "✗ the token lacks scopes files:read: print the manifest" in text
+    assert "✗ OPENAI_BASE_URL has no model 'gpt-4o-mini': set OPENAI_MODEL to one it serves" in text
+    assert "✗ invalid eval file" in text and "case 'x': vars lacks language, text" in text
+    assert lines[-1] == "3 check(s) failed"
+
+
+def test_an_unpriced_model_a_dead_redis_and_a_bad_setting(check, monkeypatch):
+    monkeypatch.setenv("OPENAI_MODEL", "llama3.3")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
+    code, lines = check()
+    text = "\n".join(lines)
+    assert code == 1
+    assert "✗ OPENAI_MODEL 'llama3.3' has no price in PRICES_FILE" in text
+    assert "✗ Redis at REDIS_URL does not answer (ConnectionError): start it or fix the URL" in text
+    monkeypatch.setenv("MAX_OUTPUT_TOKENS", "lots")
+    code, lines = check()
+    assert code == 1 and lines[0].startswith("✗ settings: Invalid setting MAX_OUTPUT_TOKENS")
