@@ -195,6 +195,8 @@ async def feedback_export(settings: Settings, output: str | None, fmt: str = "js
         except (RedisError, OSError) as exc:
             raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
         export = export_eval_cases if fmt == "eval" else export_feedback
+        if fmt in ("openai-chat", "preference"):
+            export = dataset_exporter(settings, store, fmt)
         if output is None:
             count = await export(store, sys.stdout)
         else:
@@ -202,7 +204,40 @@ async def feedback_export(settings: Settings, output: str | None, fmt: str = "js
                 count = await export(store, out)
     finally:
         await store.close()
-    print(f"exported {count} {'case(s)' if fmt == 'eval' else 'rating(s)'}", file=sys.stderr)
+    noun = {"eval": "case(s)", "openai-chat": "conversation(s)", "preference": "pair(s)"}.get(fmt, "rating(s)")
+    print(f"exported {count} {noun}", file=sys.stderr)
+
+
+def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
+    """The fine-tuning exports: the system prompt rebuilt as the bot renders it (the operator's
+    prompt and the channel's persona; the channel's name is not kept, so it reads "a channel")."""
+    from bot.feedback import export_datasets
+    from bot.prompts import PromptError, load_catalog
+    from bot.runtime import StartupError
+
+    try:
+        catalog = load_catalog(settings.prompts_dir)
+    except PromptError as exc:
+        raise StartupError(f"Invalid prompt file {exc}") from None
+
+    async def export(store_: Any, out: Any) -> int:
+        personas: dict[tuple[str, str], str | None] = {}
+        entries = [entry async for entry in store_.all_feedback()]
+        for entry in entries:
+            key = (str(entry.get("team", "")), str(entry.get("channel", "")))
+            if key not in personas:
+                personas[key] = await store_.get_persona(*key)
+
+        def system_prompt(team: str, channel: str) -> str:
+            from bot.responder import with_persona
+
+            base = catalog.system.render({"bot_name": settings.bot_name, "channel": "a direct message"
+                                          if channel.startswith("D") else "a channel", "date": "", "user_name": ""})
+            return with_persona(base, personas.get((team, channel)))
+
+        return await export_datasets(store_, out, fmt=fmt, system_prompt=system_prompt)
+
+    return export
 
 
 async def usage_report(settings: Settings, since: str | None, until: str | None, by: str, fmt: str) -> None:
@@ -271,8 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     feedback_actions = feedback_cmd.add_subparsers(dest="feedback_command", required=True)
     export_cmd = feedback_actions.add_parser("export", help="write every stored rating as JSONL (question, answer, rating, metadata)")
     export_cmd.add_argument("--output", "-o", help="a file to write (default: standard output)")
-    export_cmd.add_argument("--format", choices=["jsonl", "eval"], default="jsonl",
-                            help="jsonl: every rating; eval: 👎-rated answers as an evaluation case file")
+    export_cmd.add_argument("--format", choices=["jsonl", "eval", "openai-chat", "preference"], default="jsonl",
+                            help="jsonl: every rating; eval: 👎-rated answers as an evaluation case file; openai-chat: "
+                                 "👍-rated exchanges for fine-tuning; preference: 👎/👍 pairs for preference tuning")
     commands.add_parser("check", help="check settings, Slack, the model, Redis, prompts, evals and prices")
     usage_cmd = commands.add_parser("usage", help="tokens and cost per user, channel, model, prompt or workspace")
     usage_cmd.add_argument("--since", help="first UTC day, like 2026-11-01 (default: the first of this month)")

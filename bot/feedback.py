@@ -4,11 +4,11 @@ answers as evaluation cases (``python -m bot eval``)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, TextIO
+from typing import Any, Callable, Mapping, TextIO
 
 import yaml
 
-from bot.memory.conversation import ConversationId, StoredMessage
+from bot.memory.conversation import ConversationId, StoredMessage, answer_start
 from bot.memory.store import ConversationStore
 
 EXPORTED_FIELDS = ("question", "answer", "rating")
@@ -72,3 +72,67 @@ async def export_eval_cases(store: ConversationStore, out: TextIO) -> int:
     if cases:
         out.write(yaml.safe_dump({"cases": cases}, sort_keys=False, allow_unicode=True, width=100))
     return len(cases)
+
+
+def chat_context(turns: list[StoredMessage], entry: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The conversation before the rated answer, as the model saw it; None when it is no longer kept."""
+    at = next((n for n, turn in enumerate(turns) if turn.role == "assistant" and turn.ts == entry.get("answer_ts")), None)
+    if at is None:
+        return None
+    start = answer_start(turns[:at])
+    earlier = turns[:start]
+    return [turn.as_chat() for turn in earlier] if earlier and earlier[-1].role == "user" else None
+
+
+async def export_datasets(store: ConversationStore, out: TextIO, *, fmt: str, system_prompt: Callable[[str, str], str]) -> int:
+    """👍-rated exchanges as OpenAI fine-tuning chat lines (``openai-chat``), or preference pairs
+    (``preference``): a 👎 answer and the answer the same person then rated 👍 in its place.
+    ``system_prompt(team, channel)`` gives the system prompt the model saw."""
+    entries = [entry async for entry in store.all_feedback() if entry.get("answer")]
+    entries.sort(key=lambda e: (str(e.get("rated_at", "")), str(e.get("message_ts", ""))))
+    cached: dict[str, list[StoredMessage]] = {}
+    count = 0
+
+    async def context_of(entry: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        cid = conversation_of(entry)
+        if cid is None:
+            return None
+        if str(cid) not in cached:
+            cached[str(cid)] = (await store.load(cid)).messages
+        turns = cached[str(cid)]
+        context = chat_context(turns, entry)
+        if context is None:  # the answer was replaced (regenerated): its question is the latest one
+            context = [turn.as_chat() for turn in turns[: answer_start(turns)]] or None
+        if context is None:
+            return None
+        return [{"role": "system", "content": system_prompt(str(entry.get("team", "")), str(entry.get("channel", "")))},
+                *context]
+
+    if fmt == "openai-chat":
+        for entry in entries:
+            if entry.get("rating") != "up":
+                continue
+            context = await context_of(entry)
+            if context is None:
+                continue
+            out.write(json.dumps({"messages": [*context, {"role": "assistant", "content": entry["answer"]}]},
+                                 ensure_ascii=False) + "\n")
+            count += 1
+        return count
+    pairs: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = {}
+    for entry in entries:
+        key = (str(entry.get("conversation")), str(entry.get("answer_ts")), str(entry.get("rated_by")))
+        pairs.setdefault(key, {})[str(entry.get("rating"))] = entry
+    for pair in pairs.values():
+        down, up = pair.get("down"), pair.get("up")
+        if down is None or up is None or down.get("answer") == up.get("answer"):
+            continue
+        context = await context_of(up)
+        if context is None:
+            continue
+        out.write(json.dumps({"input": {"messages": context},
+                              "preferred_output": [{"role": "assistant", "content": up["answer"]}],
+                              "non_preferred_output": [{"role": "assistant", "content": down["answer"]}]},
+                             ensure_ascii=False) + "\n")
+        count += 1
+    return count

@@ -186,8 +186,7 @@ class Responder:
 
     def system_prompt_for(self, variables: Mapping[str, str], persona: str | None) -> str:
         """The operator's system prompt, with the channel's persona added after its rules (never replacing them)."""
-        base = self.system_prompt.render(dict(variables))
-        return base + PERSONA_HEADING + persona.strip() if persona and persona.strip() else base
+        return with_persona(self.system_prompt.render(dict(variables)), persona)
 
     def count_system(self, system_prompt: str) -> int:
         """Tokens of a system prompt (cached: it rarely changes between requests)."""
@@ -640,6 +639,11 @@ class _StopFlag:
 
 
 CONTEXT_NOTE = "Today is {date}. The latest message is from {user_name}."
+
+
+def with_persona(system_prompt: str, persona: str | None) -> str:
+    """The operator's system prompt with a channel's persona after its rules (never replacing them)."""
+    return system_prompt + PERSONA_HEADING + persona.strip() if persona and persona.strip() else system_prompt
 
 
 def with_images(request: list[dict[str, Any]], images: Sequence[SharedImage]) -> list[dict[str, Any]]:

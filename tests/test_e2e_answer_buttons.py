@@ -153,3 +153,41 @@ def test_rated_down_answers_export_as_eval_cases_that_run(app, sender, slack, mo
     from bot.evals.cases import load_eval_file
 
     assert load_eval_file(out).spec.cases[0].name == case["name"]  # a valid case file as it is
+
+
+def test_ratings_export_as_fine_tuning_and_preference_datasets(app, sender, slack, model, redis_url, key_prefix, tmp_path):
+    model.enqueue(Scripted(text="A poor answer."), Scripted(text="A better answer."), Scripted(text="Fine as it is."))
+    event = mention("explain leases", channel="C200")
+    sender.send_event(event)
+    [answer] = slack.wait_for_answers(1)
+    sender.send_action("feedback_down", answer, response_url=slack.response_url("down"))
+    slack.wait_for_response("down")
+    sender.send_action("regenerate_answer", answer, response_url=slack.response_url("regen"))
+    slack.wait_for(lambda s: s.messages[(answer.channel, answer.ts)].text == "A better answer.")
+    regenerated = slack.messages[(answer.channel, answer.ts)]
+    time.sleep(0.2)
+    sender.send_action("feedback_up", regenerated, response_url=slack.response_url("up"))
+    slack.wait_for_response("up")
+    other = mention("say hi", channel="C200")
+    sender.send_event(other)
+    second = slack.wait_for_answers(2)[-1]
+    sender.send_action("feedback_up", second, response_url=slack.response_url("up2"))
+    slack.wait_for_response("up2")
+    time.sleep(0.2)
+    env = bare_env(REDIS_URL=redis_url, REDIS_KEY_PREFIX=key_prefix)
+
+    chat = run_bot("feedback", "export", "--format", "openai-chat", env=env)
+    assert chat.returncode == 0, chat.stderr
+    lines = [json.loads(line) for line in chat.stdout.splitlines()]
+    assert len(lines) == 2 and "exported 2 conversation(s)" in chat.stderr
+    first = lines[0]["messages"]
+    assert [m["role"] for m in first] == ["system", "user", "assistant"]
+    assert first[1]["content"] == said("explain leases") and first[2]["content"] == "A better answer."
+    assert "Assistant" in first[0]["content"]
+
+    pairs = run_bot("feedback", "export", "--format", "preference", env=env)
+    assert pairs.returncode == 0, pairs.stderr
+    [pair] = [json.loads(line) for line in pairs.stdout.splitlines()]
+    assert pair["input"]["messages"][-1] == {"role": "user", "content": said("explain leases")}
+    assert pair["preferred_output"] == [{"role": "assistant", "content": "A better answer."}]
+    assert pair["non_preferred_output"] == [{"role": "assistant", "content": "A poor answer."}]
