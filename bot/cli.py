@@ -19,8 +19,15 @@ from bot.settings import ConfigError, ConsoleSettings, ManifestSettings, Setting
 log = logging.getLogger("bot")
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def _configure_logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        from bot.observability.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     quiet = max(logging.WARNING, logging.getLevelName(level))
     for noisy in ("httpx", "httpx2", "openai", "slack_sdk", "slack_bolt", "uvicorn.access", "mcp", "pypdf"):
         logging.getLogger(noisy).setLevel(quiet)
@@ -363,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format))
             return 0
         settings = load_settings(kind=ConsoleSettings if args.command == "chat" else Settings)
-        _configure_logging("WARNING" if args.command == "chat" and settings.log_level == "INFO" else settings.log_level)
+        _configure_logging("WARNING" if args.command == "chat" and settings.log_level == "INFO" else settings.log_level,
+                           settings.log_format)
         if args.command == "serve":
             _run(serve(settings, args.host, args.port))
         elif args.command == "socket":

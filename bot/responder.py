@@ -37,6 +37,7 @@ from bot.slack.reply import POSTING, STOPPED_MARK, ReplyWriter
 from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
 from bot.files.reader import FileReader, SharedFiles, SharedImage
 from bot.tools.base import Approver, ToolContext
+from bot.observability.logs import ANSWER_FIELD
 from bot.observability.metrics import Metrics, surface_of
 from bot.usage.ledger import CallUsage, Ledger
 from bot.usage.quotas import Access, QuotaLimits, refusal
@@ -113,6 +114,8 @@ class _Answered:
     usage: ModelReply | None = None
     flooded: bool = False  # over the sender's flood limit: not answered (a private note said so once)
     tool_turns: list[StoredMessage] = field(default_factory=list)  # the answer's tool calls and results, before it
+    seconds: float = 0.0  # model request sent -> the answer's last message
+    first_token_seconds: float | None = None
 
 
 class Responder:
@@ -242,9 +245,21 @@ class Responder:
             if self.metrics is not None:
                 self.metrics.in_flight.dec()
 
-    def _count(self, message: IncomingMessage, outcome: str) -> None:
+    def _count(self, message: IncomingMessage, outcome: str, **fields: Any) -> None:
+        """Count the outcome, and log the answer's one structured line (its text never)."""
+        surface = surface_of(message)
         if self.metrics is not None:
-            self.metrics.answered(surface_of(message), outcome)
+            self.metrics.answered(surface, outcome)
+        figures = ""
+        if "input_tokens" in fields:
+            cost = fields.get("cost_usd")
+            figures = (f" in {fields['latency_ms'] / 1000:.2f}s, {fields['input_tokens']:,} tokens in "
+                       f"({fields['cached_tokens']:,} cached), {fields['output_tokens']:,} out"
+                       + (f", ${cost:.5f}" if cost is not None else ", unpriced"))
+        log.info("%s %s in %s: %s%s", message.kind, message.job_id, message.conversation, outcome, figures,
+                 extra={ANSWER_FIELD: {
+            "conversation": str(message.conversation), "job": message.job_id, "kind": message.kind, "surface": surface,
+            "user": message.user, "outcome": outcome, **fields}})
 
     async def _context(self, message: IncomingMessage, state: ConversationState) -> _Context:
         variables = await self.common_variables(message.team, message.channel, message.user, message.is_direct)
@@ -494,12 +509,13 @@ class Responder:
             log.warning("could not deliver the answer in %s; trying again in %.0fs", cid, delay)
             await asyncio.sleep(delay)
             posted = await reply.finish(final)
-        self._count(message, "stopped" if stopped else "answered" if posted else "undelivered")
+        seconds = time.perf_counter() - began
+        first_token = max(0.0, answer.first_token_at - began) if answer.first_token_at is not None else None
         if self.metrics is not None:
-            self.metrics.answer_time.observe(time.perf_counter() - began)
-            if answer.first_token_at is not None:
-                self.metrics.first_token.observe(max(0.0, answer.first_token_at - began))
-        log.info(
+            self.metrics.answer_time.observe(seconds)
+            if first_token is not None:
+                self.metrics.first_token.observe(first_token)
+        log.debug(
             "answered %s in %.2fs%s: prompt %d tokens (%d cached), completion %d tokens, %d turns kept, %d dropped",
             cid, time.perf_counter() - began, " (stopped)" if stopped else "", answer.usage.prompt_tokens,
             answer.usage.cached_tokens, answer.usage.completion_tokens, len(kept), drop,
@@ -512,7 +528,8 @@ class Responder:
             ts=posted[0] if posted else "",
             user=self.identity.user_id,
         )
-        return _Answered(turn, posted, stopped, answer, tool_turns=list(tools.turns) if tools is not None else [])
+        return _Answered(turn, posted, stopped, answer, tool_turns=list(tools.turns) if tools is not None else [],
+                         seconds=seconds, first_token_seconds=first_token)
 
     def tool_rounds(
         self, context: ToolContext, reply: ReplyWriter, *, room_tokens: int, patterns: Sequence[str] | None = None
@@ -543,6 +560,13 @@ class Responder:
         if self.metrics is not None:
             self.metrics.model_call(usage.model, input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens,
                                     output_tokens=usage.output_tokens, cost=cost)
+        self._count(message, "stopped" if answered.stopped else "answered" if answered.posted else "undelivered",
+                    prompt=context.prompt_name, prompt_version=context.prompt_version, model=usage.model,
+                    input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
+                    cost_usd=cost, latency_ms=round(answered.seconds * 1000),
+                    first_token_ms=round(answered.first_token_seconds * 1000)
+                    if answered.first_token_seconds is not None else None,
+                    tool_rounds=sum(1 for turn in answered.tool_turns if turn.tool_calls))
         if not answered.posted:
             return None
         return {

@@ -96,3 +96,32 @@ def test_the_dashboard_only_charts_metrics_the_bot_exports():
     used = {name for expr in exprs for name in re.findall(r"\bassistant_[a-z_]+", expr)}
     assert used and used <= exported | {f"{name}_bucket" for name in exported}, used - exported
     assert {"assistant_answers_total", "assistant_model_cost_usd_total", "assistant_time_to_first_token_seconds_bucket"} <= used
+
+
+def test_json_logs_have_one_line_per_answer_with_its_figures_and_no_text(start_process, slack, model):
+    import json
+    import time
+
+    process = start_process(LOG_FORMAT="json", LOG_LEVEL="INFO")
+    model.enqueue(Scripted(text="The secret plan is blue.", usage=(1000, 400, 100)))
+    sender = SlackSender(process.url)
+    try:
+        sender.send_event(mention("tell me the private roadmap"))
+    finally:
+        sender.close()
+    slack.wait_for_answers(1)
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [json.loads(line) for line in process.log().splitlines() if line.startswith("{")]
+        answers = [line["answer"] for line in lines if "answer" in line]
+        if answers or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    [answer] = answers
+    assert answer["outcome"] == "answered" and answer["surface"] == "mention" and answer["model"] == "gpt-4o-mini"
+    assert (answer["input_tokens"], answer["cached_tokens"], answer["output_tokens"]) == (1000, 400, 100)
+    assert answer["prompt"] == "system" and answer["prompt_version"] >= 1 and answer["cost_usd"] > 0
+    assert answer["latency_ms"] >= 0 and answer["conversation"].startswith("T")
+    log = process.log()
+    assert "private roadmap" not in log and "secret plan" not in log  # message text is never logged
+    assert all(line.startswith("{") for line in log.splitlines() if line.strip()), "every line is JSON"
