@@ -56,6 +56,7 @@ from bot.memory.trimming import fixed_tokens
 from bot.files.reader import FileReader
 from bot.pricing import PricesError, load_prices
 from bot.observability.metrics import MeteredWebClient, Metrics
+from bot.observability.tracing import build_tracing
 from bot.usage.ledger import Ledger
 from bot.slack.agent_sessions import AgentSessions
 from bot.slack.readers import SlackReaders
@@ -221,6 +222,8 @@ def build_model_client(settings: Settings, openai_client: AsyncOpenAI | None = N
         idle_timeout=settings.model_idle_timeout_seconds,
         breaker=CircuitBreaker(failures=settings.model_breaker_failures, cooldown=settings.model_breaker_cooldown_seconds)
         if breaker else None,
+        tracing=build_tracing(settings.otel_exporter_otlp_endpoint, service_name=settings.otel_service_name,
+                              capture_content=settings.otel_capture_content),
     )
 
 

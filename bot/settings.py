@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     metrics_port: int = Field(default=9090, ge=0, le=65535, alias="METRICS_PORT")
     log_format: Literal["text", "json"] = Field(default="text", alias="LOG_FORMAT")
+    otel_exporter_otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_service_name: str = Field(default="slack-assistant", alias="OTEL_SERVICE_NAME")
+    otel_capture_content: bool = Field(default=False, alias="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
 
     @field_validator("slack_bot_token")
     @classmethod

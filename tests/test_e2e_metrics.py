@@ -125,3 +125,36 @@ def test_json_logs_have_one_line_per_answer_with_its_figures_and_no_text(start_p
     log = process.log()
     assert "private roadmap" not in log and "secret plan" not in log  # message text is never logged
     assert all(line.startswith("{") for line in log.splitlines() if line.strip()), "every line is JSON"
+
+
+def test_model_calls_become_genai_spans_without_content_unless_asked(start_app, slack, model, monkeypatch):
+    from .fakes.otlp import FakeCollector
+
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")  # the SDK's own batching variable: export quickly
+    collector = FakeCollector().start()
+    try:
+        app = start_app(OTEL_EXPORTER_OTLP_ENDPOINT=collector.url)
+        model.enqueue(Scripted(text="Classified answer.", usage=(1000, 400, 100)))
+        ask(app, slack, "top secret question", answers=1)
+        [span] = collector.wait_for_spans(1)
+        assert span["name"] == "chat gpt-4o-mini" and span["service"] == "slack-assistant" and span["kind"] == 3  # CLIENT
+        attributes = span["attributes"]
+        assert attributes["gen_ai.operation.name"] == "chat" and attributes["gen_ai.request.model"] == "gpt-4o-mini"
+        assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (1000, 100)
+        assert attributes["gen_ai.usage.cache_read.input_tokens"] == 400
+        assert attributes["gen_ai.response.finish_reasons"] == ["stop"]
+        assert "top secret" not in str(span) and "Classified" not in str(span)
+
+        opted_in = start_app(OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+                             OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="true")
+        model.enqueue(Scripted(text="Shared answer.", status=None))
+        sender = SlackSender(opted_in.url)
+        try:
+            sender.send_event(mention("open question", channel="C200"))
+        finally:
+            sender.close()
+        spans = collector.wait_for_spans(2)
+        assert "open question" in spans[1]["attributes"]["gen_ai.input.messages"]
+        assert "Shared answer." in spans[1]["attributes"]["gen_ai.output.messages"]
+    finally:
+        collector.stop()

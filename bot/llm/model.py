@@ -104,7 +104,9 @@ class ModelClient:
         total_timeout: float,
         idle_timeout: float,
         breaker: CircuitBreaker | None = None,
+        tracing: Any = None,
     ) -> None:
+        self.tracing = tracing  # bot.observability.tracing.Tracing: a GenAI span per request
         self.client = client
         self.model = model
         self.max_output_tokens = max_output_tokens
@@ -115,6 +117,8 @@ class ModelClient:
 
     async def close(self) -> None:
         await self.client.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
     async def _start_stream(self, messages: Sequence[dict[str, Any]], options: ModelOptions) -> AsyncStream[dict[str, Any]]:
         # The SDK's public ``post`` with the wire body: ``chat.completions.create``
@@ -147,14 +151,24 @@ class ModelClient:
         breaker = self.breaker
         if breaker is not None and not breaker.allow():
             raise ModelError("unavailable")
+        options = options or ModelOptions()
+        span = None
+        if self.tracing is not None:
+            model = options.model or self.model
+            span = self.tracing.start(model, messages, completion_params(
+                model, options.max_output_tokens or self.max_output_tokens,
+                self.temperature if options.temperature is None else options.temperature))
         verdict = False
+        error: str | None = "cancelled"
         try:
-            async for delta in self._stream(messages, reply, options or ModelOptions()):
+            async for delta in self._stream(messages, reply, options):
                 yield delta
             verdict = True
+            error = None
             if breaker is not None:
                 breaker.succeeded()
         except ModelError as exc:
+            error = exc.kind
             verdict = True
             if breaker is not None:
                 if exc.kind in ("timeout", "connection", "cut", "http 429") or exc.kind.startswith("http 5"):
@@ -165,6 +179,8 @@ class ModelClient:
         finally:
             if breaker is not None and not verdict:
                 breaker.finished_without_verdict()
+            if span is not None:
+                self.tracing.finish(span, reply, error)
 
     async def _stream(self, messages: Sequence[dict[str, Any]], reply: ModelReply, options: ModelOptions) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
