@@ -271,7 +271,7 @@ async def usage_report(settings: Settings, since: str | None, until: str | None,
         except (RedisError, OSError) as exc:
             raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
         try:
-            await usage_command(store.redis, Ledger(store.keys, prices), since=since, until=until, by=by, fmt=fmt)
+            await usage_command(store.redis, Ledger(store.redis, store.keys, prices), since=since, until=until, by=by, fmt=fmt)
         except ValueError as exc:
             raise StartupError(str(exc)) from None
     finally:

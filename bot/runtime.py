@@ -201,7 +201,7 @@ async def build_core(
     model = build_model_client(settings, openai_client)
     mcp_servers = await start_mcp_servers(settings)
     return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
-                mcp_servers, Ledger(store.keys, prices))
+                mcp_servers, Ledger(store.redis, store.keys, prices))
 
 
 def build_model_client(settings: Settings, openai_client: AsyncOpenAI | None = None, *,

@@ -126,7 +126,7 @@ async def test_daily_limits_reset_at_midnight_and_the_budget_on_the_first(redis_
     from bot.memory.store import connect
 
     redis = connect(redis_url)
-    ledger = Ledger(Keys(key_prefix), PriceTable({"m": Price(input=1_000_000.0, output=0.0)}))  # $1 a token
+    ledger = Ledger(redis, Keys(key_prefix), PriceTable({"m": Price(input=1_000_000.0, output=0.0)}))  # $1 a token
     try:
         from bot.memory.batch import Batch
 
