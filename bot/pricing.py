@@ -55,8 +55,12 @@ def load_prices(path: Path) -> PriceTable:
         raise PricesError(f"{path}: not valid YAML") from None
     if not isinstance(raw, dict):
         raise PricesError(f"{path}: expected model names mapped to {{input, cached_input, output}}")
-    try:
-        return PriceTable({str(model).lower(): Price.model_validate(entry) for model, entry in raw.items()})
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise PricesError(f"{path}: {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+    prices: dict[str, Price] = {}
+    for model, entry in raw.items():
+        try:
+            prices[str(model).lower()] = Price.model_validate(entry)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(map(str, error["loc"]))
+            raise PricesError(f"{path}: {model}{'.' + field if field else ''}: {error['msg']}") from None
+    return PriceTable(prices)

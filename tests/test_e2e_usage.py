@@ -144,3 +144,12 @@ async def test_daily_limits_reset_at_midnight_and_the_budget_on_the_first(redis_
     over = refusal(Spent(0, 0, 3.0), limits, "U1", datetime(2026, 12, 31, 9, 0, tzinfo=timezone.utc))
     assert over.limit == "TEAM_MONTHLY_COST_LIMIT_USD" and over.sentence.endswith("until 1 January (UTC).")
     assert refusal(Spent(4, 0, 2.99), limits, "U1", late) is None
+
+
+def test_only_allowed_users_are_answered_when_the_list_is_set(start_app, slack, model):
+    app = start_app(ALLOWED_USER_IDS="U1,U2")
+    ask(app, slack, "may I?", user="U3", answers=0)
+    [note] = slack.wait_for(lambda s: s.ephemeral or None)
+    assert note["user"] == "U3" and note["text"].startswith("Sorry, I'm not set up to answer you.")
+    ask(app, slack, "and I?", user="U2", answers=1)
+    assert len(model.wait_for_requests(1)) == 1

@@ -12,6 +12,7 @@ import jsonschema
 from bot.evals.cases import Check
 
 QUOTE_CHARS = 60
+JUDGEMENT = re.compile(r"[\W_]*(PASS|FAIL)\b[*_]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -45,18 +46,18 @@ def check_text(check: Check, answer: str, *, output_tokens: int, latency_ms: flo
 
 
 def parse_judgement(text: str) -> Verdict:
-    """The judge's reply: PASS or FAIL on its first line, the reason after it."""
+    """The judge's reply: PASS or FAIL first (markdown around it is fine), the reason after it."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return Verdict(False, "the judge gave no answer")
-    first = lines[0].upper().strip("*.:# ")
-    word = first.split()[0] if first.split() else ""
-    reason = " ".join(lines[1:]) or lines[0][len(word):].strip(" :-—")
-    if word == "PASS":
+    found = JUDGEMENT.match(lines[0])
+    if found is None:
+        return Verdict(False, f"the judge did not answer PASS or FAIL ({_quote(lines[0])})")
+    rest = lines[0][found.end():].lstrip(" *:-—").rstrip(" *")
+    reason = " ".join([rest] * bool(rest) + lines[1:])
+    if found.group(1).upper() == "PASS":
         return Verdict(True, reason)
-    if word == "FAIL":
-        return Verdict(False, reason or "the judge said FAIL")
-    return Verdict(False, f"the judge did not answer PASS or FAIL ({_quote(lines[0])})")
+    return Verdict(False, reason or "the judge said FAIL")
 
 
 def _json_schema(schema: dict[str, Any], answer: str) -> Verdict:
