@@ -247,7 +247,7 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
     return export
 
 
-async def usage_report(settings: Settings, since: str | None, until: str | None, by: str, fmt: str) -> None:
+async def report_usage(settings: Settings, since: str | None, until: str | None, by: str, fmt: str) -> None:
     from redis.exceptions import RedisError
 
     from bot.memory.store import ConversationStore, connect
@@ -351,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
             return _run_value(run_checks(check_settings, sys.stdout))
         if args.command == "usage":
-            _run(usage_report(load_settings(kind=ManifestSettings), args.since, args.until, args.by,
+            _run(report_usage(load_settings(kind=ManifestSettings), args.since, args.until, args.by,
                               args.usage_format or "table"))
             return 0
         if args.command == "eval":

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from .fakes.openai_api import Scripted
-from .harness import SlackSender, mention, message
+from .harness import SlackSender, message
 from .test_e2e_management import manage
 from .test_e2e_tools import McpHttpServer, ask, write_config
 

@@ -10,7 +10,6 @@ import json
 from bot.memory.conversation import ConversationId
 
 from .fakes import documents
-from .fakes.openai_api import Scripted
 from .fakes.slack_api import BOT_TOKEN, TEAM_ID
 from .harness import SlackSender, mention
 

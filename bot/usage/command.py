@@ -11,7 +11,6 @@ from typing import TextIO
 
 from bot.usage.ledger import DAY_TTL_SECONDS, Ledger, Totals, days_between
 
-DIMENSIONS = ("user", "channel", "model", "prompt", "team")
 
 
 def parse_day(text: str) -> datetime:

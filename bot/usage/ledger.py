@@ -5,7 +5,7 @@ rides in the batch before the model call."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
@@ -19,7 +19,6 @@ DAY_TTL_SECONDS = 92 * 24 * 3600  # a quarter of daily figures
 MONTH_TTL_SECONDS = 400 * 24 * 3600  # more than a year of monthly ones
 MICRO = 1_000_000  # cost is kept in micro-dollars (whole numbers add up exactly)
 COUNTERS = ("in", "cached", "out", "cost", "calls", "unpriced")
-DIMENSIONS = ("user", "channel", "model", "prompt")
 
 
 @dataclass(frozen=True)
@@ -208,11 +207,3 @@ def days_between(first: datetime, last: datetime) -> list[str]:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-@dataclass
-class Report:
-    """A usage report's rows: one per owner of the chosen dimension."""
-
-    by: str
-    rows: dict[str, Totals] = field(default_factory=dict)
