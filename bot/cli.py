@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import Any, Coroutine, Iterator, Sequence
+from typing import Any, AsyncIterator, Coroutine, Iterator, Sequence
 
 from bot.settings import ConfigError, ConsoleSettings, ManifestSettings, Settings, load_settings, require_app_token
 
@@ -184,15 +184,16 @@ def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:
     sys.stdout.write(manifest_yaml(document))
 
 
-async def feedback_export(settings: Settings, output: str | None, fmt: str = "jsonl") -> None:
+@contextlib.asynccontextmanager
+async def operator_store(settings: Settings, without_redis: str) -> AsyncIterator[Any]:
+    """The store an operator command reads (it needs the Redis the bot uses); closed afterwards."""
     from redis.exceptions import RedisError
 
-    from bot.feedback import export_eval_cases, export_feedback
-    from bot.runtime import StartupError
     from bot.memory.store import ConversationStore, connect
+    from bot.runtime import StartupError
 
     if settings.embedded_store:
-        raise StartupError("REDIS_URL is not set: feedback lives in the Redis the bot uses; set REDIS_URL to export it.")
+        raise StartupError(f"REDIS_URL is not set: {without_redis}.")
     store = ConversationStore(
         connect(settings.redis_url), key_prefix=settings.redis_key_prefix, ttl_seconds=settings.conversation_ttl_seconds
     )
@@ -201,6 +202,15 @@ async def feedback_export(settings: Settings, output: str | None, fmt: str = "js
             await store.ping()
         except (RedisError, OSError) as exc:
             raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+        yield store
+    finally:
+        await store.close()
+
+
+async def feedback_export(settings: Settings, output: str | None, fmt: str = "jsonl") -> None:
+    from bot.feedback import export_eval_cases, export_feedback
+
+    async with operator_store(settings, "feedback lives in the Redis the bot uses; set REDIS_URL to export it") as store:
         export = export_eval_cases if fmt == "eval" else export_feedback
         if fmt in ("openai-chat", "preference"):
             export = dataset_exporter(settings, store, fmt)
@@ -209,8 +219,6 @@ async def feedback_export(settings: Settings, output: str | None, fmt: str = "js
         else:
             with open(output, "w", encoding="utf-8") as out:
                 count = await export(store, out)
-    finally:
-        await store.close()
     noun = {"eval": "case(s)", "openai-chat": "conversation(s)", "preference": "pair(s)"}.get(fmt, "rating(s)")
     print(f"exported {count} {noun}", file=sys.stderr)
 
@@ -248,34 +256,20 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
 
 
 async def report_usage(settings: Settings, since: str | None, until: str | None, by: str, fmt: str) -> None:
-    from redis.exceptions import RedisError
-
-    from bot.memory.store import ConversationStore, connect
     from bot.pricing import PricesError, load_prices
     from bot.runtime import StartupError
     from bot.usage.command import usage_command
     from bot.usage.ledger import Ledger
 
-    if settings.embedded_store:
-        raise StartupError("REDIS_URL is not set: usage lives in the Redis the bot uses; set REDIS_URL to report it.")
     try:
         prices = load_prices(settings.prices_file)
     except PricesError as exc:
         raise StartupError(f"Invalid PRICES_FILE: {exc}.") from None
-    store = ConversationStore(
-        connect(settings.redis_url), key_prefix=settings.redis_key_prefix, ttl_seconds=settings.conversation_ttl_seconds
-    )
-    try:
-        try:
-            await store.ping()
-        except (RedisError, OSError) as exc:
-            raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+    async with operator_store(settings, "usage lives in the Redis the bot uses; set REDIS_URL to report it") as store:
         try:
             await usage_command(store.redis, Ledger(store.redis, store.keys, prices), since=since, until=until, by=by, fmt=fmt)
         except ValueError as exc:
             raise StartupError(str(exc)) from None
-    finally:
-        await store.close()
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
