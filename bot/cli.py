@@ -36,7 +36,8 @@ def _configure_logging(level: str, fmt: str = "text") -> None:
     logging.getLogger("slack_sdk.web.async_base_client").setLevel(quiet)
 
 
-async def serve(settings: Settings, host: str, port: int) -> None:
+async def serve(settings: Settings, host: str, port: int, sock: Any = None, worker: int | None = None) -> None:
+    """Serve the Events API; ``sock``: a listening socket from the supervisor (``--workers``)."""
     import uvicorn
 
     from bot.runtime import build_runtime
@@ -79,12 +80,28 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         access_log=False,
         timeout_graceful_shutdown=2,
     )
-    log.info("serving Slack events on http://%s:%d/slack/events", host, port)
+    if worker is None:
+        log.info("serving Slack events on http://%s:%d/slack/events", host, port)
     try:
-        await Server(config).serve()
+        await Server(config).serve(sockets=[sock] if sock is not None else None)
     finally:
         await runtime.stop(deadline[0] if deadline else loop.time() + settings.shutdown_grace_seconds)
         log.info("stopped")
+
+
+def supervise(settings: Settings, host: str, port: int, workers: int) -> int:
+    from bot.supervisor import PortTaken, Supervisor
+
+    if settings.embedded_store:
+        print(f"error: --workers {workers} needs REDIS_URL: the embedded store lives inside one process, so each "
+              "worker would keep its own conversations and answer twice. Set REDIS_URL, or run one worker.",
+              file=sys.stderr)
+        return 2
+    try:
+        return Supervisor(host, port, workers).run()
+    except PortTaken as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 async def check_app_token(settings: Settings, app_token: str) -> None:
@@ -298,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_cmd = commands.add_parser("serve", help="serve the Events API over HTTP")
     serve_cmd.add_argument("--host", default="0.0.0.0")
     serve_cmd.add_argument("--port", type=int, default=3000)
+    serve_cmd.add_argument("--workers", type=int, help="processes serving the port (default: WEB_CONCURRENCY, else 1)")
+    serve_cmd.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a worker's listening socket, from the supervisor
+    serve_cmd.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     commands.add_parser("socket", help="connect over Socket Mode (needs SLACK_APP_TOKEN)")
     commands.add_parser("chat", help="chat in the terminal through the same pipeline, without Slack")
     manifest_cmd = commands.add_parser("manifest", help="print the Slack app manifest (YAML) for the current prompts")
@@ -367,7 +387,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging("WARNING" if args.command == "chat" and settings.log_level == "INFO" else settings.log_level,
                            settings.log_format)
         if args.command == "serve":
-            _run(serve(settings, args.host, args.port))
+            workers = args.workers if args.workers is not None else settings.web_concurrency
+            if args.fd is None and workers > 1:
+                return supervise(settings, args.host, args.port, workers)
+            import socket as net
+
+            sock = net.socket(fileno=args.fd) if args.fd is not None else None
+            _run(serve(settings, args.host, args.port, sock, args.worker))
         elif args.command == "socket":
             _run(socket(settings))
         else:

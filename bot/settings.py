@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     tiktoken_cache_dir: Path = Field(default=DEFAULT_TIKTOKEN_CACHE_DIR, alias="TIKTOKEN_CACHE_DIR")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     metrics_port: int = Field(default=9090, ge=0, le=65535, alias="METRICS_PORT")
+    web_concurrency: int = Field(default=1, ge=1, le=64, alias="WEB_CONCURRENCY")
     log_format: Literal["text", "json"] = Field(default="text", alias="LOG_FORMAT")
     otel_exporter_otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     otel_service_name: str = Field(default="slack-assistant", alias="OTEL_SERVICE_NAME")

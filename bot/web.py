@@ -8,6 +8,7 @@ instead of an exception: oversized (413), not UTF-8 or not parseable (400, or
 from __future__ import annotations
 
 import hashlib
+import os
 import hmac
 import json
 import logging
@@ -182,7 +183,7 @@ def create_web_app(runtime: Runtime) -> Starlette:
             await runtime.store.ping()
         except (RedisError, OSError):
             return JSONResponse({"status": "store unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", "in_flight": len(runtime.core.tasks)})
+        return JSONResponse({"status": "ok", "in_flight": len(runtime.core.tasks), "pid": os.getpid()})
 
     async def metrics(_: Request) -> Response:
         """This process's Prometheus metrics (each process serves its own)."""

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import httpx
 
@@ -26,12 +26,12 @@ def free_port() -> int:
 class BotProcess:
     """``python -m bot serve`` on a free port; its log goes to a file the test can read."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], extra_args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.log_path = Path(tempfile.mkstemp(prefix="bot-", suffix=".log")[1])
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port), *extra_args],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
 

@@ -1,0 +1,88 @@
+"""``python -m bot serve --workers N``: several processes on one port, sharing Redis."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from .fakes.slack_api import BOT_TOKEN
+from .harness import SIGNING_SECRET, SlackSender, mention, twin_message
+from .processes import BotProcess, bot_env
+from .test_cli import bare_env, run_bot
+
+
+def test_two_workers_share_the_port_and_answer_every_message_once(slack, model, redis_url, key_prefix, tiktoken_cache):
+    env = bot_env({
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-test",
+        "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix, "TIKTOKEN_CACHE_DIR": tiktoken_cache, "MODEL_MAX_RETRIES": 0,
+        "STREAM_UPDATE_INTERVAL_SECONDS": 0.05, "USER_MESSAGES_PER_MINUTE": 10_000, "LOG_LEVEL": "INFO",
+    })
+    process = BotProcess(env, ["--workers", "2"])
+    try:
+        process.wait_ready()
+        pids = set()
+        deadline = time.monotonic() + 20
+        while len(pids) < 2:  # new connections are spread across the workers by the kernel
+            assert time.monotonic() < deadline, f"only {pids} answered /healthz"
+            with httpx.Client(timeout=5) as client:  # a new connection each time
+                pids.add(client.get(f"{process.url}/healthz").json()["pid"])
+        assert process.process.pid not in pids  # the workers answer, not the supervisor
+
+        events = [mention(f"question {n}", channel="C100") for n in range(20)]
+        senders = [SlackSender(process.url) for _ in range(4)]
+        try:
+            for n, event in enumerate(events):  # each channel mention comes twice, and once more as a retry
+                sender = senders[n % 4]
+                sender.send_event(event)
+                senders[(n + 1) % 4].send_event(twin_message(event))
+                senders[(n + 2) % 4].send_event(event, retry_num=1)
+        finally:
+            for sender in senders:
+                sender.close()
+        answers = slack.wait_for_answers(20, timeout=30)
+        assert sorted(a.thread_ts for a in answers) == sorted(e["ts"] for e in events)  # one answer per message
+        assert len(model.requests) == 20
+    finally:
+        process.terminate()
+        assert process.wait_exit(45) == 0
+        process.close()
+
+
+def test_workers_need_redis():
+    result = run_bot("serve", "--workers", "2", env=bare_env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s",
+                                                              OPENAI_API_KEY="k"))
+    assert result.returncode == 2
+    assert "--workers 2 needs REDIS_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_worker_that_dies_is_started_again(slack, model, redis_url, key_prefix, tiktoken_cache):
+    import os
+    import signal
+
+    env = bot_env({
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-test",
+        "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix, "TIKTOKEN_CACHE_DIR": tiktoken_cache, "WEB_CONCURRENCY": 2,
+    })
+    process = BotProcess(env)  # WEB_CONCURRENCY, as the Procfile passes it
+    try:
+        process.wait_ready()
+        with httpx.Client(timeout=5) as client:
+            victim = client.get(f"{process.url}/healthz").json()["pid"]
+        os.kill(victim, signal.SIGKILL)
+        seen: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(seen - {victim}) < 2:  # the survivor and the new worker both answer
+            assert time.monotonic() < deadline, f"no new worker: {seen}"
+            try:
+                with httpx.Client(timeout=5) as client:
+                    seen.add(client.get(f"{process.url}/healthz").json()["pid"])
+            except httpx.TransportError:
+                time.sleep(0.05)  # a connection the killed worker's queue held
+        assert "worker 0 (pid" in process.log() or "worker 1 (pid" in process.log()
+    finally:
+        process.terminate()
+        assert process.wait_exit(45) == 0
+        process.close()
