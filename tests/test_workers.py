@@ -86,3 +86,66 @@ def test_a_worker_that_dies_is_started_again(slack, model, redis_url, key_prefix
         process.terminate()
         assert process.wait_exit(45) == 0
         process.close()
+
+
+THREADS = 100
+
+
+def test_three_processes_behind_a_balancer_answer_300_mentions_once_each_in_order(
+        slack, model, redis_url, key_prefix, tiktoken_cache):
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .fakes.tcp_proxy import TcpProxy
+    from .harness import new_ts
+
+    env = bot_env({
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-test",
+        "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix, "TIKTOKEN_CACHE_DIR": tiktoken_cache, "MODEL_MAX_RETRIES": 0,
+        "STREAM_UPDATE_INTERVAL_SECONDS": 0.5, "USER_MESSAGES_PER_MINUTE": 10_000, "LOG_LEVEL": "WARNING",
+        # Slack's tiers (50 updates a minute per workspace) would stretch 300 answers over minutes; the
+        # budgets are tested elsewhere, this test is about every message being answered once, in order.
+        "SLACK_UPDATES_PER_MINUTE": 100_000,
+    })
+    slack.rate_limits.clear()
+    processes = [BotProcess(env) for _ in range(3)]
+    balancer = None
+    try:
+        for process in processes:
+            process.wait_ready()
+        balancer = TcpProxy("127.0.0.1", *[p.port for p in processes])
+        roots = [new_ts() for _ in range(THREADS)]
+        threads = {root: [mention(f"t{n} q{k}", thread_ts=root, ts=new_ts()) for k in range(3)]
+                   for n, root in enumerate(roots)}
+        deliveries = []
+        for k in range(3):  # each thread's questions in order; each sent as the event, its twin and a retry
+            for root in roots:
+                event = threads[root][k]
+                deliveries.append(lambda s, e=event: s.send_event(e))
+                deliveries.append(lambda s, e=event: s.send_event(twin_message(e)))
+                deliveries.append(lambda s, e=event: s.send_event(e, retry_num=1))
+        senders = [SlackSender(f"http://127.0.0.1:{balancer.port}") for _ in range(9)]
+        try:
+            with ThreadPoolExecutor(9) as pool:  # nine connections, three per process
+                statuses = list(pool.map(lambda i: deliveries[i](senders[i % 9]).status_code, range(len(deliveries))))
+        finally:
+            for sender in senders:
+                sender.close()
+        assert set(statuses) == {200}
+        answers = slack.wait_for_answers(3 * THREADS, timeout=120, final=lambda t: t.startswith("Answer to"))
+        assert len(model.requests) == 3 * THREADS, "every message asked once"
+        for n, root in enumerate(roots):
+            mine = sorted((a for a in answers if a.thread_ts == root), key=lambda a: float(a.ts))
+            asked = [int(re.search(rf"t{n} q(\d)", a.text).group(1)) for a in mine]
+            assert asked == [0, 1, 2], f"thread {n}: {asked}"  # once each, in the order asked
+        logs = "".join(p.log() for p in processes)
+        assert "Traceback" not in logs
+    finally:
+        if balancer is not None:
+            balancer.stop()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait_exit(45)
+            process.close()

@@ -1,5 +1,6 @@
 """A TCP proxy in front of a real server, that a test can cut and restore
-(to make Redis "fail" without touching the Redis everyone else uses)."""
+(to make Redis "fail" without touching the Redis everyone else uses); with several
+targets, a round-robin load balancer (each new connection to the next)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import threading
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
+    def __init__(self, target_host: str, target_port: int, *more_ports: int) -> None:
+        self.targets = [(target_host, port) for port in (target_port, *more_ports)]  # connections go round-robin
+        self._next = 0
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -48,8 +50,10 @@ class TcpProxy:
                 if self._cut:
                     _close(client)
                     continue
+                target = self.targets[self._next % len(self.targets)]
+                self._next += 1
                 try:
-                    upstream = socket.create_connection(self.target, timeout=2)
+                    upstream = socket.create_connection(target, timeout=2)
                 except OSError:
                     _close(client)
                     continue
