@@ -10,6 +10,18 @@ from .harness import SlackSender, mention
 from .test_e2e_usage import ask
 
 
+def eventually(condition, what: str, timeout: float = 10.0):
+    """Wait (polling) until ``condition()`` gives something true; return it.  For figures the bot
+    writes after the Slack call a test can wait on (the commit, the log line)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
 def samples(app) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = httpx.get(f"{app.url}/metrics", timeout=5)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
@@ -58,15 +70,9 @@ def test_slack_errors_are_counted(start_app, slack, model):
         sender.close()
     model.wait_for_requests(1)
 
-    def counted() -> bool:
-        return samples(app).get(("assistant_slack_calls_total", (("method", "chat.postMessage"), ("outcome", "error")))) == 1
-
-    import time
-
-    deadline = time.monotonic() + 10
-    while not counted():  # the client counts the call once its error is back in the bot
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    eventually(lambda: samples(app).get(
+        ("assistant_slack_calls_total", (("method", "chat.postMessage"), ("outcome", "error")))) == 1,
+        "the refused post to be counted")  # counted once its error is back in the bot
 
 
 def test_slack_rate_limits_are_counted_per_method(start_app, slack, model):
@@ -74,12 +80,8 @@ def test_slack_rate_limits_are_counted_per_method(start_app, slack, model):
     slack.fail_next("chat.update", "ratelimited", status=429, retry_after=1)
     model.enqueue(Scripted(text="A long enough answer " * 20, chunk_chars=10, delay=0.02))
     ask(app, slack, "hello", answers=1)
-    import time
-
-    deadline = time.monotonic() + 10
-    while samples(app).get(("assistant_slack_rate_limited_total", (("method", "chat.update"),))) != 1:
-        assert time.monotonic() < deadline, "the 429 was not counted"
-        time.sleep(0.05)
+    eventually(lambda: samples(app).get(("assistant_slack_rate_limited_total", (("method", "chat.update"),))) == 1,
+               "the 429 to be counted")
 
 
 def test_the_dashboard_only_charts_metrics_the_bot_exports():
@@ -100,7 +102,6 @@ def test_the_dashboard_only_charts_metrics_the_bot_exports():
 
 def test_json_logs_have_one_line_per_answer_with_its_figures_and_no_text(start_process, slack, model):
     import json
-    import time
 
     process = start_process(LOG_FORMAT="json", LOG_LEVEL="INFO")
     model.enqueue(Scripted(text="The secret plan is blue.", usage=(1000, 400, 100)))
@@ -110,14 +111,12 @@ def test_json_logs_have_one_line_per_answer_with_its_figures_and_no_text(start_p
     finally:
         sender.close()
     slack.wait_for_answers(1)
-    deadline = time.monotonic() + 10
-    while True:
+
+    def answer_lines() -> list[dict]:
         lines = [json.loads(line) for line in process.log().splitlines() if line.startswith("{")]
-        answers = [line["answer"] for line in lines if "answer" in line]
-        if answers or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    [answer] = answers
+        return [line["answer"] for line in lines if "answer" in line]
+
+    [answer] = eventually(answer_lines, "the answer's log line")
     assert answer["outcome"] == "answered" and answer["surface"] == "mention" and answer["model"] == "gpt-4o-mini"
     assert (answer["input_tokens"], answer["cached_tokens"], answer["output_tokens"]) == (1000, 400, 100)
     assert answer["prompt"] == "system" and answer["prompt_version"] >= 1 and answer["cost_usd"] > 0

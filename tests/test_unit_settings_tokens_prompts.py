@@ -114,6 +114,9 @@ def test_shorten_keeps_head_and_tail_within_the_cap(tmp_path):
     assert counter.count_text(short) <= 200
     assert short.startswith("BEGIN") and short.endswith("FINISH") and "cut to fit" in short
     assert counter.shorten("short", 200) == "short"
+    dense = "START " + "a " * 700 + "END"  # over 200 tokens, yet short enough to be tokenised whole
+    cut = counter.shorten(dense, 200)
+    assert counter.count_text(cut) <= 200 and cut.startswith("START") and cut.endswith("END") and "cut to fit" in cut
 
 
 def test_system_prompt_file_renders():

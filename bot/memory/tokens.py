@@ -34,6 +34,7 @@ DEFAULT_ENCODING = "o200k_base"
 # Chat format overhead (OpenAI cookbook, "How to count tokens with tiktoken"):
 # 3 tokens frame every message, plus its role ("system", "user" and "assistant"
 # are one token each in both encodings), plus 3 that prime the reply.
+CHARS_PER_TOKEN_CEILING = 8  # no token is counted as covering more: past this many characters a text is cut first
 ROLE_TOKENS = 1
 TOKENS_PER_MESSAGE = 3 + ROLE_TOKENS
 TOKENS_TO_PRIME_REPLY = 3
@@ -100,17 +101,25 @@ class TokenCounter:
         return self.count_text(content) + TOKENS_PER_MESSAGE
 
     def shorten(self, text: str, max_tokens: int, marker: str = "\n\n[… message cut to fit the context budget …]\n\n") -> str:
-        """Keep the head and tail of ``text`` so that it fits ``max_tokens``."""
-        tokens = self.encoding.encode(text, disallowed_special=())
-        if len(tokens) <= max_tokens:
-            return text
+        """Keep the head and tail of ``text`` so that it fits ``max_tokens``.  A text far longer
+        than that (a file, a tool's output) is never tokenised whole: only as much of its head
+        and tail as could fill ``max_tokens`` is."""
+        ceiling = max_tokens * CHARS_PER_TOKEN_CEILING
+        if len(text) > ceiling:
+            half = ceiling // 2
+            head_tokens = self.encoding.encode(text[:half], disallowed_special=())
+            tail_tokens = self.encoding.encode(text[-half:], disallowed_special=())
+        else:
+            head_tokens = tail_tokens = self.encoding.encode(text, disallowed_special=())
+            if len(head_tokens) <= max_tokens:
+                return text
         room = max(max_tokens - self.count_text(marker), 2)
         while True:
             head = room * 2 // 3
             tail = room - head
             # Decoding token slices can split a multi-byte character: tiktoken
             # replaces the broken bytes, which is fine for a marked cut.
-            cut = self.encoding.decode(tokens[:head]) + marker + self.encoding.decode(tokens[-tail:])
+            cut = self.encoding.decode(head_tokens[:head]) + marker + self.encoding.decode(tail_tokens[-tail:])
             overshoot = self.count_text(cut) - max_tokens
             if overshoot <= 0 or room <= 2:
                 return cut

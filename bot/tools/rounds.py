@@ -17,7 +17,6 @@ from bot.tools.toolbox import Toolbox
 log = logging.getLogger(__name__)
 
 RESULT_MARKER = "\n[… tool result shortened …]\n"
-CHARS_PER_TOKEN_CEILING = 8  # a result far past its token limit is cut by characters first (cheap)
 DETAILS_CHARS = 200
 DENIED = "Error: denied by the user."
 
@@ -123,12 +122,7 @@ class ToolRounds:
             return ToolOutcome("Error: the tool failed.", ok=False)
 
     def _result_turn(self, call: ToolCall, outcome: ToolOutcome) -> StoredMessage:
-        limit = self.limits.max_result_tokens
-        text = outcome.text
-        if len(text) > limit * CHARS_PER_TOKEN_CEILING:
-            half = limit * CHARS_PER_TOKEN_CEILING // 2
-            text = text[:half] + RESULT_MARKER + text[-half:]
-        text = self.counter.shorten(text, limit, marker=RESULT_MARKER)
+        text = self.counter.shorten(outcome.text, self.limits.max_result_tokens, marker=RESULT_MARKER)
         return StoredMessage("tool", text, self.counter.count_message(text), tool_call_id=call.id)
 
     async def _show(self) -> None:
