@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 # OpenAI function names: letters, digits, "_" and "-", at most 64.
 _NOT_ALLOWED = re.compile(r"[^a-zA-Z0-9_-]")
@@ -99,6 +99,3 @@ class TaskBoard(Protocol):
     """Where running tools are shown (a reply writer that can)."""
 
     async def working(self, tasks: list[TaskView]) -> None: ...
-
-
-ToolCallable = Callable[[dict[str, Any], ToolContext], Awaitable[ToolOutcome]]

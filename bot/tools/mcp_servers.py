@@ -94,9 +94,6 @@ class McpServer:
             self._task = None
         self.state, self._client = DOWN, None
 
-    def refresh_soon(self) -> None:
-        self._stale.set()
-
     async def _keep_connected(self) -> None:
         failures = 0
         while True:

@@ -44,6 +44,3 @@ class Toolbox:
             if any(own.name == spec.name for own in provider.tools()):
                 return provider
         return None
-
-    def __bool__(self) -> bool:
-        return bool(self.providers)
