@@ -43,7 +43,9 @@ def test_metrics_count_answers_tokens_cost_refusals_slack_calls_and_ratings(star
     finally:
         sender.close()
 
-    found = samples(app)
+    # The refused message's handler ends just after its note reaches Slack: wait for it to be done.
+    found = eventually(lambda: (figures := samples(app))[("assistant_answers_in_flight", ())] == 0 and figures,
+                       "no answer in flight")
     assert found[("assistant_answers_total", (("outcome", "answered"), ("surface", "mention")))] == 1
     assert found[("assistant_answers_total", (("outcome", "over_quota"), ("surface", "mention")))] == 1
     assert found[("assistant_quota_refusals_total", (("limit", "USER_DAILY_TOKEN_LIMIT"),))] == 1
