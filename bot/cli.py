@@ -132,7 +132,13 @@ def serve_metrics(runtime: Any, port: int) -> None:
     if port:
         from prometheus_client import start_http_server
 
-        start_http_server(port, registry=runtime.core.metrics.registry)
+        from bot.runtime import StartupError
+
+        try:
+            start_http_server(port, registry=runtime.core.metrics.registry)
+        except OSError as exc:
+            raise StartupError(f"Cannot serve metrics on METRICS_PORT {port} ({exc.strerror}): set METRICS_PORT to a "
+                               "free port, or 0 for none.") from None
         log.info("metrics at http://0.0.0.0:%d/metrics", port)
 
 
@@ -148,7 +154,11 @@ async def socket(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await check_app_token(settings, app_token)
     runtime = await build_runtime(settings)
-    serve_metrics(runtime, settings.metrics_port)
+    try:
+        serve_metrics(runtime, settings.metrics_port)
+    except BaseException:
+        await runtime.aclose()
+        raise
     handler = AsyncSocketModeHandler(runtime.bolt_app, app_token, web_client=runtime.slack)
     deadline = None
     try:

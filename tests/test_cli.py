@@ -20,7 +20,8 @@ def run_bot(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.
 
 
 def bare_env(**extra: str) -> dict[str, str]:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    # No fixed metrics port (Socket Mode's default 9090 may be taken on the machine running the tests).
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "METRICS_PORT": "0"}
     env.update(extra)
     return env
 
@@ -149,3 +150,20 @@ def test_sigterm_stops_socket_mode_at_once_even_while_it_cannot_connect(slack, m
                    TIKTOKEN_CACHE_DIR=tiktoken_cache, PYTHONPATH=str(ROOT))
     code, took = _stops_at_once_on(signal.SIGTERM, ["socket"], env, ready="ready as")
     assert took < 5 and code == 0
+
+
+def test_a_taken_metrics_port_is_one_line(slack, model, tiktoken_cache):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_bot("socket", env=bare_env(
+            SLACK_BOT_TOKEN="xoxb-test-token", SLACK_SIGNING_SECRET="s", OPENAI_API_KEY="k", SLACK_APP_TOKEN=slack.app_token,
+            SLACK_API_URL=slack.base_url, OPENAI_BASE_URL=model.base_url, TIKTOKEN_CACHE_DIR=tiktoken_cache,
+            PYTHONPATH=str(ROOT), METRICS_PORT=str(port)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: Cannot serve metrics on METRICS_PORT {port} (Address already in use): set METRICS_PORT to a free port, "
+        "or 0 for none.")
