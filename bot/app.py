@@ -17,6 +17,7 @@ from bot.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from bot.runtime import Services
+    from bot.workspaces.tokens import Workspaces
 
 
 def build_bolt_app(
@@ -30,8 +31,9 @@ def build_bolt_app(
     bot_name: str,
     budget: RateBudget | None = None,
     response_hosts: frozenset[str] = frozenset({"hooks.slack.com"}),
+    workspaces: "Workspaces | None" = None,
 ) -> AsyncApp:
-    async def authorize(**_: object) -> AuthorizeResult:
+    async def single_workspace(**_: object) -> AuthorizeResult:
         # The identity was read once at start-up (auth.test): no Slack call per request.
         return AuthorizeResult(
             enterprise_id=None,
@@ -41,12 +43,17 @@ def build_bolt_app(
             bot_user_id=identity.user_id,
         )
 
+    async def installed_workspace(enterprise_id: str | None, team_id: str | None, context: object) -> AuthorizeResult | None:
+        # Many workspaces: the request's installation from Redis (its token refreshed when near expiry).
+        assert workspaces is not None
+        return await workspaces.authorize(enterprise_id, team_id, context)
+
     bolt_logger = logging.getLogger("slack_bolt")
     bolt_logger.addFilter(_drop_token_notices)
     app = AsyncApp(
         client=client,
         signing_secret=signing_secret,
-        authorize=authorize,
+        authorize=single_workspace if workspaces is None else installed_workspace,
         process_before_response=False,  # ack first, answer afterwards
         logger=bolt_logger,
         # Assistant thread context lives in Redis, not in Slack message metadata.
@@ -62,6 +69,7 @@ def build_bolt_app(
         bot_name=bot_name,
         budget=budget,
         response_hosts=response_hosts,
+        workspaces=workspaces,
     )
     return app
 

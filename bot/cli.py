@@ -148,6 +148,9 @@ async def socket(settings: Settings) -> None:
     from bot.runtime import build_runtime
 
     app_token = require_app_token(settings)
+    if settings.distributed:
+        raise ConfigError("Socket Mode serves the one workspace of SLACK_BOT_TOKEN: set it, or run 'python -m bot serve' "
+                          "(HTTP) to install the app in many workspaces with SLACK_CLIENT_ID and SLACK_CLIENT_SECRET.")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -206,7 +209,7 @@ def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:
         raise StartupError(f"Invalid prompt file {exc}") from None
     document = build_manifest(
         catalog, url=url, name=settings.bot_name, management_command=settings.management_command, socket_mode=socket_mode,
-        search=settings.tool_search_workspace,
+        search=settings.tool_search_workspace, distributed=bool(settings.slack_client_id),
     )
     sys.stdout.write(manifest_yaml(document))
 

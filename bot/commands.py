@@ -41,6 +41,8 @@ HISTORY_ERRORS = {
     "thread_not_found": "I can't find that thread; check the link and try again.",
     "missing_scope": "I'm not allowed to read this kind of conversation (the app lacks a permission).",
     "ratelimited": "Slack is limiting how often I can read messages; please try again in a minute.",
+    "history_rate_limited": "Slack lets this app read a conversation's messages once a minute in this workspace, "
+                            "and that read is taken: please try again in a minute.",
 }
 HISTORY_FAILED = "I couldn't read those messages from Slack just now; please try again in a minute."
 NOTHING_TO_SUMMARISE = "There are no messages there for me to summarise."
@@ -228,15 +230,19 @@ class CommandRunner:
         """The messages to summarise as ``[time] name: text`` lines, newest kept
         when they do not all fit ``room`` tokens; and a description of the source."""
         channel = wanted.channel or request.channel
+        cap = getattr(self.history, "max_per_read", None)
+        count = min(wanted.count, cap) if cap else wanted.count
         if wanted.thread_ts:
-            raw = await self.history.thread(channel, wanted.thread_ts, wanted.count)
-            source = "a thread"
+            raw = await self.history.thread(channel, wanted.thread_ts, count)
+            source = "a thread" if count == wanted.count else f"the first {count} messages of a thread"
         else:
-            raw = await self.history.channel(channel, wanted.count)
-            source = f"the last {wanted.count} messages of the channel"
+            raw = await self.history.channel(channel, count)
+            source = f"the last {count} messages of the channel"
         if channel != request.channel or wanted.thread_ts:
             channel_name = await self.responder.directory.channel_name(request.team, channel)
             source += f" in {channel_name}"
+        if count < wanted.count:
+            source += f" (Slack lets this app read at most {cap} messages at a time)"
         lines = await self._lines(request.team, raw)
         counts = [self.counter.count_text(line) + 1 for line in lines]
         kept, used = 0, 0

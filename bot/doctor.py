@@ -32,7 +32,10 @@ class Line:
 async def check_slack(settings: Settings) -> list[Line]:
     from bot.slack.manifest import BOT_SCOPES, SEARCH_SCOPES
 
-    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+    if settings.distributed:
+        return [Line(True, "distributed app (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET): each workspace's token comes "
+                           "from its installation at /slack/install")]
+    client = AsyncWebClient(token=settings.bot_token(), base_url=settings.slack_api_url,
                             timeout=int(max(1, settings.slack_timeout_seconds)))
     try:
         response = await client.auth_test()

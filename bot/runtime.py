@@ -46,7 +46,7 @@ from bot.slack.native_stream import NativeStreamReply
 from bot.slack.reply import ReplyWriter, SlackReply
 from bot.responder import BotIdentity, Budget, PrivateNotes, ReplyFactory, Responder, ThreadReader
 from bot.settings import Settings
-from bot.slack.history import SlackHistory
+from bot.slack.history import LIMITED_CALLS_PER_MINUTE, LIMITED_METHODS, SlackHistory
 from bot.slack.notes import SlackNotes
 from bot.slack.retries import fault_retry_handlers
 from bot.memory.store import ConversationStore, connect
@@ -67,6 +67,12 @@ from bot.tools.mcp_servers import McpServer
 from bot.tools.rounds import ToolLimits
 from bot.tools.overview import tools_overview
 from bot.tools.toolbox import Toolbox
+from bot.workspaces.context import WorkspaceIdentity, WorkspaceTokenMixin, WorkspaceWebClient
+from bot.workspaces.installations import RedisInstallationStore, RedisOAuthStateStore
+from bot.workspaces.oauth import InstallFlow, build_install_flow
+from bot.workspaces.tokens import Workspaces
+from bot.slack.manifest import bot_scopes
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +131,8 @@ class Runtime:
     bolt_app: AsyncApp
     identity: BotIdentity
     http: aiohttp.ClientSession | None = None  # shared by every Slack client
+    workspaces: Workspaces | None = None  # distributed mode: each workspace's installation
+    install_flow: InstallFlow | None = None  # distributed mode: /slack/install and /slack/oauth_redirect
 
     @property
     def settings(self) -> Settings:
@@ -246,11 +254,13 @@ async def start_mcp_servers(settings: Settings, environ: Mapping[str, str] | Non
     return servers
 
 
-def file_reader(settings: Settings, session: aiohttp.ClientSession, counter: TokenCounter) -> FileReader:
-    """Shared files are downloaded with the bot's token from Slack's hosts only (and SLACK_API_URL's)."""
+def file_reader(settings: Settings, session: aiohttp.ClientSession, counter: TokenCounter,
+                slack: AsyncWebClient) -> FileReader:
+    """Shared files are downloaded with the bot's token (the workspace's) from Slack's hosts only
+    (and SLACK_API_URL's)."""
     api_host = urlsplit(settings.slack_api_url).hostname or "slack.com"
     return FileReader(
-        session, token=settings.slack_bot_token.get_secret_value(), allowed_hosts=["slack.com", api_host],
+        session, token=lambda: slack.token or "", allowed_hosts=["slack.com", api_host],
         counter=counter, max_bytes=settings.file_max_bytes, per_message=settings.files_per_message,
         max_tokens=settings.max_file_tokens, vision=settings.sees_images,
     )
@@ -278,6 +288,7 @@ def build_services(
     toolbox: Toolbox | None = None,
     approvals: SlackApprovals | None = None,
     files: FileReader | None = None,
+    workspaces: Workspaces | None = None,
 ) -> Services:
     settings = core.settings
     responder = Responder(
@@ -336,6 +347,9 @@ def build_services(
         lease_seconds=settings.lease_seconds,
         max_concurrent=settings.max_concurrent_answers,
         flood=FloodLimit(core.store.redis, core.store.keys, per_minute=settings.user_messages_per_minute),
+        workspace_for=None if workspaces is None else (
+            lambda message: workspaces.find(team_id=message.team, enterprise_id=message.enterprise,
+                                            is_enterprise_install=message.org_install)),
     )
     return Services(
         responder, commands, management, dispatcher,
@@ -370,11 +384,15 @@ def build_slack_client(
     handlers: list[AsyncRetryHandler] = fault_retry_handlers() if wait_on_429 else []
     if wait_on_429:
         handlers.append(rate_limited or AsyncRateLimitErrorRetryHandler(max_retry_count=3))
-    options = dict(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+    options = dict(token=settings.bot_token() or None, base_url=settings.slack_api_url,
                    timeout=int(max(1, settings.slack_timeout_seconds)), retry_handlers=handlers, session=session)
     if metrics is not None:
-        return MeteredWebClient(metrics=metrics, **options)
-    return AsyncWebClient(**options)
+        return MeteredWorkspaceClient(metrics=metrics, **options)
+    return WorkspaceWebClient(**options)
+
+
+class MeteredWorkspaceClient(WorkspaceTokenMixin, MeteredWebClient):
+    """The bot's Slack client: counted in the metrics, with the token of the workspace worked for."""
 
 
 async def fetch_identity(slack: AsyncWebClient) -> BotIdentity:
@@ -397,8 +415,12 @@ async def fetch_identity(slack: AsyncWebClient) -> BotIdentity:
 
 
 def slack_rate_limits(settings: Settings) -> dict[str, int]:
-    """Calls per minute per workspace that the shared budget keeps to (Slack's tiers)."""
+    """Calls per minute per workspace that the shared budget keeps to (Slack's tiers; in
+    distributed mode outside the Marketplace, Slack's 2025 limit on reading history)."""
+    history = ({method: LIMITED_CALLS_PER_MINUTE for method in LIMITED_METHODS}
+               if settings.distributed and not settings.slack_marketplace_app else {})
     return {
+        **history,
         "chat.update": settings.slack_updates_per_minute,  # Tier 3
         "chat.delete": 50,  # Tier 3
         "chat.startStream": 20,  # Tier 2
@@ -446,15 +468,22 @@ async def build_runtime(
         budget, on_rate_limited=lambda method: core.metrics.slack_rate_limited.labels(method).inc())
     http = slack_http_session(settings.slack_timeout_seconds)
     slack = build_slack_client(settings, rate_limited, session=http, metrics=core.metrics)
-    try:
-        identity = await fetch_identity(slack)
-    except StartupError:
-        await http.close()
-        await core.store.close()
-        raise
-    rate_limited.team = identity.team_id
+    workspaces: Workspaces | None = None
+    install_flow: InstallFlow | None = None
+    identity: BotIdentity | WorkspaceIdentity
+    if settings.distributed:
+        workspaces, install_flow = distributed_parts(settings, core, http)
+        identity = WorkspaceIdentity()
+    else:
+        try:
+            identity = await fetch_identity(slack)
+        except StartupError:
+            await http.close()
+            await core.store.close()
+            raise
+        rate_limited.team = identity.team_id
     interval = settings.stream_update_interval_seconds
-    history = SlackHistory(slack)
+    history = SlackHistory(slack, budget if settings.distributed and not settings.slack_marketplace_app else None)
     status_client = build_slack_client(settings, wait_on_429=False, session=http, metrics=core.metrics)
     directory = Directory(slack, core.store)
     readers = SlackReaders(directory, bot_user_id=identity.user_id, bot_id=identity.bot_id, bot_name=settings.bot_name)
@@ -468,11 +497,12 @@ async def build_runtime(
                               sessions=AgentSessions(status_client) if settings.agent_sessions else None),
         threads=history,
         history=history,
-        identity=identity,
+        identity=identity,  # type: ignore[arg-type]
         notes=SlackNotes(slack),
         toolbox=toolbox,
         approvals=approvals,
-        files=file_reader(settings, http, core.counter),
+        files=file_reader(settings, http, core.counter, slack),
+        workspaces=workspaces,
     )
     await services.dispatcher.start()
     if not await core.stops.wait_listening():
@@ -480,17 +510,43 @@ async def build_runtime(
     bolt_app = build_bolt_app(
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        identity=identity,
+        identity=identity,  # type: ignore[arg-type]
         services=services,
         tasks=core.tasks,
         update_interval=interval,
         bot_name=settings.bot_name,
         budget=budget,
         response_hosts=settings.allowed_response_hosts,
+        workspaces=workspaces,
     )
-    log.info(
-        "ready as %s (bot %s) in team %s; model %s; context budget %d tokens; commands %s",
-        identity.user_id, identity.bot_id, identity.team_id, settings.openai_model, settings.max_context_tokens,
-        " ".join(sorted([*core.catalog.commands, settings.management_command])),
+    if workspaces is not None:
+        log.info("ready for many workspaces (%d installed; install at /slack/install); model %s; context budget %d "
+                 "tokens; commands %s", await workspaces.installations.count(), settings.openai_model,
+                 settings.max_context_tokens, " ".join(sorted([*core.catalog.commands, settings.management_command])))
+    else:
+        log.info(
+            "ready as %s (bot %s) in team %s; model %s; context budget %d tokens; commands %s",
+            identity.user_id, identity.bot_id, identity.team_id, settings.openai_model, settings.max_context_tokens,
+            " ".join(sorted([*core.catalog.commands, settings.management_command])),
+        )
+    return Runtime(core, services, slack, bolt_app, identity, http, workspaces, install_flow)  # type: ignore[arg-type]
+
+
+def distributed_parts(settings: Settings, core: Core, http: aiohttp.ClientSession) -> tuple[Workspaces, InstallFlow]:
+    """Many workspaces: installations in Redis, tokens refreshed before they expire, Bolt's OAuth flow."""
+    assert settings.slack_client_id and settings.slack_client_secret is not None
+    oauth_client = WorkspaceWebClient(base_url=settings.slack_api_url, session=http,
+                                      timeout=int(max(1, settings.slack_timeout_seconds)))
+    installations = RedisInstallationStore(core.store.redis, core.store.keys)
+    secret = settings.slack_client_secret.get_secret_value()
+    workspaces = Workspaces(
+        installations, core.store.redis, core.store.keys,
+        rotator=AsyncTokenRotator(client_id=settings.slack_client_id, client_secret=secret, client=oauth_client),
+        refresh_minutes=settings.slack_token_refresh_minutes,
     )
-    return Runtime(core, services, slack, bolt_app, identity, http)
+    flow = build_install_flow(
+        client_id=settings.slack_client_id, client_secret=secret,
+        scopes=bot_scopes(search=settings.tool_search_workspace), redirect_uri=settings.slack_redirect_uri,
+        installations=installations, states=RedisOAuthStateStore(core.store.redis, core.store.keys), client=oauth_client,
+    )
+    return workspaces, flow

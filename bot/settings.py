@@ -25,14 +25,18 @@ DEFAULT_TIKTOKEN_CACHE_DIR = Path.home() / ".cache" / "slack-assistant" / "tikto
 
 # How to fix each setting, shown when it is missing or invalid.
 HINTS: dict[str, str] = {
-    "SLACK_BOT_TOKEN": "set it to the Bot User OAuth Token (xoxb-...) from your Slack app's 'OAuth & Permissions' page",
+    "SLACK_BOT_TOKEN": "set it to the Bot User OAuth Token (xoxb-...) from your Slack app's 'OAuth & Permissions' page "
+                       "(or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to install the app in many workspaces)",
+    "SLACK_CLIENT_ID": "set it to the Client ID from your Slack app's 'Basic Information' page",
+    "SLACK_CLIENT_SECRET": "set it to the Client Secret from your Slack app's 'Basic Information' page",
+    "SLACK_REDIRECT_URI": "set it to https://<your host>/slack/oauth_redirect, as listed under 'OAuth & Permissions' > 'Redirect URLs'",
     "SLACK_SIGNING_SECRET": "set it to the Signing Secret from your Slack app's 'Basic Information' page",
     "SLACK_APP_TOKEN": "set it to an app-level token (xapp-...) with the connections:write scope, from 'Basic Information' > 'App-Level Tokens'",
     "SLACK_API_URL": "set it to the Slack Web API base URL, e.g. https://slack.com/api/",
     "OPENAI_API_KEY": "set it to your model provider's API key (any value for a local server that needs none, together with OPENAI_BASE_URL)",
     "OPENAI_BASE_URL": "set it to your OpenAI-compatible server's URL, e.g. http://localhost:11434/v1",
     "OPENAI_MODEL": "set it to a model name your server serves, e.g. gpt-4o-mini",
-    "REDIS_URL": "set it to a redis:// or rediss:// URL, or leave it unset to use the embedded in-process store",
+    "REDIS_URL": "set it to a redis://, rediss:// or redis+sentinel:// URL (any node of a Redis Cluster), or leave it unset to use the embedded in-process store",
 }
 
 
@@ -60,9 +64,15 @@ class Settings(BaseSettings):
     )
 
     # Slack
-    slack_bot_token: SecretStr = Field(alias="SLACK_BOT_TOKEN")
+    # Many workspaces (OAuth): with these and no SLACK_BOT_TOKEN the app installs itself per workspace.
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN", validate_default=True)
     slack_signing_secret: SecretStr = Field(alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_redirect_uri: str | None = Field(default=None, alias="SLACK_REDIRECT_URI")
+    slack_token_refresh_minutes: int = Field(default=120, ge=1, le=660, alias="SLACK_TOKEN_REFRESH_MINUTES")
+    slack_marketplace_app: bool = Field(default=False, alias="SLACK_MARKETPLACE_APP")
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     slack_timeout_seconds: float = Field(default=15.0, gt=0, le=120, alias="SLACK_TIMEOUT_SECONDS")
 
@@ -150,7 +160,18 @@ class Settings(BaseSettings):
 
     @field_validator("slack_bot_token")
     @classmethod
-    def _bot_token_shape(cls, value: SecretStr) -> SecretStr:
+    def _bot_token_shape(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            value = None
+        if value is None:
+            client_id, secret = info.data.get("slack_client_id"), info.data.get("slack_client_secret")
+            if client_id and secret is not None:
+                return None  # a distributable app: each workspace's token comes from its installation
+            if client_id or secret is not None:
+                missing = "SLACK_CLIENT_SECRET" if client_id else "SLACK_CLIENT_ID"
+                raise PydanticCustomError("missing_oauth", "Missing setting {name}: {hint} (a distributable app needs "
+                                          "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)", {"name": missing, "hint": HINTS[missing]})
+            raise PydanticCustomError("missing", "Field required")
         if not value.get_secret_value().startswith("xoxb-"):
             raise ValueError("must start with xoxb-")
         return value
@@ -174,8 +195,8 @@ class Settings(BaseSettings):
     def _redis_url_shape(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if not value.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://")):
+            raise ValueError("must start with redis://, rediss://, redis+sentinel:// or unix://")
         return value
 
     @field_validator("prompts_dir", "tiktoken_cache_dir", "mcp_config", "evals_dir", "prices_file")
@@ -197,6 +218,15 @@ class Settings(BaseSettings):
         if value in (None, "") and info.data.get("openai_api_key") is None and "openai_api_key" not in _failed(info):
             raise PydanticCustomError("missing_api_key", "OPENAI_API_KEY is required when OPENAI_BASE_URL is not set")
         return value or None
+
+    @field_validator("slack_redirect_uri")
+    @classmethod
+    def _redirect_shape(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
@@ -249,6 +279,15 @@ class Settings(BaseSettings):
         if self.model_vision != "auto":
             return self.model_vision == "on"
         return bool(VISION_MODELS.match(self.openai_model.rsplit("/", 1)[-1]))
+
+    @property
+    def distributed(self) -> bool:
+        """Many workspaces: OAuth credentials and no single bot token (SLACK_BOT_TOKEN wins when set)."""
+        return self.slack_bot_token is None and bool(self.slack_client_id) and self.slack_client_secret is not None
+
+    def bot_token(self) -> str:
+        """The single workspace's bot token ("" in distributed mode, where each workspace has its own)."""
+        return "" if self.slack_bot_token is None else self.slack_bot_token.get_secret_value()
 
     @property
     def embedded_store(self) -> bool:
@@ -312,7 +351,9 @@ def _describe(exc: ValidationError) -> str:
         field = fields.get(str(loc[0]))
         name = (field.alias if field and field.alias else str(loc[0])).upper()
         hint = HINTS.get(name, "")
-        if error.get("type") == "missing_api_key":
+        if error.get("type") == "missing_oauth":
+            parts.append(str(error.get("msg", "")))
+        elif error.get("type") == "missing_api_key":
             parts.append(f"Missing setting OPENAI_API_KEY: {HINTS['OPENAI_API_KEY']}")
         elif error.get("type") == "missing":
             parts.append(f"Missing setting {name}: {hint or 'set it in the environment or in .env'}")

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from bot.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.runtime import Runtime
+from bot.slack.manifest import INSTALL_PATH, REDIRECT_PATH
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +190,19 @@ def create_web_app(runtime: Runtime) -> Starlette:
         """This process's Prometheus metrics (each process serves its own)."""
         return Response(runtime.core.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
-    return Starlette(
-        routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ]
-    )
+    routes = [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    flow = runtime.install_flow
+    if flow is not None:  # many workspaces: Bolt's OAuth flow
+
+        async def install(request: Request) -> Response:
+            return to_starlette_response(await flow.handle_installation(to_async_bolt_request(request, b"")))
+
+        async def oauth_redirect(request: Request) -> Response:
+            return to_starlette_response(await flow.handle_callback(to_async_bolt_request(request, b"")))
+
+        routes += [Route(INSTALL_PATH, install, methods=["GET"]), Route(REDIRECT_PATH, oauth_redirect, methods=["GET"])]
+    return Starlette(routes=routes)

@@ -11,8 +11,9 @@ from bot.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from bot.runtime import Services
+    from bot.workspaces.tokens import Workspaces
 
-from . import actions, assistant, commands, home, messages
+from . import actions, assistant, commands, home, messages, workspaces as workspace_events
 
 # Every event type the manifest subscribes to has a listener here (Bolt answers 404 otherwise).
 SUBSCRIBED_EVENTS = (*messages.SUBSCRIBED_EVENTS, *assistant.SUBSCRIBED_EVENTS, *home.SUBSCRIBED_EVENTS)
@@ -29,6 +30,7 @@ def register_all(
     bot_name: str,
     budget: RateBudget | None = None,
     response_hosts: frozenset[str] = frozenset({"hooks.slack.com"}),
+    workspaces: "Workspaces | None" = None,
 ) -> None:
     threads = services.assistant_threads
     messages.register(app, dispatcher=services.dispatcher, threads=threads, identity=identity, tasks=tasks)
@@ -39,3 +41,5 @@ def register_all(
         app, runner=services.commands, management=services.management, tasks=tasks, client=client,
         update_interval=update_interval, budget=budget, response_hosts=response_hosts,
     )
+    if workspaces is not None:
+        workspace_events.register(app, workspaces=workspaces)

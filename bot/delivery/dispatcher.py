@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
 from collections import OrderedDict
-from typing import AsyncIterator, Callable, Protocol
+from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 from redis.exceptions import RedisError
 
@@ -42,6 +43,8 @@ from bot.memory.store import ConversationStore
 from bot.slack.events import IncomingMessage
 from bot.tasks import BackgroundTasks
 from bot.wording import STORE_FAILED
+from bot.workspaces import context as workspace_context
+from bot.workspaces.context import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +72,10 @@ class Dispatcher:
         flood: FloodLimit | None = None,
         sweep_interval: float | None = None,
         worker_id: str | None = None,
+        workspace_for: Callable[[IncomingMessage], Awaitable[Workspace | None]] | None = None,
     ) -> None:
         self.store = store
+        self.workspace_for = workspace_for  # distributed mode: the installation a job works for
         self.responder = responder
         self.tasks = tasks
         self.lease_seconds = lease_seconds
@@ -102,6 +107,10 @@ class Dispatcher:
 
     async def handle(self, message: IncomingMessage) -> None:
         """Accept ``message``; if this process leases its conversation, answer the queue."""
+        workspace = workspace_context.current()
+        if workspace is not None and workspace.is_enterprise_install and not message.org_install:
+            # Whoever answers it (maybe another process) finds the org-wide installation by its enterprise.
+            message = dataclasses.replace(message, enterprise=workspace.enterprise_id, org_install=True)
         if self._seen_here(message):
             return  # the twin event or a retry reached this same process
         cid = message.conversation
@@ -248,7 +257,16 @@ class Dispatcher:
             log.warning("could not hand %s back (%s): a sweep will adopt it", cid, type(exc).__name__)
 
     async def _run(self, run: JobRun) -> None:
-        await run.lease.guard(self.responder.handle(run.message, run))
+        if self.workspace_for is None:
+            await run.lease.guard(self.responder.handle(run.message, run))
+        else:
+            workspace = await self.workspace_for(run.message)
+            if workspace is None:
+                log.warning("%s in %s not answered: the workspace has no installation", run.message.kind,
+                            run.message.conversation)
+            else:
+                with workspace_context.working_for(workspace):
+                    await run.lease.guard(self.responder.handle(run.message, run))
         if not run.committed:  # the handler ended without storing anything: the job is done all the same
             await run.commit(Commit())
 

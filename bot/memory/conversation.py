@@ -167,8 +167,34 @@ class Keys:
         return f"{self.base}:persona:{team}:{channel}"
 
     def usage(self, team: str, period: str) -> str:
-        """Token usage of one day (YYYY-MM-DD) or month (YYYY-MM)."""
-        return f"{self.base}:usage:{team}:{period}"
+        """Token usage of one day (YYYY-MM-DD) or month (YYYY-MM); a workspace's periods share a slot."""
+        return f"{self.base}:usage:{{{team}}}:{period}"
+
+    def installation(self, enterprise: str, team: str) -> str:
+        """A workspace's installation (an org-wide install: the enterprise's, with no team)."""
+        return f"{self.base}:installation:{enterprise or '-'}:{team or '-'}"
+
+    def installation_pattern(self) -> str:
+        return f"{self.base}:installation:*"
+
+    def token_refresh(self, enterprise: str, team: str) -> str:
+        """Held by the one process refreshing an installation's token."""
+        return f"{self.base}:token-refresh:{enterprise or '-'}:{team or '-'}"
+
+    def org_teams(self, enterprise: str) -> str:
+        """The workspaces an org-wide installation has worked in (so uninstalling forgets them all)."""
+        return f"{self.base}:org-teams:{enterprise}"
+
+    def oauth_state(self, state: str) -> str:
+        """An OAuth state issued by /slack/install, spent by the redirect."""
+        return f"{self.base}:oauth-state:{state}"
+
+    def workspace_patterns(self, team: str) -> list[str]:
+        """Patterns of every key kept for workspace ``team`` (conversations, their work and
+        claims, channel indexes, personas, ratings, usage, names, stops, flood counts)."""
+        return [f"{self.base}:conv:{{{team}:*", f"{self.base}:flood:{{{team}:*", f"{self.base}:usage:{{{team}}}:*",
+                *(f"{self.base}:{kind}:{team}:*" for kind in
+                  ("channel-conversations", "channel-records", "persona", "feedback", "name", "stop"))]
 
     def feedback(self, team: str, channel: str, ts: str) -> str:
         return f"{self.base}:feedback:{team}:{channel}:{ts}"

@@ -32,6 +32,8 @@ class IncomingMessage:
     event_ts: str | None = None  # when the edit or the click happened (edits and regenerations)
     action_token: str = ""  # Slack's token for searching on the sender's behalf (assistant.search.context)
     files: tuple[dict[str, Any], ...] = ()  # files shared with the message (the fields the bot reads)
+    enterprise: str = ""  # distributed mode: the org of an org-wide installation that answers it
+    org_install: bool = False
 
     @property
     def job_id(self) -> str:
@@ -121,7 +123,9 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> Inc
     channel, ts = event.get("channel"), event.get("ts")
     if not isinstance(channel, str) or not isinstance(ts, str) or not channel or not ts:
         return Ignored("no channel or ts")
-    team = event.get("team") or body.get("team_id") or ""
+    # The workspace the event was delivered for (in a Slack Connect channel, the sender's own
+    # team may differ: the conversation and everything kept for it belong to this one).
+    team = body.get("team_id") or event.get("team") or ""
     if not isinstance(team, str):
         return Ignored("malformed team")
     text = event.get("text") if isinstance(event.get("text"), str) else ""
@@ -166,7 +170,7 @@ def _classify_edit(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_i
     thread_ts = edited.get("thread_ts") if isinstance(edited.get("thread_ts"), str) else None
     when = (edited.get("edited") or {}).get("ts") if isinstance(edited.get("edited"), Mapping) else None
     return IncomingMessage(
-        team=str(event.get("team") or edited.get("team") or body.get("team_id") or ""),
+        team=str(body.get("team_id") or event.get("team") or edited.get("team") or ""),
         channel=channel,
         channel_type=str(event.get("channel_type") or ("im" if channel.startswith("D") else "channel")),
         user=user,

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.events import USER_MESSAGE_SUBTYPES
+from bot.workspaces import context as workspace_context
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,33 @@ class HistoryUnavailable(Exception):
         self.error = error
 
 
+# Slack's limits (since 2025) for commercially distributed apps not in the Marketplace.
+LIMITED_CALLS_PER_MINUTE = 1  # conversations.history and conversations.replies, each, per workspace
+LIMITED_MESSAGES_PER_CALL = 15
+LIMITED_METHODS = ("conversations.history", "conversations.replies")
+RATE_LIMITED = "history_rate_limited"  # HistoryUnavailable.error when this minute's read is spent
+
+
 class SlackHistory:
-    def __init__(self, client: AsyncWebClient) -> None:
+    """``budget`` (distributed apps outside the Marketplace): every read is one call of at
+    most ``LIMITED_MESSAGES_PER_CALL`` messages, taken from the workspace's shared budget of
+    ``LIMITED_CALLS_PER_MINUTE`` a minute; without room, the read is refused at once."""
+
+    def __init__(self, client: AsyncWebClient, budget: Any | None = None) -> None:
         self.client = client
+        self.budget = budget
+
+    @property
+    def max_per_read(self) -> int | None:
+        """The most messages one read returns (None: as many as asked, in pages)."""
+        return LIMITED_MESSAGES_PER_CALL if self.budget is not None else None
+
+    async def _room(self, method: str) -> None:
+        if self.budget is None:
+            return
+        workspace = workspace_context.current()
+        if not await self.budget.take(workspace.team_id if workspace else "", method, 0):
+            raise HistoryUnavailable(RATE_LIMITED)
 
     async def thread(
         self, channel: str, thread_ts: str, max_messages: int, before_ts: str | None = None
@@ -96,19 +121,24 @@ class SlackHistory:
         messages: list[Mapping[str, Any]] = []
         cursor: str | None = None
         extra = {"latest": before_ts, "inclusive": False} if before_ts else {}
+        limited = self.max_per_read
         while len(messages) < max_messages:
+            await self._room("conversations.replies")
             response = await self._call(
-                self.client.conversations_replies, channel=channel, ts=thread_ts, limit=PAGE_SIZE, cursor=cursor, **extra
+                self.client.conversations_replies, channel=channel, ts=thread_ts,
+                limit=min(PAGE_SIZE, limited or PAGE_SIZE, max_messages), cursor=cursor, **extra
             )
             messages.extend(response.get("messages") or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor or not response.get("has_more", bool(cursor)):
+            if limited or not cursor or not response.get("has_more", bool(cursor)):
                 break
         return messages[:max_messages]
 
     async def channel(self, channel: str, count: int) -> list[Mapping[str, Any]]:
         """The channel's ``count`` most recent messages, oldest first.  Raises HistoryUnavailable."""
-        response = await self._call(self.client.conversations_history, channel=channel, limit=count)
+        await self._room("conversations.history")
+        response = await self._call(self.client.conversations_history, channel=channel,
+                                    limit=min(count, self.max_per_read or count))
         return list(reversed(response.get("messages") or []))
 
     async def earlier_in_thread(
@@ -125,6 +155,7 @@ class SlackHistory:
         """The ts of this bot's messages posted after ``since_ts`` in a thread (or at the
         top level of a DM): what an attempt that died mid-post may have left behind."""
         try:
+            await self._room("conversations.replies" if thread_ts else "conversations.history")
             if thread_ts:
                 response = await self._call(self.client.conversations_replies, channel=channel, ts=thread_ts,
                                             oldest=since_ts, inclusive=False, limit=PAGE_SIZE)

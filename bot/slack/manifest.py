@@ -40,13 +40,25 @@ BOT_SCOPES = [
 # Scopes Slack's search for AI apps (assistant.search.context) needs: only with TOOL_SEARCH_WORKSPACE.
 SEARCH_SCOPES = ["search:read.public", "search:read.private", "search:read.im", "search:read.mpim"]
 PLACEHOLDER_URL = "https://YOUR-HOST"
+# A distributable app also hears when a workspace removes it, to forget that workspace.
+UNINSTALL_EVENTS = ["app_uninstalled", "tokens_revoked"]
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+
+
+def bot_scopes(*, search: bool = False) -> list[str]:
+    """The scopes the bot asks for (in the manifest and in the OAuth flow)."""
+    return [*BOT_SCOPES, *(SEARCH_SCOPES if search else [])]
 
 
 def build_manifest(
     catalog: PromptCatalog, *, url: str | None, name: str, management_command: str, socket_mode: bool = False,
-    search: bool = False,
+    search: bool = False, distributed: bool = False,
 ) -> dict[str, Any]:
-    endpoint = f"{(url or PLACEHOLDER_URL).rstrip('/')}/slack/events"
+    """``distributed``: an app installed in many workspaces through OAuth (redirect URL,
+    token rotation, org-wide installs, uninstall events)."""
+    base = (url or PLACEHOLDER_URL).rstrip("/")
+    endpoint = f"{base}/slack/events"
     commands = []
     for command, prompt in sorted(catalog.commands.items()):
         commands.append(_command(command, prompt.header.description, prompt.header.usage, endpoint, socket_mode))
@@ -54,7 +66,7 @@ def build_manifest(
         _command(management_command, f"Help, reset, persona, usage and model for {name}",
                  "help | reset | persona show|set <text>|clear | usage | model | tools", endpoint, socket_mode)
     )
-    events: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}
+    events: dict[str, Any] = {"bot_events": [*BOT_EVENTS, *(UNINSTALL_EVENTS if distributed else [])]}
     if not socket_mode:
         events = {"request_url": endpoint, **events}
     return {
@@ -71,13 +83,16 @@ def build_manifest(
             "bot_user": {"display_name": name, "always_online": True},
             "slash_commands": commands,
         },
-        "oauth_config": {"scopes": {"bot": [*BOT_SCOPES, *(SEARCH_SCOPES if search else [])]}},
+        "oauth_config": {
+            **({"redirect_urls": [f"{base}{REDIRECT_PATH}"]} if distributed else {}),
+            "scopes": {"bot": bot_scopes(search=search)},
+        },
         "settings": {
             "event_subscriptions": events,
             "interactivity": {"is_enabled": True, **({} if socket_mode else {"request_url": endpoint})},
-            "org_deploy_enabled": False,
+            "org_deploy_enabled": distributed,
             "socket_mode_enabled": socket_mode,
-            "token_rotation_enabled": False,
+            "token_rotation_enabled": distributed,
         },
     }
 

@@ -25,6 +25,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from bot.workspaces import context as workspace_context
+
 log = logging.getLogger(__name__)
 
 ANSWER_TTL_MS = 10 * 60 * 1000  # an answer that never unregisters (crash) stops counting after this
@@ -180,7 +182,7 @@ class SharedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self.budget = budget
         self.on_rate_limited = on_rate_limited  # told the method of every 429 retried (the metrics count them)
-        self.team: str = ""  # set once auth.test has said which workspace this is
+        self.team: str = ""  # single-workspace mode: set once auth.test has said which workspace this is
 
     async def prepare_for_next_attempt_async(
         self,
@@ -190,12 +192,14 @@ class SharedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         response: Optional[HttpResponse] = None,
         error: Optional[Exception] = None,
     ) -> None:
-        if response is not None and self.team:
+        workspace = workspace_context.current()
+        team = workspace.team_id if workspace is not None else self.team
+        if response is not None and team:
             method = request.url.rstrip("/").rsplit("/", 1)[-1]
             seconds = retry_after_seconds(response.headers)
             log.warning("Slack rate-limited %s; the workspace waits %.0fs", method, seconds)
             if self.on_rate_limited is not None:
                 self.on_rate_limited(method)
-            await self.budget.block(self.team, method, seconds)
+            await self.budget.block(team, method, seconds)
         await super().prepare_for_next_attempt_async(state=state, request=request, response=response, error=error)
 

@@ -143,8 +143,20 @@ class Ledger:
         found: set[str] = set()
         pattern = self.keys.usage("*", "????-??")
         async for key in redis.scan_iter(match=pattern, count=500):
-            found.add(_text(key).rsplit(":", 2)[-2])
+            found.add(_text(key).rsplit(":", 2)[-2].strip("{}"))
         return sorted(found)
+
+    async def adopt_old_keys(self, redis: Redis) -> int:
+        """Rename usage kept under the names used before workspaces had their own slot
+        (``usage:T:period`` → ``usage:{T}:period``); returns how many were renamed."""
+        renamed = 0
+        async for key in redis.scan_iter(match=f"{self.keys.base}:usage:*", count=500):
+            name = _text(key)
+            team, period = name.removeprefix(f"{self.keys.base}:usage:").rsplit(":", 1)
+            if not team.startswith("{"):
+                await redis.rename(name, self.keys.usage(team, period))
+                renamed += 1
+        return renamed
 
     async def totals(self, redis: Redis, team: str, periods: Iterable[str]) -> dict[str, dict[str, Totals]]:
         """Every figure of ``periods`` (days or months) for one workspace, added up:

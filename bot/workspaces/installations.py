@@ -1,0 +1,112 @@
+"""Installations and OAuth state in Redis, behind Bolt's (slack-sdk's) store interfaces.
+
+One key per installation, a JSON document of slack-sdk's ``Installation``; an
+org-wide (Enterprise Grid) install is kept under its enterprise with no team, as
+slack-sdk's own stores do.  OAuth states are single-use keys that expire.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import datetime
+from typing import Any, Optional
+
+from redis.asyncio import Redis
+from slack_sdk.oauth.installation_store import Bot, Installation
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+
+from bot.memory.conversation import Keys, as_text
+
+log = logging.getLogger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    return value.timestamp() if isinstance(value, datetime) else value
+
+
+def installation_to_json(installation: Installation) -> str:
+    return json.dumps({k: _plain(v) for k, v in installation.to_dict_for_copying().items()}, separators=(",", ":"))
+
+
+def installation_from_json(raw: str | bytes) -> Installation:
+    return Installation(**json.loads(raw))
+
+
+class RedisInstallationStore(AsyncInstallationStore):
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    @property
+    def logger(self) -> logging.Logger:
+        return log
+
+    def _key(self, enterprise_id: Optional[str], team_id: Optional[str], is_enterprise_install: Optional[bool]) -> str:
+        """A workspace's install by its team alone; an org-wide install by its enterprise alone."""
+        if is_enterprise_install:
+            return self.keys.installation(enterprise_id or "", "")
+        return self.keys.installation("", team_id or "")
+
+    async def async_save(self, installation: Installation) -> None:
+        await self.redis.set(self._key(installation.enterprise_id, installation.team_id, installation.is_enterprise_install),
+                             installation_to_json(installation))
+
+    async def async_save_bot(self, bot: Bot) -> None:  # the installation carries its bot
+        return None
+
+    async def async_find_installation(
+        self, *, enterprise_id: Optional[str], team_id: Optional[str], user_id: Optional[str] = None,
+        is_enterprise_install: Optional[bool] = False,
+    ) -> Optional[Installation]:
+        raw = await self.redis.get(self._key(enterprise_id, team_id, is_enterprise_install))
+        if raw is None and enterprise_id and not is_enterprise_install:
+            # an event from a workspace of an org where the app is installed org-wide
+            raw = await self.redis.get(self._key(enterprise_id, None, True))
+        return None if raw is None else installation_from_json(as_text(raw))
+
+    async def async_find_bot(
+        self, *, enterprise_id: Optional[str], team_id: Optional[str], is_enterprise_install: Optional[bool] = False,
+    ) -> Optional[Bot]:
+        found = await self.async_find_installation(enterprise_id=enterprise_id, team_id=team_id,
+                                                   is_enterprise_install=is_enterprise_install)
+        return None if found is None or not found.bot_token else found.to_bot()
+
+    async def async_delete_installation(
+        self, *, enterprise_id: Optional[str], team_id: Optional[str], user_id: Optional[str] = None,
+    ) -> None:
+        await self.redis.delete(self._key(enterprise_id, team_id, not team_id))
+
+    async def async_delete_bot(self, *, enterprise_id: Optional[str], team_id: Optional[str]) -> None:
+        await self.async_delete_installation(enterprise_id=enterprise_id, team_id=team_id)
+
+    async def async_delete_all(self, *, enterprise_id: Optional[str], team_id: Optional[str]) -> None:
+        await self.async_delete_installation(enterprise_id=enterprise_id, team_id=team_id)
+
+    async def count(self) -> int:
+        return len([key async for key in self.redis.scan_iter(match=self.keys.installation_pattern(), count=500)])
+
+
+class RedisOAuthStateStore(AsyncOAuthStateStore):
+    """States issued by the install page; each one can be spent once, within ``expiration_seconds``."""
+
+    def __init__(self, redis: Redis, keys: Keys, expiration_seconds: int = 600) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.expiration_seconds = expiration_seconds
+
+    @property
+    def logger(self) -> logging.Logger:
+        return log
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        state = secrets.token_urlsafe(24)
+        await self.redis.set(self.keys.oauth_state(state), "1", ex=self.expiration_seconds)
+        return state
+
+    async def async_consume(self, state: str) -> bool:
+        if not state:
+            return False
+        return await self.redis.getdel(self.keys.oauth_state(state)) is not None
