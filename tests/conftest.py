@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 import redis
@@ -161,3 +161,17 @@ def start_process(slack: FakeSlack, model: FakeModel, redis_url: str, key_prefix
     yield start
     for process in started:
         process.close()
+
+
+@pytest.fixture
+def sender_for() -> Iterator[Any]:
+    """A signed-event sender for any app instance the test started."""
+    senders: list[SlackSender] = []
+
+    def make(instance: AppInstance) -> SlackSender:
+        senders.append(SlackSender(instance.url))
+        return senders[-1]
+
+    yield make
+    for sender in senders:
+        sender.close()

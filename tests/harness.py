@@ -173,16 +173,19 @@ class SlackSender:
         return self.client.post(f"{base_url or self.base_url}/slack/events", content=body, headers=all_headers)
 
     @staticmethod
-    def envelope(event: Mapping[str, Any], event_id: str | None = None) -> dict[str, Any]:
+    def envelope(event: Mapping[str, Any], event_id: str | None = None, *, team: str = TEAM_ID,
+                 bot_user: str = BOT_USER_ID, enterprise: str | None = None, org_install: bool = False) -> dict[str, Any]:
         return {
             "token": "legacy-verification-token",
-            "team_id": TEAM_ID,
+            "team_id": team,
+            **({"enterprise_id": enterprise} if enterprise else {}),
             "api_app_id": "A0001",
             "event": dict(event),
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(SlackSender._ids):08d}",
             "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True, "is_enterprise_install": False}],
+            "authorizations": [{"enterprise_id": enterprise, "team_id": team, "user_id": bot_user, "is_bot": True,
+                                "is_enterprise_install": org_install}],
             "is_ext_shared_channel": False,
         }
 
@@ -215,8 +218,9 @@ class SlackSender:
         return self.post(body, content_type="application/x-www-form-urlencoded", base_url=base_url)
 
     def send_event(self, event: Mapping[str, Any], *, event_id: str | None = None, retry_num: int | None = None,
-                   base_url: str | None = None) -> httpx.Response:
-        body = json.dumps(self.envelope(event, event_id)).encode()
+                   base_url: str | None = None, **workspace: Any) -> httpx.Response:
+        """``workspace``: team, bot_user, enterprise, org_install of the envelope (another workspace's event)."""
+        body = json.dumps(self.envelope(event, event_id, **workspace)).encode()
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
         return self.post(body, headers=headers, base_url=base_url)
 

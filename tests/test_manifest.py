@@ -48,6 +48,15 @@ def test_manifest_command_prints_yaml_with_urls_commands_and_scopes():
     assert translate["usage_hint"] == "<language> <text>" and translate["description"]
 
 
+def test_with_a_client_id_the_manifest_is_for_a_distributable_app():
+    manifest = run_manifest("--url", "https://bot.example.com", SLACK_CLIENT_ID="1111.2222")
+    assert manifest["oauth_config"]["redirect_urls"] == ["https://bot.example.com/slack/oauth_redirect"]
+    assert manifest["settings"]["token_rotation_enabled"] is True and manifest["settings"]["org_deploy_enabled"] is True
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == [*BOT_EVENTS, "app_uninstalled", "tokens_revoked"]
+    single = run_manifest("--url", "https://bot.example.com")
+    assert "redirect_urls" not in single["oauth_config"] and single["settings"]["token_rotation_enabled"] is False
+
+
 def test_socket_mode_manifest_has_no_request_urls():
     manifest = run_manifest("--socket-mode")
     assert manifest["settings"]["socket_mode_enabled"] is True

@@ -47,6 +47,16 @@ def test_missing_settings_are_named_in_one_line():
         assert f"Missing setting {name}" in message
 
 
+def test_a_distributable_app_needs_no_bot_token_but_both_oauth_credentials():
+    base = {k: v for k, v in BASE.items() if k != "SLACK_BOT_TOKEN"}
+    settings = load_settings({**base, "SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s"}, env_file=None)
+    assert settings.distributed and settings.bot_token() == ""
+    with pytest.raises(ConfigError, match="Missing setting SLACK_CLIENT_SECRET: set it to the Client Secret"):
+        load_settings({**base, "SLACK_CLIENT_ID": "1.2"}, env_file=None)
+    both = load_settings({**BASE, "SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s"}, env_file=None)
+    assert not both.distributed  # SLACK_BOT_TOKEN wins: one workspace
+
+
 def test_inconsistent_budget_is_rejected():
     with pytest.raises(ConfigError, match="MAX_OUTPUT_TOKENS must be smaller than MAX_CONTEXT_TOKENS"):
         load_settings({**BASE, "MAX_CONTEXT_TOKENS": 1000, "MAX_OUTPUT_TOKENS": 1000}, env_file=None)

@@ -23,12 +23,15 @@ from bot.memory.conversation import Keys, as_text
 log = logging.getLogger(__name__)
 
 
-def _plain(value: Any) -> Any:
-    return value.timestamp() if isinstance(value, datetime) else value
+def _plain(name: str, value: Any) -> Any:
+    """Times as numbers (expiry times as whole seconds, as slack-sdk reads them back)."""
+    if not isinstance(value, datetime):
+        return value
+    return int(value.timestamp()) if name.endswith("expires_at") else value.timestamp()
 
 
 def installation_to_json(installation: Installation) -> str:
-    return json.dumps({k: _plain(v) for k, v in installation.to_dict_for_copying().items()}, separators=(",", ":"))
+    return json.dumps({k: _plain(k, v) for k, v in installation.to_dict_for_copying().items()}, separators=(",", ":"))
 
 
 def installation_from_json(raw: str | bytes) -> Installation:

@@ -6,6 +6,7 @@ The real slack-sdk ``AsyncWebClient`` talks to it through ``base_url``.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -26,6 +27,20 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    token: str | None = None
+
+
+@dataclass
+class Installed:
+    """A workspace's bot as Slack knows it after an installation (tokens rotate when ``expires_in`` is set)."""
+
+    team_id: str
+    team_name: str
+    bot_user_id: str
+    bot_id: str
+    enterprise_id: str | None = None
+    is_enterprise_install: bool = False
+    expires_in: int | None = None
 
 
 @dataclass
@@ -138,6 +153,15 @@ class FakeSlack:
         self.rate_limits: dict[str, int] = dict(SLACK_TIERS)
         self.rate_limited: dict[str, int] = {}  # method -> 429s answered
         self._recent: dict[str, list[float]] = {}  # method -> seconds to wait before answering
+        # OAuth (distributed apps): the app's credentials, codes handed out by the consent page,
+        # every live bot token (with its workspace and expiry) and refresh token (each spent once).
+        self.client_id, self.client_secret = "1111.2222", "client-secret"
+        self.codes: dict[str, Installed] = {}
+        self.tokens: dict[str, tuple[Installed, float | None]] = {
+            BOT_TOKEN: (Installed(TEAM_ID, "Example", BOT_USER_ID, BOT_ID), None)}
+        self.refresh_tokens: dict[str, Installed] = {}
+        self.refreshes = 0  # refresh_token grants answered
+        self._issued = 0
         self._condition = threading.Condition()
         self._ts_counter = 0
         self.server = BackgroundServer(self._handler_class())
@@ -217,6 +241,62 @@ class FakeSlack:
         self._ts_counter += 1
         return f"{1_700_000_000 + self._ts_counter}.{self._ts_counter:06d}"
 
+    def authorize_code(self, installed: Installed) -> str:
+        """What Slack's consent page does when someone approves: a code for oauth.v2.access."""
+        with self._condition:
+            self._issued += 1
+            code = f"code-{self._issued}"
+            self.codes[code] = installed
+            return code
+
+    def _grant(self, installed: Installed, refreshed: bool = False) -> dict[str, Any]:
+        """New tokens: a refreshed one lives Slack's 12 hours, the first one ``installed.expires_in``."""
+        self._issued += 1
+        token = f"xoxe.xoxb-{installed.team_id or installed.enterprise_id}-{self._issued}"
+        lifetime = 12 * 3600 if refreshed else installed.expires_in
+        expires = time.time() + lifetime if lifetime is not None else None
+        self.tokens[token] = (installed, expires)
+        grant: dict[str, Any] = {"access_token": token, "token_type": "bot", "bot_user_id": installed.bot_user_id}
+        if installed.expires_in is not None:
+            refresh = f"xoxe-1-refresh-{self._issued}"
+            self.refresh_tokens[refresh] = installed
+            grant.update(refresh_token=refresh, expires_in=lifetime)
+        return grant
+
+    def _oauth_access(self, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("client_id") != self.client_id or p.get("client_secret") != self.client_secret:
+            return {"ok": False, "error": "invalid_client_id" if p.get("client_id") != self.client_id else "bad_client_secret"}
+        if p.get("grant_type") == "refresh_token":
+            installed = self.refresh_tokens.pop(str(p.get("refresh_token")), None)  # a refresh token is spent once
+            if installed is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            self.refreshes += 1
+            return {"ok": True, **self._grant(installed, refreshed=True), "team": {"id": installed.team_id}}
+        installed = self.codes.pop(str(p.get("code")), None)
+        if installed is None:
+            return {"ok": False, "error": "invalid_code"}
+        return {
+            "ok": True, "app_id": "A0001", "scope": ",".join(self.granted_scopes), **self._grant(installed),
+            "team": {"id": installed.team_id, "name": installed.team_name} if not installed.is_enterprise_install else None,
+            "enterprise": {"id": installed.enterprise_id, "name": "Org"} if installed.enterprise_id else None,
+            "is_enterprise_install": installed.is_enterprise_install,
+            "authed_user": {"id": "U1"},
+        }
+
+    def token_team(self, token: str | None) -> Installed | None:
+        """The workspace a live token belongs to (None: unknown, revoked or expired)."""
+        found = self.tokens.get(token or "")
+        if found is None or (found[1] is not None and found[1] < time.time()):
+            return None
+        return found[0]
+
+    def revoke_workspace(self, team_id: str) -> None:
+        """The workspace removed the app: its tokens stop working."""
+        with self._condition:
+            for token, (installed, _) in list(self.tokens.items()):
+                if installed.team_id == team_id:
+                    del self.tokens[token]
+
     def slow_next(self, method: str, seconds: float) -> None:
         """The next call of ``method`` answers only after ``seconds`` (past the client's timeout)."""
         with self._condition:
@@ -235,7 +315,7 @@ class FakeSlack:
             time.sleep(delay)
             return 200, {"ok": False, "error": "too_late"}, {}
         with self._condition:
-            self.calls.append(Call(method, params))
+            self.calls.append(Call(method, params, token=token))
             self._condition.notify_all()
             limit = self.rate_limits.get(method)
             if limit is not None:
@@ -255,10 +335,18 @@ class FakeSlack:
             if method == "apps.connections.open":
                 ok = token == self.app_token
                 return 200, ({"ok": True, "url": "ws://127.0.0.1:9/link"} if ok else {"ok": False, "error": "invalid_auth"}), {}
-            if token != BOT_TOKEN:
-                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            if method == "oauth.v2.access":
+                return 200, self._oauth_access(params), {}
+            installed = self.token_team(token)
+            if installed is None:
+                expired = token in self.tokens
+                return 200, {"ok": False, "error": "token_expired" if expired else "invalid_auth"}, {}
             error = size_error(method, params, self.markdown_refused) if method in ("chat.postMessage", "chat.update") else None
             result = {"ok": False, "error": error} if error else self._dispatch(method, params)
+            if method == "auth.test" and result.get("ok"):
+                result.update(team_id=installed.team_id, user_id=installed.bot_user_id, bot_id=installed.bot_id,
+                              team=installed.team_name, is_enterprise_install=installed.is_enterprise_install,
+                              enterprise_id=installed.enterprise_id)
             if not result.get("ok"):
                 self.errors.append((method, str(result.get("error"))))
             self._condition.notify_all()
@@ -443,7 +531,8 @@ class FakeSlack:
                 name = urlsplit(self.path).path.removeprefix("/files/")
                 fake.file_downloads.append((name, self.headers.get("Authorization", "")))
                 data = fake.files.get(name)
-                if self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}" or data is None:
+                auth = self.headers.get("Authorization", "")
+                if fake.token_team(auth.removeprefix("Bearer ")) is None or data is None:
                     self.send_response(302)
                     self.send_header("Location", "/signin")
                     self.send_header("Content-Length", "0")
@@ -475,6 +564,9 @@ class FakeSlack:
                 method = urlsplit(self.path).path.rsplit("/", 1)[-1]
                 auth = self.headers.get("Authorization", "")
                 token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
+                if auth.startswith("Basic "):  # oauth.v2.access: the app's credentials as HTTP Basic auth
+                    client_id, _, secret = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+                    params = {**params, "client_id": client_id, "client_secret": secret}
                 status, payload, headers = fake.handle(method, params, token)
                 self.send_json(payload, status, headers)
 
