@@ -219,14 +219,16 @@ async def operator_store(settings: Settings, without_redis: str) -> AsyncIterato
     """The store an operator command reads (it needs the Redis the bot uses); closed afterwards."""
     from redis.exceptions import RedisError
 
-    from bot.memory.store import ConversationStore, connect
+    from bot.memory.store import ConversationStore, open_redis
     from bot.runtime import StartupError
 
     if settings.embedded_store:
         raise StartupError(f"REDIS_URL is not set: {without_redis}.")
-    store = ConversationStore(
-        connect(settings.redis_url), key_prefix=settings.redis_key_prefix, ttl_seconds=settings.conversation_ttl_seconds
-    )
+    try:
+        client = await open_redis(settings.redis_url, cluster=settings.redis_cluster, max_connections=10)
+    except (RedisError, OSError) as exc:
+        raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+    store = ConversationStore(client, key_prefix=settings.redis_key_prefix, ttl_seconds=settings.conversation_ttl_seconds)
     try:
         try:
             await store.ping()

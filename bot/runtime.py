@@ -9,6 +9,7 @@ console (``bot.console``) uses the same core and services without Slack.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -49,7 +50,7 @@ from bot.settings import Settings
 from bot.slack.history import LIMITED_CALLS_PER_MINUTE, LIMITED_METHODS, SlackHistory
 from bot.slack.notes import SlackNotes
 from bot.slack.retries import fault_retry_handlers
-from bot.memory.store import ConversationStore, connect
+from bot.memory.store import ConversationStore, is_cluster, open_redis
 from bot.tasks import BackgroundTasks
 from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
@@ -191,16 +192,22 @@ async def build_core(
             "REDIS_URL is not set: using the embedded in-process store. Conversation history is per-process "
             "and lost on restart; set REDIS_URL for production."
         )
-    store = ConversationStore(
-        redis if redis is not None else connect(settings.redis_url, max_connections=settings.redis_max_connections),
-        key_prefix=settings.redis_key_prefix,
-        ttl_seconds=settings.conversation_ttl_seconds,
-    )
+    try:
+        client = redis if redis is not None else await open_redis(
+            settings.redis_url, cluster=settings.redis_cluster,
+            max_connections=settings.redis_max_connections)
+    except (RedisError, OSError) as exc:
+        raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+    except ValueError as exc:
+        raise StartupError(f"Invalid setting REDIS_URL ({exc}).") from None
+    store = ConversationStore(client, key_prefix=settings.redis_key_prefix, ttl_seconds=settings.conversation_ttl_seconds)
     try:
         await store.ping()
     except (RedisError, OSError) as exc:
         await store.close()
         raise StartupError(f"Cannot reach Redis at REDIS_URL ({type(exc).__name__}): start Redis or fix the URL.") from None
+    if is_cluster(store.redis):
+        log.info("REDIS_URL names a Redis Cluster: using the cluster client")
     try:
         prices = load_prices(settings.prices_file)
     except PricesError as exc:
@@ -208,8 +215,13 @@ async def build_core(
         raise StartupError(f"Invalid PRICES_FILE: {exc}.") from None
     model = build_model_client(settings, openai_client)
     mcp_servers = await start_mcp_servers(settings)
+    ledger = Ledger(store.redis, store.keys, prices)
+    if not settings.embedded_store and not is_cluster(store.redis):
+        with contextlib.suppress(RedisError, OSError):
+            if renamed := await ledger.adopt_old_keys(store.redis):
+                log.info("usage kept under the old key names moved to the new ones (%d keys)", renamed)
     return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
-                mcp_servers, Ledger(store.redis, store.keys, prices))
+                mcp_servers, ledger)
 
 
 def build_model_client(settings: Settings, openai_client: AsyncOpenAI | None = None, *,

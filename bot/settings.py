@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     # Memory
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     redis_key_prefix: str = Field(default="slackbot", min_length=1, alias="REDIS_KEY_PREFIX")
+    redis_cluster: Literal["auto", "true", "false"] = Field(default="auto", alias="REDIS_CLUSTER")
     conversation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="CONVERSATION_TTL_SECONDS")
     dm_idle_reset_minutes: int = Field(default=60, ge=1, alias="DM_IDLE_RESET_MINUTES")
     thread_import_limit: int = Field(default=400, ge=0, le=5000, alias="THREAD_IMPORT_LIMIT")

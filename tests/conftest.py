@@ -38,8 +38,48 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules marked ``on_cluster`` run each test on the single Redis and on the Redis Cluster."""
+    if "redis_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("on_cluster"):
+        metafunc.parametrize("redis_backend", ["redis", "cluster"], indirect=True)
+
+
+@pytest.fixture
+def redis_backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "redis")
+
+
+@pytest.fixture
+def redis_url(redis_backend: str, request: pytest.FixtureRequest) -> str:
+    """The Redis a test runs on: the single server, or (``on_cluster`` modules, second run) any
+    node of the 3-primary cluster."""
+    if redis_backend == "cluster":
+        return request.getfixturevalue("redis_cluster_url")
+    return request.getfixturevalue("single_redis_url")
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def cluster_ports() -> Iterator[list[int]]:
+    """A real 3-primary Redis Cluster from redis-server, started once for the session: its nodes' ports."""
+    from .redis_servers import start_cluster
+
+    try:
+        servers, ports = start_cluster()
+    except RuntimeError as exc:
+        pytest.fail(f"could not start a Redis Cluster for the tests: {exc}")
+    try:
+        yield ports
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(cluster_ports: list[int]) -> str:
+    return f"redis://127.0.0.1:{cluster_ports[0]}/0"
+
+
+@pytest.fixture(scope="session")
+def single_redis_url() -> Iterator[str]:
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     if _answers(url):
         yield url

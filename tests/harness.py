@@ -29,15 +29,26 @@ SIGNING_SECRET = "test-signing-secret"
 DONE_BUTTONS = ["feedback_up", "feedback_down", "regenerate_answer"]
 
 
-def delete_prefix(redis_url: str, prefix: str) -> None:
-    """Remove every key under ``prefix`` (tests and benchmarks may share a Redis with others)."""
+def sync_client(redis_url: str) -> Any:
+    """A blocking client for ``redis_url``: redis-py's cluster client when it names a cluster node."""
     import redis
 
-    client = redis.Redis.from_url(redis_url)
+    plain = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
+        if int(plain.info("cluster").get("cluster_enabled", 0)):
+            plain.close()
+            return redis.RedisCluster.from_url(redis_url)
+    except redis.RedisError:
+        pass
+    return plain
+
+
+def delete_prefix(redis_url: str, prefix: str) -> None:
+    """Remove every key under ``prefix`` (tests and benchmarks may share a Redis with others)."""
+    client = sync_client(redis_url)
+    try:
+        for key in list(client.scan_iter(match=f"{prefix}:*", count=1000)):
+            client.delete(key)  # one key a command: they live in many cluster slots
     finally:
         client.close()
 

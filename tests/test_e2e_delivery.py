@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 import threading
 import time
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import BOT_ID, BOT_USER_ID
-from .harness import SlackSender, edited, mention, message, twin_message, said
+from .harness import SlackSender, edited, mention, message, sync_client, twin_message, said
+
+pytestmark = pytest.mark.on_cluster  # each test also runs on the Redis Cluster
 
 
 def test_retried_delivery_gets_one_answer(app, sender, slack, model):
@@ -115,8 +119,6 @@ def test_messages_in_one_conversation_are_answered_in_order_one_at_a_time(app, s
 
 
 def test_a_conversation_held_by_a_dead_process_is_adopted(app, sender, slack, model, redis_url, key_prefix):
-    import redis
-
     from bot.memory.conversation import ConversationId, Keys
 
     from .fakes.slack_api import TEAM_ID
@@ -128,7 +130,7 @@ def test_a_conversation_held_by_a_dead_process_is_adopted(app, sender, slack, mo
     app.wait_stored(cid, 2)
     # Another process leased the conversation, then died: its heartbeat lapsed, its lease has a minute to run.
     keys = Keys(key_prefix)
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     client.zadd(keys.delivery("workers"), {"wdead": 1})
     client.sadd(keys.delivery("holding:wdead"), f"{cid}|x")
     client.set(keys.lock(cid), "wdead:7", px=60_000)

@@ -6,21 +6,24 @@ the fake Slack and model at the edge, and kill or stop them as a platform would.
 
 from __future__ import annotations
 
+import pytest
+
 import time
 
-import redis
 
 from bot.memory.conversation import ConversationId, Keys
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention
+from .harness import SlackSender, mention, sync_client
+
+pytestmark = pytest.mark.on_cluster  # each test also runs on the Redis Cluster
 
 SLOW = "slowly " * 400  # about 20 s of streaming at the pace below: long enough to be cut
 
 
 def stored_turns(redis_url: str, key_prefix: str, cid: ConversationId) -> list[bytes]:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     try:
         return client.lrange(Keys(key_prefix).messages(cid), 0, -1)
     finally:
@@ -122,7 +125,7 @@ def test_a_worker_that_loses_its_lease_stops_writing_at_once(start_app, slack, m
     event = mention("who is writing?")
     sender = SlackSender(app.url)
     cid = ConversationId(TEAM_ID, "C100", event["ts"])
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     try:
         sender.send_event(event)
         partial = slack.wait_for(lambda s: next((m for m in s.posts() if m.text.startswith("slowly")), None), timeout=20)

@@ -3,6 +3,8 @@ usage (cached tokens included), real Redis keeps the totals."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from datetime import datetime, timezone
 
@@ -16,6 +18,8 @@ from .fakes.slack_api import TEAM_ID
 from .harness import SlackSender, mention
 from .test_cli import bare_env, run_bot
 from .test_e2e_management import manage
+
+pytestmark = pytest.mark.on_cluster  # each test also runs on the Redis Cluster
 
 SENT_1 = (1000, 400, 100)  # prompt, cached, completion tokens
 SENT_2 = (2000, 0, 50)
@@ -123,9 +127,9 @@ def test_allowlists_refuse_without_a_model_call(start_app, slack, model):
 
 
 async def test_daily_limits_reset_at_midnight_and_the_budget_on_the_first(redis_url, key_prefix):
-    from bot.memory.store import connect
+    from bot.memory.store import open_redis
 
-    redis = connect(redis_url)
+    redis = await open_redis(redis_url)
     ledger = Ledger(redis, Keys(key_prefix), PriceTable({"m": Price(input=1_000_000.0, output=0.0)}))  # $1 a token
     try:
         from bot.memory.batch import Batch

@@ -4,17 +4,20 @@ uninstalling, and token rotation shared by two processes."""
 
 from __future__ import annotations
 
+import pytest
+
 import threading
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import redis
 
 from bot.memory.conversation import ConversationId
 
 from .fakes.slack_api import Installed
-from .harness import new_ts
+from .harness import new_ts, sync_client
+
+pytestmark = pytest.mark.on_cluster  # each test also runs on the Redis Cluster
 
 SECOND = Installed("T2", "Second Co", "UB2", "BB2")
 THIRD = Installed("T3", "Third Co", "UB3", "BB3")
@@ -56,7 +59,7 @@ def posts_with_token(slack, channel: str) -> list[str]:
 
 
 def keys_of(redis_url: str, prefix: str, team: str) -> list[str]:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     try:
         return sorted(k.decode() for k in client.scan_iter(match=f"{prefix}:*", count=1000) if team in k.decode())
     finally:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-import redis.asyncio as aioredis
 
 from bot.slack.rate_budget import RateBudget
-from bot.memory.store import connect
+from bot.memory.store import open_redis
 
 
-@pytest.fixture(params=["redis", "embedded"])
+@pytest.fixture(params=["redis", "embedded", "cluster"])
 async def budget(request, redis_url, key_prefix):
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True) if request.param == "redis" else connect(None)
+    url = request.getfixturevalue("redis_cluster_url") if request.param == "cluster" else redis_url
+    client = await open_redis(None if request.param == "embedded" else url)
     yield RateBudget(client, key_prefix=key_prefix, per_minute={"chat.update": 10})
     await client.aclose()
 

@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis.asyncio as aioredis
 
 from bot.delivery.lease import Lease
 from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, QUEUED, Commit, ConversationQueue, LeaseLost
 from bot.delivery.workers import Workers, conversation_of, member_for
 from bot.memory.conversation import ConversationId, StoredMessage
-from bot.memory.store import ConversationStore, connect
+from bot.memory.store import ConversationStore, open_redis
 from bot.slack.events import IncomingMessage
 
 THREAD = "1600000000.000100"
 
 
-@pytest.fixture(params=["redis", "embedded"])
+@pytest.fixture(params=["redis", "embedded", "cluster"])
 async def store(request, redis_url, key_prefix):
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True) if request.param == "redis" else connect(None)
+    url = request.getfixturevalue("redis_cluster_url") if request.param == "cluster" else redis_url
+    client = await open_redis(None if request.param == "embedded" else url)
     yield ConversationStore(client, key_prefix=key_prefix, ttl_seconds=600)
     await client.aclose()
 

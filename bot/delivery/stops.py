@@ -128,7 +128,7 @@ class StopSignals:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for w, ts in asked:
-                pipe.exists(self.keys.stop(w.team, w.channel, ts))
+                pipe.execute_command("EXISTS", self.keys.stop(w.team, w.channel, ts))
             found = await pipe.execute()
         for (w, _), pressed in zip(asked, found):
             if pressed:

@@ -95,7 +95,7 @@ class ConversationStore:
     ) -> None:
         """Append ``new`` turns and drop the ``drop_oldest`` first ones, atomically."""
         messages, meta = self.keys.messages(cid), self.keys.meta(cid)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:  # the conversation's keys: one slot
             if new:
                 pipe.rpush(messages, *(m.to_json() for m in new))
             if drop_oldest:
@@ -106,7 +106,9 @@ class ConversationStore:
             pipe.hset(meta, mapping=fields)
             pipe.expire(messages, self.ttl)
             pipe.expire(meta, self.ttl)
-            index = self.keys.channel_conversations(cid.team, cid.channel)
+            await pipe.execute()
+        index = self.keys.channel_conversations(cid.team, cid.channel)  # the channel's index: another slot
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.sadd(index, cid.thread)
             pipe.expire(index, self.ttl)
             await pipe.execute()
@@ -133,7 +135,7 @@ class ConversationStore:
         keys += [as_text(key) for found in records for key in found]
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:  # one key a command: keys of many conversations live in many cluster slots
-                pipe.unlink(key)
+                pipe.execute_command("UNLINK", key)  # (the cluster pipeline's own unlink is a coroutine)
             await pipe.execute()
         return len(threads)
 
@@ -196,6 +198,56 @@ class ConversationStore:
     async def set_name(self, team: str, slack_id: str, name: str) -> None:
         await self.redis.set(self.keys.name(team, slack_id), name, ex=NAME_TTL_SECONDS)
 
+
+
+async def open_redis(redis_url: str | None, *, cluster: str = "auto", max_connections: int = 100) -> Any:
+    """The client for ``redis_url``: redis-py's cluster client when it names a node of a
+    Redis Cluster (``cluster``, REDIS_CLUSTER: "auto" asks the node; "true"/"false" force it), the primary of
+    a Sentinel set-up for ``redis+sentinel://``, else a plain client (the embedded store
+    without a URL)."""
+    if redis_url is None:
+        return connect(None)
+    if redis_url.startswith(("redis+sentinel://", "rediss+sentinel://")):
+        return sentinel_primary(redis_url, max_connections=max_connections)
+    if cluster == "false":
+        return connect(redis_url, max_connections=max_connections)
+    if cluster == "auto":
+        probe = connect(redis_url, max_connections=2)
+        try:
+            info = await probe.info("cluster")
+        finally:
+            await probe.aclose()
+        if not int(info.get("cluster_enabled", 0)):
+            return connect(redis_url, max_connections=max_connections)
+    return aioredis.RedisCluster.from_url(
+        redis_url, max_connections=max_connections, decode_responses=True, socket_connect_timeout=5, socket_timeout=5,
+        driver_info=DriverInfo(name="redis-py", lib_version=get_lib_version()),
+    )
+
+
+def sentinel_primary(url: str, *, max_connections: int = 100) -> aioredis.Redis:
+    """``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``: the service's primary,
+    found through its Sentinels (and found again after a failover)."""
+    from urllib.parse import unquote, urlsplit
+
+    from redis.asyncio.sentinel import Sentinel
+
+    parts = urlsplit(url.replace("+sentinel", "", 1))
+    hosts = []
+    for item in parts.netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or item, int(port or 26379)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("a redis+sentinel:// URL names its service: redis+sentinel://host:26379/mymaster")
+    password = unquote(parts.password) if parts.password else None
+    sentinel = Sentinel(hosts, socket_timeout=5, socket_connect_timeout=5, decode_responses=True, password=password,
+                        ssl=parts.scheme == "rediss", max_connections=max_connections)
+    return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0)
+
+
+def is_cluster(redis: Any) -> bool:
+    return isinstance(redis, aioredis.RedisCluster)
 
 
 def connect(redis_url: str | None, *, max_connections: int = 100) -> aioredis.Redis:

@@ -51,7 +51,7 @@ async def forget_workspace(
     for start in range(0, len(doomed), DELETE_CHUNK):
         async with redis.pipeline(transaction=False) as pipe:
             for key in doomed[start:start + DELETE_CHUNK]:  # one key a command: they live in many cluster slots
-                pipe.unlink(key)
+                pipe.execute_command("UNLINK", key)  # (the cluster pipeline's own unlink is a coroutine)
             await pipe.execute()
     log.info("forgot workspace %s: installation and %d keys deleted", team_id or enterprise_id, len(doomed))
     return len(doomed)

@@ -1,0 +1,82 @@
+"""The store on a real 3-primary Redis Cluster: the bot finds the cluster from any node,
+every multi-key step stays in one slot, and moving slots between nodes while answers
+are being written loses and doubles nothing."""
+
+from __future__ import annotations
+
+import threading
+
+from redis.crc import key_slot
+
+from bot.memory.conversation import ConversationId, Keys
+
+from .fakes.openai_api import Scripted
+from .fakes.slack_api import TEAM_ID
+from .harness import SlackSender, mention, message, sync_client
+from .redis_servers import migrate_slot, owner_of
+
+
+def slot_of(tag: str) -> int:
+    return key_slot(("{" + tag + "}").encode())
+
+
+def test_the_cluster_is_found_from_any_node_and_keys_spread_over_every_node(start_app, slack, model, cluster_ports,
+                                                                          key_prefix, sender_for):
+    app = start_app(REDIS_URL=f"redis://127.0.0.1:{cluster_ports[2]}/0")
+    sender = sender_for(app)
+    firsts = [mention(f"thread {n}") for n in range(12)]
+    for event in firsts:
+        sender.send_event(event)
+    slack.wait_for_answers(12)
+    owners = {owner_of(cluster_ports, slot_of(str(ConversationId(TEAM_ID, "C100", e["ts"])))) for e in firsts}
+    assert owners == set(cluster_ports)  # twelve conversations: every node holds some
+    client = sync_client(f"redis://127.0.0.1:{cluster_ports[0]}/0")
+    try:
+        for event in firsts:
+            assert len(client.lrange(Keys(key_prefix).messages(ConversationId(TEAM_ID, "C100", event["ts"])), 0, -1)) == 2
+    finally:
+        client.close()
+
+
+def test_a_slot_migration_mid_run_loses_and_doubles_nothing(start_app, slack, model, cluster_ports, key_prefix):
+    """Five threads take turns while the slots of two conversations, of the delivery keys and of
+    the workspace's budget and usage move to other nodes (as redis-cli's resharding moves them)."""
+    app = start_app(REDIS_URL=f"redis://127.0.0.1:{cluster_ports[0]}/0")
+    sender = SlackSender(app.url)
+    keys = Keys(key_prefix)
+    try:
+        roots = [mention(f"start {n}") for n in range(5)]
+        for root in roots:
+            sender.send_event(root)
+        slack.wait_for_answers(5)
+        cids = [ConversationId(TEAM_ID, "C100", root["ts"]) for root in roots]
+        moving = [slot_of(str(cids[0])), slot_of(str(cids[1])), slot_of("delivery"), slot_of(TEAM_ID)]
+        model.enqueue(*[Scripted(delay=0.01, chunk_chars=4) for _ in range(60)])  # answers stream while slots move
+
+        def talk() -> None:
+            for turn in range(6):
+                for root in roots:
+                    sender.send_event(message(f"turn {turn}", thread_ts=root["ts"]))
+
+        talking = threading.Thread(target=talk)
+        talking.start()
+        slack.wait_for(lambda s: len(s.posts()) >= 12 or None)  # answers are under way
+        assert len(slack.posts()) < 35  # the slots move while answers are still to come
+        moved, sources = 0, {}
+        for slot in moving:
+            sources[slot] = owner_of(cluster_ports, slot)
+            moved += migrate_slot(cluster_ports, slot, next(p for p in cluster_ports if p != sources[slot]))
+        talking.join()
+        answers = slack.wait_for_answers(35, timeout=60)
+        assert moved > 0
+        assert all(owner_of(cluster_ports, slot) != source for slot, source in sources.items())
+        for root, cid in zip(roots, cids):
+            in_thread = [a.text for a in answers if a.thread_ts == root["ts"]]
+            assert in_thread == [f"Answer to: alice: start {cids.index(cid)}"] + [
+                f"Answer to: alice: turn {turn}" for turn in range(6)], in_thread
+            turns = app.wait_stored(cid, 14)
+            assert [t.content.rsplit("\n", 1)[-1] for t in turns if t.role == "user"] == [
+                f"start {cids.index(cid)}", *(f"turn {turn}" for turn in range(6))]
+        assert len(slack.posts()) == 35  # nothing answered twice
+    finally:
+        sender.close()
