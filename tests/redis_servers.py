@@ -23,7 +23,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(check, what: str, timeout: float = 20.0) -> None:
+def wait_until(check, what: str, timeout: float = 20.0) -> None:
+    """Poll ``check`` until it is true (a Redis error counts as not yet)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -65,8 +66,14 @@ class RedisServers:
                 raise RuntimeError(f"redis-server on {port} exited ({process.returncode}): {tail}")
             return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
 
-        _wait(up, f"redis-server on {port}")
+        wait_until(up, f"redis-server on {port}")
         return port
+
+    def kill(self, port: int) -> None:
+        """The server on ``port`` dies (SIGKILL)."""
+        process = self.processes[self.ports.index(port)]
+        process.kill()
+        process.wait(10)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -98,7 +105,7 @@ def start_cluster(primaries: int = 3) -> tuple[RedisServers, list[int]]:
         for port, bus in zip(ports[1:], buses[1:]):
             node(ports[0]).execute_command("CLUSTER", "MEET", "127.0.0.1", port, bus)
         for port in ports:
-            _wait(lambda p=port: node(p).cluster("info")["cluster_state"] == "ok"
+            wait_until(lambda p=port: node(p).cluster("info")["cluster_state"] == "ok"
                   and int(node(p).cluster("info")["cluster_known_nodes"]) == primaries, "the cluster to form")
     except BaseException:
         servers.stop()
@@ -150,7 +157,7 @@ def start_sentinel_pair(service: str = "primary") -> tuple[RedisServers, int, in
         binary = shutil.which("redis-server")
         servers.processes.append(subprocess.Popen([binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.DEVNULL))
-        _wait(lambda: node(sentinel_port).execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", service),
+        wait_until(lambda: node(sentinel_port).execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", service),
               "the Sentinel")
     except BaseException:
         servers.stop()

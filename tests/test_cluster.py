@@ -1,6 +1,7 @@
 """The store on a real 3-primary Redis Cluster: the bot finds the cluster from any node,
 every multi-key step stays in one slot, and moving slots between nodes while answers
-are being written loses and doubles nothing."""
+are being written loses and doubles nothing.  And on a primary watched by a Sentinel,
+through a failover."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot.memory.conversation import ConversationId, Keys
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
 from .harness import SlackSender, mention, message, sync_client
-from .redis_servers import migrate_slot, owner_of
+from .redis_servers import migrate_slot, node, owner_of, start_sentinel_pair, wait_until
 
 
 def slot_of(tag: str) -> int:
@@ -80,3 +81,31 @@ def test_a_slot_migration_mid_run_loses_and_doubles_nothing(start_app, slack, mo
         assert len(slack.posts()) == 35  # nothing answered twice
     finally:
         sender.close()
+
+
+def test_a_sentinel_url_finds_the_primary_and_follows_it_when_the_primary_dies(start_app, slack, model, key_prefix):
+    servers, primary, sentinel = start_sentinel_pair("assistant")
+    try:
+        app = start_app(REDIS_URL=f"redis+sentinel://127.0.0.1:{sentinel}/assistant")
+        sender = SlackSender(app.url)
+        try:
+            first = mention("before the failover")
+            sender.send_event(first)
+            slack.wait_for_answers(1)
+            replica = next(p for p in servers.ports if p != primary)
+            key = Keys(key_prefix).messages(ConversationId(TEAM_ID, "C100", first["ts"]))
+            wait_until(lambda: node(replica).llen(key) == 2, "the replica to have the conversation")
+            servers.kill(primary)
+            wait_until(lambda: int(node(sentinel).execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "assistant")[1])
+                       == replica and node(replica).info("replication")["role"] == "master", "the failover")
+            sender.send_event(message("after the failover", thread_ts=first["ts"]))
+            answers = slack.wait_for_answers(2, timeout=30)
+            assert answers[1].text == "Answer to: alice: after the failover"
+            turns = app.wait_stored(ConversationId(TEAM_ID, "C100", first["ts"]), 4)
+            assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+            assert node(replica).llen(key) == 4
+        finally:
+            sender.close()
+            app.stop()  # before its Redis goes
+    finally:
+        servers.stop()

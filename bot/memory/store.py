@@ -230,7 +230,10 @@ def sentinel_primary(url: str, *, max_connections: int = 100) -> aioredis.Redis:
     found through its Sentinels (and found again after a failover)."""
     from urllib.parse import unquote, urlsplit
 
+    from redis.asyncio.retry import Retry
     from redis.asyncio.sentinel import Sentinel
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
     parts = urlsplit(url.replace("+sentinel", "", 1))
     hosts = []
@@ -241,8 +244,12 @@ def sentinel_primary(url: str, *, max_connections: int = 100) -> aioredis.Redis:
     if not path:
         raise ValueError("a redis+sentinel:// URL names its service: redis+sentinel://host:26379/mymaster")
     password = unquote(parts.password) if parts.password else None
+    # A command whose connection broke (the primary died) is sent again on a new connection,
+    # which asks the Sentinels where the primary is now.
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=5,
+                  supported_errors=(RedisConnectionError, RedisTimeoutError, OSError))
     sentinel = Sentinel(hosts, socket_timeout=5, socket_connect_timeout=5, decode_responses=True, password=password,
-                        ssl=parts.scheme == "rediss", max_connections=max_connections)
+                        ssl=parts.scheme == "rediss", max_connections=max_connections, retry=retry)
     return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0)
 
 
