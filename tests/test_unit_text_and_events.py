@@ -83,7 +83,7 @@ def test_keys_are_versioned_and_share_a_hash_slot():
     assert keys.messages(cid) == "bot:v1:conv:{T1:C1:1.5}:messages"
     assert keys.meta(cid) == "bot:v1:conv:{T1:C1:1.5}:meta"
     assert keys.lock(cid).startswith("bot:v1:conv:{T1:C1:1.5}")
-    assert keys.claim(cid, "1.7") == "bot:v1:conv:{T1:C1:1.5}:claim:1.7"
+    assert keys.claims(cid) == "bot:v1:conv:{T1:C1:1.5}:claims"
 
 
 def test_stored_message_round_trip_keeps_unicode():

@@ -3,9 +3,12 @@ deltas, tool selection, file kinds and image costs."""
 
 from __future__ import annotations
 
+import json
+
 from bot.files.extract import DOCX, IMAGE, PDF, TEXT, Unreadable, decoded_text, image_tokens, kind_of
 from bot.llm.model import ModelReply
 from bot.memory.conversation import StoredMessage, ToolCall, answer_start
+from bot.memory.tokens import ROLE_TOKENS
 from bot.memory.trimming import build_request, plan_window
 from bot.tools.base import ToolSpec, model_name
 from bot.tools.toolbox import Toolbox
@@ -30,8 +33,18 @@ def test_tool_turns_survive_storage_and_become_the_chat_messages_openai_expects(
     assert turns()[1].as_chat() == {"role": "assistant", "content": None, "tool_calls": [
         {"id": "call_1", "type": "function", "function": {"name": "orders__lookup", "arguments": '{"id": "A-1"}'}}]}
     assert turns()[2].as_chat() == {"role": "tool", "tool_call_id": "call_1", "content": "result"}
-    plain = StoredMessage("user", "hi", 5).to_json()
-    assert '"tc"' not in plain and '"ci"' not in plain  # turns without tools are stored as before
+    plain = StoredMessage("user", "hi", 5, "1.5", "U1").to_json()
+    assert json.loads(plain) == ["u", "hi", 5, "1.5", "U1"]  # compact: no field names, no tool fields
+
+
+def test_turns_stored_in_the_older_form_are_still_read():
+    old = ['{"r":"user","c":"hi","t":5,"ts":"1.5","u":"U1"}', '{"r":"assistant","c":"yo","n":3,"ts":"1.6","u":"UBOT"}',
+           '{"r":"assistant","c":"","t":9,"ts":"","u":"","tc":[["c1","f","{}"]]}', '{"r":"tool","c":"r","t":4,"ci":"c1"}']
+    new = StoredMessage("user", "again", 6, "1.7", "U1").to_json()
+    assert StoredMessage.many_from_json([*old, new]) == [
+        StoredMessage("user", "hi", 5, "1.5", "U1"), StoredMessage("assistant", "yo", 3 + ROLE_TOKENS, "1.6", "UBOT"),
+        StoredMessage("assistant", "", 9, tool_calls=(ToolCall("c1", "f", "{}"),)),
+        StoredMessage("tool", "r", 4, tool_call_id="c1"), StoredMessage("user", "again", 6, "1.7", "U1")]
 
 
 def test_trimming_never_leaves_a_tool_result_without_its_call():

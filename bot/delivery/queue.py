@@ -34,7 +34,7 @@ from bot.memory.store import ConversationState
 from bot.slack.events import ANSWER, IncomingMessage
 
 QUEUE_TTL_SECONDS = 3600
-CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
+CLAIM_TTL_SECONDS = 3600  # Slack retries a delivery 3 times within about 6 minutes: an hour covers it many times over
 
 # Outcomes of accept.
 LEASED, QUEUED, DUPLICATE, NOT_IN_CONVERSATION = "leased", "queued", "duplicate", "not in conversation"
@@ -56,12 +56,18 @@ local function head(out, queue, items, partials, meta, messages, answer)
 end
 """
 
-# KEYS: claim, meta, queue, items, lock, partials, messages, last answer
+# KEYS: claims, meta, queue, items, lock, partials, messages, last answer
 # ARGV: requires active conversation, job id, job json, claim ttl, conversation ttl, queue ttl,
 #       nothing earlier to import, worker ('' = do not lease), lease ms
+# Claims: one sorted set per conversation, job id -> when its claim lapses (ms), lapsed ones
+# dropped as new ones come (one small key instead of a key per message).
 ACCEPT_SCRIPT = HEAD + """
 if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[2], 'active') == 0 then return {0} end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4]) then return {-1} end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZADD', KEYS[1], 'NX', now + tonumber(ARGV[4]) * 1000, ARGV[2]) == 0 then return {-1} end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('HSETNX', KEYS[2], 'active', '1')
 if ARGV[7] == '1' then redis.call('HSETNX', KEYS[2], 'imported', '1') end
 redis.call('EXPIRE', KEYS[2], ARGV[5])
@@ -249,7 +255,7 @@ class ConversationQueue:
         cid, k = message.conversation, self.keys
         reply = batch.script(
             self._accept,
-            keys=[k.claim(cid, message.job_id), k.meta(cid), k.queue(cid), k.queue_items(cid), k.lock(cid),
+            keys=[k.claims(cid), k.meta(cid), k.queue(cid), k.queue_items(cid), k.lock(cid),
                   k.partials(cid), k.messages(cid), k.last_answer(cid)],
             args=[
                 "1" if message.answer_requires_known_thread else "0",

@@ -6,14 +6,15 @@ commands and scripts.
 
 Per conversation (all keys in one hash slot, all with the conversation TTL):
 
-- ``messages``: a list of JSON turns (role, content, token count, ts, user).
+- ``messages``: a list of JSON turns, each a compact array (role, content, token
+  count, ts, user; tool calls and call id when present).
   It only ever holds the window the model still sees; trimming drops a chunk
   from its head with LTRIM.
 - ``meta``: a hash with ``active`` (the bot takes part), ``imported`` (the
   thread's earlier messages were read from Slack once) and ``last_active``.
 - ``answer``: the latest answer's record (its messages, who asked, prompt and
   model), for its Regenerate button; one per conversation, replaced by the next.
-- ``queue``, ``queue-items``, ``partials``, ``lock`` and ``claim:{ts}``: the
+- ``queue``, ``queue-items``, ``partials``, ``lock`` and ``claims``: the
   conversation's work, written by ``bot.delivery.queue``.
 
 Per channel, an index of every conversation and record kept for it (ratings,
