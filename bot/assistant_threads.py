@@ -15,6 +15,7 @@ from bot.memory.store import ConversationStore
 from bot.prompts import PromptCatalog
 from bot.slack.assistant_context import RedisThreadContextStore
 from bot.slack.events import ANSWER, IncomingMessage
+from bot.workspaces import context as workspace_context
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class AssistantThreads:
         if not await self.store.once_per_thread("greeting", channel, thread_ts):
             return None
         suggestions = [{"title": s.title, "message": s.message} for s in self.catalog.suggestions()]
-        return Greeting(greeting(self.bot_name, user), suggestions)
+        return Greeting(greeting(workspace_context.bot_name(self.bot_name), user), suggestions)
 
     async def context_changed(self, channel: str, thread_ts: str, context: Mapping[str, str]) -> None:
         if context.get("channel_id"):

@@ -45,6 +45,8 @@ from bot.tools.rounds import ToolLimits, ToolRounds
 from bot.tools.toolbox import Toolbox
 from bot.wording import EMPTY_MESSAGE, FLOODED, INTERNAL_FAILURE, NOT_LATEST_ANSWER
 
+from bot.workspaces import context as workspace_context
+
 log = logging.getLogger(__name__)
 
 SYSTEM_TOKENS_CACHE_LIMIT = 256
@@ -204,7 +206,7 @@ class Responder:
         """The variables every prompt may use."""
         channel_name = "a direct message" if direct else await self.directory.channel_name(team, channel)
         return {
-            "bot_name": self.bot_name,
+            "bot_name": workspace_context.bot_name(self.bot_name),
             "date": self.now().strftime(DATE_FORMAT),
             "user_name": await self.directory.user_name(team, user),
             "channel": channel_name,

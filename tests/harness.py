@@ -201,10 +201,10 @@ class SlackSender:
         }
 
     def send_command(self, command: str, text: str = "", *, response_url: str, channel: str = "C100",
-                     user: str = "U1", base_url: str | None = None) -> httpx.Response:
+                     user: str = "U1", base_url: str | None = None, team: str = TEAM_ID) -> httpx.Response:
         """A slash command, form-encoded and signed as Slack sends it."""
         form = {
-            "token": "legacy-verification-token", "team_id": TEAM_ID, "team_domain": "example",
+            "token": "legacy-verification-token", "team_id": team, "team_domain": "example",
             "channel_id": channel, "channel_name": "directmessage" if channel.startswith("D") else "general",
             "user_id": user, "user_name": user.lower(), "command": command, "text": text, "api_app_id": "A0001",
             "is_enterprise_install": "false", "response_url": response_url, "trigger_id": "1.2.3",

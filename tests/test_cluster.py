@@ -44,7 +44,6 @@ def test_a_slot_migration_mid_run_loses_and_doubles_nothing(start_app, slack, mo
     the workspace's budget and usage move to other nodes (as redis-cli's resharding moves them)."""
     app = start_app(REDIS_URL=f"redis://127.0.0.1:{cluster_ports[0]}/0")
     sender = SlackSender(app.url)
-    keys = Keys(key_prefix)
     try:
         roots = [mention(f"start {n}") for n in range(5)]
         for root in roots:

@@ -26,8 +26,9 @@ EVENT_KEYS = ["type", "user", "text", "ts", "channel", "thread_ts", "channel_typ
 
 
 @pytest.fixture(scope="module")
-def shared_app(slack_module, model_module, redis_url, tiktoken_cache):
+def shared_app(slack_module, model_module, single_redis_url, tiktoken_cache):
     """One app for all fuzzed examples (starting one per example would take minutes)."""
+    redis_url = single_redis_url
     import uuid
 
     from .harness import AppInstance, delete_prefix, make_settings

@@ -142,15 +142,13 @@ def test_circuit_breaker_answers_at_once_while_the_model_is_down_then_probes(sta
 
 def stored_roles(redis_url: str, key_prefix: str, cid: ConversationId) -> list[str]:
     """The stored turns' roles, read from Redis directly (not through the cuttable proxy)."""
-    import json
-
     import redis
 
-    from bot.memory.conversation import Keys
+    from bot.memory.conversation import Keys, StoredMessage
 
     client = redis.Redis.from_url(redis_url)
     try:
-        return [json.loads(raw)["r"] for raw in client.lrange(Keys(key_prefix).messages(cid), 0, -1)]
+        return [StoredMessage.from_json(raw).role for raw in client.lrange(Keys(key_prefix).messages(cid), 0, -1)]
     finally:
         client.close()
 

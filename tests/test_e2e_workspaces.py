@@ -92,6 +92,7 @@ def test_install_flow_stores_the_installation_and_refuses_a_bad_state(start_app,
 
 
 def test_each_workspace_is_answered_with_its_own_token_and_identity(start_app, slack, model, sender_for):
+    slack.users.update({"UB2": "Helper Two"})  # the bot's name in the second workspace (the third's has none)
     app = distributed(start_app, slack)
     for workspace in (SECOND, THIRD):
         assert install(app.url, slack, workspace).status_code == 200
@@ -111,6 +112,9 @@ def test_each_workspace_is_answered_with_its_own_token_and_identity(start_app, s
     questions = sorted(request.last_user_text for request in model.requests)
     # Each workspace's own bot mention is what is taken out of the question.
     assert questions == [f'<from name="alice" id="U1"/>\nhello from {n}' for n in ("three", "two")]
+    # The bot's name read once at install: its own in the second workspace, BOT_NAME where it has none.
+    systems = {r.last_user_text.rsplit(" ", 1)[-1]: r.messages[0]["content"] for r in model.requests}
+    assert "Helper Two" in systems["two"] and "Helper Two" not in systems["three"] and "Assistant" in systems["three"]
 
     # An event from a workspace that never installed the app is not answered.
     stranger = Installed("T9", "Nobody", "UB9", "BB9")
@@ -190,3 +194,35 @@ def test_two_processes_refresh_an_expiring_token_once(start_app, slack, model, s
     assert set(posts_with_token(slack, "C41")) == {new_token} and set(posts_with_token(slack, "C42")) == {new_token}
     assert len(slack.refresh_tokens) == 1  # the new refresh token, kept for next time
 
+
+
+def test_distributed_history_reads_keep_to_slacks_limits_and_say_so(start_app, slack, model, sender_for):
+    """Outside the Marketplace: conversations.history/replies once a minute per workspace, 15 messages a call."""
+    app = distributed(start_app, slack)
+    install(app.url, slack, SECOND)
+    slack.history["C2"] = [{"type": "message", "user": "U2", "text": f"note {n}", "ts": f"1700000{n:03d}.000001"}
+                           for n in range(40)]
+    sender = sender_for(app)
+    sender.send_command("/summarize", "30", response_url=slack.response_url("first"), channel="C2", team="T2")
+    slack.wait_for_response("first")
+    [call] = slack.calls_to("conversations.history")
+    assert int(call.params["limit"]) == 15
+    text = model.requests[0].last_user_text
+    assert "the last 15 messages of the channel (Slack lets this app read at most 15 messages at a time)" in text
+    assert len([line for line in text.splitlines() if line.startswith("[")]) == 15
+
+    sender.send_command("/summarize", "10", response_url=slack.response_url("second"), channel="C2", team="T2")
+    [reply] = slack.wait_for_response("second")
+    assert "once a minute" in reply["text"] and len(slack.calls_to("conversations.history")) == 1
+    assert len(model.requests) == 1
+
+    # Threads the bot joins late: the first one's earlier messages are read (15 at most); the second
+    # one's are not read this minute (its budget is taken), and it is answered all the same.
+    for n in (1, 2):
+        root = new_ts()
+        slack.threads[("C2", root)] = [{"type": "message", "user": "U2", "text": f"earlier {n}", "ts": root}]
+        send_in(sender, SECOND, {**mention_in(SECOND, f"what did I miss {n}?", "C2"), "thread_ts": root})
+        slack.wait_for_answers(n)
+    [read] = slack.calls_to("conversations.replies")
+    assert int(read.params["limit"]) <= 15
+    assert "earlier 1" in str(model.requests[1].messages) and "earlier 2" not in str(model.requests[2].messages)

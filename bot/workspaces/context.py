@@ -46,6 +46,13 @@ def enter(workspace: Workspace | None) -> None:
     _current.set(workspace)
 
 
+def bot_name(default: str) -> str:
+    """The bot's name where the code runs now: its name in the current workspace (read at
+    install), else ``default`` (BOT_NAME)."""
+    workspace = _current.get()
+    return workspace.bot_name if workspace is not None and workspace.bot_name else default
+
+
 @contextmanager
 def working_for(workspace: Workspace | None) -> Iterator[None]:
     """Work for ``workspace`` inside the block."""
