@@ -9,6 +9,7 @@ again, unless workers keep dying right after starting."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import socket
@@ -21,6 +22,7 @@ from typing import Sequence
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 EARLY_EXIT_SECONDS = 10.0  # a worker that dies sooner than this after starting counts as failing to start
 EARLY_EXITS_ALLOWED = 3
 RESTART_PAUSE_SECONDS = 1.0
@@ -68,7 +70,7 @@ class Supervisor:
         sock = listening_socket(self.host, self.port)
         process = subprocess.Popen(
             [self.python, "-m", "bot", "serve", "--fd", str(sock.fileno()), "--worker", str(number), *self.extra_args],
-            pass_fds=[sock.fileno()],
+            pass_fds=[sock.fileno()], preexec_fn=_stop_with_parent,
         )
         log.info("worker %d started (pid %d)", number, process.pid)
         return Worker(number, sock, process)
@@ -127,6 +129,17 @@ class Supervisor:
                 worker.process.wait()
             worker.sock.close()
         return 0
+
+
+def _stop_with_parent() -> None:
+    """In a new worker, before it runs: when the supervisor dies (even by kill -9), the kernel
+    sends the worker SIGTERM, so it stops as on any SIGTERM (hands its work back) instead of
+    running on unsupervised.  Linux's PR_SET_PDEATHSIG; elsewhere nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def _signal(process: subprocess.Popen[bytes], signum: int) -> None:

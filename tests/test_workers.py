@@ -88,6 +88,46 @@ def test_a_worker_that_dies_is_started_again(slack, model, redis_url, key_prefix
         process.close()
 
 
+def test_workers_stop_when_their_supervisor_is_killed(slack, model, redis_url, key_prefix, tiktoken_cache):
+    """kill -9 of the supervisor leaves no worker running unsupervised."""
+    import os
+
+    env = bot_env({
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-test",
+        "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix, "TIKTOKEN_CACHE_DIR": tiktoken_cache,
+    })
+    process = BotProcess(env, ["--workers", "2"])
+    try:
+        process.wait_ready()
+        supervisor = process.process.pid
+        workers = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent_of(int(p)) == supervisor]
+        assert len(workers) == 2
+        process.kill()
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            time.sleep(0.05)
+    finally:
+        process.close()
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 THREADS = 100
 
 
