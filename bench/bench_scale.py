@@ -99,7 +99,7 @@ class Run:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "PYTHONPATH": str(ROOT),
                "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-b",
                "SLACK_API_URL": self.slack.base_url, "OPENAI_BASE_URL": self.model.base_url, "REDIS_URL": redis_url,
-               "REDIS_KEY_PREFIX": self.prefix, "LOG_LEVEL": "ERROR", "STREAM_UPDATE_INTERVAL_SECONDS": "1",
+               "REDIS_KEY_PREFIX": self.prefix, "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"), "STREAM_UPDATE_INTERVAL_SECONDS": "1",
                "SLACK_UPDATES_PER_MINUTE": "1000000", "USER_MESSAGES_PER_MINUTE": "10000",
                "MAX_CONCURRENT_ANSWERS": "2000", "REDIS_MAX_CONNECTIONS": "200", "TIKTOKEN_CACHE_DIR": TIKTOKEN_DIR,
                "METRICS_PORT": "0", "AGENT_SESSIONS": "false"}

@@ -23,12 +23,14 @@ assistant thread context), so a reset forgets all of it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPipeline
 from redis.driver_info import DriverInfo
 from redis.utils import get_lib_version
 
@@ -36,6 +38,10 @@ from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
 
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 NAME_TTL_SECONDS = 24 * 3600
+# How long a command waits for a free pooled connection.  Only a burst makes it wait (Redis
+# being down fails at once, on connecting): a thousand messages at once on one process held
+# connections for over 5 s, and the wait is better than a "memory unavailable" sentence.
+POOL_WAIT_SECONDS = 30
 
 
 @dataclass
@@ -220,10 +226,40 @@ async def open_redis(redis_url: str | None, *, cluster: str = "auto", max_connec
             await probe.aclose()
         if not int(info.get("cluster_enabled", 0)):
             return connect(redis_url, max_connections=max_connections)
-    return aioredis.RedisCluster.from_url(
+    return BoundedRedisCluster.from_url(
         redis_url, max_connections=max_connections, decode_responses=True, socket_connect_timeout=5, socket_timeout=5,
         driver_info=DriverInfo(name="redis-py", lib_version=get_lib_version()),
     )
+
+
+class BoundedRedisCluster(aioredis.RedisCluster):
+    """redis-py's cluster client, never asked for more connections to a node than it may open.
+
+    Unlike the single-server client's blocking pool, the cluster client fails a command at
+    once when a node's ``max_connections`` are all in use, and then rebuilds its view of the
+    cluster, closing connections other commands are still using (a burst of a thousand
+    answers on one process lost a few dozen that way).  Here commands and pipelines wait
+    for a turn instead: at most ``max_connections - 2`` at once (a pipeline holds at most
+    one connection per node; the two spare are for the Stop listener's subscription)."""
+
+    def __init__(self, *args: Any, max_connections: int = 100, **kwargs: Any) -> None:
+        super().__init__(*args, max_connections=max_connections, **kwargs)
+        self.turns = asyncio.Semaphore(max(1, max_connections - 2))
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.turns:
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> "BoundedClusterPipeline":
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # type: ignore[return-value]  # (it refuses)
+        return BoundedClusterPipeline(self, transaction)
+
+
+class BoundedClusterPipeline(ClusterPipeline):
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.cluster_client.turns:  # type: ignore[attr-defined]
+            return await super().execute(*args, **kwargs)
 
 
 def sentinel_primary(url: str, *, max_connections: int = 100) -> aioredis.Redis:
@@ -261,7 +297,7 @@ def is_cluster(redis: Any) -> bool:
 def connect(redis_url: str | None, *, max_connections: int = 100) -> aioredis.Redis:
     """A client for ``redis_url``, or an embedded in-process Redis when it is None.
 
-    The pool is bounded and blocking: under a burst, a command waits (up to 5 s)
+    The pool is bounded and blocking: under a burst, a command waits (up to POOL_WAIT_SECONDS)
     for a free connection instead of failing with "too many connections"."""
     if redis_url is None:
         from fakeredis import FakeAsyncRedis
@@ -273,7 +309,7 @@ def connect(redis_url: str | None, *, max_connections: int = 100) -> aioredis.Re
         # metadata for every new connection (2/3 of the CPU a connection costs).
         driver_info=DriverInfo(name="redis-py", lib_version=get_lib_version()),
         max_connections=max_connections,
-        timeout=5,
+        timeout=POOL_WAIT_SECONDS,
         decode_responses=True,
         socket_connect_timeout=5,
         socket_timeout=5,
