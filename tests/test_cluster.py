@@ -5,11 +5,13 @@ through a failover."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from redis.crc import key_slot
 
 from bot.memory.conversation import ConversationId, Keys
+from bot.memory.store import open_redis
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
@@ -108,3 +110,22 @@ def test_a_sentinel_url_finds_the_primary_and_follows_it_when_the_primary_dies(s
             app.stop()  # before its Redis goes
     finally:
         servers.stop()
+
+
+async def test_a_burst_waits_for_the_cluster_connections_instead_of_failing(redis_cluster_url, key_prefix):
+    """More commands and pipelines at once than a node's connection limit: each waits its turn."""
+    client = await open_redis(redis_cluster_url, max_connections=6)
+    counter = f"{key_prefix}:{{burst}}:n"
+
+    async def piped() -> list:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.incr(counter)
+            pipe.incr(f"{key_prefix}:{{elsewhere}}:n")
+            return await pipe.execute()
+
+    try:
+        results = await asyncio.gather(*(client.incr(counter) for _ in range(200)), *(piped() for _ in range(100)))
+        assert sorted(r if isinstance(r, int) else r[0] for r in results) == list(range(1, 301))
+    finally:
+        await client.delete(counter, f"{key_prefix}:{{elsewhere}}:n")
+        await client.aclose()

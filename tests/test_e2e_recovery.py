@@ -17,7 +17,7 @@ from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
 from .harness import SlackSender, mention, sync_client
 
-pytestmark = pytest.mark.on_cluster  # each test also runs on the Redis Cluster
+# The lease tests also run on the Redis Cluster (the SIGTERM ones test shutdown, not the store).
 
 SLOW = "slowly " * 400  # about 20 s of streaming at the pace below: long enough to be cut
 
@@ -54,6 +54,7 @@ def one_complete_answer(slack, thread_ts: str, expected: str, timeout: float):
         raise AssertionError(f"the thread shows {shown}, expected one message: {expected!r}") from None
 
 
+@pytest.mark.on_cluster
 def test_kill_9_mid_answer_another_process_finishes_it_within_the_lease(start_process, slack, model, redis_url, key_prefix):
     first, second = start_process(LEASE_SECONDS=2), start_process(LEASE_SECONDS=2)
     model.enqueue(Scripted(text=SLOW, chunk_chars=7, delay=0.05))  # the first attempt streams slowly
@@ -118,6 +119,7 @@ def test_sigterm_lets_a_short_answer_finish(start_process, slack, model):
         sender.close()
 
 
+@pytest.mark.on_cluster
 def test_a_worker_that_loses_its_lease_stops_writing_at_once(start_app, slack, model, redis_url, key_prefix, caplog):
     caplog.set_level("WARNING")
     app = start_app(LEASE_SECONDS=1.5)
