@@ -11,9 +11,10 @@ from .fakes.openai_api import Scripted
 from .fakes.slack_api import BOT_ID, BOT_USER_ID
 from .harness import SlackSender, edited, mention, message, sync_client, twin_message, said
 
-pytestmark = pytest.mark.on_cluster  # each test also runs on the Redis Cluster
+# The dedupe, queue and adoption tests also run on the Redis Cluster.
 
 
+@pytest.mark.on_cluster
 def test_retried_delivery_gets_one_answer(app, sender, slack, model):
     gate = threading.Event()
     model.enqueue(Scripted(gate=gate))
@@ -28,6 +29,7 @@ def test_retried_delivery_gets_one_answer(app, sender, slack, model):
     assert len(model.requests) == 1
 
 
+@pytest.mark.on_cluster
 def test_app_mention_and_its_message_twin_get_one_answer(app, sender, slack, model):
     event = mention("hello twice")
     sender.send_event(event)
@@ -38,6 +40,7 @@ def test_app_mention_and_its_message_twin_get_one_answer(app, sender, slack, mod
     assert len(model.requests) == 1
 
 
+@pytest.mark.on_cluster
 def test_two_instances_on_one_redis_answer_once(start_app, slack, model):
     first, second = start_app(), start_app()
     to_first, to_second = SlackSender(first.url), SlackSender(second.url)
@@ -101,6 +104,7 @@ def test_ack_goes_out_before_any_model_call_finishes(app, sender, slack, model):
     assert acked < 3.0
 
 
+@pytest.mark.on_cluster
 def test_messages_in_one_conversation_are_answered_in_order_one_at_a_time(app, sender, slack, model):
     first = mention("one")
     sender.send_event(first)
@@ -118,6 +122,7 @@ def test_messages_in_one_conversation_are_answered_in_order_one_at_a_time(app, s
     assert [m["content"] for m in requests[-1].messages if m["role"] == "assistant"][-1] == "Answer to: alice: four"
 
 
+@pytest.mark.on_cluster
 def test_a_conversation_held_by_a_dead_process_is_adopted(app, sender, slack, model, redis_url, key_prefix):
     from bot.memory.conversation import ConversationId, Keys
 

@@ -19,7 +19,7 @@ from .harness import SlackSender, mention
 from .test_cli import bare_env, run_bot
 from .test_e2e_management import manage
 
-pytestmark = pytest.mark.on_cluster  # each test also runs on the Redis Cluster
+# The ledger and quota tests also run on the Redis Cluster (the allowlists keep nothing in Redis).
 
 SENT_1 = (1000, 400, 100)  # prompt, cached, completion tokens
 SENT_2 = (2000, 0, 50)
@@ -41,6 +41,7 @@ def ask(app, slack, text: str, *, user: str = "U1", channel: str = "C100", answe
         app.wait_stored(ConversationId(TEAM_ID, channel, event["ts"]), 2)
 
 
+@pytest.mark.on_cluster
 def test_the_ledger_adds_up_tokens_and_cost_per_user_model_and_prompt(app, slack, model, redis_url, key_prefix):
     model.enqueue(Scripted(text="One.", usage=SENT_1), Scripted(text="Two.", usage=SENT_2))
     ask(app, slack, "first", answers=1)
@@ -69,6 +70,7 @@ def test_the_ledger_adds_up_tokens_and_cost_per_user_model_and_prompt(app, slack
     assert f"You today: 3,150 tokens (3,000 in, 150 out), ${COST:,.4f}" in text
 
 
+@pytest.mark.on_cluster
 def test_a_user_over_the_daily_limit_gets_one_sentence_and_no_model_call(start_app, slack, model):
     app = start_app(USER_DAILY_TOKEN_LIMIT=1000)
     model.enqueue(Scripted(text="One.", usage=(1000, 0, 100)))
@@ -93,6 +95,7 @@ def test_admins_are_exempt_from_the_user_limit_but_not_the_channel_limit(start_a
     assert len(model.requests) == 2
 
 
+@pytest.mark.on_cluster
 def test_the_workspace_monthly_budget_refuses_commands_too(start_app, slack, model):
     app = start_app(TEAM_MONTHLY_COST_LIMIT_USD=0.0001)
     model.enqueue(Scripted(text="Costly.", usage=SENT_1))
@@ -126,6 +129,7 @@ def test_allowlists_refuse_without_a_model_call(start_app, slack, model):
     assert reply["text"].startswith("Sorry, I'm not set up to answer you.") and len(model.requests) == 1
 
 
+@pytest.mark.on_cluster
 async def test_daily_limits_reset_at_midnight_and_the_budget_on_the_first(redis_url, key_prefix):
     from bot.memory.store import open_redis
 

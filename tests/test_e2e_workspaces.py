@@ -16,6 +16,7 @@ from bot.memory.conversation import ConversationId
 
 from .fakes.slack_api import Installed
 from .harness import new_ts, sync_client
+from .redis_servers import wait_until
 
 pytestmark = pytest.mark.on_cluster  # each test also runs on the Redis Cluster
 
@@ -153,7 +154,7 @@ def test_uninstall_forgets_the_workspace_and_nothing_else(start_app, slack, mode
 
     slack.revoke_workspace("T2")
     send_in(sender, SECOND, {"type": "app_uninstalled", "event_ts": new_ts()})
-    slack.wait_for(lambda s: not keys_of(redis_url, key_prefix, "T2") or None)
+    wait_until(lambda: not keys_of(redis_url, key_prefix, "T2"), "the workspace to be forgotten")
     assert keys_of(redis_url, key_prefix, "T3") == third_before
 
     # After uninstalling, the workspace's events are not answered; the other's still are.
@@ -169,7 +170,7 @@ def test_tokens_revoked_for_the_bot_forgets_the_workspace(start_app, slack, send
     sender = sender_for(app)
     send_in(sender, SECOND, {"type": "tokens_revoked", "tokens": {"oauth": ["U1"]}, "event_ts": new_ts()})
     send_in(sender, SECOND, {"type": "tokens_revoked", "tokens": {"bot": ["UB2"]}, "event_ts": new_ts()})
-    slack.wait_for(lambda s: not keys_of(redis_url, key_prefix, "T2") or None)
+    wait_until(lambda: not keys_of(redis_url, key_prefix, "T2"), "the workspace to be forgotten")
 
 
 def test_two_processes_refresh_an_expiring_token_once(start_app, slack, model, sender_for):

@@ -53,7 +53,8 @@ def test_with_a_client_id_the_manifest_is_for_a_distributable_app():
     assert manifest["oauth_config"]["redirect_urls"] == ["https://bot.example.com/slack/oauth_redirect"]
     assert manifest["settings"]["token_rotation_enabled"] is True and manifest["settings"]["org_deploy_enabled"] is True
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == [*BOT_EVENTS, "app_uninstalled", "tokens_revoked"]
-    single = run_manifest("--url", "https://bot.example.com")
+    single = build_manifest(load_catalog(ROOT / "prompts"), url="https://bot.example.com", name="Assistant",
+                            management_command="/assistant")
     assert "redirect_urls" not in single["oauth_config"] and single["settings"]["token_rotation_enabled"] is False
 
 
