@@ -135,4 +135,5 @@ def test_redis_outage_gets_a_sentence_and_recovery_works(start_app, redis_url, s
         assert answers[1].text == "Answer to: alice: and now?"
     finally:
         sender.close()
+        app.stop()  # while its Redis is still there (a shutdown without it waits out connection timeouts)
         proxy.stop()
