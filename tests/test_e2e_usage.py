@@ -161,3 +161,23 @@ def test_only_allowed_users_are_answered_when_the_list_is_set(start_app, slack, 
     assert note["user"] == "U3" and note["text"].startswith("Sorry, I'm not set up to answer you.")
     ask(app, slack, "and I?", user="U2", answers=1)
     assert len(model.wait_for_requests(1)) == 1
+
+
+async def test_usage_under_the_old_key_names_is_renamed_once(redis_url, key_prefix):
+    from bot.memory.store import open_redis
+
+    redis = await open_redis(redis_url)
+    keys = Keys(key_prefix)
+    ledger = Ledger(redis, keys, PriceTable({}))
+    try:
+        await redis.hset(f"{keys.base}:usage:T1:2026-11", mapping={"team:in": 5})
+        await redis.hset(f"{keys.base}:usage:T1:2026-11-29", mapping={"team:in": 5})
+        assert await ledger.adopt_old_keys(redis) == 2
+        assert await redis.hget(keys.usage("T1", "2026-11"), "team:in") == "5"
+        assert await ledger.teams(redis) == ["T1"]
+        # Done once: later start-ups do not scan again (an old-style key written now stays put).
+        await redis.hset(f"{keys.base}:usage:T2:2026-11", mapping={"team:in": 1})
+        assert await ledger.adopt_old_keys(redis) == 0
+        assert await redis.exists(f"{keys.base}:usage:T2:2026-11")
+    finally:
+        await redis.aclose()

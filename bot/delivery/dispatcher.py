@@ -260,7 +260,11 @@ class Dispatcher:
         if self.workspace_for is None:
             await run.lease.guard(self.responder.handle(run.message, run))
         else:
-            workspace = await self.workspace_for(run.message)
+            # Usually Bolt's authorize has just found this workspace for the event being handled here;
+            # a job taken from Redis (another process's, or adopted) looks it up.
+            current = workspace_context.current()
+            workspace = current if current is not None and current.team_id == run.message.team \
+                else await self.workspace_for(run.message)
             if workspace is None:
                 log.warning("%s in %s not answered: the workspace has no installation", run.message.kind,
                             run.message.conversation)

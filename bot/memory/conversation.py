@@ -184,6 +184,10 @@ class Keys:
         """Token usage of one day (YYYY-MM-DD) or month (YYYY-MM); a workspace's periods share a slot."""
         return f"{self.base}:usage:{{{team}}}:{period}"
 
+    def migration(self, name: str) -> str:
+        """Set once a one-time change of stored data is done."""
+        return f"{self.base}:migrated:{name}"
+
     def installation(self, enterprise: str, team: str) -> str:
         """A workspace's installation (an org-wide install: the enterprise's, with no team)."""
         return f"{self.base}:installation:{enterprise or '-'}:{team or '-'}"

@@ -148,7 +148,11 @@ class Ledger:
 
     async def adopt_old_keys(self, redis: Redis) -> int:
         """Rename usage kept under the names used before workspaces had their own slot
-        (``usage:T:period`` → ``usage:{T}:period``); returns how many were renamed."""
+        (``usage:T:period`` → ``usage:{T}:period``); returns how many were renamed.  Done once:
+        a marker key then spares every later start-up the scan of the whole keyspace."""
+        done = self.keys.migration("usage-slots")
+        if await redis.exists(done):
+            return 0
         renamed = 0
         async for key in redis.scan_iter(match=f"{self.keys.base}:usage:*", count=500):
             name = _text(key)
@@ -156,6 +160,7 @@ class Ledger:
             if not team.startswith("{"):
                 await redis.rename(name, self.keys.usage(team, period))
                 renamed += 1
+        await redis.set(done, "1")
         return renamed
 
     async def totals(self, redis: Redis, team: str, periods: Iterable[str]) -> dict[str, dict[str, Totals]]:
