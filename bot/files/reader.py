@@ -8,7 +8,7 @@ import asyncio
 import base64
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -57,7 +57,7 @@ class FileReader:
         self,
         session: aiohttp.ClientSession,
         *,
-        token: str | Callable[[], str],
+        token: Callable[[], str],
         allowed_hosts: Sequence[str],
         counter: TokenCounter,
         max_bytes: int,
@@ -66,7 +66,7 @@ class FileReader:
         vision: bool,
     ) -> None:
         self.session = session
-        self.token = token  # a token, or how to read the token of the workspace being worked for
+        self.token = token  # the bot token of the workspace being worked for, read per download
         self.allowed_hosts = tuple(host.lower() for host in allowed_hosts)
         self.counter = counter
         self.max_bytes = max_bytes
@@ -115,7 +115,7 @@ class FileReader:
         if not url or not any(host == allowed or host.endswith("." + allowed) for allowed in self.allowed_hosts):
             raise Unreadable("Slack did not share its content with me")  # never send the token elsewhere
         try:
-            async with self.session.get(url, headers={"Authorization": f"Bearer {self.token() if callable(self.token) else self.token}"},
+            async with self.session.get(url, headers={"Authorization": f"Bearer {self.token()}"},
                                         allow_redirects=False, timeout=DOWNLOAD_TIMEOUT) as response:
                 if response.status != 200:
                     log.info("file download answered %d", response.status)
