@@ -9,6 +9,7 @@ once even if the job has to be done again after a crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -114,7 +115,6 @@ class _Answered:
     posted: list[str]
     stopped: bool = False
     usage: ModelReply | None = None
-    flooded: bool = False  # over the sender's flood limit: not answered (a private note said so once)
     tool_turns: list[StoredMessage] = field(default_factory=list)  # the answer's tool calls and results, before it
     seconds: float = 0.0  # model request sent -> the answer's last message
     first_token_seconds: float | None = None
@@ -302,24 +302,27 @@ class Responder:
         if self._dm_went_idle(message, state.last_active) and history:
             history, forget = [], len(history)
         context = await self._context(message, state)
-
-        imported: list[StoredMessage] = []
-        if message.thread_ts and not state.imported:
-            imported = await self._import_thread(message, context.cap)
-
-        shared = await self._read_files(message)
+        reply = self.replies(message, replace=await self._earlier_attempt(message, run), on_shown=run.shown,
+                             may_write=run.may_write)
+        if not await self._admit(message, run, reply):  # before anything is read from Slack or downloaded
+            await run.commit(Commit())
+            return
+        starting = asyncio.ensure_future(reply.start())  # the thinking status while the thread and files are read
+        try:
+            imported: list[StoredMessage] = []
+            if message.thread_ts and not state.imported:
+                imported = await self._import_thread(message, context.cap)
+            shared = await self._read_files(message)
+        except BaseException:
+            await _settle(starting)
+            raise
         turn = await self._question_turn(message, shared.turn_text(question) if shared else question, context.cap)
         if shared is not None and shared.images:  # sent with this request only: its cost counts once
             context = dataclasses.replace(context, fixed_tokens=context.fixed_tokens + shared.image_tokens)
         window = [*history, *imported, turn]
         drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
-        reply = self.replies(message, replace=await self._earlier_attempt(message, run), on_shown=run.shown,
-                             may_write=run.may_write)
         answered = await self._generate(message, run, reply, context, window[drop:], drop,
-                                        images=shared.images if shared is not None else ())
-        if answered.flooded:
-            await run.commit(Commit())
-            return
+                                        images=shared.images if shared is not None else (), starting=starting)
         new = [*imported, turn] + ([*answered.tool_turns, answered.turn] if answered.turn is not None else [])
         batch = Batch()
         await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True,
@@ -392,6 +395,9 @@ class Responder:
         drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
         reply = self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write)
+        if not await self._admit(job, run, reply):
+            await run.commit(Commit())
+            return
         answered = await self._generate(job, run, reply, context, window[drop:], drop)
         batch = Batch()
         await run.commit(Commit(
@@ -423,19 +429,10 @@ class Responder:
         except ValueError:
             return False
 
-    async def _generate(
-        self, message: IncomingMessage, run: JobRun, reply: ReplyWriter, context: _Context, kept: list[StoredMessage],
-        drop: int, images: Sequence[SharedImage] = (),
-    ) -> _Answered:
-        """Stream the answer to ``kept`` into ``reply``.  A model failure is told in one sentence.
-
-        First one Redis round trip: the job's admission (flood limit, "may post" mark)
-        and the reply's budget steps.  Then the model request goes out and, beside it,
-        the thinking status or placeholder; text is shown only once the reply has
-        started, and an answer Slack will not show is abandoned."""
-        cid = message.conversation
-        # One round trip before the model is asked: the flood verdict (a message over the
-        # limit never costs a model request) with the rest the reply needs from Redis.
+    async def _admit(self, message: IncomingMessage, run: JobRun, reply: ReplyWriter) -> bool:
+        """Whether the job may cost a model request: one Redis round trip for its admission
+        (flood limit, quotas, the "may post" mark) and the reply's budget steps, before any
+        file is downloaded or the model asked.  A refused job's sender is told privately."""
         batch = Batch()
         flood_verdict = run.admission_in(batch)
         spent = self.ledger.spent_in(batch, message.team, message.channel, message.user, self.now()) \
@@ -451,7 +448,7 @@ class Responder:
                 await self.note_privately(message, FLOODED)
             await _release(reply)
             self._count(message, "flooded")
-            return _Answered(None, [], flooded=True)
+            return False
         over = refusal(spent(), self.quotas, message.user, self.now()) if spent is not None else None
         if over is not None:
             log.info("quota %s: not answering %s from %s", over.limit, message.job_id, message.user)
@@ -460,8 +457,19 @@ class Responder:
                 self.metrics.quota_refusals.labels(over.limit).inc()
             await self.note_privately(message, over.sentence)
             await _release(reply)
-            return _Answered(None, [], flooded=True)
+            return False
+        return True
 
+    async def _generate(
+        self, message: IncomingMessage, run: JobRun, reply: ReplyWriter, context: _Context, kept: list[StoredMessage],
+        drop: int, images: Sequence[SharedImage] = (), starting: asyncio.Future[bool] | None = None,
+    ) -> _Answered:
+        """Stream the answer to ``kept`` into ``reply`` (admitted already).  A model failure is told in one sentence.
+
+        The model request goes out and, beside it, the thinking status or placeholder
+        (``starting``: already on its way while files were read); text is shown only once
+        the reply has started, and an answer Slack will not show is abandoned."""
+        cid = message.conversation
         request = with_images(build_request(context.system_prompt, kept, context.note), images)
         answer = ModelReply()
         stop = asyncio.Event()
@@ -475,7 +483,7 @@ class Responder:
             generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started, tools=tools))
         began = time.perf_counter()
         try:
-            shown = await reply.start()  # the status or placeholder, while the model is being asked
+            shown = await (starting if starting is not None else reply.start())  # while the model is being asked
             started.set_result(shown)
             if not shown:
                 log.warning("could not post in %s; the answer is abandoned", cid)
@@ -681,6 +689,14 @@ def with_images(request: list[dict[str, Any]], images: Sequence[SharedImage]) ->
     parts: list[dict[str, Any]] = [{"type": "text", "text": request[at]["content"]}]
     parts += [{"type": "image_url", "image_url": {"url": image.data_url, "detail": "auto"}} for image in images]
     return [*request[:at], {**request[at], "content": parts}, *request[at + 1:]]
+
+
+async def _settle(starting: asyncio.Future[bool]) -> None:
+    """A reply start that will not be used: wait for it (its message is replaced by whoever does the job)."""
+    if not starting.done():
+        starting.cancel()
+    with contextlib.suppress(BaseException):
+        await starting
 
 
 async def _release(reply: ReplyWriter) -> None:

@@ -16,7 +16,6 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Awaitable, Callable, Mapping, Sequence
-from urllib.parse import urlsplit
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -54,7 +53,9 @@ from bot.memory.store import ConversationStore, is_cluster, open_redis
 from bot.tasks import BackgroundTasks
 from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
+from bot.files.extract import Limits
 from bot.files.reader import FileReader
+from bot.files.sandbox import ExtractionPool, SandboxLimits
 from bot.pricing import PricesError, load_prices
 from bot.observability.metrics import MeteredWebClient, Metrics
 from bot.observability.tracing import build_tracing
@@ -102,12 +103,14 @@ class Core:
     mcp_servers: list[McpServer] = field(default_factory=list)
     ledger: Ledger | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    extractor: ExtractionPool = field(default_factory=ExtractionPool)  # file worker processes
 
     async def aclose(self, grace_seconds: float | None = None) -> None:
         """Let background work finish for ``grace_seconds`` (default: the setting), then close."""
         await self.tasks.aclose(self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds)
         await asyncio.gather(*(server.close() for server in self.mcp_servers))
         await self.stops.close()
+        await self.extractor.close()
         await self.model.close()
         await self.store.close()
 
@@ -221,7 +224,17 @@ async def build_core(
             if renamed := await ledger.adopt_old_keys(store.redis):
                 log.info("usage kept under the old key names moved to the new ones (%d keys)", renamed)
     return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
-                mcp_servers, ledger)
+                mcp_servers, ledger, extractor=ExtractionPool(sandbox_limits(settings)))
+
+
+def sandbox_limits(settings: Settings) -> SandboxLimits:
+    """What reading one shared file may take (README: Files and images)."""
+    return SandboxLimits(
+        memory_mb=settings.file_worker_memory_mb, seconds=settings.file_extract_seconds,
+        workers=settings.file_workers, max_file_bytes=settings.file_max_bytes,
+        file=Limits(max_chars=settings.max_file_tokens * 6, max_pages=settings.file_max_pages,
+                    max_expanded_bytes=settings.file_max_expanded_bytes,
+                    max_image_pixels=settings.file_max_image_pixels))
 
 
 def build_model_client(settings: Settings, openai_client: AsyncOpenAI | None = None, *,
@@ -266,14 +279,14 @@ async def start_mcp_servers(settings: Settings, environ: Mapping[str, str] | Non
     return servers
 
 
-def file_reader(settings: Settings, session: aiohttp.ClientSession, counter: TokenCounter,
+def file_reader(settings: Settings, session: aiohttp.ClientSession, core: Core,
                 slack: AsyncWebClient) -> FileReader:
     """Shared files are downloaded with the bot's token (the workspace's) from Slack's hosts only
-    (and SLACK_API_URL's)."""
-    api_host = urlsplit(settings.slack_api_url).hostname or "slack.com"
+    (https, and SLACK_API_URL's origin), and read in the file worker processes."""
     return FileReader(
-        session, token=lambda: slack.token or "", allowed_hosts=["slack.com", api_host],
-        counter=counter, max_bytes=settings.file_max_bytes, per_message=settings.files_per_message,
+        session, extractor=core.extractor, token=lambda: slack.token or "",
+        allowed_origins=["https://slack.com", settings.slack_api_url],
+        counter=core.counter, max_bytes=settings.file_max_bytes, per_message=settings.files_per_message,
         max_tokens=settings.max_file_tokens, vision=settings.sees_images,
     )
 
@@ -513,7 +526,7 @@ async def build_runtime(
         notes=SlackNotes(slack),
         toolbox=toolbox,
         approvals=approvals,
-        files=file_reader(settings, http, core.counter, slack),
+        files=file_reader(settings, http, core, slack),
         workspaces=workspaces,
     )
     await services.dispatcher.start()

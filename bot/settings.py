@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     file_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, alias="FILE_MAX_BYTES")
     files_per_message: int = Field(default=5, ge=0, le=20, alias="FILES_PER_MESSAGE")
     max_file_tokens: int = Field(default=8000, ge=100, alias="MAX_FILE_TOKENS")
+    file_worker_memory_mb: int = Field(default=512, ge=128, alias="FILE_WORKER_MEMORY_MB")
+    file_extract_seconds: float = Field(default=20.0, gt=0, alias="FILE_EXTRACT_SECONDS")
+    file_workers: int = Field(default=2, ge=1, le=16, alias="FILE_WORKERS")
+    file_max_pages: int = Field(default=300, ge=1, alias="FILE_MAX_PAGES")
+    file_max_expanded_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, alias="FILE_MAX_EXPANDED_BYTES")
+    file_max_image_pixels: int = Field(default=40_000_000, ge=10_000, alias="FILE_MAX_IMAGE_PIXELS")
     model_vision: Literal["auto", "on", "off"] = Field(default="auto", alias="MODEL_VISION")
 
     # Replies

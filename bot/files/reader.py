@@ -1,6 +1,7 @@
-"""Reading the files shared with a message: download with the bot's token (only from
-Slack's own hosts), within the size and count limits; extract off the event loop; cut
-long text head and tail.  Anything unreadable becomes one plain line."""
+"""Reading the files shared with a message: download with the bot's token (only over
+https from Slack's own hosts), within the size and count limits; extract in a file worker
+process (``bot/files/sandbox.py``); cut long text head and tail.  Anything unreadable
+becomes one plain line."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.files.extract import IMAGE, Extracted, Unreadable, extract, image_tokens, kind_of
+from bot.files.extract import IMAGE, Extracted, Unreadable, image_tokens, kind_of
+from bot.files.sandbox import ExtractionPool
 from bot.memory.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,9 @@ class FileReader:
         self,
         session: aiohttp.ClientSession,
         *,
+        extractor: ExtractionPool,
         token: Callable[[], str],
-        allowed_hosts: Sequence[str],
+        allowed_origins: Sequence[str],
         counter: TokenCounter,
         max_bytes: int,
         per_message: int,
@@ -66,8 +69,9 @@ class FileReader:
         vision: bool,
     ) -> None:
         self.session = session
+        self.extractor = extractor
         self.token = token  # the bot token of the workspace being worked for, read per download
-        self.allowed_hosts = tuple(host.lower() for host in allowed_hosts)
+        self.allowed_origins = tuple(origin_of(url) for url in allowed_origins)  # scheme, host (and its subdomains), port
         self.counter = counter
         self.max_bytes = max_bytes
         self.per_message = per_message
@@ -101,7 +105,8 @@ class FileReader:
             return f"I can't read {name}: it is larger than {_megabytes(self.max_bytes)}"
         try:
             data = await self._download(file)
-            extracted = await asyncio.to_thread(extract, name, kind, data)
+            extracted = await self.extractor.extract(name, kind, data)
+            del data
             if extracted.text is not None:
                 text = await asyncio.to_thread(self.counter.shorten, extracted.text, self.max_tokens, FILE_MARKER)
                 extracted = Extracted(name, text=text)
@@ -111,8 +116,7 @@ class FileReader:
 
     async def _download(self, file: Mapping[str, Any]) -> bytes:
         url = str(file.get("url_private_download") or file.get("url_private") or "")
-        host = (urlsplit(url).hostname or "").lower()
-        if not url or not any(host == allowed or host.endswith("." + allowed) for allowed in self.allowed_hosts):
+        if not self._slack_url(url):
             raise Unreadable("Slack did not share its content with me")  # never send the token elsewhere
         try:
             async with self.session.get(url, headers={"Authorization": f"Bearer {self.token()}"},
@@ -126,9 +130,33 @@ class FileReader:
                     if len(data) > self.max_bytes:
                         raise Unreadable(f"it is larger than {_megabytes(self.max_bytes)}")
                 return bytes(data)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             log.info("file download failed: %s", type(exc).__name__)
             raise Unreadable("downloading it from Slack failed") from None
+
+    def _slack_url(self, url: str) -> bool:
+        """Only an address on one of Slack's origins (https, its own hosts), written plainly, gets the token."""
+        if not url or "\\" in url or any(ord(c) < 33 for c in url):
+            return False
+        try:
+            parts = urlsplit(url)
+            origin = (parts.scheme, (parts.hostname or "").lower(), parts.port)
+        except ValueError:
+            return False
+        if parts.username or parts.password:
+            return False
+        return any(_same_origin(origin, allowed) for allowed in self.allowed_origins)
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _same_origin(origin: tuple[str, str, int | None], allowed: tuple[str, str, int | None]) -> bool:
+    scheme, host, port = origin
+    return (scheme == allowed[0] and port == allowed[2]
+            and (host == allowed[1] or host.endswith("." + allowed[1])))
 
 
 def _name(file: Mapping[str, Any]) -> str:
