@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from bot.command_args import ArgumentError, HistoryRequest, parse_arguments
 from bot.llm.generation import billed_tokens, failure_sentence, generate
-from bot.llm.model import ModelClient, ModelError, ModelOptions
+from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.prompts import Prompt, PromptCatalog
 from bot.slack.reply import ReplyWriter
 from bot.responder import Responder
@@ -182,29 +182,38 @@ class CommandRunner:
             ToolContext(request.team, request.channel, request.user), writer, patterns=header.tools,
             room_tokens=self.max_context_tokens - system_tokens - self.counter.count_message(user_message),
         ) if header.tools else None
+        answer = ModelReply()
         try:
-            answer = await generate(self.model, messages, writer, options, tools=tools)
+            await generate(self.model, messages, writer, options, answer=answer, tools=tools,
+                           request_tokens=system_tokens + self.counter.count_message(user_message) + 3)
         except ModelError as exc:
             log.warning("model failed for %s: %s", request.command, exc.kind)
             self._count("model_error")
             await writer.fail(failure_sentence(exc))
             return
+        finally:
+            await self._bill(request, prompt.name, options.model or self.model.model, answer)
         await writer.finish(answer.text)
         self._count("answered")
         log.info("answered %s (%s v%d)", request.command, prompt.name, header.version)
-        request_tokens = system_tokens + self.counter.count_message(user_message) + 3
-        prompt_tokens, completion_tokens = billed_tokens(answer, request_tokens, self.counter)
+
+    async def _bill(self, request: CommandRequest, prompt_name: str, model: str, answer: ModelReply) -> None:
+        """Every request the command made is paid for, whether it answered or failed."""
+        prompt_tokens, completion_tokens = billed_tokens(answer, self.counter)
         ledger = self.responder.ledger
-        if ledger is not None:
-            batch = Batch()
-            usage = CallUsage(options.model or self.model.model, prompt.name, prompt_tokens,
-                              answer.usage.cached_tokens, completion_tokens)
-            cost = ledger.record_in(batch, request.team, request.channel, request.user, usage, self.now())
+        if ledger is None or not (prompt_tokens or completion_tokens):
+            return
+        batch = Batch()
+        usage = CallUsage(model, prompt_name, prompt_tokens, answer.usage.cached_tokens, completion_tokens)
+        cost = ledger.record_in(batch, request.team, request.channel, request.user, usage, self.now())
+        try:
             await batch.run(self.store.redis)
-            if self.responder.metrics is not None:
-                self.responder.metrics.model_call(usage.model, input_tokens=usage.input_tokens,
-                                                  cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
-                                                  cost=cost)
+        except RedisError:
+            log.warning("could not record the usage of %s", request.command)
+        if self.responder.metrics is not None:
+            self.responder.metrics.model_call(usage.model, input_tokens=usage.input_tokens,
+                                              cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
+                                              cost=cost)
 
     def _count(self, outcome: str) -> None:
         if self.responder.metrics is not None:

@@ -480,7 +480,8 @@ class Responder:
             ToolContext(message.team, message.channel, message.user, message.reply_thread_ts, message.action_token),
             reply, room_tokens=self.budget.max_context_tokens - request_tokens(kept, context.fixed_tokens))
         generation = asyncio.ensure_future(
-            generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started, tools=tools))
+            generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started, tools=tools,
+                     request_tokens=request_tokens(kept, context.fixed_tokens)))
         began = time.perf_counter()
         try:
             shown = await (starting if starting is not None else reply.start())  # while the model is being asked
@@ -488,14 +489,14 @@ class Responder:
             if not shown:
                 log.warning("could not post in %s; the answer is abandoned", cid)
                 self._count(message, "abandoned")
-                return _Answered(None, [])
+                return _Answered(None, [], usage=answer)
             try:
                 stopped = await self._until_done_or_stopped(message, reply, generation, stop, flag)
             except ModelError as exc:
                 log.warning("model failed for %s: %s", cid, exc.kind)
                 self._count(message, "model_error")
                 await reply.fail(failure_sentence(exc))
-                return _Answered(None, [])
+                return _Answered(None, [], usage=answer)
         finally:
             if not generation.done():
                 generation.cancel()
@@ -506,11 +507,11 @@ class Responder:
         if stopped and not text:
             self._count(message, "stopped")
             await reply.fail("_(stopped)_")
-            return _Answered(None, [])
+            return _Answered(None, [], usage=answer)
         if not text.strip():  # tools were called to the last round and no text followed
             self._count(message, "model_error")
             await reply.fail(failure_sentence(ModelError("empty reply")))
-            return _Answered(None, [])
+            return _Answered(None, [], usage=answer)
         final = text + STOPPED_MARK if stopped else text
         posted = await reply.finish(final)
         for delay in DELIVERY_RETRY_SECONDS:  # Slack still failing after the SDK's retries: post anew a little later
@@ -558,11 +559,14 @@ class Responder:
         self, message: IncomingMessage, context: _Context, kept: list[StoredMessage], answered: _Answered, batch: Batch
     ) -> dict[str, Any] | None:
         """The answer's record (for its buttons), stored with its turns, and its usage, added
-        to ``batch`` (written in the commit's round trip)."""
-        if answered.turn is None or answered.usage is None:
+        to ``batch`` (written in the commit's round trip).  Every request is paid for: a
+        failed, stopped or abandoned answer's requests too (its outcome was counted where it ended)."""
+        if answered.usage is None:
             return None
         context_tokens = request_tokens(kept, context.fixed_tokens)
-        prompt_tokens, completion_tokens = billed_tokens(answered.usage, context_tokens, self.counter)
+        prompt_tokens, completion_tokens = billed_tokens(answered.usage, self.counter)
+        if not prompt_tokens and not completion_tokens:
+            return None  # no request reached the model (it was unavailable)
         usage = CallUsage(self.model.model, context.prompt_name, prompt_tokens,
                           answered.usage.usage.cached_tokens, completion_tokens)
         cost = self.ledger.record_in(batch, message.team, message.channel, message.user, usage, self.now()) \
@@ -570,6 +574,8 @@ class Responder:
         if self.metrics is not None:
             self.metrics.model_call(usage.model, input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens,
                                     output_tokens=usage.output_tokens, cost=cost)
+        if answered.turn is None:
+            return None
         self._count(message, "stopped" if answered.stopped else "answered" if answered.posted else "undelivered",
                     prompt=context.prompt_name, prompt_version=context.prompt_version, model=usage.model,
                     input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,

@@ -14,7 +14,7 @@ from bot.delivery.lease import Lease
 from bot.delivery.queue import Commit, ConversationQueue, Job, LeaseLost
 from bot.memory.batch import Batch
 from bot.slack.reply import POSTING
-from bot.slack.events import ANSWER, IncomingMessage
+from bot.slack.events import IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,14 @@ class JobRun:
 
     def admission_in(self, batch: Batch) -> Callable[[], FloodVerdict | None]:
         """Add to ``batch`` what must be written before the answer shows anything: the
-        "may post" mark and, for a new message, the sender's flood count.  Returns how to
-        read the flood verdict once the batch has run (None: not counted)."""
+        "may post" mark and the sender's flood count (a new message, an edit answered again
+        and a regeneration each count once, by their job id).  Returns how to read the flood
+        verdict once the batch has run (None: not counted)."""
         self.note_posting_in(batch)
         message = self.message
-        if self.flood is None or message.kind != ANSWER or self.partials:
+        if self.flood is None or self.partials:
             return lambda: None
-        reply = self.flood.check_in(batch, message.team, message.user, message.ts)
+        reply = self.flood.check_in(batch, message.team, message.user, message.job_id)
         return lambda: verdict(reply)
 
     async def shown(self, posted: Sequence[str]) -> None:

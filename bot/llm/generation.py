@@ -31,6 +31,7 @@ async def generate(
     stop: StopFlag | None = None,
     started: asyncio.Future[bool] | None = None,
     tools: "ToolRounds | None" = None,
+    request_tokens: int = 0,
 ) -> ModelReply:
     """Stream the answer into ``writer`` as it arrives (and into ``answer``, which
     keeps the text so far if the generation is cancelled or ``stop`` is set).
@@ -40,6 +41,10 @@ async def generate(
     With ``tools``, the model may ask for calls: they are run, their results sent back,
     and the model asked again, until it answers in text (after the last allowed round it
     must).  ``answer.text`` is everything shown; ``answer.usage`` adds up every request.
+    A request the server began to answer but did not report usage for (it failed, was
+    stopped or cancelled, or the server does not report it) is estimated into
+    ``answer.unreported``: ``request_tokens`` (the first request's count) plus the tool
+    turns since, and the text and calls it wrote, so every request is paid for.
     Raises ModelError."""
     answer = answer if answer is not None else ModelReply()
     options = options or ModelOptions()
@@ -50,15 +55,18 @@ async def generate(
         if tools is not None and tools.definitions:
             options = dataclasses.replace(options, tools=tools.definitions,
                                           tool_choice=None if tools.may_call else "none")
-        async with contextlib.aclosing(model.stream(request, step, options)) as deltas:
-            async for _ in deltas:
-                if started is not None and not await asyncio.shield(started):
-                    break
-                if stop is not None and stop.is_set():
-                    break
-                answer.text = shown + step.text
-                await writer.progress(answer.text)
-        _add_usage(answer, step)
+        sent_tokens = request_tokens + (sum(turn.tokens for turn in tools.turns) if tools is not None else 0)
+        try:
+            async with contextlib.aclosing(model.stream(request, step, options)) as deltas:
+                async for _ in deltas:
+                    if started is not None and not await asyncio.shield(started):
+                        break
+                    if stop is not None and stop.is_set():
+                        break
+                    answer.text = shown + step.text
+                    await writer.progress(answer.text)
+        finally:
+            _add_usage(answer, step, sent_tokens)
         if answer.first_token_at is None:
             answer.first_token_at = step.first_token_at
         answer.text = shown + step.text
@@ -73,10 +81,14 @@ async def generate(
         answer.answer_from = len(shown)
 
 
-def _add_usage(answer: ModelReply, step: ModelReply) -> None:
-    answer.usage.prompt_tokens += step.usage.prompt_tokens
-    answer.usage.completion_tokens += step.usage.completion_tokens
-    answer.usage.cached_tokens += step.usage.cached_tokens
+def _add_usage(answer: ModelReply, step: ModelReply, sent_tokens: int) -> None:
+    if step.usage.prompt_tokens or step.usage.completion_tokens:
+        answer.usage.prompt_tokens += step.usage.prompt_tokens
+        answer.usage.completion_tokens += step.usage.completion_tokens
+        answer.usage.cached_tokens += step.usage.cached_tokens
+    elif step.accepted:  # the server took the request, its usage never came: our own count
+        answer.unreported.prompt_tokens += sent_tokens
+        answer.unreported_output += step.text + "".join(call.arguments for call in step.tool_calls)
 
 
 def failure_sentence(error: ModelError) -> str:
@@ -85,8 +97,11 @@ def failure_sentence(error: ModelError) -> str:
     return MODEL_TIMED_OUT if error.kind == "timeout" else MODEL_FAILED
 
 
-def billed_tokens(answer: ModelReply, request_tokens: int, counter: TokenCounter) -> tuple[int, int]:
-    """(prompt, completion) tokens: as the server reported them, else our own count."""
-    prompt = answer.usage.prompt_tokens or request_tokens
-    completion = answer.usage.completion_tokens or counter.count_text(answer.text)
+def billed_tokens(answer: ModelReply, counter: TokenCounter) -> tuple[int, int]:
+    """(prompt, completion) tokens of every request of an answer: as the server reported
+    them, and our own count for the requests it did not report (see :func:`generate`)."""
+    prompt = answer.usage.prompt_tokens + answer.unreported.prompt_tokens
+    completion = answer.usage.completion_tokens
+    if answer.unreported_output:
+        completion += counter.count_text(answer.unreported_output)
     return prompt, completion

@@ -65,6 +65,9 @@ class ModelReply:
     calls: dict[int, dict[str, str]] = field(default_factory=dict)  # by index, as the deltas build them
     answer_from: int = 0  # where in ``text`` the last round's text begins (earlier rounds called tools)
     first_token_at: float | None = None  # time.perf_counter() of the first chunk with text or a call
+    accepted: bool = False  # the server took the request (its response began): it is billed
+    unreported: Usage = field(default_factory=Usage)  # requests answered without usage: estimated prompt tokens
+    unreported_output: str = ""  # ... and what they wrote (counted when billed)
 
     @property
     def tool_calls(self) -> list[ToolCall]:
@@ -194,6 +197,7 @@ class ModelClient:
 
         try:
             stream = await asyncio.wait_for(self._start_stream(messages, options), timeout=time_left())
+            reply.accepted = True
             chunks = stream.__aiter__()
             try:
                 while True:
