@@ -26,6 +26,7 @@ from bot.memory.batch import Batch
 from bot.tools.base import ToolContext
 from bot.usage.ledger import CallUsage
 from bot.usage.quotas import refusal
+from bot.slack.audience import CANNOT_READ, Audience
 from bot.slack.history import HistoryUnavailable
 from bot.slack.text import mentioned_user_ids, to_readable
 from bot.memory.store import ConversationStore
@@ -151,9 +152,12 @@ class CommandRunner:
             values[name] = await self._readable(request.team, value)
         if prepared.history is not None:
             linked = prepared.history.channel
-            if linked and linked != request.channel and not await self.responder.directory.can_read(request.team, linked, request.user):
-                log.info("%s refused: %s may not read %s", request.command, request.user, linked)
-                await writer.fail(CANNOT_READ_CONVERSATION)
+            audience = Audience(request.team, request.channel, request.user, header.visibility != "public")
+            refused = await self.responder.directory.may_show(linked, audience) \
+                if linked and linked != request.channel else None
+            if refused is not None:
+                log.info("%s refused: %s's content may not be shown to this audience", request.command, linked)
+                await writer.fail(CANNOT_READ_CONVERSATION if refused == CANNOT_READ else refused)
                 return
             empty_render = self.counter.count_message(prompt.render({**values, "messages": "", "source": ""}))
             room = message_token_cap(self.max_context_tokens, system_tokens) - empty_render
@@ -179,7 +183,8 @@ class CommandRunner:
             return
         options = ModelOptions(model=header.model, temperature=header.temperature, max_output_tokens=header.max_output_tokens)
         tools = self.responder.tool_rounds(
-            ToolContext(request.team, request.channel, request.user), writer, patterns=header.tools,
+            ToolContext(request.team, request.channel, request.user, only_asker=header.visibility != "public"),
+            writer, patterns=header.tools,
             room_tokens=self.max_context_tokens - system_tokens - self.counter.count_message(user_message),
         ) if header.tools else None
         answer = ModelReply()

@@ -44,8 +44,8 @@ class ConsoleDirectory:
     async def channel_creator(self, team: str, channel: str) -> str | None:
         return USER
 
-    async def can_read(self, team: str, channel: str, user: str) -> bool:
-        return True
+    async def may_show(self, channel: str, audience: Any) -> str | None:
+        return None  # the console reads no Slack conversation
 
 
 class ConsoleReply:

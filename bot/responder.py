@@ -477,7 +477,8 @@ class Responder:
         started = asyncio.get_running_loop().create_future()
         options = ModelOptions(cache_key=self.cache_key(cid))
         tools = self.tool_rounds(
-            ToolContext(message.team, message.channel, message.user, message.reply_thread_ts, message.action_token),
+            ToolContext(message.team, message.channel, message.user, message.reply_thread_ts, message.action_token,
+                        only_asker=message.is_direct),
             reply, room_tokens=self.budget.max_context_tokens - request_tokens(kept, context.fixed_tokens))
         generation = asyncio.ensure_future(
             generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started, tools=tools,

@@ -46,7 +46,7 @@ def test_a_slack_link_is_read_only_when_the_asker_can_read_it(start_app, slack, 
 
 
 def test_search_uses_the_events_action_token(start_app, slack, model):
-    slack.search_results = [{"author_name": "bob", "channel_name": "general", "content": "the budget is 10k",
+    slack.search_results = [{"author_name": "bob", "channel_id": "C100", "channel_name": "general", "content": "the budget is 10k",
                              "permalink": "https://example.slack.com/archives/C100/p1"}]
     app = start_app(DEFAULT_TOOLS="search_workspace", TOOL_SEARCH_WORKSPACE="true", SLACK_STREAMING="off")
     model.enqueue(Scripted(tool_calls=[("search_workspace", '{"query": "budget"}')]), Scripted(text="10k."),

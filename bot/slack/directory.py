@@ -1,5 +1,5 @@
 """Readable names for Slack users and channels, cached in Redis and in process,
-and who may read a conversation.
+and whether a conversation's content may be shown to an answer's audience.
 
 Slack limits ``users.info`` and ``conversations.info`` (Tier 4 / Tier 3), so a
 name is looked up once a day at most, one lookup per id however many messages
@@ -17,13 +17,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.llm.speakers import clean_name
 from bot.memory.store import ConversationStore
+from bot.slack.audience import Audience, Gate
 from bot.slack.calls import call_quietly
 
 log = logging.getLogger(__name__)
 
 LOCAL_CACHE_LIMIT = 10_000
 CONCURRENT_LOOKUPS = 8
-MEMBERS_PAGE = 1000
 
 
 class NameDirectory(Protocol):
@@ -35,7 +35,7 @@ class NameDirectory(Protocol):
 
     async def channel_creator(self, team: str, channel: str) -> str | None: ...
 
-    async def can_read(self, team: str, channel: str, user: str) -> bool: ...
+    async def may_show(self, channel: str, audience: Audience) -> str | None: ...
 
 
 class Directory:
@@ -62,28 +62,10 @@ class Directory:
         response = await call_quietly("conversations.info", self.client.conversations_info(channel=channel), level=logging.INFO)
         return ((response or {}).get("channel") or {}).get("creator") or None
 
-    async def can_read(self, team: str, channel: str, user: str) -> bool:
-        """Whether ``user`` can read ``channel`` in Slack: any public channel; a private
-        channel, group DM or DM only as a member.  False when Slack cannot tell."""
-        response = await call_quietly("conversations.info", self.client.conversations_info(channel=channel), level=logging.INFO)
-        if response is None:
-            return False
-        info = response.get("channel") or {}
-        if not (info.get("is_private") or info.get("is_im") or info.get("is_mpim") or info.get("is_group")):
-            return bool(info.get("is_channel", True)) and not info.get("is_ext_shared_private")
-        if info.get("is_im") and info.get("user") == user:
-            return True
-        cursor = None
-        while True:
-            page = await call_quietly("conversations.members", self.client.conversations_members(
-                channel=channel, limit=MEMBERS_PAGE, cursor=cursor), level=logging.INFO)
-            if page is None:
-                return False  # Slack cannot tell: not readable
-            if user in (page.get("members") or []):
-                return True
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return False
+    async def may_show(self, channel: str, audience: Audience) -> str | None:
+        """None when content of ``channel`` may be shown to ``audience``; else the sentence
+        to say instead (the rule: bot/slack/audience.py)."""
+        return await Gate(self.client).check(channel, audience)
 
     async def _cached(self, team: str, key: str, fetch: Callable[[str], Awaitable[str | None]]) -> str:
         local_key = (team, key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any, Mapping, Sequence
 
+from bot.slack.audience import Audience
 from bot.slack.directory import NameDirectory
 from bot.slack.history import readable_messages
 from bot.slack.text import mentioned_user_ids, to_readable
@@ -33,8 +34,8 @@ class SlackReaders:
         self.directory = directory
         self.bot_user_id, self.bot_id, self.bot_name, self.tz = bot_user_id, bot_id, bot_name, tz
 
-    async def can_read(self, team: str, channel: str, user: str) -> bool:
-        return await self.directory.can_read(team, channel, user)
+    async def may_show(self, channel: str, audience: Audience) -> str | None:
+        return await self.directory.may_show(channel, audience)
 
     async def transcript(self, team: str, messages: list[dict[str, Any]]) -> str:
         return "\n".join(await transcript_lines(

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.slack.audience import Audience
+
 # OpenAI function names: letters, digits, "_" and "-", at most 64.
 _NOT_ALLOWED = re.compile(r"[^a-zA-Z0-9_-]")
 NAME_SEPARATOR = "__"
@@ -70,6 +72,11 @@ class ToolContext:
     user: str
     thread_ts: str | None = None
     action_token: str = ""  # Slack's token for acting on the asker's behalf (search), from the event
+    only_asker: bool = False  # the answer is seen by the asker alone (their DM with the bot, an ephemeral reply)
+
+    @property
+    def audience(self) -> Audience:
+        return Audience(self.team, self.channel, self.user, self.only_asker)
 
 
 @dataclass

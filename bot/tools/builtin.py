@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.audience import CANNOT_READ, Audience
 from bot.tools.base import Source, ToolContext, ToolOutcome, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ TIMEZONE_CACHE = 1024
 class Readers(Protocol):
     """What the link reader needs from Slack (see bot.slack.directory and history)."""
 
-    async def can_read(self, team: str, channel: str, user: str) -> bool: ...
+    async def may_show(self, channel: str, audience: Audience) -> str | None: ...
 
     async def transcript(self, team: str, messages: list[dict[str, Any]]) -> str: ...
 
@@ -100,8 +101,9 @@ class BuiltinTools:
         if match is None:
             return ToolOutcome("Error: that is not a link to a Slack message or channel.", ok=False)
         channel, seconds, micros, query = match.groups()
-        if not await self.readers.can_read(context.team, channel, context.user):
-            return ToolOutcome("Error: the person asking cannot read that conversation, so it is not shown.", ok=False)
+        refused = await self.readers.may_show(channel, context.audience)
+        if refused is not None:
+            return ToolOutcome(refused, ok=False)
         thread = re.search(r"thread_ts=(\d+\.\d+)", query or "")
         ts = thread.group(1) if thread else (f"{seconds}.{micros}" if seconds else None)
         try:
@@ -130,13 +132,25 @@ class BuiltinTools:
         except SlackApiError as exc:
             return ToolOutcome(f"Error: workspace search is not available here ({exc.response.get('error')}).", ok=False)
         found = ((response.get("results") or {}).get("messages")) or []
-        if not found:
-            return ToolOutcome("No messages found.")
+        shown, withheld = await self._showable(found, context)
+        if not shown:
+            return ToolOutcome(withheld or "No messages found.")
         lines, sources = [], []
-        for item in found:
+        for item in shown:
             where = item.get("channel_name") or item.get("channel_id") or ""
             who = item.get("author_name") or item.get("author_user_id") or "someone"
             lines.append(f"[#{where}] {who}: {item.get('content') or ''}".strip())
             if item.get("permalink"):
                 sources.append(Source(str(item["permalink"]), f"#{where}" if where else "message"))
-        return ToolOutcome("\n".join(lines), sources=sources)
+        return ToolOutcome("\n".join([*lines, *([withheld] if withheld else [])]), sources=sources)
+
+    async def _showable(self, found: list[dict[str, Any]], context: ToolContext) -> tuple[list[dict[str, Any]], str]:
+        """The results this answer's audience may see, and a line for the ones left out."""
+        verdicts: dict[str, str | None] = {}
+        for channel in dict.fromkeys(str(item.get("channel_id") or "") for item in found):
+            verdicts[channel] = await self.readers.may_show(channel, context.audience) if channel else CANNOT_READ
+        shown = [item for item in found if verdicts[str(item.get("channel_id") or "")] is None]
+        left_out = len(found) - len(shown)
+        line = (f"({left_out} result{'s' if left_out != 1 else ''} from conversations that can't be shown in this "
+                "conversation were left out: ask me in a DM to see them.)") if left_out else ""
+        return shown, line

@@ -145,6 +145,8 @@ class FakeSlack:
         self.agent_sessions = False  # whether this workspace offers agents.sessions.setStatus
         self.sessions: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> session status
         self.timezones: dict[str, str] = {}  # user -> IANA time zone (users.info "tz")
+        self.user_flags: dict[str, dict[str, Any]] = {}  # user -> users.info flags (is_restricted, is_stranger, team_id…)
+        self.shared_out: set[str] = set()  # channels shared with another organisation (Slack Connect)
         self.search_results: list[dict[str, Any]] = []  # what assistant.search.context finds
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the Home tab view published for them
         self.markdown_refused = False  # answer invalid_blocks to markdown_text and markdown blocks
@@ -385,7 +387,9 @@ class FakeSlack:
             user = p.get("user", "")
             if user not in self.users:
                 return {"ok": False, "error": "user_not_found"}
-            info = {"id": user, "name": user.lower(), "profile": {"display_name": self.users[user]}}
+            info = {"id": user, "name": user.lower(), "profile": {"display_name": self.users[user]},
+                    "team_id": TEAM_ID, "is_restricted": False, "is_ultra_restricted": False,
+                    **self.user_flags.get(user, {})}
             if user in self.timezones:
                 info["tz"] = self.timezones[user]
             return {"ok": True, "user": info}
@@ -408,7 +412,9 @@ class FakeSlack:
                 return {"ok": False, "error": "channel_not_found"}
             info = {"id": channel, "name": self.channels[channel], "is_channel": not channel.startswith("D"),
                     "is_private": channel in self.private, "is_im": channel.startswith("D"),
-                    "is_mpim": self.channels[channel].startswith("mpdm-")}
+                    "is_mpim": self.channels[channel].startswith("mpdm-"), "is_ext_shared": channel in self.shared_out}
+            if channel.startswith("D") and self.members.get(channel):
+                info["user"] = sorted(self.members[channel])[0]  # the person the bot's DM is with
             if channel in self.creators:
                 info["creator"] = self.creators[channel]
             return {"ok": True, "channel": info}
