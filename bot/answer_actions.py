@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.stops import StopSignals
@@ -63,7 +63,9 @@ class AnswerActions:
     def __init__(
         self, store: ConversationStore, dispatcher: Dispatcher, stops: StopSignals, *, admins: frozenset[str],
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), metrics: Any = None,
+        is_private: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
+        self.is_private = is_private  # whether a channel is private (a DM, group DM or private channel)
         self.metrics = metrics  # bot.observability.metrics.Metrics: ratings are counted
         self.stops = stops
         self.store = store
@@ -111,6 +113,7 @@ class AnswerActions:
             "channel": press.channel,
             "message_ts": press.message_ts,
             "answer_ts": press.answer_ts,
+            "private": await self._private(press.channel, str((record or {}).get("channel_type") or "")),
         }
         # Per answer text: a regenerated answer in the same message is rated apart.
         version = hashlib.sha1(answer.encode()).hexdigest()[:10]
@@ -118,6 +121,12 @@ class AnswerActions:
         if self.metrics is not None:
             self.metrics.feedback.labels(rating).inc()
         return THANKS[rating]
+
+    async def _private(self, channel: str, channel_type: str) -> bool:
+        """Whether the rated answer was in a private conversation (exports leave those out)."""
+        if channel_type in ("im", "mpim", "group") or channel.startswith(("D", "G")):
+            return True
+        return True if self.is_private is None else await self.is_private(channel)
 
     async def regenerate(self, press: ButtonPress) -> str | None:
         """Queue a new answer in place of the latest one; a private note when it cannot be."""

@@ -130,12 +130,12 @@ async def check_app_token(settings: Settings, app_token: str) -> None:
 def serve_metrics(runtime: Any, port: int) -> None:
     """Socket Mode has no HTTP server of its own: /metrics on METRICS_PORT (0: none)."""
     if port:
-        from prometheus_client import start_http_server
-
+        from bot.observability.metrics_access import start_metrics_server
         from bot.runtime import StartupError
 
+        token = runtime.settings.metrics_token
         try:
-            start_http_server(port, registry=runtime.core.metrics.registry)
+            start_metrics_server(port, runtime.core.metrics.registry, token.get_secret_value() if token else None)
         except OSError as exc:
             raise StartupError(f"Cannot serve metrics on METRICS_PORT {port} ({exc.strerror}): set METRICS_PORT to a "
                                "free port, or 0 for none.") from None
@@ -239,18 +239,19 @@ async def operator_store(settings: Settings, without_redis: str) -> AsyncIterato
         await store.close()
 
 
-async def feedback_export(settings: Settings, output: str | None, fmt: str = "jsonl") -> None:
-    from bot.feedback import export_eval_cases, export_feedback
+async def feedback_export(settings: Settings, output: str | None, fmt: str = "jsonl", selection: Any = None) -> None:
+    from bot.feedback import Selection, export_eval_cases, export_feedback
 
+    selection = selection or Selection()
     async with operator_store(settings, "feedback lives in the Redis the bot uses; set REDIS_URL to export it") as store:
         export = export_eval_cases if fmt == "eval" else export_feedback
         if fmt in ("openai-chat", "preference"):
             export = dataset_exporter(settings, store, fmt)
         if output is None:
-            count = await export(store, sys.stdout)
+            count = await export(store, sys.stdout, selection)
         else:
             with open(output, "w", encoding="utf-8") as out:
-                count = await export(store, out)
+                count = await export(store, out, selection)
     noun = {"eval": "case(s)", "openai-chat": "conversation(s)", "preference": "pair(s)"}.get(fmt, "rating(s)")
     print(f"exported {count} {noun}", file=sys.stderr)
 
@@ -267,9 +268,11 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
     except PromptError as exc:
         raise StartupError(f"Invalid prompt file {exc}") from None
 
-    async def export(store_: Any, out: Any) -> int:
+    async def export(store_: Any, out: Any, selection: Any) -> int:
+        from bot.feedback import selected
+
         personas: dict[tuple[str, str], str | None] = {}
-        entries = [entry async for entry in store_.all_feedback()]
+        entries = await selected(store_, selection)
         for entry in entries:
             key = (str(entry.get("team", "")), str(entry.get("channel", "")))
             if key not in personas:
@@ -282,7 +285,7 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
                                           if channel.startswith("D") else "a channel", "date": "", "user_name": ""})
             return with_persona(base, personas.get((team, channel)))
 
-        return await export_datasets(store_, out, fmt=fmt, system_prompt=system_prompt)
+        return await export_datasets(store_, out, fmt=fmt, system_prompt=system_prompt, selection=selection)
 
     return export
 
@@ -345,6 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_cmd.add_argument("--format", choices=["jsonl", "eval", "openai-chat", "preference"], default="jsonl",
                             help="jsonl: every rating; eval: 👎-rated answers as an evaluation case file; openai-chat: "
                                  "👍-rated exchanges for fine-tuning; preference: 👎/👍 pairs for preference tuning")
+    export_cmd.add_argument("--team", help="only this workspace's ratings (its team id)")
+    export_cmd.add_argument("--include-private", action="store_true",
+                            help="also ratings from DMs, group DMs and private channels (left out by default)")
+    commands.add_parser("keygen", help="print a new TOKEN_ENCRYPTION_KEY (a Fernet key)")
     commands.add_parser("check", help="check settings, Slack, the model, Redis, prompts, evals and prices")
     usage_cmd = commands.add_parser("usage", help="tokens and cost per user, channel, model, prompt or workspace")
     usage_cmd.add_argument("--since", help="first UTC day, like 2026-11-01 (default: the first of this month)")
@@ -396,7 +403,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 concurrency=args.concurrency, json_path=args.json_path, junit_path=args.junit_path,
                 name_filter=args.name_filter))
         if args.command == "feedback":
-            _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format))
+            from bot.feedback import Selection
+
+            _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format,
+                                 Selection(args.team, args.include_private)))
+            return 0
+        if args.command == "keygen":
+            from bot.workspaces.sealing import new_key
+
+            print(new_key())
             return 0
         settings = load_settings(kind=ConsoleSettings if args.command == "chat" else Settings)
         _configure_logging("WARNING" if args.command == "chat" and settings.log_level == "INFO" else settings.log_level,

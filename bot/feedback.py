@@ -4,6 +4,7 @@ answers as evaluation cases (``python -m bot eval``)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, TextIO
 
 import yaml
@@ -21,9 +22,28 @@ def export_record(entry: Mapping[str, Any]) -> dict[str, Any]:
             "metadata": dict(sorted(metadata.items()))}
 
 
-async def export_feedback(store: ConversationStore, out: TextIO) -> int:
-    """Write every stored rating (those still inside the retention period) as JSONL; returns the count."""
-    records = [export_record(entry) async for entry in store.all_feedback()]
+@dataclass(frozen=True)
+class Selection:
+    """Which ratings an export takes: one workspace's (``team``; None: every workspace's),
+    and those from DMs, group DMs and private channels only when asked for.  A rating
+    saved before privacy was recorded counts as private."""
+
+    team: str | None = None
+    include_private: bool = False
+
+    def takes(self, entry: Mapping[str, Any]) -> bool:
+        if self.team is not None and entry.get("team") != self.team:
+            return False
+        return self.include_private or entry.get("private") is False
+
+
+async def selected(store: ConversationStore, selection: Selection) -> list[dict[str, Any]]:
+    return [entry async for entry in store.all_feedback() if selection.takes(entry)]
+
+
+async def export_feedback(store: ConversationStore, out: TextIO, selection: Selection = Selection()) -> int:
+    """Write every selected rating (those still inside the retention period) as JSONL; returns the count."""
+    records = [export_record(entry) for entry in await selected(store, selection)]
     records.sort(key=lambda r: (str(r["metadata"].get("rated_at", "")), str(r["metadata"].get("message_ts", ""))))
     for record in records:
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -54,9 +74,9 @@ def eval_case(entry: Mapping[str, Any], context: list[StoredMessage]) -> dict[st
             "expect": [{"not_equals": str(entry.get("answer") or "")}, {"judge": EVAL_RUBRIC}]}
 
 
-async def export_eval_cases(store: ConversationStore, out: TextIO) -> int:
-    """Write every 👎 rating still kept as one evaluation case file (YAML); returns the count."""
-    entries = [entry async for entry in store.all_feedback() if entry.get("rating") == "down" and entry.get("answer")]
+async def export_eval_cases(store: ConversationStore, out: TextIO, selection: Selection = Selection()) -> int:
+    """Write every selected 👎 rating still kept as one evaluation case file (YAML); returns the count."""
+    entries = [entry for entry in await selected(store, selection) if entry.get("rating") == "down" and entry.get("answer")]
     entries.sort(key=lambda e: (str(e.get("rated_at", "")), str(e.get("message_ts", ""))))
     cases = []
     for entry in entries:
@@ -84,11 +104,12 @@ def chat_context(turns: list[StoredMessage], entry: Mapping[str, Any]) -> list[d
     return [turn.as_chat() for turn in earlier] if earlier and earlier[-1].role == "user" else None
 
 
-async def export_datasets(store: ConversationStore, out: TextIO, *, fmt: str, system_prompt: Callable[[str, str], str]) -> int:
+async def export_datasets(store: ConversationStore, out: TextIO, *, fmt: str, system_prompt: Callable[[str, str], str],
+                          selection: Selection = Selection()) -> int:
     """👍-rated exchanges as OpenAI fine-tuning chat lines (``openai-chat``), or preference pairs
     (``preference``): a 👎 answer and the answer the same person then rated 👍 in its place.
     ``system_prompt(team, channel)`` gives the system prompt the model saw."""
-    entries = [entry async for entry in store.all_feedback() if entry.get("answer")]
+    entries = [entry for entry in await selected(store, selection) if entry.get("answer")]
     entries.sort(key=lambda e: (str(e.get("rated_at", "")), str(e.get("message_ts", ""))))
     cached: dict[str, list[StoredMessage]] = {}
     count = 0

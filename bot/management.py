@@ -37,13 +37,13 @@ class Management:
         admins: frozenset[str],
         default_model: str,
         now: Callable[[], datetime],
-        tools: Callable[[], str] = lambda: "",
+        tools: Callable[[str], str] = lambda team: "",
         ledger: Ledger | None = None,
         quotas: QuotaLimits = QuotaLimits(),
     ) -> None:
         self.ledger = ledger
         self.quotas = quotas
-        self.tools = tools  # the tools overview (bot.tools.overview)
+        self.tools = tools  # the tools overview for a workspace (bot.tools.overview)
         self.command = command
         self.catalog = catalog
         self.store = store
@@ -67,7 +67,7 @@ class Management:
             if word == "model":
                 return self.model()
             if word == "tools":
-                return self.tools() or "No tools are set up."
+                return self.tools(request.team) or "No tools are set up."
         except RedisError:
             return STORE_FAILED
         return f"I don't know `{word}`. " + self.help()

@@ -43,6 +43,7 @@ from bot.observability.metrics import Metrics, surface_of
 from bot.usage.ledger import CallUsage, Ledger
 from bot.usage.quotas import Access, QuotaLimits, refusal
 from bot.tools.rounds import ToolLimits, ToolRounds
+from bot.tools.tenancy import ToolTenancy
 from bot.tools.toolbox import Toolbox
 from bot.wording import EMPTY_MESSAGE, FLOODED, INTERNAL_FAILURE, NOT_LATEST_ANSWER
 
@@ -150,7 +151,9 @@ class Responder:
         quotas: QuotaLimits = QuotaLimits(),
         access: Access = Access(),
         metrics: Metrics | None = None,
+        tenancy: ToolTenancy = ToolTenancy(),
     ) -> None:
+        self.tenancy = tenancy
         self.metrics = metrics
         self.ledger = ledger
         self.quotas = quotas
@@ -546,8 +549,9 @@ class Responder:
     def tool_rounds(
         self, context: ToolContext, reply: ReplyWriter, *, room_tokens: int, patterns: Sequence[str] | None = None
     ) -> ToolRounds | None:
-        """The tools this answer may call (``patterns``, else ``DEFAULT_TOOLS``); None when none."""
-        if self.toolbox is None:
+        """The tools this answer may call (``patterns``, else ``DEFAULT_TOOLS``); None when none
+        (or when the workspace may not use tools: TOOLS_WORKSPACES)."""
+        if self.toolbox is None or not self.tenancy.allows_here(context.team):
             return None
         specs = self.toolbox.select(self.default_tools if patterns is None else patterns)
         if not specs:

@@ -68,8 +68,10 @@ from bot.tools.mcp_config import McpConfigError, load_mcp_config
 from bot.tools.mcp_servers import McpServer
 from bot.tools.rounds import ToolLimits
 from bot.tools.overview import tools_overview
+from bot.tools.tenancy import ToolTenancy
 from bot.tools.toolbox import Toolbox
 from bot.workspaces.context import WorkspaceIdentity, WorkspaceTokenMixin, WorkspaceWebClient
+from bot.workspaces.sealing import Sealer
 from bot.workspaces.installations import RedisInstallationStore, RedisOAuthStateStore
 from bot.workspaces.oauth import InstallFlow, build_install_flow
 from bot.workspaces.tokens import Workspaces
@@ -316,6 +318,7 @@ def build_services(
     workspaces: Workspaces | None = None,
 ) -> Services:
     settings = core.settings
+    tenancy = ToolTenancy(settings.distributed, settings.tools_workspace_ids)
     responder = Responder(
         store=core.store,
         model=core.model,
@@ -343,6 +346,7 @@ def build_services(
         quotas=settings.quota_limits,
         access=settings.access,
         metrics=core.metrics,
+        tenancy=tenancy,
     )
     commands = CommandRunner(
         catalog=core.catalog,
@@ -363,7 +367,7 @@ def build_services(
         admins=settings.admins,
         default_model=settings.openai_model,
         now=now,
-        tools=lambda: tools_overview(toolbox, settings.default_tool_patterns),
+        tools=lambda team: tools_overview(toolbox, settings.default_tool_patterns, allowed=tenancy.allows_here(team)),
         ledger=core.ledger,
         quotas=settings.quota_limits,
     )
@@ -378,7 +382,8 @@ def build_services(
     )
     return Services(
         responder, commands, management, dispatcher,
-        AnswerActions(core.store, dispatcher, core.stops, admins=settings.admins, now=now, metrics=core.metrics),
+        AnswerActions(core.store, dispatcher, core.stops, admins=settings.admins, now=now, metrics=core.metrics,
+                      is_private=getattr(directory, "is_private", None)),
         AssistantThreads(core.store, core.catalog, bot_name=settings.bot_name),
         toolbox,
         approvals,
@@ -562,7 +567,7 @@ def distributed_parts(settings: Settings, core: Core, http: aiohttp.ClientSessio
     assert settings.slack_client_id and settings.slack_client_secret is not None
     oauth_client = WorkspaceWebClient(base_url=settings.slack_api_url, session=http,
                                       timeout=int(max(1, settings.slack_timeout_seconds)))
-    installations = RedisInstallationStore(core.store.redis, core.store.keys)
+    installations = RedisInstallationStore(core.store.redis, core.store.keys, Sealer(settings.token_keys()))
     secret = settings.slack_client_secret.get_secret_value()
     workspaces = Workspaces(
         installations, core.store.redis, core.store.keys,

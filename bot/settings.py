@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.usage.quotas import Access, QuotaLimits
+from bot.workspaces.sealing import parse_keys
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROMPTS_DIR = PROJECT_ROOT / "prompts"
@@ -29,6 +30,8 @@ HINTS: dict[str, str] = {
                        "(or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to install the app in many workspaces)",
     "SLACK_CLIENT_ID": "set it to the Client ID from your Slack app's 'Basic Information' page",
     "SLACK_CLIENT_SECRET": "set it to the Client Secret from your Slack app's 'Basic Information' page",
+    "TOKEN_ENCRYPTION_KEY": "installations (bot and refresh tokens) are encrypted at rest: make a key with "
+                            "`python -m bot keygen` (several comma-separated keys rotate: the first encrypts)",
     "SLACK_REDIRECT_URI": "set it to https://<your host>/slack/oauth_redirect, as listed under 'OAuth & Permissions' > 'Redirect URLs'",
     "SLACK_SIGNING_SECRET": "set it to the Signing Secret from your Slack app's 'Basic Information' page",
     "SLACK_APP_TOKEN": "set it to an app-level token (xapp-...) with the connections:write scope, from 'Basic Information' > 'App-Level Tokens'",
@@ -67,6 +70,7 @@ class Settings(BaseSettings):
     # Many workspaces (OAuth): with these and no SLACK_BOT_TOKEN the app installs itself per workspace.
     slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
     slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    token_encryption_key: SecretStr | None = Field(default=None, alias="TOKEN_ENCRYPTION_KEY")
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN", validate_default=True)
     slack_signing_secret: SecretStr = Field(alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
@@ -132,6 +136,7 @@ class Settings(BaseSettings):
     tool_current_time: bool = Field(default=True, alias="TOOL_CURRENT_TIME")
     tool_read_slack_link: bool = Field(default=True, alias="TOOL_READ_SLACK_LINK")
     tool_search_workspace: bool = Field(default=False, alias="TOOL_SEARCH_WORKSPACE")
+    tools_workspaces: str = Field(default="", alias="TOOLS_WORKSPACES")  # many workspaces: which may use tools
 
     # Files
     file_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, alias="FILE_MAX_BYTES")
@@ -159,6 +164,8 @@ class Settings(BaseSettings):
     tiktoken_cache_dir: Path = Field(default=DEFAULT_TIKTOKEN_CACHE_DIR, alias="TIKTOKEN_CACHE_DIR")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     metrics_port: int = Field(default=9090, ge=0, le=65535, alias="METRICS_PORT")
+    metrics_token: SecretStr | None = Field(default=None, alias="METRICS_TOKEN")  # /metrics asks for it as a bearer token
+    install_starts_per_minute: int = Field(default=5, ge=1, alias="INSTALL_STARTS_PER_MINUTE")
     web_concurrency: int = Field(default=1, ge=1, le=64, alias="WEB_CONCURRENCY")
     log_format: Literal["text", "json"] = Field(default="text", alias="LOG_FORMAT")
     otel_exporter_otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -235,11 +242,25 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _token_keys_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_keys(value.get_secret_value())
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
         if self.max_output_tokens >= self.max_context_tokens:
             raise ValueError("MAX_OUTPUT_TOKENS must be smaller than MAX_CONTEXT_TOKENS")
+        if self.distributed and self.token_encryption_key is None:
+            raise ValueError(f"Missing setting TOKEN_ENCRYPTION_KEY: {HINTS['TOKEN_ENCRYPTION_KEY']}")
         return self
+
+    def token_keys(self) -> list[str]:
+        """TOKEN_ENCRYPTION_KEY's keys, the first encrypting."""
+        return parse_keys(self.token_encryption_key.get_secret_value()) if self.token_encryption_key else []
 
     @property
     def admins(self) -> frozenset[str]:
@@ -267,6 +288,11 @@ class Settings(BaseSettings):
     @property
     def access(self) -> Access:
         return Access(_ids(self.allowed_channel_ids), _ids(self.allowed_user_ids), _ids(self.blocked_user_ids))
+
+    @property
+    def tools_workspace_ids(self) -> frozenset[str]:
+        """TOOLS_WORKSPACES: team or enterprise ids, comma-separated."""
+        return frozenset(part.strip() for part in self.tools_workspaces.split(",") if part.strip())
 
     @property
     def default_tool_patterns(self) -> tuple[str, ...]:

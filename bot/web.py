@@ -27,8 +27,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bot.observability.metrics_access import UNAUTHORIZED, authorized
 from bot.runtime import Runtime
 from bot.slack.manifest import INSTALL_PATH, REDIRECT_PATH
+from bot.workspaces.install_limit import InstallLimit
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +188,12 @@ def create_web_app(runtime: Runtime) -> Starlette:
             return JSONResponse({"status": "store unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "in_flight": len(runtime.core.tasks), "pid": os.getpid()})
 
-    async def metrics(_: Request) -> Response:
-        """This process's Prometheus metrics (each process serves its own)."""
+    metrics_token = runtime.settings.metrics_token.get_secret_value() if runtime.settings.metrics_token else None
+
+    async def metrics(request: Request) -> Response:
+        """This process's Prometheus metrics (each process serves its own); METRICS_TOKEN guards them."""
+        if not authorized(metrics_token, request.headers.get("authorization")):
+            return PlainTextResponse(UNAUTHORIZED.decode(), status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return Response(runtime.core.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     routes = [
@@ -198,7 +204,12 @@ def create_web_app(runtime: Runtime) -> Starlette:
     flow = runtime.install_flow
     if flow is not None:  # many workspaces: Bolt's OAuth flow
 
+        limit = InstallLimit(runtime.settings.install_starts_per_minute)
+
         async def install(request: Request) -> Response:
+            if not limit.allow(request.client.host if request.client else ""):
+                return PlainTextResponse("Too many install attempts from your address: try again in a minute.",
+                                         status_code=429, headers={"Retry-After": "60"})
             return to_starlette_response(await flow.handle_installation(to_async_bolt_request(request, b"")))
 
         async def oauth_redirect(request: Request) -> Response:

@@ -22,7 +22,7 @@ def register(app: AsyncApp, *, management: Management, bot_name: str) -> None:
         team = str(body.get("team_id") or "")
         usage = await management.usage_of(team, event["user"])
         view = home_view(bot_name=bot_name, catalog=management.catalog, management_command=management.command, usage=usage,
-                         tools=management.tools())
+                         tools=management.tools(team))
         await call_quietly("views.publish", client.views_publish(user_id=event["user"], view=view))
 
     app.event("app_home_opened")(on_home_opened)

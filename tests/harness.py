@@ -146,6 +146,16 @@ class AppInstance:
         self._thread.join(timeout=40)
 
 
+def eventually(condition: Any, what: str = "the condition", timeout: float = 10.0) -> Any:
+    """Wait (polling) until ``condition()`` gives something true; return it.  For state the bot
+    writes after the Slack call a test can wait on (the commit, a record, a log line)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
 def said(text: str, name: str = "alice", user: str = "U1") -> str:
     """A channel message as the model receives it (attributed to its author)."""
     return f'<from name="{name}" id="{user}"/>\n{text}'

@@ -9,7 +9,7 @@ from bot.memory.conversation import ConversationId
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import DONE_BUTTONS, mention, message, said
+from .harness import DONE_BUTTONS, eventually, mention, message, said
 from .test_cli import bare_env, run_bot
 
 LONG_ANSWER = " ".join(f"word{n}" for n in range(400))
@@ -89,12 +89,15 @@ def test_feedback_is_kept_per_person_and_acknowledged_privately(app, sender, sla
 
 
 def test_feedback_export_writes_jsonl(app, sender, slack, model, redis_url, key_prefix, tmp_path):
-    for n, action in enumerate(["feedback_up", "feedback_down"]):
-        sender.send_event(mention(f"question {n}", channel="C200"))
+    slack.channels["C300"] = "secret-plans"
+    slack.private.add("C300")
+    for n, (action, channel) in enumerate([("feedback_up", "C200"), ("feedback_down", "C200"), ("feedback_up", "C300")]):
+        sender.send_event(mention(f"question {n}", channel=channel))
         answer = slack.wait_for_answers(n + 1)[-1]
         sender.send_action(action, answer, response_url=slack.response_url(f"r{n}"))
         slack.wait_for_response(f"r{n}")
-    time.sleep(0.2)
+    store = app.runtime.store
+    eventually(lambda: len(app.call(lambda: _collect(store.all_feedback()))) == 3, "three ratings stored")
 
     out = tmp_path / "feedback.jsonl"
     result = run_bot("feedback", "export", "--output", str(out),
@@ -108,12 +111,16 @@ def test_feedback_export_writes_jsonl(app, sender, slack, model, redis_url, key_
         assert record["answer"].startswith("Answer to:")
         assert {"conversation", "prompt", "prompt_version", "model", "message_ts", "context_tokens", "rated_at"} <= set(record["metadata"])
         assert record["metadata"]["channel"] == "C200"
+    # The private channel's rating only when asked for; another workspace's export has none of these.
+    env = bare_env(REDIS_URL=redis_url, REDIS_KEY_PREFIX=key_prefix)
+    everything = run_bot("feedback", "export", "--include-private", "--team", TEAM_ID, env=env)
+    assert "exported 3 rating(s)" in everything.stderr and "C300" in everything.stdout
+    assert "exported 0 rating(s)" in run_bot("feedback", "export", "--include-private", "--team", "TOTHER", env=env).stderr
 
     # Ratings expire with the conversations they belong to.
-    store = app.runtime.store
     keys = app.call(lambda: _collect(store.redis.scan_iter(match=store.keys.feedback_pattern())))
     ttls = [app.call(lambda key=key: store.redis.ttl(key)) for key in keys]
-    assert len(ttls) == 2 and all(0 < ttl <= app.settings.conversation_ttl_seconds for ttl in ttls)
+    assert len(ttls) == 3 and all(0 < ttl <= app.settings.conversation_ttl_seconds for ttl in ttls)
 
 
 def test_feedback_export_without_redis_url_says_what_to_set():

@@ -7,19 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .fakes.openai_api import Scripted
 from .harness import SlackSender, mention
+from .harness import eventually
 from .test_e2e_usage import ask
-
-
-def eventually(condition, what: str, timeout: float = 10.0):
-    """Wait (polling) until ``condition()`` gives something true; return it.  For figures the bot
-    writes after the Slack call a test can wait on (the commit, the log line)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
 
 
 def samples(app) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -4,27 +4,19 @@ against the per-person flood limit."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 from bot.memory.conversation import ConversationId
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, edited, mention
+from .harness import SlackSender, edited, eventually, mention
 
 
 def user_tokens_today(app, user: str = "U1", channel: str = "C100") -> int:
     core = app.runtime.core
     now = datetime.now(timezone.utc)
     return app.call(lambda: core.ledger.spent(core.store.redis, TEAM_ID, channel, user, now)).user_day_tokens
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def send(app, event) -> None:
@@ -82,7 +74,7 @@ def test_edits_and_regenerations_count_against_the_flood_limit(start_app, slack,
         sender.send_event(edited(event, event["text"].replace("Frnace", "France")))
         slack.wait_for(lambda s: "France" in s.messages[(answer.channel, answer.ts)].text)
         cid = ConversationId(TEAM_ID, "C100", event["ts"])
-        wait_until(lambda: "France" in app.stored(cid)[-1].content)  # the edit's answer is stored: the latest
+        eventually(lambda: "France" in app.stored(cid)[-1].content, "the edit's answer stored")  # the edit's answer is stored: the latest
         sender.send_action("regenerate_answer", answer, response_url=slack.response_url("g"))
         slack.wait_for(lambda s: [e for e in s.ephemeral if "faster than I can answer" in e.get("text", "")])
     finally:

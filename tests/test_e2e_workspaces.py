@@ -24,9 +24,12 @@ SECOND = Installed("T2", "Second Co", "UB2", "BB2")
 THIRD = Installed("T3", "Third Co", "UB3", "BB3")
 
 
+TOKEN_KEY = "u9rS6Ht7oM0v1k9JgkQGf2y7sbD3m6ZQ8X6nQeD4hAc="  # a Fernet key for the tests
+
+
 def distributed(start_app, slack, **overrides: Any):
     return start_app(SLACK_BOT_TOKEN="", SLACK_CLIENT_ID=slack.client_id, SLACK_CLIENT_SECRET=slack.client_secret,
-                     **overrides)
+                     **{"TOKEN_ENCRYPTION_KEY": TOKEN_KEY, **overrides})
 
 
 def install(app_url: str, slack, installed: Installed, *, state: str | None = None) -> httpx.Response:

@@ -49,7 +49,9 @@ def test_missing_settings_are_named_in_one_line():
 
 def test_a_distributable_app_needs_no_bot_token_but_both_oauth_credentials():
     base = {k: v for k, v in BASE.items() if k != "SLACK_BOT_TOKEN"}
-    settings = load_settings({**base, "SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s"}, env_file=None)
+    key = "u9rS6Ht7oM0v1k9JgkQGf2y7sbD3m6ZQ8X6nQeD4hAc="
+    settings = load_settings({**base, "SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "TOKEN_ENCRYPTION_KEY": key},
+                             env_file=None)
     assert settings.distributed and settings.bot_token() == ""
     with pytest.raises(ConfigError, match="Missing setting SLACK_CLIENT_SECRET: set it to the Client Secret"):
         load_settings({**base, "SLACK_CLIENT_ID": "1.2"}, env_file=None)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from bot.tools.tenancy import TOOLS_OFF
 from bot.tools.toolbox import Toolbox, matches
 
 
-def tools_overview(toolbox: Toolbox | None, default_patterns: Sequence[str]) -> str:
-    """One line per tool source: its state and its tools (those needing approval marked)."""
+def tools_overview(toolbox: Toolbox | None, default_patterns: Sequence[str], *, allowed: bool = True) -> str:
+    """One line per tool source: its state and its tools (those needing approval marked);
+    ``allowed``: whether the workspace asking may use tools (TOOLS_WORKSPACES)."""
+    if not allowed:
+        return TOOLS_OFF
     if toolbox is None or not toolbox.providers:
         return "*Tools*\nNo tools are set up (see MCP_CONFIG and DEFAULT_TOOLS in the README)."
     lines = ["*Tools*"]

@@ -1,8 +1,11 @@
 """Installations and OAuth state in Redis, behind Bolt's (slack-sdk's) store interfaces.
 
-One key per installation, a JSON document of slack-sdk's ``Installation``; an
-org-wide (Enterprise Grid) install is kept under its enterprise with no team, as
-slack-sdk's own stores do.  OAuth states are single-use keys that expire.
+One key per installation, a JSON document of slack-sdk's ``Installation``, encrypted
+(``sealing.py``: its tokens never sit in Redis in plain text); an org-wide (Enterprise
+Grid) install is kept under its enterprise with no team, as slack-sdk's own stores do.
+An installation written in plain text or with an older key is written again with the
+first key when it is read (only if it has not changed meanwhile).  OAuth states are
+single-use keys that expire.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
 from bot.memory.conversation import Keys, as_text
+from bot.workspaces.sealing import Sealer, SealError
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +42,22 @@ def installation_from_json(raw: str | bytes) -> Installation:
     return Installation(**json.loads(raw))
 
 
+# KEYS: the installation; ARGV: the value read, the value to write instead
+RESEAL_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
 class RedisInstallationStore(AsyncInstallationStore):
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, sealer: Sealer) -> None:
         self.redis = redis
         self.keys = keys
+        self.sealer = sealer
+        self._reseal = redis.register_script(RESEAL_SCRIPT)
 
     @property
     def logger(self) -> logging.Logger:
@@ -55,7 +71,7 @@ class RedisInstallationStore(AsyncInstallationStore):
 
     async def async_save(self, installation: Installation) -> None:
         await self.redis.set(self._key(installation.enterprise_id, installation.team_id, installation.is_enterprise_install),
-                             installation_to_json(installation))
+                             self.sealer.seal(installation_to_json(installation)))
 
     async def async_save_bot(self, bot: Bot) -> None:  # the installation carries its bot
         return None
@@ -64,11 +80,23 @@ class RedisInstallationStore(AsyncInstallationStore):
         self, *, enterprise_id: Optional[str], team_id: Optional[str], user_id: Optional[str] = None,
         is_enterprise_install: Optional[bool] = False,
     ) -> Optional[Installation]:
-        raw = await self.redis.get(self._key(enterprise_id, team_id, is_enterprise_install))
+        key = self._key(enterprise_id, team_id, is_enterprise_install)
+        raw = await self.redis.get(key)
         if raw is None and enterprise_id and not is_enterprise_install:
             # an event from a workspace of an org where the app is installed org-wide
-            raw = await self.redis.get(self._key(enterprise_id, None, True))
-        return None if raw is None else installation_from_json(as_text(raw))
+            key = self._key(enterprise_id, None, True)
+            raw = await self.redis.get(key)
+        return None if raw is None else await self._opened(key, as_text(raw))
+
+    async def _opened(self, key: str, raw: str) -> Optional[Installation]:
+        try:
+            text, stale = self.sealer.open(raw)
+        except SealError as exc:
+            log.error("an installation could not be read (%s): is TOKEN_ENCRYPTION_KEY right?", exc)
+            return None
+        if stale:
+            await self._reseal(keys=[key], args=[raw, self.sealer.seal(text)])
+        return installation_from_json(text)
 
     async def async_find_bot(
         self, *, enterprise_id: Optional[str], team_id: Optional[str], is_enterprise_install: Optional[bool] = False,
