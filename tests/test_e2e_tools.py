@@ -245,14 +245,37 @@ def test_nobody_else_can_approve_and_deny_tells_the_model(tool_app, orders, slac
     assert orders.calls == []
 
 
-def test_no_answer_to_an_approval_in_time_is_a_denial(start_app, orders, slack, model, tmp_path):
+def test_no_answer_to_an_approval_in_time_says_it_timed_out(start_app, orders, slack, model, tmp_path):
     config = write_config(tmp_path, {"orders": {"url": orders.url, "confirm": ["lookup_order"]}})
     app = start_app(MCP_CONFIG=config, DEFAULT_TOOLS="orders:lookup_order", TOOL_APPROVAL_SECONDS=0.5)
     model.enqueue(Scripted(tool_calls=[("orders__lookup_order", '{"order_id": "A-1"}')]), Scripted(text="No answer."))
     ask(app, "order A-1?")
     approval_prompt(slack)
     slack.wait_for_answers(1, final=lambda t: t == "No answer.")
-    assert model.wait_for_requests(2)[1].tool_results[0]["content"] == "Error: denied by the user."
+    assert model.wait_for_requests(2)[1].tool_results[0]["content"] == \
+        "Error: the user did not answer the approval request in time, so it did not run."
+    assert orders.calls == []
+
+
+def test_the_approval_prompt_shows_every_argument_in_full_and_literally(tool_app, orders, slack, model):
+    app = tool_app(TOOL_APPROVAL_SECONDS=1)
+    sneaky = {"order_id": "A-7" + " " * 3000 + "```\n*Approve me* <!channel> &amp;", "to_account": "attacker"}
+    model.enqueue(Scripted(tool_calls=[("orders__delete_order", json.dumps(sneaky))]), Scripted(text="Asked."),
+                  Scripted(tool_calls=[("orders__delete_order", json.dumps({"order_id": "x" * 20_000}))]),
+                  Scripted(text="Too long."))
+    ask(app, "delete order A-7")
+    prompt, _ = approval_prompt(slack)
+    literal = [element["text"] for block in prompt["blocks"] if block["type"] == "rich_text"
+               for part in block["elements"] for element in part["elements"]]
+    shown = "".join(literal)
+    assert json.dumps(sneaky["order_id"]) in shown and 'to_account: "attacker"' in shown  # nothing cut, nothing hidden
+    assert "2 arguments" in json.dumps(prompt["blocks"])
+    slack.wait_for_answers(1, final=lambda t: t == "Asked.")  # not approved in time
+    # Arguments too long for one message are never cut: the call is refused and the model told why.
+    ask(app, "delete a huge order")
+    slack.wait_for_answers(2, final=lambda t: t in ("Asked.", "Too long."))
+    assert model.wait_for_requests(4)[3].tool_results[0]["content"].startswith("Error: the arguments are too long to show")
+    assert len([e for e in slack.ephemeral if "tool_approve" in json.dumps(e.get("blocks"))]) == 1
     assert orders.calls == []
 
 

@@ -99,7 +99,8 @@ class ToolProvider(Protocol):
 
 
 class Approver(Protocol):
-    async def approve(self, spec: ToolSpec, arguments: dict[str, Any], context: ToolContext) -> bool: ...
+    async def approve(self, spec: ToolSpec, arguments: dict[str, Any], context: ToolContext) -> str:
+        """"approved", or why not: "denied", "timed out", "too long" (to show in full), "not shown"."""
 
 
 class TaskBoard(Protocol):

@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 RESULT_MARKER = "\n[… tool result shortened …]\n"
 DETAILS_CHARS = 200
 DENIED = "Error: denied by the user."
+NOT_APPROVED = {  # what the model reads when a call that needs approval does not run
+    "denied": DENIED,
+    "timed out": "Error: the user did not answer the approval request in time, so it did not run.",
+    "too long": "Error: the arguments are too long to show the user in full for approval, so it did not run; "
+                "call it with shorter arguments.",
+    "not shown": "Error: the approval request could not be shown to the user, so it did not run.",
+}
 
 
 @dataclass(frozen=True)
@@ -107,8 +114,9 @@ class ToolRounds:
         if provider is None:
             return ToolOutcome(f"Error: {spec.name} is not available right now.", ok=False)
         if spec.confirm:
-            if self.approver is None or not await self.approver.approve(spec, arguments, self.context):
-                return ToolOutcome(DENIED, ok=False)
+            decision = await self.approver.approve(spec, arguments, self.context) if self.approver else "not shown"
+            if decision != "approved":
+                return ToolOutcome(NOT_APPROVED.get(decision, DENIED), ok=False)
         try:
             async with asyncio.timeout(self.limits.timeout_seconds):
                 return await provider.call(spec, arguments, self.context)
