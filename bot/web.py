@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any, Awaitable, Callable
@@ -20,15 +21,18 @@ from urllib.parse import parse_qsl
 
 from redis.exceptions import RedisError
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.delivery.inbox import Ticket, entering, is_durable, leaving
 from bot.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.observability.metrics_access import UNAUTHORIZED, authorized
 from bot.runtime import Runtime
+from bot.slack.events import Ignored, classify
 from bot.slack.manifest import INSTALL_PATH, REDIRECT_PATH
 from bot.workspaces.install_limit import InstallLimit
 
@@ -128,6 +132,32 @@ class Intake:
             self._draining = False
 
 
+LAST_SLACK_RETRY = 3  # Slack tries an event four times: at once, then retries 1, 2 and 3
+
+
+def last_try(request: Request) -> bool:
+    try:
+        return int(request.headers.get("x-slack-retry-num") or 0) >= LAST_SLACK_RETRY
+    except ValueError:
+        return False
+
+
+def answerable(body: dict[str, Any], identity: Any) -> bool:
+    """Whether an event may need an answer (a message Slack would not deliver again): kept
+    in the inbox before its 200.  The bot's user id is the installation's (``authorizations``)
+    in distributed mode; a bot's message is never answered, whatever its id."""
+    event = body.get("event")
+    if not isinstance(event, dict) or not is_durable(event.get("type")):
+        return False
+    authorizations = body.get("authorizations")
+    first = authorizations[0] if isinstance(authorizations, list) and authorizations else None
+    bot_user = str(first.get("user_id") or "") if isinstance(first, dict) else ""
+    try:
+        return not isinstance(classify(body, bot_user or getattr(identity, "user_id", "") or ""), Ignored)
+    except (TypeError, ValueError, AttributeError, KeyError):  # a shape Bolt will refuse anyway
+        return False
+
+
 def create_web_app(runtime: Runtime) -> Starlette:
     bolt_app = runtime.bolt_app
     secret = runtime.settings.slack_signing_secret.get_secret_value()
@@ -161,7 +191,19 @@ def create_web_app(runtime: Runtime) -> Starlette:
             except Exception as exc:  # Bolt could not make sense of a (signed) body's shape
                 log.warning("malformed Slack request (%s): answered 400", type(exc).__name__)
                 return PlainTextResponse("Malformed request body", status_code=400)
-            intake.add(bolt_request)
+            ticket = None
+            if inbox is not None and answerable(parsed, runtime.identity):
+                try:  # a 200 means the event is safe: it is in Redis first
+                    ticket = await inbox.put(body, request.headers.get("content-type", "application/json"))
+                except (RedisError, OSError) as exc:
+                    if not last_try(request):
+                        log.error("could not keep an event (%s): answered 503 so that Slack sends it again",
+                                  type(exc).__name__)
+                        return PlainTextResponse("Store unavailable", status_code=503)
+                    # Slack's last try: it will not send it again, so it is taken now; the asker is
+                    # told the memory is unavailable once the answer cannot be queued.
+                    log.error("could not keep an event on Slack's last try (%s): handling it now", type(exc).__name__)
+            intake.add((bolt_request, ticket))
             return Response(status_code=200)
         try:
             response = await bolt_app.async_dispatch(to_async_bolt_request(request, body))
@@ -170,16 +212,36 @@ def create_web_app(runtime: Runtime) -> Starlette:
             return PlainTextResponse("Malformed request body", status_code=400)
         return to_starlette_response(response)
 
-    async def dispatch_event(bolt_request: Any) -> None:
+    async def dispatch_event(item: tuple[Any, Ticket | None]) -> None:
+        bolt_request, ticket = item
+        entered = entering(ticket)  # Bolt's listener (started inside) releases it once the message is queued
         try:
             response = await bolt_app.async_dispatch(bolt_request)
         except Exception as exc:  # Bolt could not make sense of a (signed) body's shape
             log.warning("malformed Slack event (%s): ignored", type(exc).__name__)
-            return
-        if response.status >= 400:
-            log.debug("Slack event not handled: Bolt answered %d", response.status)
+            response = None
+        finally:
+            leaving(entered)
+        if response is None or response.status >= 400:
+            if response is not None:
+                log.debug("Slack event not handled: Bolt answered %d", response.status)
+            if ticket is not None:  # no listener will take it (e.g. a workspace that is not installed)
+                with contextlib.suppress(RedisError, OSError):
+                    await ticket.release()
 
     intake = Intake(dispatch_event, runtime.core.tasks)
+    inbox = runtime.dispatcher.inbox
+
+    def adopted(ticket: Ticket, body: bytes, content_type: str) -> None:
+        """An event a stopped process acknowledged: signed again now (it was checked when it
+        arrived; Slack's signature is good for five minutes) and handled like a new one."""
+        timestamp = str(int(time.time()))
+        headers = {"content-type": content_type, "x-slack-request-timestamp": timestamp,
+                   "x-slack-signature": verifier.generate_signature(timestamp=timestamp, body=body.decode())}
+        intake.add((AsyncBoltRequest(body=body.decode(), headers=headers), ticket))
+
+    if inbox is not None:
+        inbox.on_adopted = adopted
 
     async def healthz(_: Request) -> Response:
         try:

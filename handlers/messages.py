@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.assistant_threads import AssistantThreads
 from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.inbox import current_ticket
 from bot.slack.events import Ignored, classify
 from bot.responder import BotIdentity
 from bot.slack.text import strip_bot_mention
@@ -34,6 +35,9 @@ def register(app: AsyncApp, *, dispatcher: Dispatcher, threads: AssistantThreads
         result = classify(body, identity.user_id, identity.bot_id)
         if isinstance(result, Ignored):
             log.debug("ignored event %s: %s", body.get("event_id"), result.reason)
+            ticket = current_ticket()
+            if ticket is not None:
+                await ticket.release()
             return
         dispatcher.submit(result)
         if result.is_direct and result.thread_ts:  # an assistant thread is named after its first message

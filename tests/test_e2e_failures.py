@@ -117,14 +117,17 @@ def test_secrets_never_reach_the_logs(start_app, slack, model, caplog):
     assert "model failed" in text
 
 
-def test_redis_outage_gets_a_sentence_and_recovery_works(start_app, redis_url, slack, model):
+def test_redis_outage_gets_503s_then_a_sentence_and_recovery_works(start_app, redis_url, slack, model):
     target = urlsplit(redis_url)
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
     app = start_app(REDIS_URL=f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}")
     sender = SlackSender(app.url)
     try:
         proxy.cut()
-        assert sender.send_event(mention("is anyone home?")).status_code == 200
+        event = mention("is anyone home?")
+        # The event cannot be kept, so it is not acknowledged: Slack sends it again (three more times).
+        assert [sender.send_event(event, retry_num=n).status_code for n in (None, 1, 2)] == [503, 503, 503]
+        assert sender.send_event(event, retry_num=3).status_code == 200  # the last try is taken, and told
         [apology] = slack.wait_for_answers(1, timeout=30)
         assert apology.text == STORE_FAILED
         assert model.requests == []

@@ -37,6 +37,7 @@ from bot.delivery.lease import Lease
 from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, Commit, ConversationQueue, Job, LeaseLost
 from bot.delivery.run import JobRun
 from bot.delivery.workers import Workers, conversation_of, member_for
+from bot.delivery.inbox import Inbox, Ticket, current_ticket
 from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId
 from bot.memory.store import ConversationStore
@@ -58,6 +59,13 @@ class JobHandler(Protocol):
     async def apologise(self, message: IncomingMessage, sentence: str) -> None: ...
 
     async def note_privately(self, message: IncomingMessage, text: str) -> None: ...
+
+
+async def _release_quietly(ticket: Ticket) -> None:
+    try:
+        await ticket.release()
+    except (RedisError, OSError) as exc:
+        log.warning("could not clear an event from the inbox (%s): it may be handled again (once)", type(exc).__name__)
 
 
 class Dispatcher:
@@ -86,6 +94,7 @@ class Dispatcher:
         lease_ms = int(lease_seconds * 1000)
         self.queue = ConversationQueue(store.redis, store.keys, conversation_ttl=store.ttl, lease_ms=lease_ms)
         self.workers = Workers(store.redis, store.keys, worker_id=self.worker_id, lease_ms=lease_ms)
+        self.inbox = Inbox(store.redis, store.keys, worker_id=self.worker_id)
         self.stopping = False
         self.abandoning = False  # past the grace period: work in progress stops writing and is handed back
         self._active = 0  # conversations this process is answering now
@@ -106,12 +115,16 @@ class Dispatcher:
         return not self.stopping and self._active < self.max_concurrent
 
     async def handle(self, message: IncomingMessage) -> None:
-        """Accept ``message``; if this process leases its conversation, answer the queue."""
+        """Accept ``message``; if this process leases its conversation, answer the queue.
+        The event leaves this process's inbox in the round trip that queues it."""
+        ticket = current_ticket()
         workspace = workspace_context.current()
         if workspace is not None and workspace.is_enterprise_install and not message.org_install:
             # Whoever answers it (maybe another process) finds the org-wide installation by its enterprise.
             message = dataclasses.replace(message, enterprise=workspace.enterprise_id, org_install=True)
         if self._seen_here(message):
+            if ticket is not None:
+                await _release_quietly(ticket)
             return  # the twin event or a retry reached this same process
         cid = message.conversation
         member = member_for(cid)
@@ -123,11 +136,16 @@ class Dispatcher:
                 batch = Batch()  # one round trip: responsible for it, then claimed, queued, leased and read
                 self.workers.hold_in(batch, member)
                 taken = self.queue.accept_in(batch, message, self.worker_id if room else None)
+                if ticket is not None:
+                    ticket.release_in(batch)
                 await batch.run(self.store.redis)
                 acceptance = taken.acceptance()
         except (RedisError, OSError) as exc:
             log.error("store unavailable while accepting a message in %s: %s", cid, type(exc).__name__)
             await self.responder.apologise(message, STORE_FAILED)
+            if ticket is not None:
+                ticket.released = False  # the batch did not run: told once, so it leaves the inbox now
+                await _release_quietly(ticket)
             return
         try:
             if acceptance.outcome == LEASED:
@@ -305,6 +323,7 @@ class Dispatcher:
                 break
             await self._start_drain(member, dead_worker="")
         for dead in await self.workers.dead():
+            await self.inbox.adopt(dead)  # events it acknowledged but had not queued: handled again here
             for member in await self.workers.held_by(dead):
                 if self.has_room:
                     adopted = await self.workers.adopt(dead, member)

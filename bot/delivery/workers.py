@@ -52,9 +52,9 @@ redis.call('SADD', KEYS[2], member)
 return member
 """
 
-# KEYS: workers, the worker's set; ARGV: worker
+# KEYS: workers, the worker's set, its inbox; ARGV: worker
 LEAVE_SCRIPT = """
-if redis.call('SCARD', KEYS[2]) > 0 then return 0 end
+if redis.call('SCARD', KEYS[2]) > 0 or redis.call('LLEN', KEYS[3]) > 0 then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 return 1
@@ -79,6 +79,7 @@ class Workers:
         self._workers = keys.delivery("workers")
         self._ready = keys.delivery("ready")
         self._holding_prefix = keys.delivery("holding:")
+        self._inbox_prefix = keys.delivery("inbox:")  # events acknowledged, not yet queued (bot/delivery/inbox.py)
         self._adopt = redis.register_script(ADOPT_SCRIPT)
         self._to_ready = redis.register_script(TO_READY_SCRIPT)
         self._take_ready = redis.register_script(TAKE_READY_SCRIPT)
@@ -145,8 +146,9 @@ class Workers:
         return new_member if moved else None
 
     async def bury(self, worker: str) -> bool:
-        """Forget a dead worker once nothing is left in its set."""
-        return bool(await self._leave(keys=[self._workers, self.holding(worker)], args=[worker]))
+        """Forget a dead worker once nothing is left in its set or its inbox."""
+        return bool(await self._leave(keys=[self._workers, self.holding(worker), self._inbox_prefix + worker],
+                                      args=[worker]))
 
     async def leave(self) -> bool:
         """This worker stops; False (it is left for a sweep to adopt) if it still holds something."""
