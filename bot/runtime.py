@@ -53,6 +53,8 @@ from bot.memory.store import ConversationStore, is_cluster, open_redis
 from bot.tasks import BackgroundTasks
 from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
+from bot.delivery.inbox import INBOX_TTL_SECONDS
+from bot.delivery.inbox_writer import BlockingWriter, blocking_client
 from bot.files.extract import Limits
 from bot.files.reader import FileReader
 from bot.files.sandbox import ExtractionPool, SandboxLimits
@@ -162,6 +164,7 @@ class Runtime:
         await self.core.tasks.aclose(max(0.0, deadline - loop.time()))  # cancels what is left: it is handed back
         await self.dispatcher.leave()
         await self.core.aclose(grace_seconds=0)
+        self.dispatcher.inbox.close()
         if self.http is not None:
             await self.http.close()
         log.info("stopped in %.1fs (%d unfinished at the deadline were handed back)", loop.time() - started, unfinished)
@@ -534,6 +537,9 @@ async def build_runtime(
         files=file_reader(settings, http, core, slack),
         workspaces=workspaces,
     )
+    if not settings.embedded_store and settings.redis_url:
+        services.dispatcher.inbox.writer = BlockingWriter(
+            blocking_client(settings.redis_url, cluster=is_cluster(core.store.redis)), INBOX_TTL_SECONDS)
     await services.dispatcher.start()
     if not await core.stops.wait_listening():
         log.warning("not listening for Stop presses yet: retrying in the background")

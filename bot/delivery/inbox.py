@@ -12,6 +12,7 @@ message once however often it is handled.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
@@ -22,6 +23,7 @@ from typing import Callable
 
 import redis.asyncio as aioredis
 
+from bot.delivery.inbox_writer import BlockingWriter
 from bot.memory.batch import Batch
 from bot.memory.conversation import Keys, as_text
 
@@ -84,20 +86,55 @@ class Inbox:
         self.keys = keys
         self.worker_id = worker_id
         self.on_adopted: Callable[[Ticket, bytes, str], None] | None = None  # the web app handles adopted events
+        self.writer: BlockingWriter | None = None
+        self._waiting: list[tuple[str, asyncio.Future[None]]] = []
+        self._writer: asyncio.Future[None] | None = None
         self._adopt = redis.register_script(ADOPT_ENTRY_SCRIPT)
 
     def key(self, worker: str | None = None) -> str:
         return self.keys.delivery(f"inbox:{worker or self.worker_id}")
 
     async def put(self, body: bytes, content_type: str) -> Ticket:
-        """Keep the event (its signed body) before it is acknowledged.  Raises RedisError."""
+        """Keep the event (its signed body) before it is acknowledged.  Raises RedisError.
+
+        With a blocking ``writer`` (bot/delivery/inbox_writer.py) the write is made at once;
+        otherwise (the embedded store, or the blocking write failed) on the pooled client, with
+        its retries, by group commit: the events that arrive while one write is on its way go
+        together in the next."""
         entry = json.dumps({"id": uuid.uuid4().hex, "at": round(time.time(), 3), "type": content_type,
                             "body": body.decode("utf-8", "replace")}, separators=(",", ":"))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(self.key(), entry)
-            pipe.expire(self.key(), INBOX_TTL_SECONDS)
-            await pipe.execute()
+        if self.writer is not None and self.writer.push(self.key(), entry):  # blocking: waits for nothing but Redis
+            return Ticket(self, entry)
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_waiting())
+        await written
         return Ticket(self, entry)
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.rpush(self.key(), *(entry for entry, _ in group))
+                    pipe.expire(self.key(), INBOX_TTL_SECONDS)
+                    await pipe.execute()
+            except BaseException as exc:  # each waiting request answers 503 (or, cancelled, nothing)
+                for _, written in group:
+                    if not written.done():
+                        written.set_exception(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for _, written in group:
+                if not written.done():
+                    written.set_result(None)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     async def adopt(self, dead_worker: str) -> int:
         """Move a dead worker's events to this inbox, each handled again; how many.  A process

@@ -262,15 +262,18 @@ class BoundedClusterPipeline(ClusterPipeline):
             return await super().execute(*args, **kwargs)
 
 
-def sentinel_primary(url: str, *, max_connections: int = 100) -> aioredis.Redis:
-    """``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``: the service's primary,
-    found through its Sentinels (and found again after a failover)."""
-    from urllib.parse import unquote, urlsplit
+@dataclass(frozen=True)
+class SentinelAddress:
+    hosts: list[tuple[str, int]]
+    service: str
+    db: int
+    password: str | None
+    ssl: bool
 
-    from redis.asyncio.retry import Retry
-    from redis.asyncio.sentinel import Sentinel
-    from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+
+def sentinel_address(url: str) -> SentinelAddress:
+    """``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``, read."""
+    from urllib.parse import unquote, urlsplit
 
     parts = urlsplit(url.replace("+sentinel", "", 1))
     hosts = []
@@ -280,14 +283,25 @@ def sentinel_primary(url: str, *, max_connections: int = 100) -> aioredis.Redis:
     path = [p for p in parts.path.split("/") if p]
     if not path:
         raise ValueError("a redis+sentinel:// URL names its service: redis+sentinel://host:26379/mymaster")
-    password = unquote(parts.password) if parts.password else None
+    return SentinelAddress(hosts, path[0], int(path[1]) if len(path) > 1 else 0,
+                           unquote(parts.password) if parts.password else None, parts.scheme == "rediss")
+
+
+def sentinel_primary(url: str, *, max_connections: int = 100) -> aioredis.Redis:
+    """A ``redis+sentinel://`` service's primary, found through its Sentinels (and found again after a failover)."""
+    from redis.asyncio.retry import Retry
+    from redis.asyncio.sentinel import Sentinel
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+
+    address = sentinel_address(url)
     # A command whose connection broke (the primary died) is sent again on a new connection,
     # which asks the Sentinels where the primary is now.
     retry = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=5,
                   supported_errors=(RedisConnectionError, RedisTimeoutError, OSError))
-    sentinel = Sentinel(hosts, socket_timeout=5, socket_connect_timeout=5, decode_responses=True, password=password,
-                        ssl=parts.scheme == "rediss", max_connections=max_connections, retry=retry)
-    return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0)
+    sentinel = Sentinel(address.hosts, socket_timeout=5, socket_connect_timeout=5, decode_responses=True,
+                        password=address.password, ssl=address.ssl, max_connections=max_connections, retry=retry)
+    return sentinel.master_for(address.service, db=address.db)
 
 
 def is_cluster(redis: Any) -> bool:

@@ -8,12 +8,14 @@
 
 ``${VAR}`` in headers, env, url and args is read from the environment, so secrets stay
 out of the file.  ``tools`` limits which of a server's tools the bot offers; ``confirm``
-names tools that run only once the asker approves.
+names tools that run only once the asker approves; ``"disabled": true`` keeps a server in
+the file but does not start it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import Any, Mapping
 
 SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+log = logging.getLogger(__name__)
 
 
 class McpConfigError(Exception):
@@ -61,7 +65,16 @@ def parse_mcp_config(data: Any, environ: Mapping[str, str], *, source: str = "mc
     servers = data.get("mcpServers") if isinstance(data, dict) else None
     if not isinstance(servers, dict):
         raise McpConfigError(f'{source}: expected {{"mcpServers": {{"name": {{...}}}}}}')
-    return [_server(name, entry, environ, source) for name, entry in servers.items()]
+    enabled = []
+    for name, entry in servers.items():
+        disabled = entry.get("disabled", False) if isinstance(entry, dict) else False
+        if not isinstance(disabled, bool):
+            raise McpConfigError(f"{source}: server {name!r}: 'disabled' must be true or false")
+        if disabled:  # the ecosystem's way to keep a server in the file but off
+            log.info("MCP server %s is disabled in %s: not started", name, source)
+            continue
+        enabled.append(_server(name, entry, environ, source))
+    return enabled
 
 
 def _server(name: str, entry: Any, environ: Mapping[str, str], source: str) -> ServerConfig:

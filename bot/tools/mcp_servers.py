@@ -2,8 +2,11 @@
 
 Each server has one connection, kept by a background task: it connects, lists the
 tools (at start-up, then again when the server says its list changed or after a
-TTL: never per answer), and reconnects with backoff when the server goes away.
-A server that is down offers no tools (one log line) and the bot answers anyway.
+TTL: never per answer), pings it every few seconds, and reconnects with backoff when
+the server goes away.  A transport failure (the SDK's "connection closed", a broken
+stream, a ping unanswered) marks the server down at once: the call in flight gets one
+error result and its tools are left out until it is back.  A server that is down
+offers no tools (one log line) and the bot answers anyway.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import tempfile
 import time
 from contextlib import AsyncExitStack
 from typing import Any, Sequence
 
 import mcp_types as types
+from mcp_types import CONNECTION_CLOSED
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
 CONNECT_TIMEOUT_SECONDS = 15.0
+STDERR_TAIL_LINES, STDERR_TAIL_BYTES = 5, 2000
+HEALTH_SECONDS = 10.0  # a ping this often between listings: a server that died is noticed without a call
 STARTING, UP, DOWN = "starting", "up", "down"
 
 
@@ -57,6 +64,8 @@ class McpServer:
         self._broken = asyncio.Event()
         self._attempted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._errors: Any = None  # a stdio server's error output (a temporary file)
+        self._said = ""  # its last lines when it went down
 
     # -- the provider interface ----------------------------------------
     def tools(self) -> list[ToolSpec]:
@@ -68,12 +77,21 @@ class McpServer:
             raise ToolUnavailable(self.name)
         try:
             result = await client.call_tool(spec.original, arguments, read_timeout_seconds=self.call_timeout)
-        except MCPError:
-            raise  # the server answered, with an error about this call: the connection is fine
-        except Exception:
-            self._broken.set()  # the connection failed under the call: connect again
+        except MCPError as exc:
+            if exc.code == CONNECTION_CLOSED:  # the SDK's word for a transport that went away, not the server's
+                self._lost("connection closed")
+            raise  # otherwise the server answered, with an error about this call: the connection is fine
+        except Exception as exc:
+            self._lost(_kind(exc))  # the connection failed under the call: connect again
             raise
         return outcome_of(result)
+
+    def _lost(self, problem: str) -> None:
+        """The transport failed: down at once (its tools are left out), reconnected with backoff."""
+        if self.state == UP:
+            log.warning("MCP server %s went away (%s): its tools are left out until it is back", self.name, problem)
+        self.state, self.problem, self._client = DOWN, problem, None
+        self._broken.set()
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
@@ -103,15 +121,25 @@ class McpServer:
             except Exception as exc:  # any transport failure (or a group of them): the server is down for now
                 delay = self.retry_seconds[min(failures, len(self.retry_seconds) - 1)]
                 failures += 1
-                self.problem = _kind(exc)
+                self.problem = _reason(exc, self.problem if self.state == DOWN else "")
                 if self.state != DOWN or failures == 1:
-                    log.warning("MCP server %s is unavailable (%s); its tools are left out; retrying in %.0fs",
-                                self.name, self.problem, delay)
+                    said = self._said
+                    log.warning("MCP server %s is unavailable (%s); its tools are left out; retrying in %.0fs%s",
+                                self.name, self.problem, delay, f"; its last error output: {said}" if said else "")
+                else:
+                    log.debug("MCP server %s still unavailable (%s); retrying in %.0fs", self.name, self.problem, delay)
                 self.state, self._client = DOWN, None
                 self._attempted.set()
                 await asyncio.sleep(delay)
 
     async def _session(self) -> None:
+        self._errors = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") if not self.config.url else None
+        try:
+            await self._connected_session()
+        finally:
+            self._said = self._last_error_lines()
+
+    async def _connected_session(self) -> None:
         async with AsyncExitStack() as stack:
             client = Client(await self._transport(stack), message_handler=self._on_message,
                             read_timeout_seconds=CONNECT_TIMEOUT_SECONDS)
@@ -128,22 +156,46 @@ class McpServer:
             while True:
                 self._stale.clear()
                 woken = [asyncio.ensure_future(self._stale.wait()), asyncio.ensure_future(self._broken.wait())]
+                due = max(0.0, self.listed_at + self.ttl_seconds - time.time())
                 try:
-                    await asyncio.wait(woken, timeout=self.ttl_seconds, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(woken, timeout=min(due, HEALTH_SECONDS), return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     for waiter in woken:
                         waiter.cancel()
                 if self._broken.is_set():
-                    raise ConnectionError("a call failed on the connection")
+                    raise ConnectionError(self.problem or "a call failed on the connection")
                 async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                    await self._list(client)
+                    if self._stale.is_set() or time.time() >= self.listed_at + self.ttl_seconds:
+                        await self._list(client)
+                    else:
+                        await client.send_ping()  # raises when the transport is gone
 
     async def _transport(self, stack: AsyncExitStack) -> Any:
         config = self.config
         if config.url:
             http = await stack.enter_async_context(create_mcp_http_client(headers=dict(config.headers)))
             return streamable_http_client(config.url, http_client=http)
-        return StdioServerParameters(command=config.command or "", args=list(config.args), env=dict(config.env) or None)
+        # The server's error output goes to a file of our own, not ours: its last lines are
+        # logged once when it goes down, instead of flooding the log on every retry.
+        parameters = StdioServerParameters(command=config.command or "", args=list(config.args),
+                                           env=dict(config.env) or None)
+        return stdio_client(parameters, errlog=self._errors)
+
+    def _last_error_lines(self) -> str:
+        """The end of a stdio server's error output (a few lines), for the log."""
+        errors, self._errors = self._errors, None
+        if errors is None:
+            return ""
+        try:
+            errors.flush()
+            size = errors.seek(0, 2)
+            errors.seek(max(0, size - STDERR_TAIL_BYTES))
+            lines = [line.strip() for line in errors.read().splitlines() if line.strip()]
+        except (OSError, ValueError):
+            return ""
+        finally:
+            errors.close()
+        return " | ".join(lines[-STDERR_TAIL_LINES:])[-STDERR_TAIL_BYTES:]
 
     async def _list(self, client: Client) -> None:
         listed: list[types.Tool] = []
@@ -216,6 +268,23 @@ def outcome_of(result: types.CallToolResult) -> ToolOutcome:
 async def _cancel(task: asyncio.Task[Any]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def _reason(exc: BaseException, known: str) -> str:
+    """Why the server is down, in words an operator can act on (never its error text)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, MCPError):
+        return "connection closed" if exc.code == CONNECTION_CLOSED else f"MCP error {exc.code}"
+    if isinstance(exc, FileNotFoundError):
+        return "its command was not found"
+    if isinstance(exc, PermissionError):
+        return "its command may not be run"
+    if isinstance(exc, TimeoutError):
+        return "no answer within 15 s"
+    if isinstance(exc, ConnectionError) and known:
+        return known
+    return _kind(exc)
 
 
 def _kind(exc: BaseException) -> str:
