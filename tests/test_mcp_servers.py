@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +136,54 @@ async def test_a_connection_lost_under_a_call_is_made_again():
         await server.close()
         if second is not None:
             second.stop()
+
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def stdio_config() -> ServerConfig:
+    """The test server over stdio, as the bot starts a ``command`` server."""
+    return ServerConfig("local", command=sys.executable, args=("-m", "tests.fakes.mcp_tools", "local"),
+                        env=(("PYTHONPATH", ROOT),))
+
+
+async def test_a_stdio_server_that_crashes_is_down_at_once_says_why_and_comes_back(caplog):
+    server = McpServer(stdio_config(), retry_seconds=(0.2,))
+    server.start()
+    try:
+        await server.first_attempt(20)
+        assert server.state == UP
+        specs = {spec.original: spec for spec in server.tools()}
+        first_pid = (await server.call(specs["pid"], {}, CONTEXT)).text
+        with caplog.at_level(logging.WARNING, logger="bot.tools.mcp_servers"):
+            with pytest.raises(Exception):
+                await server.call(specs["crash"], {}, CONTEXT)
+            assert server.state == DOWN and server.tools() == []  # at once, not at the next listing
+            await until(lambda: server.state == UP, timeout=20)  # started again, with backoff
+        said = [r.getMessage() for r in caplog.records if "local" in r.getMessage()]
+        assert any("went away (connection closed)" in line for line in said), said
+        assert sum("lost the connection to the orders database" in line for line in said) == 1, said
+        assert (await server.call(specs["pid"], {}, CONTEXT)).text != first_pid
+    finally:
+        await server.close()
+
+
+async def test_a_stdio_server_killed_between_calls_is_noticed_by_its_ping():
+    server = McpServer(stdio_config(), retry_seconds=(5.0,), health_seconds=0.2)
+    server.start()
+    try:
+        await server.first_attempt(20)
+        pid = int((await server.call(next(s for s in server.tools() if s.original == "pid"), {}, CONTEXT)).text)
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: server.state == DOWN, timeout=5)
+        assert server.problem
+    finally:
+        await server.close()
+
+
+def test_a_disabled_server_is_not_started():
+    servers = parse_mcp_config({"mcpServers": {"on": {"url": "http://x/mcp"},
+                                               "off": {"url": "http://y/mcp", "disabled": True}}}, {})
+    assert [s.name for s in servers] == ["on"]
+    with pytest.raises(McpConfigError, match="'disabled' must be true or false"):
+        parse_mcp_config({"mcpServers": {"x": {"url": "http://x/mcp", "disabled": "yes"}}}, {})

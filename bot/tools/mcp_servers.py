@@ -16,6 +16,7 @@ import json
 import logging
 import tempfile
 import time
+import warnings
 from contextlib import AsyncExitStack
 from typing import Any, Sequence
 
@@ -24,7 +25,7 @@ from mcp_types import CONNECTION_CLOSED
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -48,12 +49,13 @@ class McpServer:
     """One configured MCP server: its connection, its cached tool list, its calls."""
 
     def __init__(self, config: ServerConfig, *, ttl_seconds: float = 300.0, call_timeout: float = 30.0,
-                 retry_seconds: Sequence[float] = RETRY_SECONDS) -> None:
+                 retry_seconds: Sequence[float] = RETRY_SECONDS, health_seconds: float = HEALTH_SECONDS) -> None:
         self.config = config
         self.name = config.name
         self.ttl_seconds = ttl_seconds
         self.call_timeout = call_timeout
         self.retry_seconds = tuple(retry_seconds)
+        self.health_seconds = health_seconds
         self.state = STARTING
         self.problem = ""  # why it is down, for /assistant tools (an error class, never a message)
         self.listed_at = 0.0
@@ -158,7 +160,7 @@ class McpServer:
                 woken = [asyncio.ensure_future(self._stale.wait()), asyncio.ensure_future(self._broken.wait())]
                 due = max(0.0, self.listed_at + self.ttl_seconds - time.time())
                 try:
-                    await asyncio.wait(woken, timeout=min(due, HEALTH_SECONDS), return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(woken, timeout=min(due, self.health_seconds), return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     for waiter in woken:
                         waiter.cancel()
@@ -168,7 +170,7 @@ class McpServer:
                     if self._stale.is_set() or time.time() >= self.listed_at + self.ttl_seconds:
                         await self._list(client)
                     else:
-                        await client.send_ping()  # raises when the transport is gone
+                        await _alive(client)
 
     async def _transport(self, stack: AsyncExitStack) -> Any:
         config = self.config
@@ -268,6 +270,18 @@ def outcome_of(result: types.CallToolResult) -> ToolOutcome:
 async def _cancel(task: asyncio.Task[Any]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def _alive(client: Client) -> None:
+    """Raises when the transport is gone.  A ping is the cheapest request; any answer, even
+    "method not found" (the 2026-07-28 protocol dropped ping), proves the server is there."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await client.send_ping()
+    except MCPError as exc:
+        if exc.code == CONNECTION_CLOSED:
+            raise
 
 
 def _reason(exc: BaseException, known: str) -> str:

@@ -77,6 +77,19 @@ def build_server(name: str = "orders", required_header: tuple[str, str] | None =
         await ctx.notify_tools_changed()
         return f"added {name}"
 
+    @server.tool(description="Says what went wrong on standard error and exits (a server that crashes).")
+    def crash() -> str:
+        import os
+
+        print("fatal: lost the connection to the orders database", file=sys.stderr, flush=True)
+        os._exit(3)
+
+    @server.tool(description="This server's process id.")
+    def pid() -> str:
+        import os
+
+        return str(os.getpid())
+
     @server.tool(description="A very long report.")
     def long_report() -> str:
         calls.append("long_report")
