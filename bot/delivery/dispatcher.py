@@ -336,7 +336,14 @@ class Dispatcher:
 
     async def _start_drain(self, member: str, *, dead_worker: str) -> None:
         cid = conversation_of(member)
-        token = await self.queue.acquire(cid, self.worker_id, dead_worker=dead_worker)
+        try:
+            token = await self.queue.acquire(cid, self.worker_id, dead_worker=dead_worker)
+        except (RedisError, OSError):
+            # Not leased: back on the ready list for whoever has room (from our set, where
+            # no sweep would look while we live), then the sweep's own retry.
+            with contextlib.suppress(RedisError, OSError):
+                await self.workers.to_ready(member, cid)
+            raise
         if token is None:  # someone else holds it (and will see its queue), or nothing waits
             self.workers.drop_later(member)
             return

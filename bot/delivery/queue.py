@@ -16,8 +16,11 @@ one atomic script:
 - ``release``: give the lease up, unless more work arrived meanwhile.
 
 A lease is ``<worker>:<fence>``; the fence grows with every new lease of the
-conversation, so a worker whose lease lapsed and was taken over can never
-write again: its token no longer matches.
+conversation and never goes back (it is at least Redis's clock in microseconds,
+so even a conversation forgotten and begun again gets higher fences), and a write
+is taken only from the holder, or, once the lease lapsed, from a token whose fence
+is not lower than the last one granted: a worker whose lease was taken over can
+never write again, even after the one that took it over let go.
 """
 
 from __future__ import annotations
@@ -56,12 +59,32 @@ local function head(out, queue, items, partials, meta, messages, answer)
 end
 """
 
+# Fences: every new lease's is higher than any before it (the last granted is kept in the
+# conversation's meta), and a token is ours while it holds the lock or, once the lock
+# lapsed, while no later lease was granted.
+FENCE = """
+local function next_fence(meta)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local fence = math.max(tonumber(redis.call('HGET', meta, 'fence') or '0') + 1, now)
+  local text = string.format('%.0f', fence)
+  redis.call('HSET', meta, 'fence', text)
+  return text
+end
+local function ours(lock, meta, token)
+  local holder = redis.call('GET', lock)
+  if holder then return holder == token end
+  local mine = tonumber(string.match(token, ':(%d+)$') or '0')
+  return mine >= tonumber(redis.call('HGET', meta, 'fence') or '0')
+end
+"""
+
 # KEYS: claims, meta, queue, items, lock, partials, messages, last answer
 # ARGV: requires active conversation, job id, job json, claim ttl, conversation ttl, queue ttl,
 #       nothing earlier to import, worker ('' = do not lease), lease ms
 # Claims: one sorted set per conversation, job id -> when its claim lapses (ms), lapsed ones
 # dropped as new ones come (one small key instead of a key per message).
-ACCEPT_SCRIPT = HEAD + """
+ACCEPT_SCRIPT = HEAD + FENCE + """
 if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[2], 'active') == 0 then return {0} end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -77,7 +100,7 @@ redis.call('ZADD', KEYS[3], 0, ARGV[2])
 redis.call('EXPIRE', KEYS[3], ARGV[6])
 redis.call('EXPIRE', KEYS[4], ARGV[6])
 if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[5]) == 0 then
-  local token = ARGV[8] .. ':' .. redis.call('HINCRBY', KEYS[2], 'fence', 1)
+  local token = ARGV[8] .. ':' .. next_fence(KEYS[2])
   redis.call('SET', KEYS[5], token, 'PX', ARGV[9])
   return head({2, token}, KEYS[3], KEYS[4], KEYS[6], KEYS[2], KEYS[7], KEYS[8])
 end
@@ -86,7 +109,7 @@ return {1}
 
 # KEYS: lock, queue, meta
 # ARGV: worker, lease ms, a dead worker whose lease may be taken ('' = none)
-ACQUIRE_SCRIPT = """
+ACQUIRE_SCRIPT = FENCE + """
 local holder = redis.call('GET', KEYS[1])
 if holder then
   local dead = ARGV[3]
@@ -96,25 +119,21 @@ if redis.call('ZCARD', KEYS[2]) == 0 then
   if holder then redis.call('DEL', KEYS[1]) end
   return {-1}
 end
-local token = ARGV[1] .. ':' .. redis.call('HINCRBY', KEYS[3], 'fence', 1)
+local token = ARGV[1] .. ':' .. next_fence(KEYS[3])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
 return {1, token}
 """
 
-# A lease lapsed but not taken by anyone is still ours: no one else can have written.
-OURS = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 0 end
-"""
-
-# KEYS: lock; ARGV: token, lease ms
-RENEW_SCRIPT = OURS + """
+# KEYS: lock, meta; ARGV: token, lease ms
+RENEW_SCRIPT = FENCE + """
+if not ours(KEYS[1], KEYS[2], ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
 # KEYS: lock, queue, items, partials, meta, messages, last answer; ARGV: token, lease ms
-NEXT_SCRIPT = HEAD + OURS + """
+NEXT_SCRIPT = HEAD + FENCE + """
+if not ours(KEYS[1], KEYS[5], ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return head({1}, KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 """
@@ -123,7 +142,8 @@ return head({1}, KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 # ARGV: token, job id, remove newest n, replace at index ('' = none), replacement, drop oldest n, ttl, now,
 #       imported, release when nothing waits ('1'), last answer record ('' = unchanged), turns...
 # Returns 1, or 2 when the lease was released with the queue empty.
-COMMIT_SCRIPT = OURS + """
+COMMIT_SCRIPT = FENCE + """
+if not ours(KEYS[1], KEYS[3], ARGV[1]) then return 0 end
 local messages = KEYS[2]
 -- a job no longer queued was committed already (a retry after a lost reply): write nothing twice
 if ARGV[2] == '' or redis.call('ZSCORE', KEYS[4], ARGV[2]) then
@@ -152,8 +172,9 @@ end
 return 1
 """
 
-# KEYS: lock, queue; ARGV: token, lease ms, hand back ('1': release even with work waiting)
-RELEASE_SCRIPT = OURS + """
+# KEYS: lock, queue, meta; ARGV: token, lease ms, hand back ('1': release even with work waiting)
+RELEASE_SCRIPT = FENCE + """
+if not ours(KEYS[1], KEYS[3], ARGV[1]) then return 0 end
 if ARGV[3] ~= '1' and redis.call('ZCARD', KEYS[2]) > 0 then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 2
@@ -162,8 +183,9 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
-# KEYS: lock, partials; ARGV: token, job id, message ts json, ttl
-PARTIAL_SCRIPT = OURS + """
+# KEYS: lock, partials, meta; ARGV: token, job id, message ts json, ttl
+PARTIAL_SCRIPT = FENCE + """
+if not ours(KEYS[1], KEYS[3], ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 1
@@ -290,7 +312,7 @@ class ConversationQueue:
         return as_text(result[1]) if int(result[0]) == 1 else None
 
     async def renew(self, cid: ConversationId, token: str) -> bool:
-        return bool(await self._renew(keys=[self.keys.lock(cid)], args=[token, self.lease_ms]))
+        return bool(await self._renew(keys=[self.keys.lock(cid), self.keys.meta(cid)], args=[token, self.lease_ms]))
 
     async def next(self, cid: ConversationId, token: str) -> Job | None:
         """The oldest waiting job (it stays queued until committed), with the conversation's
@@ -359,10 +381,11 @@ class ConversationQueue:
 
     async def release(self, cid: ConversationId, token: str, *, hand_back: bool = False) -> bool:
         """Give the lease up.  False when more work arrived (the lease is kept: carry on)."""
-        return int(await self._release(keys=[self.keys.lock(cid), self.keys.queue(cid)], args=[token, self.lease_ms, "1" if hand_back else "0"])) != 2
+        return int(await self._release(keys=[self.keys.lock(cid), self.keys.queue(cid), self.keys.meta(cid)],
+                                       args=[token, self.lease_ms, "1" if hand_back else "0"])) != 2
 
     def record_partial_in(self, batch: Batch, cid: ConversationId, token: str, job_id: str, posted: Sequence[str]) -> Reply:
-        return batch.script(self._partial, keys=[self.keys.lock(cid), self.keys.partials(cid)],
+        return batch.script(self._partial, keys=[self.keys.lock(cid), self.keys.partials(cid), self.keys.meta(cid)],
                             args=[token, job_id, json.dumps(list(posted)), QUEUE_TTL_SECONDS])
 
     async def record_partial(self, cid: ConversationId, token: str, job_id: str, posted: Sequence[str]) -> None:

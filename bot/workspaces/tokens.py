@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 
 REFRESH_HOLD_SECONDS = 15.0  # how long one process may hold a refresh (Slack's timeout is shorter)
 REFRESH_POLL_SECONDS = 0.05
+# KEYS: the lock; ARGV: its holder.  Compare-and-delete.
+UNLOCK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 BOT_NAME_FIELD = "bot_name"  # kept in the installation's custom values
 
 
@@ -60,6 +65,7 @@ class Workspaces:
         self.refresh_minutes = refresh_minutes
         self.clock = clock
         self._org_teams_noted: set[tuple[str, str]] = set()  # (enterprise, team) already in Redis's set
+        self._unlock = redis.register_script(UNLOCK_SCRIPT)
 
     def _expiring(self, installation: Installation) -> bool:
         expires = installation.bot_token_expires_at
@@ -92,8 +98,8 @@ class Workspaces:
             if await self.redis.set(lock, holder, nx=True, px=int(REFRESH_HOLD_SECONDS * 1000)):
                 try:
                     return await self._refresh_holding(installation)
-                finally:
-                    await self.redis.delete(lock)
+                finally:  # only our own key: one that lapsed may be another process's by now
+                    await self._unlock(keys=[lock], args=[holder])
             # Another process is refreshing: wait for it to finish, then read what it saved.
             while await self.redis.exists(lock):
                 if time.monotonic() > deadline:
