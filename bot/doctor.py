@@ -16,7 +16,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.settings import Settings
 
 # Eviction policies that drop keys without an expiry time, or any key: conversations would vanish.
-DROPPING_POLICIES = {"allkeys-lru", "allkeys-lfu", "allkeys-random"}
 
 
 @dataclass
@@ -92,13 +91,19 @@ async def check_redis(settings: Settings) -> list[Line]:
     finally:
         await redis.aclose()
     lines = [Line(True, f"Redis {server.get('redis_version', '?')} answers")]
-    policy = str(memory.get("maxmemory_policy", "noeviction"))
-    if policy in DROPPING_POLICIES and int(memory.get("maxmemory", 0) or 0):
-        lines.append(Line(True, f"Redis evicts with {policy}: when memory is full it drops conversations and queued "
-                                "work; use noeviction or volatile-lru", warning=True))
-    else:
-        lines.append(Line(True, f"Redis memory policy {policy} keeps conversations"))
+    lines.append(memory_policy_line(str(memory.get("maxmemory_policy", "noeviction")),
+                                    int(memory.get("maxmemory", 0) or 0)))
     return lines
+
+
+def memory_policy_line(policy: str, maxmemory: int) -> Line:
+    """Whether Redis may drop the bot's keys when full.  Every key the bot writes for delivery
+    (claims, leases, queues, the inbox) carries a TTL, so volatile-* policies may drop a
+    message being answered as surely as allkeys-* ones."""
+    if policy != "noeviction" and maxmemory:
+        return Line(True, f"Redis evicts with {policy}: when memory is full it may drop conversations, leases "
+                          "and queued messages; set maxmemory-policy noeviction", warning=True)
+    return Line(True, f"Redis memory policy {policy} keeps conversations")
 
 
 def check_files(settings: Settings) -> list[Line]:

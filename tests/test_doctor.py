@@ -69,3 +69,13 @@ def test_an_unpriced_model_a_dead_redis_and_a_bad_setting(check, monkeypatch):
     monkeypatch.setenv("MAX_OUTPUT_TOKENS", "lots")
     code, lines = check()
     assert code == 1 and lines[0].startswith("✗ settings: Invalid setting MAX_OUTPUT_TOKENS")
+
+
+def test_any_eviction_policy_but_noeviction_is_a_warning():
+    from bot.doctor import memory_policy_line
+
+    for policy in ("volatile-lru", "volatile-ttl", "allkeys-lru", "volatile-random"):
+        line = memory_policy_line(policy, 1 << 30)
+        assert line.warning and "set maxmemory-policy noeviction" in line.text, policy
+    assert not memory_policy_line("noeviction", 1 << 30).warning
+    assert not memory_policy_line("volatile-lru", 0).warning  # no memory limit: nothing is evicted

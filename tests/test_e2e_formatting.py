@@ -25,3 +25,12 @@ def test_where_markdown_is_refused_the_answer_is_resent_as_mrkdwn(app, sender, s
     assert [b["type"] for b in answer.blocks] == ["section", "actions"]
     assert answer.blocks[0]["text"] == {"type": "mrkdwn", "text": slack.calls_to("chat.update")[-1].params["text"]}
     assert answer.action_ids() == DONE_BUTTONS
+
+
+def test_answers_are_posted_without_link_or_media_previews(app, sender, slack, model):
+    """A link the model wrote (maybe steered by injected text) shows no preview and fetches nothing."""
+    model.enqueue(Scripted(text="See https://attacker.example/track?leak=1"))
+    sender.send_event(mention("links?"))
+    slack.wait_for_answers(1)
+    for call in slack.calls_to("chat.postMessage"):
+        assert call.params.get("unfurl_links") is False and call.params.get("unfurl_media") is False

@@ -55,6 +55,8 @@ class ResponseUrlReply:
                 blocks=[{"type": "markdown", "text": text}],
                 response_type=self.response_type,
                 replace_original=replace_original,
+                unfurl_links=False,  # a link the model wrote (maybe steered by injected text) shows no preview
+                unfurl_media=False,
             )
         except Exception as exc:
             log.warning("response_url delivery failed: %s", type(exc).__name__)

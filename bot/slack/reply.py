@@ -403,8 +403,13 @@ class SlackReply:
         return True
 
     async def _delete_later(self, ts: str) -> None:
+        """Remove a stale message once the budget allows, but only while this answer still holds
+        its lease: a process that took the job over may be showing its own answer in it by then."""
         if self.budget is not None:
             await self.budget.take(self.team, "chat.delete", PLACEHOLDER_DELETE_WAIT_SECONDS)
+        if self.may_write is not None and not self.may_write():
+            log.info("not removing a stale message: this answer's lease was lost, its new holder owns it")
+            return
         try:
             await self.client.chat_delete(channel=self.channel, ts=ts)
         except Exception as exc:
@@ -468,7 +473,9 @@ class SlackReply:
 
     async def _post(self, text: str, controls: str | None = None) -> str | None:
         await self.note_posting()
-        response = await self._call("chat.postMessage", text, controls, thread_ts=self.thread_ts, unfurl_links=False)
+        # No previews: a link the model wrote (maybe steered by injected text) fetches nothing and shows nothing.
+        response = await self._call("chat.postMessage", text, controls, thread_ts=self.thread_ts, unfurl_links=False,
+                                    unfurl_media=False)
         ts = None if response is None else response.get("ts")
         if ts:
             await self.note_shown(str(ts))
