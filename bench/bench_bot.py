@@ -42,7 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
+from bot.delivery.queue import Commit, ConversationQueue  # noqa: E402
+from bot.memory.batch import Batch  # noqa: E402
 from bot.memory.conversation import ConversationId, StoredMessage  # noqa: E402
+from bot.slack.events import IncomingMessage  # noqa: E402
 from bot.memory.store import ConversationStore, connect  # noqa: E402
 from bot.memory.tokens import TokenCounter  # noqa: E402
 from bot.memory.trimming import plan_window  # noqa: E402
@@ -108,6 +111,13 @@ async def build_thread(redis_url: str, prefix: str, counter: TokenCounter, cid: 
     """Grow a thread to ``size`` messages exactly as the bot stores them (append,
     trim in chunks); returns how many turns the stored window holds."""
     store = ConversationStore(connect(redis_url), key_prefix=prefix, ttl_seconds=3600)
+    queue = ConversationQueue(store.redis, store.keys, conversation_ttl=3600, lease_ms=600_000)
+    batch = Batch()  # the conversation leased once, as the bot would, then written through fenced commits
+    taken = queue.accept_in(batch, IncomingMessage(team=cid.team, channel=cid.channel, channel_type="channel", user="U1",
+                                                   text="hi", ts=cid.thread, thread_ts=cid.thread, mentioned=True,
+                                                   source="app_mention"), "bench")
+    await batch.run(store.redis)
+    token = taken.acceptance().token or ""
     window: list[StoredMessage] = []
     for n in range(size):
         role = "user" if n % 2 == 0 else "assistant"
@@ -115,7 +125,8 @@ async def build_thread(redis_url: str, prefix: str, counter: TokenCounter, cid: 
         turn = StoredMessage(role, content, counter.count_message(content), ts=f"{1_600_000_000 + n}.000000", user="U1")  # type: ignore[arg-type]
         window.append(turn)
         drop = plan_window(window, system_tokens, budget, ratio)
-        await store.save_turn(cid, [turn], drop_oldest=drop, imported=True)
+        await queue.commit(cid, token, "", Commit(new=[turn], drop_oldest=drop, imported=True, release=False),
+                           now=time.time())
         window = window[drop:]
     stored = len((await store.load(cid)).messages)
     await store.close()

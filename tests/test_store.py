@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from bot.delivery.lease import Lease
-from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, QUEUED, Commit, ConversationQueue, LeaseLost
+from bot.delivery.queue import (DUPLICATE, LEASED, NOT_IN_CONVERSATION, QUEUED, Acceptance, Commit, ConversationQueue,
+                                LeaseLost)
 from bot.delivery.workers import Workers, conversation_of, member_for
+from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, StoredMessage
 from bot.memory.store import ConversationStore, open_redis
 from bot.slack.events import IncomingMessage
@@ -29,6 +32,14 @@ def queue(store):
     return ConversationQueue(store.redis, store.keys, conversation_ttl=600, lease_ms=1000)
 
 
+async def accept(queue: ConversationQueue, message: IncomingMessage, worker: str | None) -> Acceptance:
+    """Claim, queue and maybe lease ``message``, as the dispatcher does (in a batch of its own)."""
+    batch = Batch()
+    taken = queue.accept_in(batch, message, worker)
+    await batch.run(queue.redis)
+    return taken.acceptance()
+
+
 def incoming(ts: str, *, thread_ts: str | None = THREAD, mentioned: bool = False) -> IncomingMessage:
     return IncomingMessage(team="T1", channel="C1", channel_type="channel", user="U1", text="hi", ts=ts,
                            thread_ts=thread_ts, mentioned=mentioned, source="message")
@@ -36,11 +47,11 @@ def incoming(ts: str, *, thread_ts: str | None = THREAD, mentioned: bool = False
 
 async def test_accept_claims_once_leases_once_and_keeps_ts_order(queue):
     first = incoming("1600000005.000001", mentioned=True)
-    accepted = await queue.accept(first, "w1")
+    accepted = await accept(queue, first, "w1")
     assert accepted.outcome == LEASED and accepted.token.startswith("w1:")
-    assert (await queue.accept(first, "w2")).outcome == DUPLICATE
+    assert (await accept(queue, first, "w2")).outcome == DUPLICATE
     for ts in ("1600000009.000001", "1600000007.000001", "1600000010.000001"):
-        assert (await queue.accept(incoming(ts), "w2")).outcome == QUEUED, "w1 holds the conversation"
+        assert (await accept(queue, incoming(ts), "w2")).outcome == QUEUED, "w1 holds the conversation"
     cid = ConversationId("T1", "C1", THREAD)
     order = []
     while (job := await queue.next(cid, accepted.token)) is not None:
@@ -52,15 +63,15 @@ async def test_accept_claims_once_leases_once_and_keeps_ts_order(queue):
 
 async def test_unmentioned_message_in_unknown_thread_is_not_claimed(queue):
     message = incoming("1600000005.000001")
-    assert (await queue.accept(message, "w1")).outcome == NOT_IN_CONVERSATION
+    assert (await accept(queue, message, "w1")).outcome == NOT_IN_CONVERSATION
     assert await queue.waiting(message.conversation) == 0
     # Mentioned later (the twin app_mention of the same message) it is still claimable.
-    assert (await queue.accept(incoming("1600000005.000001", mentioned=True), "w1")).outcome == LEASED
+    assert (await accept(queue, incoming("1600000005.000001", mentioned=True), "w1")).outcome == LEASED
 
 
 async def test_a_job_stays_queued_until_committed_with_its_turns(queue, store):
     message = incoming("1600000005.000001", mentioned=True)
-    token = (await queue.accept(message, "w1")).token
+    token = (await accept(queue, message, "w1")).token
     cid = message.conversation
     job = await queue.next(cid, token)
     assert job is not None and job.partials == ()
@@ -76,7 +87,7 @@ async def test_a_job_stays_queued_until_committed_with_its_turns(queue, store):
 
 async def test_a_lapsed_lease_taken_over_fences_the_old_holder(queue):
     message = incoming("1600000005.000001", mentioned=True)
-    old = (await queue.accept(message, "w1")).token
+    old = (await accept(queue, message, "w1")).token
     cid = message.conversation
     assert await queue.acquire(cid, "w2") is None, "held: nobody else may take it"
     await asyncio.sleep(1.1)  # w1 stalls past its lease
@@ -102,11 +113,11 @@ def fence(token: str) -> int:
 
 async def test_fences_keep_growing_after_a_conversation_is_forgotten(queue, store):
     message = incoming("1600000005.000001", mentioned=True)
-    old = (await queue.accept(message, "w1")).token
+    old = (await accept(queue, message, "w1")).token
     await queue.commit(message.conversation, old, message.job_id, Commit(new=[StoredMessage("user", "hi", 1)]))
     assert await store.forget_channel("T1", "C1") == 1  # its meta (and the fence kept there) goes too
     second = incoming("1600000006.000001", mentioned=True)
-    again = await queue.accept(second, "w1")
+    again = await accept(queue, second, "w1")
     assert again.outcome == LEASED and again.token != old and fence(again.token) > fence(old)
     assert await queue.commit(message.conversation, again.token, second.job_id, Commit()), "released: nothing waits"
     with pytest.raises(LeaseLost):  # the token from before the forget never writes again
@@ -115,7 +126,7 @@ async def test_fences_keep_growing_after_a_conversation_is_forgotten(queue, stor
 
 async def test_a_lapsed_lease_nobody_took_is_still_ours(queue):
     message = incoming("1600000005.000001", mentioned=True)
-    token = (await queue.accept(message, "w1")).token
+    token = (await accept(queue, message, "w1")).token
     await asyncio.sleep(1.1)
     assert await queue.renew(message.conversation, token)
     assert await queue.acquire(message.conversation, "w2") is None
@@ -123,31 +134,31 @@ async def test_a_lapsed_lease_nobody_took_is_still_ours(queue):
 
 async def test_a_dead_workers_lease_is_taken_at_once(queue):
     message = incoming("1600000005.000001", mentioned=True)
-    await queue.accept(message, "wdead")
+    await accept(queue, message, "wdead")
     assert (await queue.acquire(message.conversation, "w2", dead_worker="wdead") or "").startswith("w2:")
 
 
 async def test_a_commit_releases_the_lease_only_when_nothing_else_waits(queue):
     first = incoming("1600000007.000001", mentioned=True)
-    acceptance = await queue.accept(first, "w1")
+    acceptance = await accept(queue, first, "w1")
     cid = first.conversation
     assert acceptance.job is not None and acceptance.job.message == first, "the first job comes with the lease"
-    await queue.accept(incoming("1600000007.000002"), "w2")
+    await accept(queue, incoming("1600000007.000002"), "w2")
     assert not await queue.commit(cid, acceptance.token, first.job_id, Commit()), "more work waits: the lease is kept"
     second = await queue.next(cid, acceptance.token)
     assert second is not None and second.message.ts == "1600000007.000002"
     assert await queue.commit(cid, acceptance.token, second.message.job_id, Commit()), "the queue is empty: released"
     assert await queue.acquire(cid, "w2") is None, "nothing waits"
-    third = await queue.accept(incoming("1600000007.000003"), "w2")
+    third = await accept(queue, incoming("1600000007.000003"), "w2")
     assert third.outcome == LEASED and fence(third.token) > fence(acceptance.token)
 
 
 async def test_a_commit_retried_after_a_lost_reply_writes_nothing_twice(queue, store):
     first = incoming("1600000008.000001", mentioned=True)
-    acceptance = await queue.accept(first, "w1")
+    acceptance = await accept(queue, first, "w1")
     cid = first.conversation
     turn = StoredMessage("user", "hello", 5, first.ts, "U1")
-    await queue.accept(incoming("1600000008.000002"), "w1")  # keeps the lease after the commit
+    await accept(queue, incoming("1600000008.000002"), "w1")  # keeps the lease after the commit
     await queue.commit(cid, acceptance.token, first.job_id, Commit(new=[turn]))
     await queue.commit(cid, acceptance.token, first.job_id, Commit(new=[turn]))  # the same commit, sent again
     assert [m.content for m in (await store.load(cid)).messages] == ["hello"]
@@ -155,10 +166,10 @@ async def test_a_commit_retried_after_a_lost_reply_writes_nothing_twice(queue, s
 
 async def test_release_keeps_the_lease_when_work_arrived(queue):
     first = incoming("1600000005.000001", mentioned=True)
-    token = (await queue.accept(first, "w1")).token
+    token = (await accept(queue, first, "w1")).token
     cid = first.conversation
     assert not await queue.commit(cid, token, first.job_id, Commit(release=False))
-    await queue.accept(incoming("1600000006.000001"), "w2")  # arrives just before w1 lets go
+    await accept(queue, incoming("1600000006.000001"), "w2")  # arrives just before w1 lets go
     assert not await queue.release(cid, token), "more work: w1 keeps the lease and carries on"
     assert await queue.acquire(cid, "w2") is None
     assert await queue.release(cid, token, hand_back=True)
@@ -199,22 +210,24 @@ async def test_ready_list_hands_work_to_a_process_with_room(store):
     assert await free.take_ready() is None
 
 
-async def test_turns_are_appended_trimmed_and_expire(store):
-    cid = ConversationId("T1", "C1", "1.0")
+async def test_turns_are_appended_trimmed_and_expire(queue, store):
+    message = incoming("1600000005.000001", mentioned=True)
+    cid = message.conversation
+    token = (await accept(queue, message, "w1")).token
     turns = [StoredMessage("user", f"m{n}", 5, ts=str(n)) for n in range(6)]
-    await store.save_turn(cid, turns[:4])
-    await store.save_turn(cid, turns[4:], drop_oldest=3, imported=True)
+    await queue.commit(cid, token, "", Commit(new=turns[:4], release=False), now=time.time())
+    await queue.commit(cid, token, message.job_id, Commit(new=turns[4:], drop_oldest=3, imported=True), now=time.time())
     state = await store.load(cid)
     assert [m.content for m in state.messages] == ["m3", "m4", "m5"]
     assert state.active and state.imported and state.last_active > 0
     assert 0 < await store.redis.ttl(store.keys.messages(cid)) <= 600
-    await store.forget(cid)
+    assert await store.forget_channel("T1", "C1") == 1
     assert (await store.load(cid)).messages == []
 
 
 async def test_a_renewal_killed_mid_answer_leaves_nothing_locked(queue):
     message = incoming("1600000009.000001", mentioned=True)
-    acceptance = await queue.accept(message, "w1")
+    acceptance = await accept(queue, message, "w1")
     cid = message.conversation
     lease = Lease(queue, cid, acceptance.token, seconds=1.0)
     async with lease.kept():
@@ -230,7 +243,7 @@ async def test_a_renewal_killed_mid_answer_leaves_nothing_locked(queue):
 async def test_no_renewal_after_the_commit_that_released_the_lease(queue, store):
     for n in range(6):
         message = incoming(f"1600000010.{n:06d}", mentioned=True)
-        acceptance = await queue.accept(message, "w1")
+        acceptance = await accept(queue, message, "w1")
         cid = message.conversation
         lease = Lease(queue, cid, acceptance.token, seconds=1.0)
         async with lease.kept():

@@ -299,12 +299,6 @@ class ConversationQueue:
         context = batch.command("GET", self.keys.thread_context(cid.channel, cid.thread)) if cid.is_dm_thread else None
         return persona, context
 
-    async def accept(self, message: IncomingMessage, worker: str | None) -> Acceptance:
-        batch = Batch()
-        taken = self.accept_in(batch, message, worker)
-        await batch.run(self.redis)
-        return taken.acceptance()
-
     async def acquire(self, cid: ConversationId, worker: str, *, dead_worker: str = "") -> str | None:
         """Lease ``cid`` if it has work and no holder (or only ``dead_worker``); the token, or None."""
         k = self.keys

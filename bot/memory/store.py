@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Sequence
 
@@ -96,32 +95,6 @@ class ConversationStore:
                 pipe.get(self.keys.thread_context(cid.channel, cid.thread))
             meta, raw_messages, persona, answer, *context = await pipe.execute()
         return ConversationState.from_replies(meta, raw_messages, persona, answer, context[0] if context else None)
-
-    async def save_turn(
-        self, cid: ConversationId, new: Sequence[StoredMessage], *, drop_oldest: int = 0, imported: bool | None = None
-    ) -> None:
-        """Append ``new`` turns and drop the ``drop_oldest`` first ones, atomically."""
-        messages, meta = self.keys.messages(cid), self.keys.meta(cid)
-        async with self.redis.pipeline(transaction=True) as pipe:  # the conversation's keys: one slot
-            if new:
-                pipe.rpush(messages, *(m.to_json() for m in new))
-            if drop_oldest:
-                pipe.ltrim(messages, drop_oldest, -1)
-            fields = {"active": "1", "last_active": repr(time.time())}
-            if imported:
-                fields["imported"] = "1"
-            pipe.hset(meta, mapping=fields)
-            pipe.expire(messages, self.ttl)
-            pipe.expire(meta, self.ttl)
-            await pipe.execute()
-        index = self.keys.channel_conversations(cid.team, cid.channel)  # the channel's index: another slot
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.sadd(index, cid.thread)
-            pipe.expire(index, self.ttl)
-            await pipe.execute()
-
-    async def forget(self, cid: ConversationId) -> None:
-        await self.redis.delete(self.keys.messages(cid), self.keys.meta(cid))
 
     async def forget_channel(self, team: str, channel: str) -> int:
         """Forget everything kept for ``channel``: its conversations (turns and work),
