@@ -156,6 +156,24 @@ def eventually(condition: Any, what: str = "the condition", timeout: float = 10.
     return value
 
 
+def settled(app: Any, timeout: float = 30.0, quiet: float = 0.3) -> None:
+    """Wait until the app has no background work left (answers, retries, clean-ups, delayed
+    deletes) and none starts for ``quiet`` seconds: the event that proves nothing more will
+    happen, however long the retry it guards.  For "nothing more happened" checks."""
+    deadline = time.monotonic() + timeout
+    idle_since: float | None = None
+    while True:
+        now = time.monotonic()
+        if len(app.runtime.core.tasks) == 0 and app.runtime.dispatcher._active == 0:
+            idle_since = idle_since or now
+            if now - idle_since >= quiet:
+                return
+        else:
+            idle_since = None
+        assert now < deadline, f"the app still had work in progress after {timeout:.0f} s"
+        time.sleep(0.02)
+
+
 def said(text: str, name: str = "alice", user: str = "U1") -> str:
     """A channel message as the model receives it (attributed to its author)."""
     return f'<from name="{name}" id="{user}"/>\n{text}'

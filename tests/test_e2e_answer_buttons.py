@@ -9,7 +9,7 @@ from bot.memory.conversation import ConversationId
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import DONE_BUTTONS, eventually, mention, message, said
+from .harness import DONE_BUTTONS, eventually, mention, message, said, settled
 from .test_cli import bare_env, run_bot
 
 LONG_ANSWER = " ".join(f"word{n}" for n in range(400))
@@ -143,7 +143,7 @@ def test_rated_down_answers_export_as_eval_cases_that_run(app, sender, slack, mo
     slack.wait_for_response("down")
     sender.send_action("feedback_up", answers[0], response_url=slack.response_url("up"))
     slack.wait_for_response("up")
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
 
     out = tmp_path / "rated-down.yaml"
     result = run_bot("feedback", "export", "--format", "eval", "--output", str(out),
@@ -172,7 +172,7 @@ def test_ratings_export_as_fine_tuning_and_preference_datasets(app, sender, slac
     sender.send_action("regenerate_answer", answer, response_url=slack.response_url("regen"))
     slack.wait_for(lambda s: s.messages[(answer.channel, answer.ts)].text == "A better answer.")
     regenerated = slack.messages[(answer.channel, answer.ts)]
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
     sender.send_action("feedback_up", regenerated, response_url=slack.response_url("up"))
     slack.wait_for_response("up")
     other = mention("say hi", channel="C200")
@@ -180,7 +180,7 @@ def test_ratings_export_as_fine_tuning_and_preference_datasets(app, sender, slac
     second = slack.wait_for_answers(2)[-1]
     sender.send_action("feedback_up", second, response_url=slack.response_url("up2"))
     slack.wait_for_response("up2")
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
     env = bare_env(REDIS_URL=redis_url, REDIS_KEY_PREFIX=key_prefix)
 
     chat = run_bot("feedback", "export", "--format", "openai-chat", env=env)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from bot.memory.conversation import ConversationId
 from bot.prompts import load_catalog
 
 from .fakes.slack_api import TEAM_ID
-from .harness import message
+from .harness import message, settled
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +30,7 @@ def test_new_assistant_thread_gets_a_greeting_and_suggested_prompts_from_the_pro
     prompts = suggested.params["prompts"]
     assert [p["title"] for p in prompts] == [s.title for s in catalog.suggestions()]
     assert 1 <= len(prompts) <= 4 and all(p["message"] for p in prompts)
-    time.sleep(0.3)
+    settled(app)  # no work left: nothing more can happen
     assert len(slack.posts("D100")) == 1
     assert model.requests == []
 
@@ -44,7 +43,7 @@ def test_assistant_thread_message_is_answered_titled_and_knows_the_viewed_channe
     sender.send_event(thread_started(thread_ts=thread_ts, viewing="C100"))
     slack.wait_for(lambda s: s.posts("D100"))
     sender.send_event({**thread_started(thread_ts=thread_ts, viewing="C200"), "type": "assistant_thread_context_changed"})
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
 
     question = message("What is this channel about and what should I read first?", channel="D100", channel_type="im",
                        thread_ts=thread_ts)
@@ -65,7 +64,7 @@ def test_assistant_thread_message_is_answered_titled_and_knows_the_viewed_channe
 def test_home_tab_shows_commands_and_the_viewers_usage(app, sender, slack, model):
     sender.send_event(message("hello there", channel="D100", channel_type="im"))
     slack.wait_for_answers(1)
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
     sender.send_event({"type": "app_home_opened", "user": "U1", "channel": "D100", "tab": "home", "event_ts": "1.1"})
     view = slack.wait_for(lambda s: s.home_views.get("U1"))
     assert view["type"] == "home"
@@ -76,5 +75,5 @@ def test_home_tab_shows_commands_and_the_viewers_usage(app, sender, slack, model
     assert usage and "*0*" not in usage[0], "today's usage counts the answer just given"
 
     sender.send_event({"type": "app_home_opened", "user": "U2", "channel": "D200", "tab": "messages", "event_ts": "1.2"})
-    time.sleep(0.3)
+    settled(app)  # no work left: nothing more can happen
     assert "U2" not in slack.home_views, "the Messages tab publishes nothing"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from urllib.parse import urlencode
 
 import httpx
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from bot.memory.conversation import ConversationId
 
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention
+from .harness import mention, settled, SlackSender
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
@@ -119,4 +118,4 @@ def test_odd_unicode_is_answered_normally(app, sender, slack, model):
     sender.send_event(event)
     [answer] = slack.wait_for_answers(1)
     assert answer.text.startswith("Answer to:")
-    time.sleep(0.1)
+    settled(app)  # no work left: nothing more can happen

@@ -9,7 +9,7 @@ import time
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import BOT_ID, BOT_USER_ID
-from .harness import SlackSender, edited, mention, message, sync_client, twin_message, said
+from .harness import edited, mention, message, said, settled, SlackSender, sync_client, twin_message
 
 # The dedupe, queue and adoption tests also run on the Redis Cluster.
 
@@ -24,7 +24,7 @@ def test_retried_delivery_gets_one_answer(app, sender, slack, model):
         assert sender.send_event(event, event_id="Ev1", retry_num=retry).status_code == 200
     gate.set()
     slack.wait_for_answers(1)
-    time.sleep(0.3)
+    settled(app)  # no work left: nothing more can happen
     assert len(slack.calls_to("chat.postMessage")) == 1
     assert len(model.requests) == 1
 
@@ -35,7 +35,7 @@ def test_app_mention_and_its_message_twin_get_one_answer(app, sender, slack, mod
     sender.send_event(event)
     sender.send_event(twin_message(event))
     slack.wait_for_answers(1)
-    time.sleep(0.3)
+    settled(app)  # no work left: nothing more can happen
     assert len(slack.calls_to("chat.postMessage")) == 1
     assert len(model.requests) == 1
 
@@ -85,7 +85,7 @@ def test_own_other_bots_and_hidden_subtypes_are_ignored_with_200(app, sender, sl
     ]
     for event in ignored:
         assert sender.send_event(event).status_code == 200
-    time.sleep(0.4)
+    settled(app)  # no work left: nothing more can happen
     assert len(model.requests) == 1
     assert len(slack.calls_to("chat.postMessage")) == 1
 

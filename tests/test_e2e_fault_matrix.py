@@ -19,7 +19,8 @@ from bot.wording import MODEL_FAILED, MODEL_TIMED_OUT, MODEL_UNAVAILABLE
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
 from .fakes.tcp_proxy import TcpProxy
-from .harness import SlackSender, mention, message
+from .harness import mention, message, SlackSender
+from .harness import settled as no_work_left
 
 SENTENCES = {MODEL_FAILED, MODEL_TIMED_OUT, MODEL_UNAVAILABLE}
 TEXT = "The answer comes in several words so that it streams for a while before it ends."
@@ -47,6 +48,12 @@ def inject(slack, method: str, fault: str) -> None:
         slack.slow_next(method, 3.0)  # past SLACK_TIMEOUT_SECONDS=1
 
 
+def fault_hit(slack, method: str, fault: str) -> bool:
+    """Whether the injected fault was consumed by a call (the fake takes it off its list when hit)."""
+    pending = slack.slow.get(method) if fault == "timeout" else slack.failures.get(method)
+    return pending == [] and any(c.method == method for c in slack.calls)
+
+
 def send_for(surface: str, sender, slack) -> tuple[str, str, str]:
     """Send a question on ``surface``; (channel, thread of the answer, the answer expected)."""
     if surface == "channel":
@@ -63,8 +70,9 @@ def send_for(surface: str, sender, slack) -> tuple[str, str, str]:
     return "C100", parent, TEXT
 
 
-def settled(slack, channel: str, thread_ts: str, timeout: float = 20.0):
-    """The thread's bot messages once nothing is streaming, updating or pending any more."""
+def settled(slack, channel: str, thread_ts: str, app, timeout: float = 20.0):
+    """The thread's bot messages once nothing is streaming, updating or pending any more, and the
+    app has no work left (a retry or a delayed clean-up would still be work)."""
     def ready(s):
         posts = [m for m in s.posts(channel) if m.thread_ts == thread_ts]
         if posts and all(not m.streaming and not m.text.startswith("_Thinking") and not m.text.endswith(" …") for m in posts):
@@ -72,7 +80,7 @@ def settled(slack, channel: str, thread_ts: str, timeout: float = 20.0):
         return None
 
     posts = slack.wait_for(ready, timeout)
-    time.sleep(0.3)  # nothing more arrives afterwards
+    no_work_left(app)
     return [m for m in slack.posts(channel) if m.thread_ts == thread_ts] or posts
 
 
@@ -85,7 +93,7 @@ def test_slack_fault_on_each_method_still_ends_with_one_complete_answer(start_ap
     sender = SlackSender(app.url)
     try:
         channel, thread_ts, expected = send_for(SURFACE[method], sender, slack)
-        posts = settled(slack, channel, thread_ts)
+        posts = settled(slack, channel, thread_ts, app)
     finally:
         sender.close()
     assert [m.text for m in posts] == [expected], f"{method} {fault}: one complete answer, nothing else"
@@ -93,8 +101,7 @@ def test_slack_fault_on_each_method_still_ends_with_one_complete_answer(start_ap
     cid = ConversationId(TEAM_ID, channel, thread_ts)
     turns = app.wait_stored(cid, 2)
     assert [t.role for t in turns[-2:]] == ["user", "assistant"] and turns[-1].content == expected
-    if fault != "429":
-        assert any(c.method == method for c in slack.calls), f"the {method} fault was really hit"
+    assert fault_hit(slack, method, fault), f"the {method} {fault} was really hit"
 
 
 @pytest.mark.parametrize("failure", ["429", "500", "stall", "cut"])
@@ -109,13 +116,13 @@ def test_model_fault_gives_one_sentence_and_keeps_only_the_question(start_app, s
     try:
         event = mention("fault please")
         sender.send_event(event)
-        posts = settled(slack, "C100", event["ts"])
+        posts = settled(slack, "C100", event["ts"], app)
     finally:
         sender.close()
     assert len(posts) == 1 and posts[0].text in SENTENCES, [p.text for p in posts]
     assert "429" not in posts[0].text and "500" not in posts[0].text
     turns = app.wait_stored(ConversationId(TEAM_ID, "C100", event["ts"]), 1)
-    time.sleep(0.2)
+    no_work_left(app)  # no work left: nothing more can happen
     assert [t.role for t in app.stored(ConversationId(TEAM_ID, "C100", event["ts"]))] == ["user"], turns
 
 
@@ -182,11 +189,11 @@ def test_redis_down_mid_stream_and_back_gives_one_answer_stored_once(start_app, 
         gate.set()
         time.sleep(1.0)  # the answer streams and finishes while Redis is away
         proxy.restore()
-        posts = settled(slack, "C100", event["ts"])
+        posts = settled(slack, "C100", event["ts"], app)
         assert [m.text for m in posts] == [TEXT]
         cid = ConversationId(TEAM_ID, "C100", event["ts"])
         assert wait_roles(redis_url, key_prefix, cid, 2) == ["user", "assistant"]
-        time.sleep(0.5)
+        no_work_left(app)  # no work left: nothing more can happen
         assert stored_roles(redis_url, key_prefix, cid) == ["user", "assistant"], "stored once"
         assert len(model.requests) == 1
     finally:
@@ -212,11 +219,11 @@ def test_redis_down_after_delivery_never_overwrites_the_answer(start_app, slack,
     try:
         event = mention("deliver then fail")
         sender.send_event(event)
-        posts = settled(slack, "C100", event["ts"])
+        posts = settled(slack, "C100", event["ts"], app)
         assert [m.text for m in posts] == [TEXT], "the delivered answer stays; no 'memory unavailable'"
         cid = ConversationId(TEAM_ID, "C100", event["ts"])
         assert wait_roles(redis_url, key_prefix, cid, 2) == ["user", "assistant"], "stored once Redis is back"
-        time.sleep(0.5)
+        no_work_left(app)  # no work left: nothing more can happen
         assert stored_roles(redis_url, key_prefix, cid) == ["user", "assistant"]
         assert [m.text for m in slack.posts("C100") if m.thread_ts == event["ts"]] == [TEXT]
         assert len(model.requests) == 1
@@ -243,7 +250,7 @@ def test_redis_down_after_accept_and_back_gives_one_answer(start_app, slack, mod
     try:
         event = mention("accepted, then Redis left")
         sender.send_event(event)
-        posts = settled(slack, "C100", event["ts"], timeout=30)
+        posts = settled(slack, "C100", event["ts"], app, timeout=30)
         assert cut.is_set()
         assert [m.text for m in posts] == ["Answer to: alice: accepted, then Redis left"]
         cid = ConversationId(TEAM_ID, "C100", event["ts"])
@@ -274,7 +281,7 @@ def test_slack_down_when_the_answer_is_finished_posts_it_anew_later(start_app, s
     try:
         event = mention("deliver me")
         sender.send_event(event)
-        posts = settled(slack, "C100", event["ts"], timeout=30)
+        posts = settled(slack, "C100", event["ts"], app, timeout=30)
         assert down_until, "Slack really failed the final update"
         assert [m.text for m in posts] == [TEXT], "one complete answer, the stale partial removed"
         cid = ConversationId(TEAM_ID, "C100", event["ts"])

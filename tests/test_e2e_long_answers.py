@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 
 from bot.memory.conversation import ConversationId
 from bot.slack.splitting import is_fence_line
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import DONE_BUTTONS, mention
+from .harness import DONE_BUTTONS, mention, settled
 
 
 def without_fence_lines(text: str) -> list[str]:
@@ -65,7 +64,7 @@ def test_private_command_answer_beyond_five_response_url_uses_says_it_was_cut(ap
     model.enqueue(Scripted(text=huge, chunk_chars=4000))
     sender.send_command("/ask", "everything please", response_url=slack.response_url("big"))
     deliveries = slack.wait_for_response("big", 5)
-    time.sleep(0.3)
+    settled(app)  # no work left: nothing more can happen
     deliveries = slack.responses["big"]
     assert len(deliveries) == 5, "response_url takes 5 uses"
     texts = [d["blocks"][0]["text"] for d in deliveries]

@@ -12,7 +12,7 @@ from bot.wording import MODEL_TIMED_OUT
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import DONE_BUTTONS, SlackSender, mention, message
+from .harness import DONE_BUTTONS, mention, message, settled, SlackSender
 
 THREAD = "1700000300.000300"
 
@@ -113,7 +113,7 @@ def test_model_failure_mid_stream_ends_the_stream_with_one_sentence(start_app, s
     finally:
         sender.close()
     assert slack.calls_to("chat.stopStream"), "the stream was ended"
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
     assert [t.role for t in app.stored(ConversationId(TEAM_ID, "D100", THREAD))] == ["user"], "nothing of it stored"
 
 

@@ -9,7 +9,7 @@ from bot.wording import NOT_LATEST_ANSWER
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import DONE_BUTTONS, edited, mention, message, said
+from .harness import DONE_BUTTONS, edited, mention, message, said, settled
 
 
 def test_regenerate_replaces_the_latest_answer_in_place_and_in_history(app, sender, slack, model):
@@ -28,7 +28,7 @@ def test_regenerate_replaces_the_latest_answer_in_place_and_in_history(app, send
 
     cid = ConversationId(TEAM_ID, "C100", event["ts"])
     turns = app.wait_stored(cid, 2)
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
     turns = app.stored(cid)
     assert [(t.role, t.content) for t in turns] == [("user", said("name a colour")), ("assistant", "Second, better try.")]
 
@@ -48,7 +48,7 @@ def test_only_the_latest_answer_can_be_regenerated(app, sender, slack, model):
     sender.send_action("regenerate_answer", first_answer, response_url=slack.response_url("old"))
     [reply] = slack.wait_for_response("old")
     assert reply["text"] == NOT_LATEST_ANSWER and reply["response_type"] == "ephemeral"
-    time.sleep(0.3)
+    settled(app)  # no work left: nothing more can happen
     assert len(model.requests) == 2
 
 
@@ -76,7 +76,7 @@ def test_editing_the_question_just_answered_answers_it_again_in_place(app, sende
     assert model.wait_for_requests(2)[1].last_user_text == said("capital of France?")
     assert len(slack.posts()) == 1
     cid = ConversationId(TEAM_ID, "C100", event["ts"])
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
     turns = app.stored(cid)
     assert [t.content for t in turns] == [said("capital of France?"), "Answer to: alice: capital of France?"]
 
@@ -96,7 +96,7 @@ def test_editing_an_older_message_only_updates_the_history(app, sender, slack, m
         time.sleep(0.05)
     assert app.stored(cid)[0].content == said("my budget is 20")
     assert len(app.stored(cid)) == 4
-    time.sleep(0.3)
+    settled(app)  # no work left: nothing more can happen
     assert len(model.requests) == 2, "no new answer"
 
 
@@ -116,7 +116,7 @@ def test_an_edit_after_the_window_only_updates_the_history(start_app, slack, mod
         while not app.stored(cid)[0].content.endswith("(fixed)") and time.monotonic() < deadline:
             time.sleep(0.05)
         assert app.stored(cid)[0].content == said("late question (fixed)")
-        time.sleep(0.3)
+        settled(app)  # no work left: nothing more can happen
         assert len(model.requests) == 1
     finally:
         sender.close()
@@ -130,7 +130,7 @@ def test_a_retried_edit_is_handled_once(app, sender, slack, model):
     sender.send_event(change, event_id="EvEdit")
     sender.send_event(change, event_id="EvEdit", retry_num=1)
     model.wait_for_requests(2)
-    time.sleep(0.5)
+    settled(app)  # no work left: nothing more can happen
     assert len(model.requests) == 2
 
 
@@ -142,7 +142,7 @@ def test_ratings_of_a_regenerated_answer_are_kept_apart(app, sender, slack, mode
     slack.wait_for_response("r1")
     sender.send_action("regenerate_answer", answer, response_url=slack.response_url("g"))
     slack.wait_for(lambda s: s.messages[(answer.channel, answer.ts)].text == "Version two.")
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
     sender.send_action("feedback_up", slack.messages[(answer.channel, answer.ts)], response_url=slack.response_url("r2"))
     slack.wait_for_response("r2")
     store = app.runtime.store

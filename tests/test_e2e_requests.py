@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from .harness import SlackSender, mention
+from .harness import mention, settled, SlackSender
 
 
 def test_url_verification_is_answered_with_the_challenge(app, sender):
@@ -23,7 +23,7 @@ def test_forged_signature_is_rejected(app, slack, model):
         assert forger.send_event(mention("hi")).status_code == 401
     finally:
         forger.close()
-    time.sleep(0.2)
+    settled(app)  # no work left: nothing more can happen
     assert slack.calls_to("chat.postMessage") == [] and model.requests == []
 
 
@@ -54,7 +54,7 @@ def test_malformed_bodies_get_4xx_and_the_app_keeps_working(app, sender, slack):
 def test_event_without_the_fields_we_need_is_acknowledged_and_dropped(app, sender, slack, model):
     assert sender.send_event({"type": "app_mention", "text": "no user, no channel"}).status_code == 200
     assert sender.send_event({"type": "message", "user": "U1", "channel_type": "im"}).status_code == 200
-    time.sleep(0.3)
+    settled(app)  # no work left: nothing more can happen
     assert model.requests == []
 
 

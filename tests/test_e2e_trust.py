@@ -4,7 +4,6 @@ people's messages cannot pass for someone else's; floods and crowds are bounded.
 from __future__ import annotations
 
 import threading
-import time
 
 import redis
 
@@ -20,7 +19,7 @@ from bot.wording import (
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention, message
+from .harness import mention, message, settled, SlackSender
 from .test_e2e_management import manage
 
 LONG = " ".join(f"word{n}" for n in range(400))
@@ -38,7 +37,7 @@ def test_only_the_asker_or_an_admin_can_stop_an_answer(start_app, slack, model):
         sender.send_action("stop_answer", streaming, response_url=slack.response_url("bob"), user="U2")
         [note] = slack.wait_for_response("bob")
         assert note["text"] == NOT_YOUR_ANSWER_TO_STOP and note["response_type"] == "ephemeral"
-        time.sleep(0.4)
+        # The note is the refusal: nothing was asked to stop (a stop would have come before it).
         assert not slack.messages[(streaming.channel, streaming.ts)].text.endswith("_(stopped)_"), "bob cannot stop it"
 
         sender.send_action("stop_answer", streaming, response_url=slack.response_url("admin"), user="U9")
@@ -61,7 +60,7 @@ def test_only_the_asker_or_an_admin_can_regenerate_and_it_stays_the_askers(start
         sender.send_action("regenerate_answer", answer, response_url=slack.response_url("bob"), user="U2")
         [note] = slack.wait_for_response("bob")
         assert note["text"] == NOT_YOUR_ANSWER and note["response_type"] == "ephemeral"
-        time.sleep(0.3)
+        settled(app)  # no work left: nothing more can happen
         assert len(model.requests) == 1
 
         sender.send_action("regenerate_answer", answer, response_url=slack.response_url("admin"), user="U9")
@@ -142,7 +141,7 @@ def test_a_response_url_outside_the_allowed_hosts_is_never_used(start_app, slack
     try:
         response = sender.send_command("/ask", "anything", response_url=slack.response_url("x"))
         assert response.json()["text"] == UNTRUSTED_RESPONSE_URL
-        time.sleep(0.3)
+        settled(app)  # no work left: nothing more can happen
         assert slack.responses.get("x") is None and model.requests == []
     finally:
         sender.close()
@@ -181,7 +180,7 @@ def test_a_flooding_user_gets_one_private_note_and_others_are_unaffected(start_a
             sender.send_event(message(f"more {n}", thread_ts=first["ts"]))
         sender.send_event(mention("I am someone else", user="U2", channel="C200"))
         slack.wait_for(lambda s: len(s.ephemeral) >= 1 and len(model.requests) >= 4, timeout=15)
-        time.sleep(0.8)
+        settled(app)  # no work left: nothing more can happen
         assert len(slack.ephemeral) == 1 and slack.ephemeral[0]["text"] == FLOODED and slack.ephemeral[0]["user"] == "U1"
         asked = sorted(r.last_user_text.split("\n", 1)[1] for r in model.requests)
         assert asked == ["I am someone else", "more 0", "more 1", "one"], asked
