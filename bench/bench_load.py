@@ -184,21 +184,27 @@ async def _send_raw(url: str, bodies: list[tuple[str, bytes]]) -> dict[str, tupl
     times: dict[str, tuple[float, float]] = {}
 
     async def one(key: str, body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        headers = {"Content-Type": "application/json", **signer.sign(body), "Content-Length": str(len(body)),
-                   "Host": "bench"}
-        request = b"POST /slack/events HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
-        sent = time.monotonic()
-        writer.write(request + b"\r\n" + body)
-        status = await reader.readline()
-        acked = time.monotonic()
-        if b" 200 " not in status:
-            raise SystemExit(f"the bot answered {status!r}")
-        times[key] = (sent, acked)
+        times[key] = await post_signed(signer, body, reader, writer)
         writer.close()
 
     await asyncio.gather(*(one(key, body, r, w) for (key, body), (r, w) in zip(bodies, connections)))
     signer.close()
     return times
+
+
+async def post_signed(signer: SlackSender, body: bytes, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> tuple[float, float]:
+    """POST a signed event on an open connection; (sent, acked) times.  A non-200 ends the run."""
+    headers = {"Content-Type": "application/json", **signer.sign(body), "Content-Length": str(len(body)),
+               "Host": "bench"}
+    request = b"POST /slack/events HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+    sent = time.monotonic()
+    writer.write(request + b"\r\n" + body)
+    status = await reader.readline()
+    acked = time.monotonic()
+    if b" 200 " not in status:
+        raise SystemExit(f"the bot answered {status!r}")
+    return sent, acked
 
 
 def send_all(url: str, events: list[dict[str, Any]]) -> tuple[list[float], dict[str, float]]:

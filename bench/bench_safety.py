@@ -30,7 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.bench_load import ANSWER, ROOT, Bot, Variant, bot_env, fakes, percentile, shut_down, unpack
+from bench.bench_load import ANSWER, ROOT, Bot, Variant, bot_env, fakes, percentile, post_signed, shut_down, unpack
 from tests.fakes import documents
 from tests.fakes.openai_api import Scripted
 from tests.harness import SlackSender, mention
@@ -111,15 +111,8 @@ async def _paced(url: str, bodies: list[bytes], spread_seconds: float) -> list[f
 
     async def one(n: int, body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(max(0.0, start + n * gap - time.monotonic()))
-        headers = {"Content-Type": "application/json", **signer.sign(body), "Content-Length": str(len(body)),
-                   "Host": "bench"}
-        request = b"POST /slack/events HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
-        sent = time.monotonic()
-        writer.write(request + b"\r\n" + body)
-        status = await reader.readline()
-        acks.append(time.monotonic() - sent)
-        if b" 200 " not in status:
-            raise SystemExit(f"the bot answered {status!r}")
+        sent, acked = await post_signed(signer, body, reader, writer)
+        acks.append(acked - sent)
         writer.close()
 
     await asyncio.gather(*(one(n, body, r, w) for n, (body, (r, w)) in enumerate(zip(bodies, connections))))
