@@ -130,11 +130,12 @@ def send_paced(url: str, bodies: list[bytes], spread_seconds: float) -> list[flo
     return json.loads(result.stdout)
 
 
-def acked_burst(variant: Variant, redis_url: str, size: int) -> dict[str, float]:
+def acked_burst(variant: Variant, redis_url: str, size: int, workers: int = 1) -> dict[str, float]:
     slack, model = fakes()
     model.default = Scripted(text=ANSWER, chunk_chars=len(ANSWER) // 40 + 1, delay=0.05)  # 2-second answers, as bench_load
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    bot = Bot(variant, bot_env(slack, model, redis_url, prefix, PRICES_FILE=str(ROOT / "prices.yaml")))
+    bot = Bot(variant, bot_env(slack, model, redis_url, prefix, PRICES_FILE=str(ROOT / "prices.yaml"),
+                               WEB_CONCURRENCY=str(workers)))
     try:
         sender = SlackSender(bot.url)
         bodies = [json.dumps(sender.envelope(mention(f"burst {n}", channel="C100"))).encode() for n in range(size)]
@@ -172,6 +173,8 @@ def main() -> None:
     for variant in (baseline, today):
         report[f"burst {variant.name}"] = acked_burst(variant, redis_url, size)
         print(variant.name, f"acks, {size} events over 1 s:", report[f"burst {variant.name}"], flush=True)
+    report["burst today, 2 workers"] = acked_burst(today, redis_url, size, workers=2)
+    print(f"today, 2 workers, acks, {size} events over 1 s:", report["burst today, 2 workers"], flush=True)
     print(json.dumps(report, indent=1))
 
 

@@ -335,7 +335,7 @@ class Responder:
         """The message's files as text and images; the sender is told privately what could not be read."""
         if not message.files or self.files is None:
             return None
-        shared = await self.files.read(message.files)
+        shared = await self.files.read(message.files, channel=message.channel, only_asker=message.is_direct)
         if shared.problems and tell:
             await self.note_privately(message, "\n".join(shared.problems) + ".")
         return shared

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from .fakes import documents
-from .harness import SlackSender, mention
+from .harness import SlackSender, mention, message
 from .test_e2e_files import share, user_content
 
 TOO_LARGE = "it is too large to read"
@@ -131,3 +131,22 @@ def test_only_https_slack_addresses_get_the_token_and_a_malformed_one_is_one_lin
         assert f"[I can't read {name}: Slack did not share its content with me]" in text
     assert "readable" in text
     assert [name for name, _ in slack.file_downloads] == ["U4/good.txt"]
+
+
+def test_a_file_shared_only_in_another_conversation_is_read_only_for_the_asker_alone(app, slack, model):
+    elsewhere = {**slack.share_file("X1", "salaries.txt", b"the secret salaries", filetype="text"), "groups": ["G900"]}
+    here = {**slack.share_file("X2", "agenda.txt", b"the agenda", filetype="text"), "channels": ["C100"]}
+    share(app, "read", [elsewhere, here])
+    slack.wait_for_answers(1)
+    text = user_content(model.wait_for_requests(1)[0])
+    assert "the agenda" in text and "secret salaries" not in text
+    assert "[I can't read salaries.txt: it is shared in another conversation, not this one (ask me in a DM)]" in text
+    assert [name for name, _ in slack.file_downloads] == ["X2/agenda.txt"]
+    # In the asker's own DM with the bot it is read: nobody else sees the answer.
+    sender = SlackSender(app.url)
+    try:
+        sender.send_event({**message("read", channel="D100", channel_type="im"), "files": [elsewhere]})
+    finally:
+        sender.close()
+    slack.wait_for_answers(2)
+    assert "the secret salaries" in user_content(model.wait_for_requests(2)[1])

@@ -78,11 +78,15 @@ class FileReader:
         self.max_tokens = max_tokens
         self.vision = vision
 
-    async def read(self, files: Sequence[Mapping[str, Any]]) -> SharedFiles:
+    async def read(self, files: Sequence[Mapping[str, Any]], *, channel: str = "", only_asker: bool = True) -> SharedFiles:
+        """The files of a message posted in ``channel``; ``only_asker``: the answer is seen by the
+        asker alone.  A file Slack says is shared only in other conversations is read only then."""
         shared = SharedFiles()
         for extra in files[self.per_message:]:
             shared.problems.append(f"I can't read {_name(extra)}: I read at most {self.per_message} files per message")
-        results = await asyncio.gather(*(self._one(file) for file in files[: self.per_message]))
+        results = await asyncio.gather(*(self._one(file) if only_asker or not shared_elsewhere(file, channel)
+                                         else _as_done(NOT_HERE.format(name=_name(file)))
+                                         for file in files[: self.per_message]))
         for result in results:
             if isinstance(result, str):
                 shared.problems.append(result)
@@ -157,6 +161,21 @@ def _same_origin(origin: tuple[str, str, int | None], allowed: tuple[str, str, i
     scheme, host, port = origin
     return (scheme == allowed[0] and port == allowed[2]
             and (host == allowed[1] or host.endswith("." + allowed[1])))
+
+
+NOT_HERE = "I can't read {name}: it is shared in another conversation, not this one (ask me in a DM)"
+
+
+def shared_elsewhere(file: Mapping[str, Any], channel: str) -> bool:
+    """Whether Slack lists where ``file`` is shared and this conversation is not among them (a
+    file from a private conversation brought in by reference): its content would reach people
+    who cannot see it.  A file without the lists is the message's own."""
+    places = [str(c) for key in ("channels", "groups", "ims") for c in (file.get(key) or []) if c]
+    return bool(places) and channel not in places
+
+
+async def _as_done(value: str) -> str:
+    return value
 
 
 def _name(file: Mapping[str, Any]) -> str:

@@ -88,7 +88,8 @@ class Ignored:
     reason: str
 
 
-FILE_FIELDS = ("id", "name", "title", "mimetype", "filetype", "size", "mode", "url_private", "url_private_download")
+FILE_FIELDS = ("id", "name", "title", "mimetype", "filetype", "size", "mode", "url_private", "url_private_download",
+               "channels", "groups", "ims")  # where Slack says the file is shared (who may see it)
 
 
 def shared_files(raw: Any) -> tuple[dict[str, Any], ...]:
