@@ -150,3 +150,12 @@ def test_a_file_shared_only_in_another_conversation_is_read_only_for_the_asker_a
         sender.close()
     slack.wait_for_answers(2)
     assert "the secret salaries" in user_content(model.wait_for_requests(2)[1])
+
+
+def test_the_thinking_status_shows_before_the_files_are_read(app, slack, model):
+    slack.delays["files"] = 1.5
+    share(app, "read this slowly", [slack.share_file("T1", "slow.txt", b"slow text", filetype="text")])
+    slack.wait_for_answers(1, timeout=20)
+    [download_began] = slack.file_download_times
+    status = slack.calls_to("assistant.threads.setStatus")[0]
+    assert status.at < download_began + 1.5, "the status did not wait for the file"

@@ -139,6 +139,7 @@ class FakeSlack:
         self.deleted: list[PostedMessage] = []
         self.files: dict[str, bytes] = {}  # "<id>/<name>" -> bytes, served at /files/<id>/<name>
         self.file_downloads: list[tuple[str, str]] = []  # (file, Authorization header) of every download
+        self.file_download_times: list[float] = []  # when each download began (time.monotonic())
         from bot.slack.manifest import BOT_SCOPES
 
         self.granted_scopes: list[str] = list(BOT_SCOPES)  # what auth.test says the token holds
@@ -536,6 +537,8 @@ class FakeSlack:
                 to its sign-in page, an HTML 200 after a redirect: here a plain 302)."""
                 name = urlsplit(self.path).path.removeprefix("/files/")
                 fake.file_downloads.append((name, self.headers.get("Authorization", "")))
+                fake.file_download_times.append(time.monotonic())
+                time.sleep(fake.delays.get("files", 0.0))  # a slow download
                 data = fake.files.get(name)
                 auth = self.headers.get("Authorization", "")
                 if fake.token_team(auth.removeprefix("Bearer ")) is None or data is None:
