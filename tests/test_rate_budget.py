@@ -38,3 +38,22 @@ async def test_a_429_blocks_the_method_for_the_workspace(budget):
     assert not await budget.try_take_spare("T1", "chat.update")
     assert not await budget.take("T1", "chat.update", max_wait=0)
     assert await budget.take("T1", "chat.delete", max_wait=0), "other methods are not blocked"
+
+
+async def test_a_stale_message_is_removed_later_only_while_the_answer_holds_its_lease(slack):
+    """The background delete of a placeholder waits for the budget; by then a process that took
+    the job over may show its own answer in that message: without the lease, it is left alone."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack.reply import SlackReply
+
+    from .fakes.slack_api import BOT_TOKEN
+
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.base_url)
+    holds = {"lease": False}
+    reply = SlackReply(client, "C100", None, interval=1.0, may_write=lambda: holds["lease"])
+    await reply._delete_later("1700000000.000001")
+    assert slack.calls_to("chat.delete") == []
+    holds["lease"] = True
+    await reply._delete_later("1700000000.000001")
+    assert [c.params["ts"] for c in slack.calls_to("chat.delete")] == ["1700000000.000001"]
