@@ -57,7 +57,8 @@ def test_two_instances_on_one_redis_answer_once(start_app, slack, model):
             for t in threads:
                 t.join()
         slack.wait_for_answers(5)
-        time.sleep(0.5)
+        settled(first)
+        settled(second)
         assert len(slack.calls_to("chat.postMessage")) == 5
         assert sorted(r.last_user_text for r in model.requests) == [said(f"question {n}") for n in range(5)]
     finally:

@@ -15,7 +15,7 @@ from bot.memory.conversation import ConversationId, Keys
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention, sync_client
+from .harness import SlackSender, mention, sync_client, settled
 
 # The lease tests also run on the Redis Cluster (the SIGTERM ones test shutdown, not the store).
 
@@ -97,7 +97,7 @@ def test_sigterm_mid_answer_hands_it_back_and_exits_within_the_grace(start_proce
         assert "for another process to answer" in stopping.log()
         cid = ConversationId(TEAM_ID, "C100", event["ts"])
         assert len(wait_until(lambda: stored_turns(redis_url, key_prefix, cid), 5, "stored turns")) == 2
-        time.sleep(0.5)
+        time.sleep(5 + 1)  # past another lease period and a sweep (LEASE_SECONDS=5): nothing stored again
         assert len(stored_turns(redis_url, key_prefix, cid)) == 2, "stored once"
     finally:
         sender.close()
@@ -136,7 +136,7 @@ def test_a_worker_that_loses_its_lease_stops_writing_at_once(start_app, slack, m
         taken_at = time.monotonic()
         wait_until(lambda: "taken over" in caplog.text, 5, "the worker to notice")
         writes = len(slack.calls)
-        time.sleep(1.0)
+        settled(app)  # the answer's task has ended: any late write would have been made
         late = [c for c in slack.calls[writes:] if c.method.startswith("chat.")]
         assert late == [], f"no writes after the lease was lost: {[c.method for c in late]}"
         assert time.monotonic() - taken_at < 5

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.socket_mode.request import SocketModeRequest
 
-from .harness import SlackSender, mention, twin_message
+from .harness import SlackSender, mention, twin_message, settled
 
 
 class RecordingSocketClient:
@@ -45,5 +44,5 @@ def test_socket_mode_event_is_acked_and_answered_once(app, slack, model):
     [answer] = slack.wait_for_answers(1)
     assert answer.thread_ts == event["ts"]
     assert answer.text == "Answer to: alice: over a websocket"
-    time.sleep(0.3)
+    settled(app)  # no work left: nothing more can happen
     assert len(model.requests) == 1
