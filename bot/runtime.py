@@ -538,8 +538,11 @@ async def build_runtime(
         workspaces=workspaces,
     )
     if not settings.embedded_store and settings.redis_url:
-        services.dispatcher.inbox.writer = BlockingWriter(
-            blocking_client(settings.redis_url, cluster=is_cluster(core.store.redis)), INBOX_TTL_SECONDS)
+        try:  # the inbox's own blocking client (without it, the pooled client writes the inbox)
+            services.dispatcher.inbox.writer = BlockingWriter(
+                blocking_client(settings.redis_url, cluster=is_cluster(core.store.redis)), INBOX_TTL_SECONDS)
+        except (RedisError, OSError, ValueError) as exc:
+            log.warning("the inbox writes through the pooled client (%s)", type(exc).__name__)
     await services.dispatcher.start()
     if not await core.stops.wait_listening():
         log.warning("not listening for Stop presses yet: retrying in the background")
