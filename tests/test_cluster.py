@@ -15,7 +15,7 @@ from bot.memory.store import open_redis
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention, message, sync_client
+from .harness import SlackSender, mention, message, settled, sync_client
 from .redis_servers import migrate_slot, node, owner_of, start_sentinel_pair, wait_until
 
 
@@ -31,6 +31,7 @@ def test_the_cluster_is_found_from_any_node_and_keys_spread_over_every_node(star
     for event in firsts:
         sender.send_event(event)
     slack.wait_for_answers(12)
+    settled(app)  # every answer's commit (after its last Slack update) is done
     owners = {owner_of(cluster_ports, slot_of(str(ConversationId(TEAM_ID, "C100", e["ts"])))) for e in firsts}
     assert owners == set(cluster_ports)  # twelve conversations: every node holds some
     client = sync_client(f"redis://127.0.0.1:{cluster_ports[0]}/0")
