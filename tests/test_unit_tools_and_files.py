@@ -118,3 +118,26 @@ def test_text_decoding_and_image_costs():
         assert str(problem) == "it is not a text file"
     assert image_tokens(512, 512) == 85 + 170
     assert image_tokens(2048, 1024) == 85 + 170 * 2 * 3  # fitted to 1536 x 768: 3 x 2 tiles
+
+
+async def test_the_file_pool_replaces_a_worker_that_died_while_idle_or_hit_its_memory_limit():
+    """Real worker processes: one killed between files (not yet reaped), and one that ran out of
+    memory on a bomb and ends; the next file is read either way."""
+    from bot.files.sandbox import ExtractionPool, SandboxLimits
+
+    from .fakes import documents
+
+    pool = ExtractionPool(SandboxLimits(workers=1))
+    try:
+        assert (await pool.extract("a.txt", TEXT, b"one")).text == "one"
+        [worker] = pool._idle
+        worker.process.kill()  # dies while idle: the next file must not be lost with it
+        assert (await pool.extract("b.txt", TEXT, b"two")).text == "two"
+        try:
+            await pool.extract("bomb.docx", DOCX, documents.docx_bomb())
+            raise AssertionError("the bomb was read")
+        except Unreadable as problem:
+            assert str(problem) == "it is too large to read"
+        assert (await pool.extract("c.txt", TEXT, b"three")).text == "three"
+    finally:
+        await pool.close()

@@ -68,6 +68,14 @@ async def _read_frame(stream: asyncio.StreamReader, limit: int) -> bytes:
     return await stream.readexactly(length)
 
 
+class _WorkerGone(Exception):
+    """The worker died, or ran out of time, on a file."""
+
+    def __init__(self, timed_out: bool = False) -> None:
+        super().__init__()
+        self.timed_out = timed_out
+
+
 class ExtractionPool:
     """``await pool.extract(name, kind, data)``: an :class:`Extracted`, or Unreadable."""
 
@@ -80,23 +88,22 @@ class ExtractionPool:
 
     async def extract(self, name: str, kind: str, data: bytes) -> Extracted:
         async with self._slots:
-            worker = await self._take()
+            worker, reused = await self._take()
             try:
-                result, image = await asyncio.wait_for(
-                    worker.extract(name, kind, data, self.limits.file), self.limits.seconds)
-            except asyncio.TimeoutError:
-                log.warning("reading a %s file took over %.0fs: its worker is replaced", kind, self.limits.seconds)
+                result, image = await self._on(worker, name, kind, data)
+            except _WorkerGone as gone:
+                if not reused or gone.timed_out:
+                    raise Unreadable(TOO_LARGE) from None
+                # An idle worker that had died meanwhile (killed from outside): a fresh one tries once.
+                worker, _ = await self._take(fresh=True)
+                try:
+                    result, image = await self._on(worker, name, kind, data)
+                except _WorkerGone:
+                    raise Unreadable(TOO_LARGE) from None
+            if result.get("exiting"):  # it hit its memory limit and ends: never reused
                 self._lose(worker)
-                raise Unreadable(TOO_LARGE) from None
-            except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError, ValueError, OSError):
-                code = await _exit_code(worker)
-                log.warning("the file worker reading a %s file ended (exit %s): it is replaced", kind, code)
-                self._lose(worker)
-                raise Unreadable(TOO_LARGE) from None
-            except BaseException:  # cancelled mid-file: the worker's state is unknown
-                self._lose(worker)
-                raise
-            self._give_back(worker)
+            else:
+                self._give_back(worker)
         if "problem" in result:
             raise Unreadable(str(result["problem"]))
         if image:
@@ -104,12 +111,30 @@ class ExtractionPool:
                              width=int(result.get("width") or 0), height=int(result.get("height") or 0))
         return Extracted(name, text=str(result.get("text") or ""))
 
-    async def _take(self) -> _Worker:
-        while self._idle:
+    async def _on(self, worker: _Worker, name: str, kind: str, data: bytes) -> tuple[dict, bytes]:
+        """One file on one worker; raises _WorkerGone (the worker is lost) when it dies or runs out of time."""
+        try:
+            return await asyncio.wait_for(worker.extract(name, kind, data, self.limits.file), self.limits.seconds)
+        except asyncio.TimeoutError:
+            log.warning("reading a %s file took over %.0fs: its worker is replaced", kind, self.limits.seconds)
+            self._lose(worker)
+            raise _WorkerGone(timed_out=True) from None
+        except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError, ValueError, OSError):
+            code = await _exit_code(worker)
+            log.warning("the file worker reading a %s file ended (exit %s): it is replaced", kind, code)
+            self._lose(worker)
+            raise _WorkerGone from None
+        except BaseException:  # cancelled mid-file: the worker's state is unknown
+            self._lose(worker)
+            raise
+
+    async def _take(self, fresh: bool = False) -> tuple[_Worker, bool]:
+        """A worker, and whether it had read a file before."""
+        while self._idle and not fresh:
             worker = self._idle.pop()
             if worker.alive:
-                return worker
-        return await self._start()
+                return worker, True
+        return await self._start(), False
 
     async def _start(self) -> _Worker:
         process = await asyncio.create_subprocess_exec(

@@ -65,8 +65,8 @@ def serve(requests: BinaryIO, results: BinaryIO, max_file_bytes: int) -> None:
             image = extracted.image or b""
         except Unreadable as problem:
             result = {"problem": str(problem)}
-        except MemoryError:
-            result, exhausted = {"problem": TOO_LARGE}, True
+        except MemoryError:  # this worker ends after answering: the bot starts another for the next file
+            result, exhausted = {"problem": TOO_LARGE, "exiting": True}, True
         except RecursionError:
             result = {"problem": TOO_LARGE}
         except Exception:  # a parser's own bug on a strange file: one line, the worker goes on
