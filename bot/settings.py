@@ -56,7 +56,7 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    """Every setting of the bot, with its default.  See README.md > Settings."""
+    """Every setting of the bot, with its default.  See docs/settings.md."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
