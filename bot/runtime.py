@@ -15,16 +15,13 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
 import aiohttp
 import redis.asyncio as aioredis
 from openai import AsyncOpenAI
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer_actions import AnswerActions
@@ -41,25 +38,24 @@ from bot.llm.breaker import CircuitBreaker
 from bot.llm.model import ModelClient, build_openai_client
 from bot.prompts import PromptCatalog, PromptError, load_catalog
 from bot.slack.rate_budget import RateBudget, SharedRateLimitRetryHandler
-from bot.slack.events import IncomingMessage
-from bot.slack.native_stream import NativeStreamReply
-from bot.slack.reply import ReplyWriter, SlackReply
 from bot.responder import BotIdentity, Budget, PrivateNotes, ReplyFactory, Responder, ThreadReader
 from bot.settings import Settings
-from bot.slack.history import LIMITED_CALLS_PER_MINUTE, LIMITED_METHODS, SlackHistory
+from bot.slack.history import SlackHistory
 from bot.slack.notes import SlackNotes
-from bot.slack.retries import fault_retry_handlers
 from bot.memory.store import ConversationStore, is_cluster, open_redis
 from bot.tasks import BackgroundTasks
 from bot.memory.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
 from bot.delivery.inbox import INBOX_TTL_SECONDS
 from bot.delivery.inbox_writer import BlockingWriter, blocking_client
+from bot.errors import StartupError
 from bot.files.extract import Limits
+from bot.slack_wiring import (build_slack_client, fetch_identity, reply_factory, slack_http_session,
+                              slack_rate_limits)
 from bot.files.reader import FileReader
 from bot.files.sandbox import ExtractionPool, SandboxLimits
 from bot.pricing import PricesError, load_prices
-from bot.observability.metrics import MeteredWebClient, Metrics
+from bot.observability.metrics import Metrics
 from bot.observability.tracing import build_tracing
 from bot.usage.ledger import Ledger
 from bot.slack.agent_sessions import AgentSessions
@@ -72,7 +68,7 @@ from bot.tools.rounds import ToolLimits
 from bot.tools.overview import tools_overview
 from bot.tools.tenancy import ToolTenancy
 from bot.tools.toolbox import Toolbox
-from bot.workspaces.context import WorkspaceIdentity, WorkspaceTokenMixin, WorkspaceWebClient
+from bot.workspaces.context import WorkspaceIdentity, WorkspaceWebClient
 from bot.workspaces.sealing import Sealer
 from bot.workspaces.installations import RedisInstallationStore, RedisOAuthStateStore
 from bot.workspaces.oauth import InstallFlow, build_install_flow
@@ -84,11 +80,6 @@ log = logging.getLogger(__name__)
 
 
 MCP_STARTUP_WAIT_SECONDS = 10.0  # start-up waits this long for MCP servers to list their tools
-SLACK_CONNECTIONS = 100  # open connections to Slack per process (kept alive and reused)
-
-
-class StartupError(Exception):
-    """The bot cannot start; the message is one human line."""
 
 
 def utc_now() -> datetime:
@@ -233,7 +224,7 @@ async def build_core(
 
 
 def sandbox_limits(settings: Settings) -> SandboxLimits:
-    """What reading one shared file may take (README: Files and images)."""
+    """What reading one shared file may take (docs/features.md: Files and images)."""
     return SandboxLimits(
         memory_mb=settings.file_worker_memory_mb, seconds=settings.file_extract_seconds,
         workers=settings.file_workers, max_file_bytes=settings.file_max_bytes,
@@ -396,97 +387,6 @@ def build_services(
 def conversation_cache_key(cid: ConversationId) -> str:
     """``prompt_cache_key`` for a conversation: its requests share a prefix.  Hashed: no Slack ids leave."""
     return "c-" + hashlib.sha256(str(cid).encode()).hexdigest()[:24]
-
-
-def slack_http_session(timeout_seconds: float) -> aiohttp.ClientSession:
-    """One HTTP session for every Slack call of the process: connections are kept alive and
-    reused instead of one new connection (and TLS handshake) per call.  The session's
-    timeout is every call's (the SDK applies its own only to sessions it makes)."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=SLACK_CONNECTIONS, keepalive_timeout=60),
-        timeout=aiohttp.ClientTimeout(total=timeout_seconds),
-    )
-
-
-def build_slack_client(
-    settings: Settings, rate_limited: AsyncRetryHandler | None = None, *, wait_on_429: bool = True,
-    session: aiohttp.ClientSession | None = None, metrics: Metrics | None = None,
-) -> AsyncWebClient:
-    """The Web API client; ``wait_on_429=False`` for calls that must never delay an answer
-    (those are not retried on faults either)."""
-    handlers: list[AsyncRetryHandler] = fault_retry_handlers() if wait_on_429 else []
-    if wait_on_429:
-        handlers.append(rate_limited or AsyncRateLimitErrorRetryHandler(max_retry_count=3))
-    options = dict(token=settings.bot_token() or None, base_url=settings.slack_api_url,
-                   timeout=int(max(1, settings.slack_timeout_seconds)), retry_handlers=handlers, session=session)
-    if metrics is not None:
-        return MeteredWorkspaceClient(metrics=metrics, **options)
-    return WorkspaceWebClient(**options)
-
-
-class MeteredWorkspaceClient(WorkspaceTokenMixin, MeteredWebClient):
-    """The bot's Slack client: counted in the metrics, with the token of the workspace worked for."""
-
-
-async def fetch_identity(slack: AsyncWebClient) -> BotIdentity:
-    try:
-        response = await slack.auth_test()
-    except SlackApiError as exc:
-        error = exc.response.get("error")
-        raise StartupError(
-            f"Slack rejected SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token again from your app's 'OAuth & Permissions' page."
-        ) from None
-    except Exception as exc:
-        raise StartupError(
-            f"Cannot reach the Slack Web API at SLACK_API_URL ({type(exc).__name__}): check the network or the setting."
-        ) from None
-    return BotIdentity(
-        user_id=str(response.get("user_id") or ""),
-        bot_id=str(response.get("bot_id") or ""),
-        team_id=str(response.get("team_id") or ""),
-    )
-
-
-def slack_rate_limits(settings: Settings) -> dict[str, int]:
-    """Calls per minute per workspace that the shared budget keeps to (Slack's tiers; in
-    distributed mode outside the Marketplace, Slack's 2025 limit on reading history)."""
-    history = ({method: LIMITED_CALLS_PER_MINUTE for method in LIMITED_METHODS}
-               if settings.distributed and not settings.slack_marketplace_app else {})
-    return {
-        **history,
-        "chat.update": settings.slack_updates_per_minute,  # Tier 3
-        "chat.delete": 50,  # Tier 3
-        "chat.startStream": 20,  # Tier 2
-        "chat.appendStream": 100,  # Tier 4
-        "assistant.threads.setStatus": 100,  # not published; a 429 beyond it only means a placeholder instead
-    }
-
-
-def reply_factory(
-    slack: AsyncWebClient, budget: RateBudget, *, interval: float, streaming: str, status_client: AsyncWebClient | None = None,
-    tasks: BackgroundTasks | None = None, sessions: AgentSessions | None = None,
-) -> ReplyFactory:
-    """How answers are written: Slack's streaming methods for thread replies (in
-    DM threads, the assistant surface, when ``streaming`` is auto; in every thread
-    when native), otherwise a message updated as the text arrives."""
-
-    def replies(
-        message: IncomingMessage, *, replace: Sequence[str] = (),
-        on_shown: Callable[[Sequence[str]], Awaitable[None]] | None = None,
-        may_write: Callable[[], bool] | None = None,
-    ) -> ReplyWriter:
-        reply = SlackReply(
-            slack, message.channel, message.reply_thread_ts, interval=interval, budget=budget, team=message.team,
-            controls=True, replace=replace, status_client=status_client, on_shown=on_shown,
-            background=tasks.spawn if tasks is not None else None, asker=message.user,
-            may_write=may_write, sessions=sessions,
-        )
-        native = streaming == "native" or (streaming == "auto" and message.is_direct)
-        if not native or replace or not message.reply_thread_ts:
-            return reply
-        return NativeStreamReply(slack, reply, recipient_team=message.team, recipient_user=message.user, budget=budget)
-
-    return replies
 
 
 async def build_runtime(
