@@ -86,6 +86,11 @@ class Gate:
             destination = source_of(other) if other is not None else None
         return verdict(source, audience, Asker(full, member), destination)
 
+    async def is_private(self, channel: str) -> bool:
+        """Whether ``channel`` is a private channel, DM or group DM (True when Slack cannot tell)."""
+        info = await self._info(channel)
+        return True if info is None else source_of(info).private
+
     async def _info(self, channel: str) -> dict[str, Any] | None:
         response = await call_quietly("conversations.info", self.client.conversations_info(channel=channel),
                                       level=logging.INFO)

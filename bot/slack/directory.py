@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.llm.speakers import clean_name
 from bot.memory.store import ConversationStore
-from bot.slack.audience import Audience, Gate, source_of
+from bot.slack.audience import Audience, Gate
 from bot.slack.calls import call_quietly
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,7 @@ class Directory:
 
     async def is_private(self, channel: str) -> bool:
         """Whether ``channel`` is a private channel, DM or group DM (True when Slack cannot tell)."""
-        response = await call_quietly("conversations.info", self.client.conversations_info(channel=channel),
-                                      level=logging.INFO)
-        info = (response or {}).get("channel")
-        return True if not info else source_of(info).private
+        return await Gate(self.client).is_private(channel)
 
     async def may_show(self, channel: str, audience: Audience) -> str | None:
         """None when content of ``channel`` may be shown to ``audience``; else the sentence
