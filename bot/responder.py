@@ -26,6 +26,7 @@ from bot.memory.batch import Batch
 from bot.llm.generation import billed_tokens, failure_sentence, generate
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.llm.speakers import attributed
+from bot.llm.turns import context_note, note_line
 from bot.memory.conversation import ConversationId, StoredMessage, answer_start
 from bot.memory.store import ConversationState, ConversationStore
 from bot.memory.tokens import TokenCounter
@@ -272,8 +273,8 @@ class Responder:
         if viewing:
             variables["channel"] = f"a direct message (they are looking at {viewing})"
         system_prompt = self.system_prompt_for(variables, state.persona)
-        note = CONTEXT_NOTE.format(date=variables["date"], user_name=variables["user_name"])
-        fixed = self.count_system(system_prompt) + self.counter.count_message(note)
+        note = context_note(variables["date"], variables["user_name"])
+        fixed = self.count_system(system_prompt) + self.counter.count_text(note_line(note))
         return _Context(
             system_prompt,
             note,
@@ -683,7 +684,6 @@ class _StopFlag:
         return self.event.is_set()
 
 
-CONTEXT_NOTE = "Today is {date}. The latest message is from {user_name}."
 
 
 def with_persona(system_prompt: str, persona: str | None) -> str:

@@ -131,6 +131,7 @@ def model() -> Iterator[FakeModel]:
     fake = FakeModel().start()
     yield fake
     fake.stop()
+    assert not fake.template_errors, f"requests a strict chat template refused: {fake.template_errors}"
 
 
 @pytest.fixture(scope="session")

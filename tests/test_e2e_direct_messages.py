@@ -37,7 +37,8 @@ def test_a_thread_in_a_dm_is_its_own_conversation(app, sender, slack, model):
     sender.send_event(dm("in a thread", thread_ts=parent["ts"]))
     answers = slack.wait_for_answers(2)
     assert answers[1].thread_ts == parent["ts"]
-    assert [m["content"] for m in model.requests[1].dialogue] == ["top level", "in a thread"]
+    # Consecutive messages of people are one user turn (strict chat templates alternate turns).
+    assert [m["content"] for m in model.requests[1].dialogue] == ["top level\n\nin a thread"]
 
 
 def test_top_level_dm_starts_fresh_after_the_idle_cut_off(start_app, slack, model):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
+import httpx
+
 from bot.memory.conversation import ConversationId
 from bot.wording import MODEL_FAILED, MODEL_TIMED_OUT, STORE_FAILED
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
 from .fakes.tcp_proxy import TcpProxy
-from .harness import SlackSender, mention, message
+from .harness import SlackSender, mention, message, said
 
 
 def test_model_error_gives_one_sentence_and_clean_history(app, sender, slack, model):
@@ -124,6 +126,9 @@ def test_redis_outage_gets_503s_then_a_sentence_and_recovery_works(start_app, re
     sender = SlackSender(app.url)
     try:
         proxy.cut()
+        # Not ready (out of the Service) but alive: a Redis outage is not cured by restarting the bot.
+        assert httpx.get(f"{app.url}/healthz", timeout=10).status_code == 503
+        assert httpx.get(f"{app.url}/livez", timeout=10).status_code == 200
         event = mention("is anyone home?")
         # The event cannot be kept, so it is not acknowledged: Slack sends it again (three more times).
         assert [sender.send_event(event, retry_num=n).status_code for n in (None, 1, 2)] == [503, 503, 503]
@@ -140,6 +145,7 @@ def test_redis_outage_gets_503s_then_a_sentence_and_recovery_works(start_app, re
             time.sleep(0.5)
         answers = slack.wait_for_answers(2, timeout=30)
         assert answers[1].text == "Answer to: alice: and now?"
+        assert httpx.get(f"{app.url}/healthz", timeout=10).status_code == 200
     finally:
         sender.close()
         app.stop()  # while its Redis is still there (a shutdown without it waits out connection timeouts)

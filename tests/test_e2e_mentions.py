@@ -20,11 +20,13 @@ def test_channel_mention_is_answered_in_its_thread(app, sender, slack, model):
     messages = request.messages
     assert messages[0]["role"] == "system"
     assert "#general" in messages[0]["content"]
-    # Who is speaking and the date come after the history, so the prefix stays cacheable.
+    # Who is speaking and the date come in the latest user turn, after the history, so the
+    # prefix stays cacheable; the request has one system message, first.
     assert "alice" not in messages[0]["content"]
-    assert messages[-2] == {"role": "user", "content": said("what is 2+2?")}
-    assert messages[-1]["role"] == "system" and "alice" in messages[-1]["content"] and "Today is" in messages[-1]["content"]
-    assert f"<@{BOT_USER_ID}>" not in messages[-2]["content"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert request.note.startswith("Today is ") and request.note.endswith("The latest message is from alice.")
+    assert messages[-1] == {"role": "user", "content": f"[{request.note}]\n" + said("what is 2+2?")}
+    assert f"<@{BOT_USER_ID}>" not in messages[-1]["content"]
     assert request.body["stream"] is True
     assert request.body["model"] == "gpt-4o-mini"
 
@@ -80,16 +82,19 @@ def test_mention_inside_unseen_thread_reads_its_history_once(app, sender, slack,
     assert answer.thread_ts == parent_ts
 
     contents = [m["content"] for m in model.requests[0].dialogue]
-    assert contents == [
+    assert contents == ["\n\n".join([
         said("Outage in eu-west since 09:00", "bob", "U2"),
         said("Rolled back deploy 42", "carol", "U3"),
         '<from name="alertbot"/>\nError rate back to 0.1%',
         said("summarise the above"),
-    ]
+    ])], "the imported thread and the question: one user turn, each message with its speaker"
     sender.send_event(message("thanks, and the root cause?", thread_ts=parent_ts))
     slack.wait_for_answers(2)
     assert len(slack.calls_to("conversations.replies")) == 1, "the thread is read from Slack once, then lives in Redis"
-    assert model.requests[1].dialogue[0]["content"] == said("Outage in eu-west since 09:00", "bob", "U2")
+    first, second = model.requests[0], model.requests[1]
+    assert second.dialogue[0]["content"] == contents[0]
+    before_note = first.messages[1]["content"].split(f"[{first.note}]")[0]
+    assert second.messages[1]["content"].startswith(before_note), "the same bytes up to the first request's note"
 
 
 def test_empty_mention_gets_a_question_back_without_a_model_call(app, sender, slack, model):

@@ -220,4 +220,5 @@ def test_a_thread_import_looks_each_name_up_once(app, sender, slack, model):
     slack.wait_for_answers(1, timeout=20)
     looked_up = [c.params.get("user") for c in slack.calls_to("users.info")]
     assert len(looked_up) == len(set(looked_up)), "one users.info per person however many messages"
-    assert len(model.requests[0].dialogue) == 120 + 1
+    [turn] = model.requests[0].dialogue  # one user turn: every message with its speaker
+    assert turn["content"].count("<from name=") == 120 + 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.llm.turns import note_line
 from bot.prompts import SYSTEM_VARIABLES, PromptError, load_system_prompt, parse_prompt
 from bot.settings import ConfigError, load_settings
 from bot.memory.conversation import StoredMessage
@@ -115,7 +116,7 @@ def test_counting_matches_the_cookbook(tmp_path, model):
                            counter.count_message(f"turn {n} " + "words " * n)) for n in range(12)]
     system, note = "You are a bot. Be brief.", "Today is Monday. The latest message is from alice."
     request = build_request(system, turns, note)
-    fixed = counter.count_message(system) + counter.count_message(note)
+    fixed = counter.count_message(system) + counter.count_text(note_line(note))  # the note is a line in the latest user turn
     assert request_tokens(turns, fixed) == cookbook_tokens(counter.encoding, request)
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 from bot.evals.cases import Case, EvalFileError, LoadedFile
 from bot.evals.checks import Verdict, check_text, parse_judgement
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
+from bot.llm.turns import context_note, note_line
 from bot.memory.conversation import StoredMessage
 from bot.memory.tokens import TokenCounter
 from bot.memory.trimming import build_request, message_token_cap, plan_window
@@ -24,7 +25,6 @@ from bot.prompts import COMMON_VARIABLES, Prompt, PromptCatalog, parse_prompt
 JUDGE_PROMPT = Path(__file__).with_name("judge.md")
 EVAL_USER = "Eval"
 EVAL_CHANNEL = "#evals"
-CONTEXT_NOTE = "Today is {date}. The latest message is from {user_name}."  # as bot.responder adds it
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,8 @@ class EvalRunner:
             header = prompt.header
             options = ModelOptions(model=model, temperature=header.temperature, max_output_tokens=header.max_output_tokens)
             return [{"role": "system", "content": system}, {"role": "user", "content": user}], options
-        note = CONTEXT_NOTE.format(date=common["date"], user_name=EVAL_USER)
-        fixed = system_tokens + self.counter.count_message(note)
+        note = context_note(common["date"], EVAL_USER)
+        fixed = system_tokens + self.counter.count_text(note_line(note))
         turns = [StoredMessage(m.role, m.content, self.counter.count_message(m.content))  # type: ignore[arg-type]
                  for m in case.messages or []]
         drop = plan_window(turns, fixed, self.max_context_tokens, self.trim_target_ratio)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from bot.llm.turns import chat_request
 from bot.memory.conversation import StoredMessage
 from bot.memory.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
 
@@ -74,11 +75,9 @@ def request_tokens(messages: Sequence[StoredMessage], system_prompt_tokens: int)
 
 
 def build_request(system_prompt: str, messages: Sequence[StoredMessage], note: str = "") -> list[dict[str, Any]]:
-    """The chat-completions ``messages`` list: system prompt first, then the window, then
-    the note about the latest message.  What changes from one request to the next
-    (the date, who is speaking) comes last, so the system prompt and the history stay
-    a byte-identical prefix the provider can cache."""
-    request = [{"role": "system", "content": system_prompt}, *(m.as_chat() for m in messages)]
-    if note:
-        request.append({"role": "system", "content": note})
-    return request
+    """The chat-completions ``messages`` list: system prompt first, then the window, with the
+    note about the latest message (the date, who is speaking) in the latest user turn, in a
+    shape every chat template accepts (bot/llm/turns.py).  What changes from one request to
+    the next comes last, so the system prompt and the history stay a byte-identical prefix
+    the provider can cache."""
+    return chat_request(system_prompt, (m.as_chat() for m in messages), note)

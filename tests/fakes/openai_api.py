@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .chat_templates import refusal
 from .http import BackgroundServer, QuietHandler
 
 
@@ -43,20 +44,30 @@ class ModelRequest:
 
     @property
     def dialogue(self) -> list[dict[str, str]]:
-        """The turns after the system prompt, without a closing system note (date, speaker)."""
-        turns = self.messages[1:]
-        return turns[:-1] if turns and turns[-1]["role"] == "system" else turns
+        """The turns after the system prompt, the note (date, speaker) taken out of the latest user turn."""
+        turns = [dict(m) for m in self.messages[1:]]
+        users = [m for m in turns if m["role"] == "user" and isinstance(m["content"], str)]
+        if users and self.note:
+            latest = users[-1]
+            latest["content"] = latest["content"].replace(f"[{self.note}]\n", "", 1)
+        return turns
 
     @property
     def note(self) -> str:
-        """The closing system note, if the request ends with one."""
-        last = self.messages[-1] if len(self.messages) > 1 else {}
-        return last["content"] if last.get("role") == "system" else ""
+        """The bracketed note about the latest message (date, speaker) in the latest user turn, if any."""
+        users = [m for m in self.messages if m["role"] == "user"]
+        content = users[-1]["content"] if users else ""
+        text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+        found = _NOTE.search(text)
+        return found.group(1) if found else ""
 
     @property
     def last_user_text(self) -> str:
+        """The latest person's message: the latest user turn from the note on (the note left out)."""
         content = [m for m in self.messages if m["role"] == "user"][-1]["content"]
-        return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+        text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+        found = _NOTE.search(text)
+        return text[found.end():] if found else text
 
     @property
     def tool_results(self) -> list[dict[str, Any]]:
@@ -67,6 +78,7 @@ class ModelRequest:
         return [t["function"]["name"] for t in self.body.get("tools") or []]
 
 
+_NOTE = re.compile(r"(?:^|\n)\[(Today is [^\]\n]*)\]\n")
 _SPEAKER = re.compile(r'^<from name="([^"]*)"(?: id="[^"]*")?/>\n')
 
 
@@ -86,6 +98,7 @@ class FakeModel:
         self.answer = answer
         self.default = Scripted()
         self.missing_models: set[str] = set()
+        self.template_errors: list[str] = []  # requests a strict chat template refused (each answered 400)
         self._lock = threading.Condition()
         self.server = BackgroundServer(self._handler_class())
 
@@ -140,6 +153,12 @@ class FakeModel:
                 body = self.read_body() or b"{}"
                 received = time.monotonic()  # the request has arrived; parsing it is the fake's own time
                 request = ModelRequest(json.loads(body), dict(self.headers), started=received)
+                refused = refusal(request.body)
+                if refused is not None:  # as vLLM answers a request its chat template refuses
+                    fake.template_errors.append(refused)
+                    self.send_json({"object": "error", "message": refused, "type": "BadRequestError",
+                                    "param": None, "code": 400}, 400)
+                    return
                 plan = fake._take(request)
                 try:
                     if plan.gate is not None:
