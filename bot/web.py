@@ -1,4 +1,5 @@
-"""The HTTP surface: ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics`` (and the
+"""The HTTP surface: ``POST /slack/events``, ``GET /healthz`` (ready: Redis answers),
+``GET /livez`` (alive) and ``GET /metrics`` (and the
 install pages with many workspaces); events go on through ``bot/event_receiver.py``.
 
 Bodies are checked before Bolt sees them, so a malformed request gets a 4xx
@@ -138,6 +139,20 @@ def create_web_app(runtime: Runtime) -> Starlette:
     events = EventReceiver(runtime, verifier)
     intake = events.intake
 
+    routes = [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        *health_routes(runtime),
+        Route("/metrics", metrics_endpoint(runtime), methods=["GET"]),
+    ]
+    if runtime.install_flow is not None:  # many workspaces: Bolt's OAuth flow
+        routes += install_routes(runtime.install_flow, runtime.settings.install_starts_per_minute)
+    return Starlette(routes=routes)
+
+
+def health_routes(runtime: Runtime) -> list[Route]:
+    """``/healthz``: ready while Redis answers (a load balancer or Kubernetes' readiness);
+    ``/livez``: alive while the process answers (a Redis outage is not cured by a restart)."""
+
     async def healthz(_: Request) -> Response:
         try:
             await runtime.store.ping()
@@ -145,14 +160,10 @@ def create_web_app(runtime: Runtime) -> Starlette:
             return JSONResponse({"status": "store unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "in_flight": len(runtime.core.tasks), "pid": os.getpid()})
 
-    routes = [
-        Route("/slack/events", slack_events, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint(runtime), methods=["GET"]),
-    ]
-    if runtime.install_flow is not None:  # many workspaces: Bolt's OAuth flow
-        routes += install_routes(runtime.install_flow, runtime.settings.install_starts_per_minute)
-    return Starlette(routes=routes)
+    async def livez(_: Request) -> Response:
+        return JSONResponse({"status": "alive", "pid": os.getpid()})
+
+    return [Route("/healthz", healthz, methods=["GET"]), Route("/livez", livez, methods=["GET"])]
 
 
 def metrics_endpoint(runtime: Runtime) -> Any:

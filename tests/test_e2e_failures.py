@@ -30,7 +30,8 @@ def test_model_error_gives_one_sentence_and_clean_history(app, sender, slack, mo
     sender.send_event(message("try again", thread_ts=first["ts"]))
     answers = slack.wait_for_answers(2)
     assert answers[1].text == "Answer to: alice: try again"
-    assert [m["role"] for m in model.requests[1].dialogue] == ["user", "user"]
+    assert model.requests[1].dialogue == [{"role": "user", "content": said("will this fail?") + "\n\n" + said("try again")}], \
+        "the failed question and the new one: one user turn, each with its speaker"
 
 
 def test_sdk_retries_transient_model_errors_before_giving_up(start_app, slack, model):
