@@ -127,12 +127,13 @@ def bot_env(slack: FakeSlack, model: FakeModel, redis_url: str, prefix: str, **e
         "REDIS_KEY_PREFIX": prefix, "LOG_LEVEL": "ERROR", "STREAM_UPDATE_INTERVAL_SECONDS": "1",
         "SLACK_UPDATES_PER_MINUTE": "1000000", "USER_MESSAGES_PER_MINUTE": "10000",
         "MAX_CONCURRENT_ANSWERS": "1000", "REDIS_MAX_CONNECTIONS": "200", "TIKTOKEN_CACHE_DIR": TIKTOKEN_DIR,
+        "PRICES_FILE": str(ROOT / "prices.yaml"),  # an unpacked revision has only its code and prompts
         **extra,
     }
 
 
 def fakes() -> tuple[FakeSlack, FakeModel]:
-    slack, model = FakeSlack().start(), FakeModel().start()
+    slack, model = FakeSlack().start(), FakeModel(strict_templates=False).start()
     slack.rate_limits.clear()  # no Slack tiers
     slack.users.update({"U1": "alice", "U2": "bob"})
     slack.channels.update({"C100": "general"})
@@ -401,7 +402,7 @@ def count(variant: Variant, redis_url: str, answers: int) -> Counted:
     slack.rate_limits.clear()
     slack.users.update({"U1": "alice"})
     slack.channels.update({"C100": "general"})
-    model = FakeModel().start()
+    model = FakeModel(strict_templates=False).start()
     model.default = Scripted(text=ANSWER, chunk_chars=len(ANSWER) // 4 + 1, delay=0.3)  # a 1.2-second answer
     prefix = f"bench-count-{uuid.uuid4().hex[:8]}"
     bot = Bot(variant, bot_env(slack, model, f"redis://127.0.0.1:{proxy.port}/0", prefix))

@@ -163,7 +163,7 @@ def main() -> None:
 
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    slack, model = FakeSlack().start(), FakeModel().start()
+    slack, model = FakeSlack().start(), FakeModel(strict_templates=False).start()
     slack.rate_limits.clear()
     slack.users.update({"U1": "alice"})
     slack.channels.update({"C100": "general", "C200": "random"})

@@ -45,7 +45,7 @@ VISIBLE = ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendSt
 
 
 def run_round(surface: str, concurrency: int, redis_url: str) -> dict[str, object]:
-    slack, model = FakeSlack().start(), FakeModel().start()
+    slack, model = FakeSlack().start(), FakeModel(strict_templates=False).start()
     slack.users.update({"U1": "alice"})
     model.default = Scripted(text=ANSWER, chunk_chars=20, delay=0.05)
     prefix = f"bench-stream-{uuid.uuid4().hex[:8]}"

@@ -72,7 +72,7 @@ class NoBoard:
 
 
 async def tool_round_overhead(rounds: int) -> list[float]:
-    model = FakeModel().start()
+    model = FakeModel(strict_templates=False).start()
     counter = TokenCounter.for_model("gpt-4o-mini", Path(tempfile.gettempdir()) / "slack-assistant-test-tiktoken")
     client = ModelClient(build_openai_client(api_key="sk-bench", base_url=model.base_url, max_retries=0, timeout=30),
                          model="gpt-4o-mini", max_output_tokens=256, temperature=0.3, total_timeout=30, idle_timeout=30)
