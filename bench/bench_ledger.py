@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.memory.batch import Batch  # noqa: E402
 from bot.memory.conversation import Keys  # noqa: E402
-from bot.memory.store import connect  # noqa: E402
+from bot.memory.connection import connect  # noqa: E402
 from bot.pricing import load_prices  # noqa: E402
 from bot.usage.ledger import CallUsage, Ledger  # noqa: E402
 

@@ -50,7 +50,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.memory.tokens import load_encoding  # noqa: E402
+from bot.tokens import load_encoding  # noqa: E402
 from tests.fakes.openai_api import FakeModel, Scripted  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.harness import SIGNING_SECRET, SlackSender, mention, message  # noqa: E402

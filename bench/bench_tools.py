@@ -35,7 +35,7 @@ from bot.files.extract import pdf_text  # noqa: E402
 from bot.llm.generation import generate  # noqa: E402
 from bot.llm.model import ModelClient, ModelOptions, build_openai_client  # noqa: E402
 from bot.memory.conversation import StoredMessage  # noqa: E402
-from bot.memory.tokens import TokenCounter  # noqa: E402
+from bot.tokens import TokenCounter  # noqa: E402
 from bot.memory.trimming import build_request  # noqa: E402
 from bot.tools.base import ToolContext, ToolOutcome, ToolSpec  # noqa: E402
 from bot.tools.mcp_config import ServerConfig  # noqa: E402
@@ -108,7 +108,7 @@ async def list_calls_per_answer(answers: int) -> tuple[int, int]:
         counter = TokenCounter.for_model("gpt-4o-mini", Path(tempfile.gettempdir()) / "slack-assistant-test-tiktoken")
         for _ in range(answers):
             rounds = ToolRounds(toolbox, toolbox.select(["orders:*"]), CONTEXT, limits=ToolLimits(), counter=counter)
-            from bot.memory.conversation import ToolCall
+            from bot.llm.calls import ToolCall
 
             await rounds.run("", [ToolCall("c1", spec.name, '{"order_id": "A-1"}')])
         return warm, mcp.list_calls - warm

@@ -16,7 +16,7 @@ from bot.responder import BotIdentity
 from bot.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
-    from bot.runtime import Services
+    from bot.services import Services
     from bot.workspaces.tokens import Workspaces
 
 

@@ -238,6 +238,21 @@ def _run_value(coro: Coroutine[Any, Any, int]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    from bot.runtime import StartupError
+
+    try:
+        done = _operator_command(args)
+        return done if done is not None else _bot_command(args)
+    except (ConfigError, StartupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="An AI assistant for Slack.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="serve the Events API over HTTP")
@@ -251,6 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     manifest_cmd = commands.add_parser("manifest", help="print the Slack app manifest (YAML) for the current prompts")
     manifest_cmd.add_argument("--url", help="the bot's public base URL, e.g. https://bot.example.com")
     manifest_cmd.add_argument("--socket-mode", action="store_true", help="for Socket Mode (no request URLs)")
+    _add_operator_commands(commands)
+    return parser
+
+
+def _add_operator_commands(commands: Any) -> None:
+    """The commands an operator runs beside the bot: feedback, keygen, check, usage, eval."""
     feedback_cmd = commands.add_parser("feedback", help="work with 👍/👎 feedback")
     feedback_actions = feedback_cmd.add_subparsers(dest="feedback_command", required=True)
     export_cmd = feedback_actions.add_parser("export", help="write every stored rating as JSONL (question, answer, rating, metadata)")
@@ -279,68 +300,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     eval_cmd.add_argument("--json", dest="json_path", help="write the results as JSON to this file")
     eval_cmd.add_argument("--junit", dest="junit_path", help="write the results as JUnit XML to this file")
     eval_cmd.add_argument("-k", dest="name_filter", help="only cases whose name contains this text")
-    args = parser.parse_args(argv)
 
-    from bot.runtime import StartupError
 
-    try:
-        if args.command == "manifest":
-            manifest(load_settings(kind=ManifestSettings), args.url, args.socket_mode)
-            return 0
-        if args.command == "check":
-            from bot.doctor import run_checks
-
-            try:
-                check_settings = load_settings()
-            except ConfigError as exc:
-                print(f"✗ settings: {exc}")
-                return 1
-            return _run_value(run_checks(check_settings, sys.stdout))
-        if args.command == "usage":
-            _run(report_usage(load_settings(kind=ManifestSettings), args.since, args.until, args.by,
-                              args.usage_format or "table"))
-            return 0
-        if args.command == "eval":
-            from bot.evals.command import run_evals
-
-            if args.repeat is not None and args.repeat < 1 or args.concurrency < 1:
-                print("error: --repeat and --concurrency take a positive number", file=sys.stderr)
-                return 2
-            eval_settings = load_settings(kind=ConsoleSettings)
-            _configure_logging("WARNING" if eval_settings.log_level == "INFO" else eval_settings.log_level)
-            return _run_value(run_evals(
-                eval_settings, paths=args.paths, models=args.model, prompts_dir=args.prompts_dir, repeat=args.repeat,
-                concurrency=args.concurrency, json_path=args.json_path, junit_path=args.junit_path,
-                name_filter=args.name_filter))
-        if args.command == "feedback":
-            from bot.feedback import Selection
-
-            _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format,
-                                 Selection(args.team, args.include_private)))
-            return 0
-        if args.command == "keygen":
-            from bot.workspaces.sealing import new_key
-
-            print(new_key())
-            return 0
-        settings = load_settings(kind=ConsoleSettings if args.command == "chat" else Settings)
-        _configure_logging("WARNING" if args.command == "chat" and settings.log_level == "INFO" else settings.log_level,
-                           settings.log_format)
-        if args.command == "serve":
-            workers = args.workers if args.workers is not None else settings.web_concurrency
-            if args.fd is None and workers > 1:
-                return supervise(settings, args.host, args.port, workers)
-            import socket as net
-
-            sock = net.socket(fileno=args.fd) if args.fd is not None else None
-            _run(serve(settings, args.host, args.port, sock, args.worker))
-        elif args.command == "socket":
-            _run(socket(settings))
-        else:
-            _run(chat(settings))
-    except (ConfigError, StartupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+def _operator_command(args: argparse.Namespace) -> int | None:
+    """Run a command that is not the bot itself; its exit status (None: it is the bot)."""
+    if args.command == "manifest":
+        manifest(load_settings(kind=ManifestSettings), args.url, args.socket_mode)
         return 0
+    if args.command == "check":
+        from bot.doctor import run_checks
+
+        try:
+            check_settings = load_settings()
+        except ConfigError as exc:
+            print(f"✗ settings: {exc}")
+            return 1
+        return _run_value(run_checks(check_settings, sys.stdout))
+    if args.command == "usage":
+        _run(report_usage(load_settings(kind=ManifestSettings), args.since, args.until, args.by,
+                          args.usage_format or "table"))
+        return 0
+    if args.command == "eval":
+        from bot.evals.command import run_evals
+
+        if args.repeat is not None and args.repeat < 1 or args.concurrency < 1:
+            print("error: --repeat and --concurrency take a positive number", file=sys.stderr)
+            return 2
+        eval_settings = load_settings(kind=ConsoleSettings)
+        _configure_logging("WARNING" if eval_settings.log_level == "INFO" else eval_settings.log_level)
+        return _run_value(run_evals(
+            eval_settings, paths=args.paths, models=args.model, prompts_dir=args.prompts_dir, repeat=args.repeat,
+            concurrency=args.concurrency, json_path=args.json_path, junit_path=args.junit_path,
+            name_filter=args.name_filter))
+    if args.command == "feedback":
+        from bot.feedback import Selection
+
+        _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format,
+                             Selection(args.team, args.include_private)))
+        return 0
+    if args.command == "keygen":
+        from bot.workspaces.sealing import new_key
+
+        print(new_key())
+        return 0
+    return None
+
+
+def _bot_command(args: argparse.Namespace) -> int:
+    """serve, socket or chat."""
+    settings = load_settings(kind=ConsoleSettings if args.command == "chat" else Settings)
+    _configure_logging("WARNING" if args.command == "chat" and settings.log_level == "INFO" else settings.log_level,
+                       settings.log_format)
+    if args.command == "serve":
+        workers = args.workers if args.workers is not None else settings.web_concurrency
+        if args.fd is None and workers > 1:
+            return supervise(settings, args.host, args.port, workers)
+        import socket as net
+
+        sock = net.socket(fileno=args.fd) if args.fd is not None else None
+        _run(serve(settings, args.host, args.port, sock, args.worker))
+    elif args.command == "socket":
+        _run(socket(settings))
+    else:
+        _run(chat(settings))
     return 0

@@ -19,7 +19,7 @@ from bot.command_args import ArgumentError, HistoryRequest, parse_arguments
 from bot.llm.generation import billed_tokens, failure_sentence, generate
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.prompts import Prompt, PromptCatalog
-from bot.slack.reply import ReplyWriter
+from bot.llm.writer import ReplyWriter
 from bot.responder import Responder
 from bot.slack.readers import transcript_lines
 from bot.memory.batch import Batch
@@ -30,7 +30,7 @@ from bot.slack.audience import CANNOT_READ, Audience
 from bot.slack.history import HistoryUnavailable
 from bot.slack.text import mentioned_user_ids, to_readable
 from bot.memory.store import ConversationStore
-from bot.memory.tokens import TokenCounter
+from bot.tokens import TokenCounter
 from bot.memory.trimming import message_token_cap
 from bot.wording import CANNOT_READ_CONVERSATION, INTERNAL_FAILURE, STORE_FAILED
 

@@ -17,7 +17,8 @@ from bot.commands import CommandRequest
 from bot.memory.conversation import ConversationId
 from bot.slack.events import IncomingMessage
 from bot.responder import BotIdentity
-from bot.runtime import Core, Services, build_services
+from bot.service_wiring import build_services
+from bot.services import Core, Services
 from bot.memory.store import ConversationStore
 
 TEAM = "console"

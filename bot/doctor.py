@@ -77,7 +77,7 @@ async def check_model(settings: Settings) -> list[Line]:
 
 
 async def check_redis(settings: Settings) -> list[Line]:
-    from bot.memory.store import connect
+    from bot.memory.connection import connect
 
     if settings.embedded_store:
         return [Line(True, "no REDIS_URL: the embedded in-process store (per process, lost on restart; "
@@ -109,7 +109,7 @@ def memory_policy_line(policy: str, maxmemory: int) -> Line:
 def check_files(settings: Settings) -> list[Line]:
     from bot.evals.cases import EvalFileError, find_eval_files, load_eval_file
     from bot.evals.runner import EvalRunner, Variant
-    from bot.memory.tokens import TokenCounter
+    from bot.tokens import TokenCounter
     from bot.pricing import PricesError, load_prices
     from bot.prompts import PromptError, load_catalog
     from bot.tools.mcp_config import McpConfigError, load_mcp_config

@@ -14,7 +14,8 @@ async def operator_store(settings: Settings, without_redis: str) -> AsyncIterato
     """The store an operator command reads (it needs the Redis the bot uses); closed afterwards."""
     from redis.exceptions import RedisError
 
-    from bot.memory.store import ConversationStore, open_redis
+    from bot.memory.store import ConversationStore
+    from bot.memory.connection import open_redis
     from bot.runtime import StartupError
 
     if settings.embedded_store:

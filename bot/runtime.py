@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -24,27 +22,24 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.answer_actions import AnswerActions
 from bot.app import build_bolt_app
-from bot.assistant_threads import AssistantThreads
-from bot.commands import CommandRunner, HistorySource
-from bot.slack.directory import Directory, NameDirectory
+from bot.slack.directory import Directory
 from bot.delivery.dispatcher import Dispatcher
-from bot.management import Management
-from bot.delivery.flood import FloodLimit
 from bot.delivery.stops import StopSignals
-from bot.memory.conversation import ConversationId
 from bot.llm.breaker import CircuitBreaker
 from bot.llm.model import ModelClient, build_openai_client
 from bot.prompts import PromptCatalog, PromptError, load_catalog
 from bot.slack.rate_budget import RateBudget, SharedRateLimitRetryHandler
-from bot.responder import BotIdentity, Budget, PrivateNotes, ReplyFactory, Responder, ThreadReader
+from bot.responder import BotIdentity
 from bot.settings import Settings
 from bot.slack.history import SlackHistory
 from bot.slack.notes import SlackNotes
-from bot.memory.store import ConversationStore, is_cluster, open_redis
+from bot.memory.store import ConversationStore
+from bot.memory.connection import is_cluster, open_redis
 from bot.tasks import BackgroundTasks
-from bot.memory.tokens import TokenCounter, TokenizerUnavailable
+from bot.services import Core, Services
+from bot.service_wiring import build_services
+from bot.tokens import TokenCounter, TokenizerUnavailable
 from bot.memory.trimming import fixed_tokens
 from bot.delivery.inbox import INBOX_TTL_SECONDS
 from bot.delivery.inbox_writer import BlockingWriter, blocking_client
@@ -55,7 +50,6 @@ from bot.slack_wiring import (build_slack_client, fetch_identity, reply_factory,
 from bot.files.reader import FileReader
 from bot.files.sandbox import ExtractionPool, SandboxLimits
 from bot.pricing import PricesError, load_prices
-from bot.observability.metrics import Metrics
 from bot.observability.tracing import build_tracing
 from bot.usage.ledger import Ledger
 from bot.slack.agent_sessions import AgentSessions
@@ -64,9 +58,6 @@ from bot.tools.approval import SlackApprovals
 from bot.tools.builtin import CURRENT_TIME, READ_SLACK_LINK, SEARCH_WORKSPACE, BuiltinTools
 from bot.tools.mcp_config import McpConfigError, load_mcp_config
 from bot.tools.mcp_servers import McpServer
-from bot.tools.rounds import ToolLimits
-from bot.tools.overview import tools_overview
-from bot.tools.tenancy import ToolTenancy
 from bot.tools.toolbox import Toolbox
 from bot.workspaces.context import WorkspaceIdentity, WorkspaceWebClient
 from bot.workspaces.sealing import Sealer
@@ -80,46 +71,6 @@ log = logging.getLogger(__name__)
 
 
 MCP_STARTUP_WAIT_SECONDS = 10.0  # start-up waits this long for MCP servers to list their tools
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass
-class Core:
-    settings: Settings
-    store: ConversationStore
-    model: ModelClient
-    counter: TokenCounter
-    catalog: PromptCatalog
-    tasks: BackgroundTasks
-    stops: StopSignals
-    mcp_servers: list[McpServer] = field(default_factory=list)
-    ledger: Ledger | None = None
-    metrics: Metrics = field(default_factory=Metrics)
-    extractor: ExtractionPool = field(default_factory=ExtractionPool)  # file worker processes
-
-    async def aclose(self, grace_seconds: float | None = None) -> None:
-        """Let background work finish for ``grace_seconds`` (default: the setting), then close."""
-        await self.tasks.aclose(self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds)
-        await asyncio.gather(*(server.close() for server in self.mcp_servers))
-        await self.stops.close()
-        await self.extractor.close()
-        await self.model.close()
-        await self.store.close()
-
-
-@dataclass
-class Services:
-    responder: Responder
-    commands: CommandRunner
-    management: Management
-    dispatcher: Dispatcher
-    answer_actions: AnswerActions
-    assistant_threads: AssistantThreads
-    toolbox: Toolbox | None = None
-    approvals: SlackApprovals | None = None
 
 
 @dataclass
@@ -296,99 +247,6 @@ def builtin_tool_names(settings: Settings) -> set[str]:
     return enabled
 
 
-def build_services(
-    core: Core,
-    *,
-    directory: NameDirectory,
-    replies: ReplyFactory,
-    threads: ThreadReader | None,
-    history: HistorySource,
-    identity: BotIdentity,
-    notes: PrivateNotes | None = None,
-    now: Callable[[], datetime] = utc_now,
-    toolbox: Toolbox | None = None,
-    approvals: SlackApprovals | None = None,
-    files: FileReader | None = None,
-    workspaces: Workspaces | None = None,
-) -> Services:
-    settings = core.settings
-    tenancy = ToolTenancy(settings.distributed, settings.tools_workspace_ids)
-    responder = Responder(
-        store=core.store,
-        model=core.model,
-        counter=core.counter,
-        system_prompt=core.catalog.system,
-        directory=directory,
-        replies=replies,
-        threads=threads,
-        identity=identity,
-        budget=Budget(settings.max_context_tokens, settings.trim_target_ratio),
-        bot_name=settings.bot_name,
-        dm_idle_reset_seconds=settings.dm_idle_reset_minutes * 60,
-        thread_import_limit=settings.thread_import_limit,
-        edit_window_seconds=settings.edit_window_seconds,
-        notes=notes,
-        stops=core.stops,
-        cache_key=conversation_cache_key if settings.sends_prompt_cache_key else (lambda cid: None),
-        now=now,
-        toolbox=toolbox,
-        default_tools=settings.default_tool_patterns,
-        tool_limits=ToolLimits(settings.max_tool_rounds, settings.tool_timeout_seconds, settings.max_tool_result_tokens),
-        approver=approvals,
-        files=files,
-        ledger=core.ledger,
-        quotas=settings.quota_limits,
-        access=settings.access,
-        metrics=core.metrics,
-        tenancy=tenancy,
-    )
-    commands = CommandRunner(
-        catalog=core.catalog,
-        model=core.model,
-        counter=core.counter,
-        store=core.store,
-        responder=responder,
-        history=history,
-        max_context_tokens=settings.max_context_tokens,
-        bot_name=settings.bot_name,
-        now=now,
-    )
-    management = Management(
-        command=settings.management_command,
-        catalog=core.catalog,
-        store=core.store,
-        directory=directory,
-        admins=settings.admins,
-        default_model=settings.openai_model,
-        now=now,
-        tools=lambda team: tools_overview(toolbox, settings.default_tool_patterns, allowed=tenancy.allows_here(team)),
-        ledger=core.ledger,
-        quotas=settings.quota_limits,
-    )
-    dispatcher = Dispatcher(
-        core.store, responder, core.tasks,
-        lease_seconds=settings.lease_seconds,
-        max_concurrent=settings.max_concurrent_answers,
-        flood=FloodLimit(core.store.redis, core.store.keys, per_minute=settings.user_messages_per_minute),
-        workspace_for=None if workspaces is None else (
-            lambda message: workspaces.find(team_id=message.team, enterprise_id=message.enterprise,
-                                            is_enterprise_install=message.org_install)),
-    )
-    return Services(
-        responder, commands, management, dispatcher,
-        AnswerActions(core.store, dispatcher, core.stops, admins=settings.admins, now=now, metrics=core.metrics,
-                      is_private=getattr(directory, "is_private", None)),
-        AssistantThreads(core.store, core.catalog, bot_name=settings.bot_name),
-        toolbox,
-        approvals,
-    )
-
-
-def conversation_cache_key(cid: ConversationId) -> str:
-    """``prompt_cache_key`` for a conversation: its requests share a prefix.  Hashed: no Slack ids leave."""
-    return "c-" + hashlib.sha256(str(cid).encode()).hexdigest()[:24]
-
-
 async def build_runtime(
     settings: Settings, *, redis: aioredis.Redis | None = None, openai_client: AsyncOpenAI | None = None
 ) -> Runtime:
@@ -403,18 +261,9 @@ async def build_runtime(
     slack = build_slack_client(settings, rate_limited, session=http, metrics=core.metrics)
     workspaces: Workspaces | None = None
     install_flow: InstallFlow | None = None
-    identity: BotIdentity | WorkspaceIdentity
     if settings.distributed:
         workspaces, install_flow = distributed_parts(settings, core, http)
-        identity = WorkspaceIdentity()
-    else:
-        try:
-            identity = await fetch_identity(slack)
-        except StartupError:
-            await http.close()
-            await core.store.close()
-            raise
-        rate_limited.team = identity.team_id
+    identity = await whose(settings, core, slack, http, rate_limited)
     interval = settings.stream_update_interval_seconds
     history = SlackHistory(slack, budget if settings.distributed and not settings.slack_marketplace_app else None)
     status_client = build_slack_client(settings, wait_on_429=False, session=http, metrics=core.metrics)
@@ -437,12 +286,7 @@ async def build_runtime(
         files=file_reader(settings, http, core, slack),
         workspaces=workspaces,
     )
-    if not settings.embedded_store and settings.redis_url:
-        try:  # the inbox's own blocking client (without it, the pooled client writes the inbox)
-            services.dispatcher.inbox.writer = BlockingWriter(
-                blocking_client(settings.redis_url, cluster=is_cluster(core.store.redis)), INBOX_TTL_SECONDS)
-        except (RedisError, OSError, ValueError) as exc:
-            log.warning("the inbox writes through the pooled client (%s)", type(exc).__name__)
+    give_inbox_its_writer(settings, core, services)
     await services.dispatcher.start()
     if not await core.stops.wait_listening():
         log.warning("not listening for Stop presses yet: retrying in the background")
@@ -458,17 +302,47 @@ async def build_runtime(
         response_hosts=settings.allowed_response_hosts,
         workspaces=workspaces,
     )
+    await log_ready(core, identity, workspaces)
+    return Runtime(core, services, slack, bolt_app, identity, http, workspaces, install_flow)  # type: ignore[arg-type]
+
+
+async def whose(settings: Settings, core: Core, slack: Any, http: aiohttp.ClientSession,
+                rate_limited: SharedRateLimitRetryHandler) -> BotIdentity | WorkspaceIdentity:
+    """The bot's identity: its one workspace's (auth.test), or each workspace's in turn (many)."""
+    if settings.distributed:
+        return WorkspaceIdentity()
+    try:
+        identity = await fetch_identity(slack)
+    except StartupError:
+        await http.close()
+        await core.store.close()
+        raise
+    rate_limited.team = identity.team_id
+    return identity
+
+
+def give_inbox_its_writer(settings: Settings, core: Core, services: Services) -> None:
+    """The inbox's own blocking client (without it, the pooled client writes the inbox)."""
+    if settings.embedded_store or not settings.redis_url:
+        return
+    try:
+        services.dispatcher.inbox.writer = BlockingWriter(
+            blocking_client(settings.redis_url, cluster=is_cluster(core.store.redis)), INBOX_TTL_SECONDS)
+    except (RedisError, OSError, ValueError) as exc:
+        log.warning("the inbox writes through the pooled client (%s)", type(exc).__name__)
+
+
+async def log_ready(core: Core, identity: BotIdentity | WorkspaceIdentity, workspaces: Workspaces | None) -> None:
+    settings = core.settings
+    commands = " ".join(sorted([*core.catalog.commands, settings.management_command]))
     if workspaces is not None:
         log.info("ready for many workspaces (%d installed; install at /slack/install); model %s; context budget %d "
                  "tokens; commands %s", await workspaces.installations.count(), settings.openai_model,
-                 settings.max_context_tokens, " ".join(sorted([*core.catalog.commands, settings.management_command])))
+                 settings.max_context_tokens, commands)
     else:
-        log.info(
-            "ready as %s (bot %s) in team %s; model %s; context budget %d tokens; commands %s",
-            identity.user_id, identity.bot_id, identity.team_id, settings.openai_model, settings.max_context_tokens,
-            " ".join(sorted([*core.catalog.commands, settings.management_command])),
-        )
-    return Runtime(core, services, slack, bolt_app, identity, http, workspaces, install_flow)  # type: ignore[arg-type]
+        log.info("ready as %s (bot %s) in team %s; model %s; context budget %d tokens; commands %s",
+                 identity.user_id, identity.bot_id, identity.team_id, settings.openai_model,
+                 settings.max_context_tokens, commands)
 
 
 def distributed_parts(settings: Settings, core: Core, http: aiohttp.ClientSession) -> tuple[Workspaces, InstallFlow]:

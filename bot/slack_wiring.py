@@ -16,7 +16,8 @@ from bot.errors import StartupError
 from bot.slack.rate_budget import RateBudget
 from bot.slack.events import IncomingMessage
 from bot.slack.native_stream import NativeStreamReply
-from bot.slack.reply import ReplyWriter, SlackReply
+from bot.llm.writer import ReplyWriter
+from bot.slack.reply import SlackReply
 from bot.responder import BotIdentity, ReplyFactory
 from bot.settings import Settings
 from bot.slack.history import LIMITED_CALLS_PER_MINUTE, LIMITED_METHODS

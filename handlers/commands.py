@@ -20,7 +20,8 @@ from bot.commands import CommandRequest, CommandRunner
 from bot.management import Management
 from bot.slack.rate_budget import RateBudget
 from bot.slack.command_reply import PublicCommandReply, ResponseUrlReply
-from bot.slack.reply import ReplyWriter, SlackReply
+from bot.llm.writer import ReplyWriter
+from bot.slack.reply import SlackReply
 from bot.tasks import BackgroundTasks
 from bot.slack.response_urls import response_url_allowed
 from bot.wording import UNTRUSTED_RESPONSE_URL, WORKING

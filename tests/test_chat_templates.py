@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.llm.turns import NO_RESULT, OPENING, UNFINISHED, chat_request, context_note, note_line
-from bot.memory.conversation import StoredMessage, ToolCall
+from bot.llm.calls import ToolCall
+from bot.memory.conversation import StoredMessage
 from bot.memory.trimming import build_request
 
 from .fakes.chat_templates import refusal, rendered

@@ -11,7 +11,7 @@ import threading
 from redis.crc import key_slot
 
 from bot.memory.conversation import ConversationId, Keys
-from bot.memory.store import open_redis
+from bot.memory.connection import open_redis
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID

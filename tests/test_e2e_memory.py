@@ -5,7 +5,7 @@ from __future__ import annotations
 import tiktoken
 
 from bot.memory.conversation import ConversationId
-from bot.memory.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
+from bot.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID

@@ -131,7 +131,7 @@ def test_allowlists_refuse_without_a_model_call(start_app, slack, model):
 
 @pytest.mark.on_cluster
 async def test_daily_limits_reset_at_midnight_and_the_budget_on_the_first(redis_url, key_prefix):
-    from bot.memory.store import open_redis
+    from bot.memory.connection import open_redis
 
     redis = await open_redis(redis_url)
     ledger = Ledger(redis, Keys(key_prefix), PriceTable({"m": Price(input=1_000_000.0, output=0.0)}))  # $1 a token
@@ -164,7 +164,7 @@ def test_only_allowed_users_are_answered_when_the_list_is_set(start_app, slack, 
 
 
 async def test_usage_under_the_old_key_names_is_renamed_once(redis_url, key_prefix):
-    from bot.memory.store import open_redis
+    from bot.memory.connection import open_redis
 
     redis = await open_redis(redis_url)
     keys = Keys(key_prefix)

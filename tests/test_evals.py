@@ -215,7 +215,7 @@ def test_k_selects_cases_by_name(run_eval, answers, eval_model, tmp_path):
 def test_the_shipped_cases_are_valid_for_the_shipped_prompts(tiktoken_cache):
     files = [load_eval_file(path) for path in find_eval_files([ROOT / "evals"])]
     assert {f.spec.prompt for f in files} == {"ask", "summarize", "translate", "rewrite", None}
-    from bot.memory.tokens import TokenCounter
+    from bot.tokens import TokenCounter
 
     runner = EvalRunner(model=None, counter=TokenCounter.for_model("gpt-4o-mini", Path(tiktoken_cache)),  # type: ignore[arg-type]
                         prices=load_prices(ROOT / "prices.yaml"), bot_name="Assistant", max_context_tokens=16000,

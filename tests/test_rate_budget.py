@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.slack.rate_budget import RateBudget
-from bot.memory.store import open_redis
+from bot.memory.connection import open_redis
 
 
 @pytest.fixture(params=["redis", "embedded", "cluster"])

@@ -13,7 +13,8 @@ from bot.delivery.queue import (DUPLICATE, LEASED, NOT_IN_CONVERSATION, QUEUED, 
 from bot.delivery.workers import Workers, conversation_of, member_for
 from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, StoredMessage
-from bot.memory.store import ConversationStore, open_redis
+from bot.memory.store import ConversationStore
+from bot.memory.connection import open_redis
 from bot.slack.events import IncomingMessage
 
 THREAD = "1600000000.000100"

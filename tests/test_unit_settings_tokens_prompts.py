@@ -12,7 +12,7 @@ from bot.llm.turns import note_line
 from bot.prompts import SYSTEM_VARIABLES, PromptError, load_system_prompt, parse_prompt
 from bot.settings import ConfigError, load_settings
 from bot.memory.conversation import StoredMessage
-from bot.memory.tokens import ENCODING_FILES, TokenCounter, encoding_name_for_model, seed_cache
+from bot.tokens import ENCODING_FILES, TokenCounter, encoding_name_for_model, seed_cache
 from bot.memory.trimming import build_request, request_tokens
 
 from .harness import SIGNING_SECRET, SlackSender

@@ -7,8 +7,9 @@ import json
 
 from bot.files.extract import DOCX, IMAGE, PDF, TEXT, Unreadable, decoded_text, image_tokens, kind_of
 from bot.llm.model import ModelReply
-from bot.memory.conversation import StoredMessage, ToolCall, answer_start
-from bot.memory.tokens import ROLE_TOKENS
+from bot.llm.calls import ToolCall
+from bot.memory.conversation import StoredMessage, answer_start
+from bot.tokens import ROLE_TOKENS
 from bot.memory.trimming import build_request, plan_window
 from bot.tools.base import ToolSpec, model_name
 from bot.tools.toolbox import Toolbox

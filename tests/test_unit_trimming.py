@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.memory.conversation import StoredMessage
-from bot.memory.tokens import TOKENS_PER_MESSAGE
+from bot.tokens import TOKENS_PER_MESSAGE
 from bot.memory.trimming import build_request, drop_count, fixed_tokens, message_token_cap, plan_window, request_tokens
 
 

@@ -27,15 +27,16 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections import OrderedDict
-from typing import AsyncIterator, Awaitable, Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 from redis.exceptions import RedisError
 
+from bot.delivery.arrivals import Arrivals
 from bot.delivery.flood import FloodLimit
 from bot.delivery.lease import Lease
 from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, Commit, ConversationQueue, Job, LeaseLost
 from bot.delivery.run import JobRun
+from bot.delivery.sweep import Sweep
 from bot.delivery.workers import Workers, conversation_of, member_for
 from bot.delivery.inbox import Inbox, Ticket, current_ticket
 from bot.memory.batch import Batch
@@ -49,7 +50,6 @@ from bot.workspaces.context import Workspace
 
 log = logging.getLogger(__name__)
 
-RECENTLY_SEEN_LIMIT = 20_000
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -98,12 +98,11 @@ class Dispatcher:
         self.stopping = False
         self.abandoning = False  # past the grace period: work in progress stops writing and is handed back
         self._active = 0  # conversations this process is answering now
-        self._room = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._recently_seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-        self._accept_locks: dict[ConversationId, list] = {}  # [lock, users]
-        self._sweeper: asyncio.Task[None] | None = None
+        self.arrivals = Arrivals()
+        self.sweeper = Sweep(self.workers, self.inbox, interval=self.sweep_interval, has_room=lambda: self.has_room,
+                             stopping=lambda: self.stopping, take=self._take)
 
     # --- intake ----------------------------------------------------------------
     def submit(self, message: IncomingMessage) -> None:
@@ -122,7 +121,7 @@ class Dispatcher:
         if workspace is not None and workspace.is_enterprise_install and not message.org_install:
             # Whoever answers it (maybe another process) finds the org-wide installation by its enterprise.
             message = dataclasses.replace(message, enterprise=workspace.enterprise_id, org_install=True)
-        if self._seen_here(message):
+        if self.arrivals.seen(message):
             if ticket is not None:
                 await _release_quietly(ticket)
             return  # the twin event or a retry reached this same process
@@ -131,7 +130,7 @@ class Dispatcher:
         try:
             # Accept in arrival order: asyncio locks are FIFO, so messages of one
             # conversation reach the queue in the order this process received them.
-            async with self._accepting(cid):
+            async with self.arrivals.in_order(cid):
                 room = self.has_room
                 batch = Batch()  # one round trip: responsible for it, then claimed, queued, leased and read
                 self.workers.hold_in(batch, member)
@@ -161,27 +160,6 @@ class Dispatcher:
                 await self.workers.to_ready(member, cid)
         except (RedisError, OSError) as exc:  # our member stays: a sweep takes over if we die
             log.error("store unavailable while answering in %s: %s", cid, type(exc).__name__)
-
-    @contextlib.asynccontextmanager
-    async def _accepting(self, cid: ConversationId) -> AsyncIterator[None]:
-        entry = self._accept_locks.setdefault(cid, [asyncio.Lock(), 0])
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._accept_locks[cid]
-
-    def _seen_here(self, message: IncomingMessage) -> bool:
-        key = (message.team, message.channel, message.job_id)
-        if key in self._recently_seen:
-            return True
-        self._recently_seen[key] = None
-        if len(self._recently_seen) > RECENTLY_SEEN_LIMIT:
-            self._recently_seen.popitem(last=False)
-        return False
 
     # --- answering a leased conversation -------------------------------------
     def _occupy(self) -> None:
@@ -246,18 +224,21 @@ class Dispatcher:
             handed_on = True  # our member stays in Redis: a sweep adopts it once we are gone
             log.error("store unavailable: leaving %s to another process (%s)", cid, type(exc).__name__)
         finally:
-            was_full = self._active >= self.max_concurrent
-            self._active -= 1
-            if self._active == 0:
-                self._idle.set()
-            if was_full:  # work may be waiting for the room just freed: sweep now rather than within a second
-                self._room.set()
-            if not handed_on:
-                self.workers.drop_later(member)
+            self._vacate(member, handed_on)
+
+    def _vacate(self, member: str, handed_on: bool) -> None:
+        """A conversation is no longer answered here (``_occupy``'s other half)."""
+        was_full = self._active >= self.max_concurrent
+        self._active -= 1
+        if self._active == 0:
+            self._idle.set()
+        if was_full:  # work may be waiting for the room just freed: sweep now rather than within a second
+            self.sweeper.room.set()
+        if not handed_on:
+            self.workers.drop_later(member)
 
     async def _retake(self, cid: ConversationId, token: str) -> str:
-        """After a lost lease or a store error: our lease if it is still ours (or free
-        with work waiting), else "" (another process answers, or nothing is left)."""
+        """After a lost lease or a store error: our lease if still ours (or free with work waiting), else ""."""
         try:
             if await self.queue.renew(cid, token):
                 return token
@@ -292,49 +273,16 @@ class Dispatcher:
         if not run.committed:  # the handler ended without storing anything: the job is done all the same
             await run.commit(Commit())
 
-    # --- the sweep: heartbeat, work waiting for room, dead processes ----------
+    # --- the sweep: heartbeat, work waiting for room, dead processes (bot/delivery/sweep.py) ---
     async def start(self) -> None:
-        """Say this process is alive, then sweep in the background (heartbeat, ready
-        list, adoption of dead processes' work).  Before any work is taken: a process
-        that dies holding work must already be known, or nobody would adopt it."""
-        await self.workers.heartbeat()
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
-
-    async def _sweep_forever(self) -> None:
-        while not self.stopping:
-            try:
-                await self.sweep()
-            except (RedisError, OSError) as exc:
-                log.warning("delivery sweep skipped: %s", type(exc).__name__)
-            except Exception:
-                log.exception("delivery sweep failed")
-            self._room.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._room.wait(), self.sweep_interval)
+        """Say this process is alive, then sweep in the background."""
+        await self.sweeper.start()
 
     async def sweep(self) -> None:
-        """One pass: say we are alive (and forget finished work), take waiting work while
-        there is room, adopt the dead's work."""
-        await self.workers.heartbeat()  # also forgets the work finished since the last one
-        while self.has_room:
-            member = await self.workers.take_ready()
-            if member is None:
-                break
-            await self._start_drain(member, dead_worker="")
-        for dead in await self.workers.dead():
-            await self.inbox.adopt(dead)  # events it acknowledged but had not queued: handled again here
-            for member in await self.workers.held_by(dead):
-                if self.has_room:
-                    adopted = await self.workers.adopt(dead, member)
-                    if adopted is not None:
-                        log.warning("adopting %s from stopped process %s", conversation_of(member), dead)
-                        await self._start_drain(adopted, dead_worker=dead)
-                else:
-                    await self.workers.to_ready(member, conversation_of(member), from_worker=dead)
-            await self.workers.bury(dead)
+        await self.sweeper.once()
 
-    async def _start_drain(self, member: str, *, dead_worker: str) -> None:
+    async def _take(self, member: str, dead_worker: str) -> None:
+        """Lease ``member``'s conversation (from the ready list, or from ``dead_worker``) and answer it."""
         cid = conversation_of(member)
         try:
             token = await self.queue.acquire(cid, self.worker_id, dead_worker=dead_worker)
@@ -355,9 +303,7 @@ class Dispatcher:
         """Take no new work; let answers in progress finish until ``deadline`` (on
         ``clock``); the caller then cancels what is left, which hands it back."""
         self.stopping = True
-        self._room.set()
-        if self._sweeper is not None:
-            await asyncio.wait({self._sweeper}, timeout=max(0.0, deadline - clock()))
+        await self.sweeper.stop(deadline - clock())
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - clock()))
         # Past the deadline: answers still running stop at their next write and are handed back

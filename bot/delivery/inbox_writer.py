@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from redis.exceptions import RedisError
 
-from bot.memory.store import sentinel_address
+from bot.memory.connection import sentinel_address
 
 TIMEOUT_SECONDS = 1.0
 QUIET_AFTER_FAILURE_SECONDS = 1.0

@@ -41,7 +41,7 @@ async def run_evals(
     out: TextIO | None = None, err: TextIO | None = None,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
-    from bot.memory.tokens import TokenCounter
+    from bot.tokens import TokenCounter
     from bot.runtime import build_model_client
 
     try:

@@ -17,7 +17,7 @@ from bot.evals.checks import Verdict, check_text, parse_judgement
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.llm.turns import context_note, note_line
 from bot.memory.conversation import StoredMessage
-from bot.memory.tokens import TokenCounter
+from bot.tokens import TokenCounter
 from bot.memory.trimming import build_request, message_token_cap, plan_window
 from bot.pricing import PriceTable
 from bot.prompts import COMMON_VARIABLES, Prompt, PromptCatalog, parse_prompt

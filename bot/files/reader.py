@@ -16,7 +16,7 @@ import aiohttp
 
 from bot.files.extract import IMAGE, Extracted, Unreadable, image_tokens, kind_of
 from bot.files.sandbox import ExtractionPool
-from bot.memory.tokens import TokenCounter
+from bot.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
-from bot.slack.reply import ReplyWriter
-from bot.memory.tokens import TokenCounter
+from bot.llm.writer import ReplyWriter
+from bot.tokens import TokenCounter
 from bot.wording import MODEL_FAILED, MODEL_TIMED_OUT, MODEL_UNAVAILABLE
 
 if TYPE_CHECKING:

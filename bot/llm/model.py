@@ -21,7 +21,7 @@ from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 from openai.types.chat import ChatCompletion
 
 from bot.llm.breaker import CircuitBreaker
-from bot.memory.conversation import ToolCall
+from bot.llm.calls import ToolCall
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.memory.tokens import ROLE_TOKENS
+from bot.llm.calls import ToolCall
+from bot.tokens import ROLE_TOKENS
 
 Role = Literal["user", "assistant", "tool"]
 
@@ -32,18 +33,6 @@ class ConversationId:
     def is_dm_thread(self) -> bool:
         """A thread in a direct message (an assistant thread, which may have Slack's thread context)."""
         return self.channel.startswith("D") and self.thread != self.TOP_LEVEL_DM
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One function call the model asked for: ``arguments`` as the JSON text it wrote."""
-
-    id: str
-    name: str
-    arguments: str
-
-    def as_chat(self) -> dict[str, Any]:
-        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from bot.llm.turns import chat_request
 from bot.memory.conversation import StoredMessage
-from bot.memory.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
+from bot.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
 
 
 def fixed_tokens(system_prompt_tokens: int) -> int:

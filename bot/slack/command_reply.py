@@ -8,7 +8,8 @@ from typing import Literal
 
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.slack.reply import ReplyWriter, SlackReply
+from bot.llm.writer import ReplyWriter
+from bot.slack.reply import SlackReply
 from bot.slack.splitting import split_message
 from bot.wording import ANSWER_CUT
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, Coroutine, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Coroutine, Sequence
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -117,18 +117,6 @@ def _background(coro: Coroutine[Any, Any, None]) -> None:
     task = asyncio.get_running_loop().create_task(coro)
     _pending.add(task)
     task.add_done_callback(_pending.discard)
-
-
-class ReplyWriter(Protocol):
-    """Where one answer is written while it streams (Slack, a response_url, a terminal)."""
-
-    async def start(self) -> bool: ...
-
-    async def progress(self, text: str) -> None: ...
-
-    async def finish(self, text: str) -> list[str]: ...
-
-    async def fail(self, sentence: str) -> None: ...
 
 
 class SlackReply:

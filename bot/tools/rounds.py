@@ -9,8 +9,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from bot.memory.conversation import StoredMessage, ToolCall
-from bot.memory.tokens import TokenCounter
+from bot.llm.calls import ToolCall
+from bot.memory.conversation import StoredMessage
+from bot.tokens import TokenCounter
 from bot.tools.base import Approver, TaskBoard, TaskView, ToolContext, ToolOutcome, ToolSpec
 from bot.tools.toolbox import Toolbox
 

@@ -1,0 +1,76 @@
+"""gather: what the model reads besides the stored conversation: the asker's turn (names
+resolved, attributed in channels, cut to the per-message cap), the thread before the bot
+was called in (read from Slack once), and the files shared with the message."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable
+
+from bot.answer.parts import BotIdentity, ThreadReader
+from bot.files.reader import FileReader, SharedFiles
+from bot.llm.speakers import attributed
+from bot.memory.conversation import StoredMessage
+from bot.slack.directory import NameDirectory
+from bot.slack.events import IncomingMessage
+from bot.slack.history import ThreadMessage, select_earlier
+from bot.slack.text import mentioned_user_ids, strip_bot_mention, to_readable
+from bot.tokens import TokenCounter
+
+IMPORT_TOKENISE_IN_THREAD = 20  # more imported messages than this are tokenised off the event loop
+
+
+class Gather:
+    def __init__(self, *, counter: TokenCounter, directory: NameDirectory, threads: ThreadReader | None,
+                 identity: BotIdentity, thread_import_limit: int, files: FileReader | None,
+                 note: Callable[[IncomingMessage, str], Awaitable[None]]) -> None:
+        self.counter = counter
+        self.directory = directory
+        self.threads = threads
+        self.identity = identity
+        self.thread_import_limit = thread_import_limit
+        self.files = files
+        self.note = note
+
+    async def files_of(self, message: IncomingMessage, *, tell: bool = True) -> SharedFiles | None:
+        """The message's files as text and images; the sender is told privately what could not be read."""
+        if not message.files or self.files is None:
+            return None
+        shared = await self.files.read(message.files, channel=message.channel, only_asker=message.is_direct)
+        if shared.problems and tell:
+            await self.note(message, "\n".join(shared.problems) + ".")
+        return shared
+
+    async def question_turn(self, message: IncomingMessage, question: str, cap: int) -> StoredMessage:
+        names = await self.directory.user_names(message.team, [message.user, *mentioned_user_ids(question)])
+        speaker = names.get(message.user, message.user)
+        text = to_readable(question, names)
+        content = text if message.is_direct else attributed(speaker, message.user, text)
+        return self._stored("user", self.counter.shorten(content, cap), message.ts, message.user)
+
+    async def thread(self, message: IncomingMessage, cap: int) -> list[StoredMessage]:
+        """The thread's messages before this one (a thread the bot had not been part of)."""
+        if self.threads is None or message.thread_ts is None:
+            return []
+        raw = await self.threads.earlier_in_thread(message.channel, message.thread_ts, message.ts, self.thread_import_limit)
+        earlier = select_earlier(raw, message.ts, self.identity.user_id, self.identity.bot_id, self.thread_import_limit)
+        if not earlier:
+            return []
+        speakers = [m.user for m in earlier if m.user and not m.from_this_bot]
+        mentioned = [uid for m in earlier for uid in mentioned_user_ids(m.text)]
+        names = await self.directory.user_names(message.team, [*speakers, *mentioned])
+        if len(earlier) <= IMPORT_TOKENISE_IN_THREAD:
+            return [self._imported_turn(m, names, cap, message.is_direct) for m in earlier]
+        # Counting tokens of hundreds of messages takes tens of milliseconds: not on the event loop.
+        return await asyncio.to_thread(lambda: [self._imported_turn(m, names, cap, message.is_direct) for m in earlier])
+
+    def _imported_turn(self, m: ThreadMessage, names: dict[str, str], cap: int, direct: bool) -> StoredMessage:
+        text = to_readable(strip_bot_mention(m.text, self.identity.user_id), names)
+        if m.from_this_bot:
+            return self._stored("assistant", self.counter.shorten(text, cap), m.ts, self.identity.user_id)
+        speaker = names.get(m.user, m.user) if m.user else m.bot_name
+        content = text if direct and m.user else attributed(speaker, m.user or "", text)
+        return self._stored("user", self.counter.shorten(content, cap), m.ts, m.user)
+
+    def _stored(self, role: str, content: str, ts: str, user: str) -> StoredMessage:
+        return StoredMessage(role=role, content=content, tokens=self.counter.count_message(content), ts=ts, user=user)  # type: ignore[arg-type]

@@ -1,0 +1,68 @@
+"""record: what an answer cost and how it went, written with its stored turns (in the
+commit's round trip): the ledger (every request is paid for: a failed, stopped or
+abandoned answer's too), the token and cost metrics, the answer's log line, and the
+answer's record for its buttons (Regenerate, ratings, feedback export)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from bot.answer.outcomes import Outcomes
+from bot.answer.parts import Answered, Context
+from bot.llm.generation import billed_tokens
+from bot.llm.model import ModelClient
+from bot.memory.batch import Batch
+from bot.memory.conversation import StoredMessage
+from bot.memory.trimming import request_tokens
+from bot.observability.metrics import Metrics
+from bot.slack.events import IncomingMessage
+from bot.tokens import TokenCounter
+from bot.usage.ledger import CallUsage, Ledger
+
+
+class Record:
+    def __init__(self, *, model: ModelClient, counter: TokenCounter, ledger: Ledger | None, metrics: Metrics | None,
+                 outcomes: Outcomes, now: Callable[[], datetime]) -> None:
+        self.model = model
+        self.counter = counter
+        self.ledger = ledger
+        self.metrics = metrics
+        self.outcomes = outcomes
+        self.now = now
+
+    def __call__(
+        self, message: IncomingMessage, context: Context, kept: list[StoredMessage], answered: Answered, batch: Batch
+    ) -> dict[str, Any] | None:
+        """The answer's record (None when nothing was posted), its usage added to ``batch``.
+        A job that ended earlier had its outcome counted where it ended."""
+        if answered.usage is None:
+            return None
+        prompt_tokens, completion_tokens = billed_tokens(answered.usage, self.counter)
+        if not prompt_tokens and not completion_tokens:
+            return None  # no request reached the model (it was unavailable)
+        usage = CallUsage(self.model.model, context.prompt_name, prompt_tokens,
+                          answered.usage.usage.cached_tokens, completion_tokens)
+        cost = self.ledger.record_in(batch, message.team, message.channel, message.user, usage, self.now()) \
+            if self.ledger is not None else None
+        if self.metrics is not None:
+            self.metrics.model_call(usage.model, input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens,
+                                    output_tokens=usage.output_tokens, cost=cost)
+        if answered.turn is None:
+            return None
+        self.outcomes.count(
+            message, "stopped" if answered.stopped else "answered" if answered.posted else "undelivered",
+            prompt=context.prompt_name, prompt_version=context.prompt_version, model=usage.model,
+            input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
+            cost_usd=cost, latency_ms=round(answered.seconds * 1000),
+            first_token_ms=round(answered.first_token_seconds * 1000) if answered.first_token_seconds is not None else None,
+            tool_rounds=sum(1 for turn in answered.tool_turns if turn.tool_calls))
+        if not answered.posted:
+            return None
+        return {
+            "ts": answered.posted[0], "parts": answered.posted, "asker": message.user,
+            "channel_type": message.channel_type, "prompt": context.prompt_name,
+            "prompt_version": context.prompt_version, "model": self.model.model,
+            "context_tokens": request_tokens(kept, context.fixed_tokens), "stopped": answered.stopped,
+            "generation": message.kind,
+        }
