@@ -22,7 +22,7 @@ from bot.slack.agent_sessions import session_stop_target
 from bot.memory.conversation import ConversationId
 from bot.memory.store import ConversationState, ConversationStore
 from bot.slack.events import REGENERATE, IncomingMessage
-from bot.slack.reply import parse_button_value
+from bot.slack.answer_blocks import parse_button_value
 from bot.wording import CANNOT_REGENERATE, NOT_LATEST_ANSWER, NOT_YOUR_ANSWER, NOT_YOUR_ANSWER_TO_STOP
 
 log = logging.getLogger(__name__)

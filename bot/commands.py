@@ -21,7 +21,7 @@ from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.prompts import Prompt, PromptCatalog
 from bot.llm.writer import ReplyWriter
 from bot.responder import Responder
-from bot.slack.readers import transcript_lines
+from bot.slack.transcripts import transcript_lines
 from bot.memory.batch import Batch
 from bot.tools.base import ToolContext
 from bot.usage.ledger import CallUsage

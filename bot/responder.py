@@ -41,7 +41,7 @@ from bot.observability.metrics import Metrics
 from bot.prompts import Prompt
 from bot.slack.directory import NameDirectory
 from bot.slack.events import EDIT, REGENERATE, IncomingMessage
-from bot.slack.reply import POSTING
+from bot.slack.answer_messages import POSTING
 from bot.slack.text import strip_bot_mention
 from bot.tokens import TokenCounter
 from bot.tools.base import Approver, ToolContext

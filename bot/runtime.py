@@ -53,7 +53,7 @@ from bot.pricing import PricesError, load_prices
 from bot.observability.tracing import build_tracing
 from bot.usage.ledger import Ledger
 from bot.slack.agent_sessions import AgentSessions
-from bot.slack.readers import SlackReaders
+from bot.slack.transcripts import SlackReaders
 from bot.tools.approval import SlackApprovals
 from bot.tools.builtin import CURRENT_TIME, READ_SLACK_LINK, SEARCH_WORKSPACE, BuiltinTools
 from bot.tools.mcp_config import McpConfigError, load_mcp_config

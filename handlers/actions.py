@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.answer_actions import AnswerActions, ButtonPress
-from bot.slack.reply import FEEDBACK_ACTIONS, REGENERATE_ACTION, STOP_ACTION
+from bot.slack.answer_blocks import FEEDBACK_ACTIONS, REGENERATE_ACTION, STOP_ACTION
 from bot.slack.response_urls import response_url_allowed
 from bot.tools.approval import APPROVE_ACTION, DENY_ACTION, SlackApprovals
 

@@ -13,7 +13,7 @@ from bot.delivery.flood import FloodLimit, FloodVerdict, verdict
 from bot.delivery.lease import Lease
 from bot.delivery.queue import Commit, ConversationQueue, Job, LeaseLost
 from bot.memory.batch import Batch
-from bot.slack.reply import POSTING
+from bot.slack.answer_messages import POSTING
 from bot.slack.events import IncomingMessage
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.memory.batch import Batch
 from bot.slack.rate_budget import RateBudget
-from bot.slack.reply import DONE, SlackReply, controls_block
+from bot.slack.answer_blocks import DONE, controls_block
+from bot.slack.reply import SlackReply
 from bot.slack.calls import call_quietly
 from bot.slack.splitting import continue_after, fitting_prefix, open_fence_after
 from bot.slack.text import defuse_broadcasts

@@ -6,13 +6,12 @@ message is updated with the text so far no more often than ``interval``
 seconds and only while the workspace's shared ``chat.update`` budget can
 spare it (Tier 3: about 50 calls a minute per workspace), and finally holds
 the whole answer with 👍/👎/Regenerate; a longer answer continues in follow-up
-messages.  Text goes out as Markdown (``markdown`` blocks / ``markdown_text``),
-or as converted mrkdwn where Slack refuses Markdown.
+messages.  How the messages are posted and updated: bot/slack/answer_messages.py;
+how they look: bot/slack/answer_blocks.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any, Awaitable, Callable, Coroutine, Sequence
@@ -21,105 +20,26 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.memory.batch import Batch, Reply
-from bot.slack.rate_budget import RateBudget, retry_after_seconds
 from bot.slack.agent_sessions import AgentSessions, session_stop_target
-from bot.slack.mrkdwn import to_mrkdwn
+from bot.slack.answer_blocks import DONE, STREAMING, tool_status
+from bot.slack.answer_messages import AnswerMessages
+from bot.slack.rate_budget import RateBudget, retry_after_seconds
 from bot.slack.splitting import first_message, split_message
 from bot.slack.text import defuse_broadcasts
-
-log = logging.getLogger(__name__)
 
 PLACEHOLDER = "_Thinking…_"
 THINKING_STATUS = "is thinking…"
 STATUS_METHOD = "assistant.threads.setStatus"
 STOPPED_MARK = "\n\n_(stopped)_"
-STREAMING, DONE = "streaming", "done"
-STOP_ACTION = "stop_answer"
-REGENERATE_ACTION = "regenerate_answer"
-FEEDBACK_ACTIONS = {"feedback_up": "up", "feedback_down": "down"}
-CONTROLS_BLOCK = "answer_controls"
-SECTION_BYTES = 3000  # a section block holds 3,000 characters
-# Errors meaning "this workspace/surface does not take Markdown here": resend as mrkdwn.
-MARKDOWN_REFUSED = frozenset({"invalid_blocks", "invalid_arguments", "markdown_text_conflict", "invalid_blocks_format"})
 FINAL_UPDATE_WAIT_SECONDS = 3.0
-PLACEHOLDER_DELETE_WAIT_SECONDS = 120.0
 CURSOR = " …"
 UPDATE_INTERVAL_GROWTH = 1.5  # each progress update waits this much longer than the one before
 UPDATE_INTERVAL_MAX_SECONDS = 10.0
-DM_THREAD = "dm"  # the thread of a DM's top-level conversation (ConversationId.TOP_LEVEL_DM)
-POSTING = "posting"  # in the list of shown messages: a post whose ts is not known yet
+
+log = logging.getLogger(__name__)
 
 
-def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
-    return {"type": "button", "action_id": action_id, "value": value, "text": {"type": "plain_text", "text": label, "emoji": True}}
-
-
-def button_value(answer_ts: str = "", asker: str = "", thread: str = "") -> str:
-    """What the answer's buttons carry back: the ts of the answer's first message
-    ("" when it is the pressed message), who asked, and the conversation's thread
-    (a ts, or "dm").  Slack returns a button's value as the bot wrote it, so the
-    buttons know whose answer, in which conversation, they act on."""
-    return f"{answer_ts}|{asker}|{thread}"
-
-
-def parse_button_value(value: str) -> tuple[str, str, str]:
-    """(answer ts or "", asker or "", thread or "") from a button's value."""
-    answer_ts, _, rest = value.partition("|")
-    asker, _, thread = rest.partition("|")
-    return answer_ts, asker, thread
-
-
-def tool_status(title: str) -> str:
-    """The thinking status while a tool runs: "is looking up an order…"."""
-    return f"is {title[:1].lower()}{title[1:]}…"
-
-
-def controls_block(controls: str, value: str = "|") -> dict[str, Any]:
-    """Stop while the answer streams; 👍/👎 and Regenerate once done.  Every button
-    carries ``value`` (see :func:`button_value`)."""
-    if controls == STREAMING:
-        buttons = [_button("Stop", STOP_ACTION, value)]
-    else:
-        buttons = [
-            _button("👍", "feedback_up", value),
-            _button("👎", "feedback_down", value),
-            _button("↻ Regenerate", REGENERATE_ACTION, value),
-        ]
-    return {"type": "actions", "block_id": CONTROLS_BLOCK, "elements": buttons}
-
-
-def answer_blocks(text: str, controls: str, value: str = "|") -> list[dict[str, Any]]:
-    """The answer as a markdown block, with its buttons."""
-    return [{"type": "markdown", "text": text}, controls_block(controls, value)]
-
-
-def plain_fallback(text: str, limit: int = 3000) -> str:
-    """The notification text that goes with blocks (``text`` is read as mrkdwn)."""
-    text = to_mrkdwn(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def mrkdwn_content(text: str, controls: str | None, value: str = "|") -> dict[str, Any]:
-    """The message for a workspace that refuses Markdown: mrkdwn sections (3,000
-    characters each) and the buttons, or plain mrkdwn ``text``."""
-    converted = to_mrkdwn(text)
-    if controls is None:
-        return {"text": converted}
-    sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split_message(converted, SECTION_BYTES)]
-    return {"blocks": [*sections, controls_block(controls, value)], "text": plain_fallback(text)}
-
-
-_pending: set[asyncio.Task[None]] = set()
-
-
-def _background(coro: Coroutine[Any, Any, None]) -> None:
-    """Clean-up that must not delay the answer (kept referenced until done)."""
-    task = asyncio.get_running_loop().create_task(coro)
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
-
-
-class SlackReply:
+class SlackReply(AnswerMessages):
     def __init__(
         self,
         client: AsyncWebClient,
@@ -139,38 +59,22 @@ class SlackReply:
         clock: Callable[[], float] = time.monotonic,
         sessions: AgentSessions | None = None,
     ) -> None:
+        super().__init__(client, channel, thread_ts, budget=budget, team=team, controls=controls, on_shown=on_shown,
+                         background=background, asker=asker, may_write=may_write)
         self.sessions = sessions  # Slack's agent sessions, where offered: its loading indicator and Stop button
         self._session = False  # this answer's thread session is "processing"
-        self.may_write = may_write  # False once this answer's lease is lost: then nothing more is written
-        self.asker = asker  # who asked: only they (or an admin) may stop or regenerate this answer
-        self.background = background or _background  # clean-up that must not delay the answer
-        self.client = client
-        self.on_shown = on_shown  # told every message this answer has put in Slack, as it happens
-        self.shown: list[str] = []
-        self.channel = channel
-        self.thread_ts = thread_ts
         self.interval = interval
-        self.budget = budget
-        self.team = team
         self.clock = clock
-        self.ts: str | None = None
         self._last_update = 0.0
         self._shown = ""
         self._answer_id: str | None = None
-        self.controls = controls  # Stop while streaming, 👍/👎 when done
-        self.markdown = True  # False once Slack refused Markdown for this answer
         self.replace = list(replace)  # an earlier answer's messages, to be replaced by this one
         self.status_client = status_client or client  # best without 429 retries: the status must never wait
-        self._answer_ts = ""  # the first message of the answer, once known
         self._status_shown = False  # "is thinking…" shows instead of a placeholder message
         self.final_ts: str | None = None  # the message that carries the feedback buttons
         self._status_call: Reply | None = None  # a status call taken in a batch (see prepare)
         self._next_interval = interval  # grows with each progress update
         self._tool_line = ""  # the line under the answer naming the tools running now
-
-    @property
-    def message_ts(self) -> str | None:
-        return self.ts
 
     def messages_shown(self) -> list[str]:
         """Every message this answer has in Slack so far (a Stop press on any of them stops it),
@@ -179,10 +83,6 @@ class SlackReply:
         if self._session and self.thread_ts:
             shown.append(session_stop_target(self.thread_ts))
         return shown
-
-    @property
-    def button_value(self) -> str:
-        return button_value(self._answer_ts, self.asker, self.thread_ts or DM_THREAD)
 
     def prepare(self, batch: Batch) -> None:
         """Add to ``batch`` (sent beside the model request) the budget steps ``start`` needs:
@@ -231,36 +131,6 @@ class SlackReply:
         for extra in self.replace[1:]:
             self.background(self._delete_later(extra))
         return True
-
-    def check_writable(self) -> None:
-        """Abort the answer (as a cancellation) if it may no longer write to Slack.
-
-        Checked before every Slack call: a cancel sent to the answer's task can be
-        lost inside a Redis call, this check cannot."""
-        if self.may_write is not None and not self.may_write():
-            raise asyncio.CancelledError("this answer may no longer write")
-
-    async def note_shown(self, ts: str) -> None:
-        if ts not in self.shown:
-            self.shown.append(ts)
-        if self.on_shown is not None:
-            await self.on_shown(list(self.shown))
-
-    async def note_posting(self) -> None:
-        """Say a new message is about to be posted (its ts is not known yet): if this
-        attempt dies before the ts is noted, whoever finishes the job looks for it."""
-        if self.on_shown is not None:
-            await self.on_shown([*self.shown, POSTING])
-
-    async def _delete_now(self, ts: str) -> None:
-        self.check_writable()
-        try:
-            await self.client.chat_delete(channel=self.channel, ts=ts)
-        except SlackApiError as exc:
-            if exc.response.get("error") != "message_not_found":
-                log.warning("chat.delete of an earlier attempt failed: %s", exc.response.get("error"))
-        except Exception as exc:
-            log.warning("chat.delete of an earlier attempt failed: %s", type(exc).__name__)
 
     async def _set_status(self, status: str) -> bool:
         """The assistant thread status; False where Slack does not take it (then a placeholder is posted)."""
@@ -390,19 +260,6 @@ class SlackReply:
             self.background(self._delete_later(placeholder))
         return True
 
-    async def _delete_later(self, ts: str) -> None:
-        """Remove a stale message once the budget allows, but only while this answer still holds
-        its lease: a process that took the job over may be showing its own answer in it by then."""
-        if self.budget is not None:
-            await self.budget.take(self.team, "chat.delete", PLACEHOLDER_DELETE_WAIT_SECONDS)
-        if self.may_write is not None and not self.may_write():
-            log.info("not removing a stale message: this answer's lease was lost, its new holder owns it")
-            return
-        try:
-            await self.client.chat_delete(channel=self.channel, ts=ts)
-        except Exception as exc:
-            log.warning("chat.delete of a placeholder failed: %s", type(exc).__name__)
-
     async def release(self) -> None:
         """This answer no longer counts as in flight in the workspace's update budget (and its
         agent session, if it has one, is no longer processing)."""
@@ -412,62 +269,3 @@ class SlackReply:
         if self.budget is not None and self._answer_id is not None:
             await self.budget.end_answer(self.team, self._answer_id)
             self._answer_id = None
-
-    async def retract(self) -> None:
-        """Delete the placeholder (used when an error should not be shown publicly)."""
-        if self.ts is None:
-            return
-        try:
-            await self.client.chat_delete(channel=self.channel, ts=self.ts)
-        except Exception as exc:
-            log.warning("chat.delete failed: %s", type(exc).__name__)
-        self.ts = None
-
-    def _content(self, text: str, controls: str | None) -> dict[str, Any]:
-        """``markdown_text``, or Markdown and buttons as blocks when this answer has
-        controls; converted to mrkdwn once Slack has refused Markdown here."""
-        controls = controls if self.controls else None
-        if not self.markdown:
-            return mrkdwn_content(text, controls, self.button_value)
-        if controls is None:
-            return {"markdown_text": text}
-        return {"blocks": answer_blocks(text, controls, self.button_value), "text": plain_fallback(text)}
-
-    async def _call(self, method: str, text: str, controls: str | None, **where: Any) -> dict[str, Any] | None:
-        """One chat.postMessage/chat.update; None when Slack refused it (logged, never raised)."""
-        call = self.client.chat_postMessage if method == "chat.postMessage" else self.client.chat_update
-        for _ in range(2):
-            self.check_writable()
-            try:
-                response = await call(channel=self.channel, **where, **self._content(text, controls))
-                return response.data if isinstance(response.data, dict) else {}
-            except SlackApiError as exc:
-                error = exc.response.get("error")
-                if self.markdown and error in MARKDOWN_REFUSED:
-                    log.info("%s refused Markdown (%s): sending mrkdwn", method, error)
-                    self.markdown = False
-                    continue
-                log.warning("%s failed: %s", method, error)
-                return None
-            except Exception as exc:  # connection problems: the sdk already retried
-                log.warning("%s failed: %s", method, type(exc).__name__)
-                return None
-        return None
-
-    async def post_follow_up(self, text: str, *, last: bool, answer_ts: str) -> str | None:
-        """One more message of a long answer (the last one carries the buttons)."""
-        self._answer_ts = answer_ts
-        return await self._post(text, DONE if last else None)
-
-    async def _post(self, text: str, controls: str | None = None) -> str | None:
-        await self.note_posting()
-        # No previews: a link the model wrote (maybe steered by injected text) fetches nothing and shows nothing.
-        response = await self._call("chat.postMessage", text, controls, thread_ts=self.thread_ts, unfurl_links=False,
-                                    unfurl_media=False)
-        ts = None if response is None else response.get("ts")
-        if ts:
-            await self.note_shown(str(ts))
-        return ts
-
-    async def _update(self, text: str, controls: str | None = None) -> bool:
-        return await self._call("chat.update", text, controls, ts=self.ts) is not None
