@@ -7,6 +7,8 @@ import pytest
 import threading
 import time
 
+from bot.delivery.keys import delivery_key
+
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import BOT_ID, BOT_USER_ID
 from .harness import edited, mention, message, said, settled, SlackSender, sync_client, twin_message
@@ -137,8 +139,8 @@ def test_a_conversation_held_by_a_dead_process_is_adopted(app, sender, slack, mo
     # Another process leased the conversation, then died: its heartbeat lapsed, its lease has a minute to run.
     keys = Keys(key_prefix)
     client = sync_client(redis_url)
-    client.zadd(keys.delivery("workers"), {"wdead": 1})
-    client.sadd(keys.delivery("holding:wdead"), f"{cid}|x")
+    client.zadd(delivery_key(keys, "workers"), {"wdead": 1})
+    client.sadd(delivery_key(keys, "holding:wdead"), f"{cid}|x")
     client.set(keys.lock(cid), "wdead:7", px=60_000)
     client.close()
 

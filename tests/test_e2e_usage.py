@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from bot.memory.conversation import ConversationId, Keys
 from bot.pricing import PriceTable, Price
-from bot.usage.ledger import CallUsage, Ledger, Spent
+from bot.usage.ledger import CallUsage, Ledger, Spent, usage_key
 from bot.usage.quotas import QuotaLimits, refusal
 
 from .fakes.openai_api import Scripted
@@ -173,7 +173,7 @@ async def test_usage_under_the_old_key_names_is_renamed_once(redis_url, key_pref
         await redis.hset(f"{keys.base}:usage:T1:2026-11", mapping={"team:in": 5})
         await redis.hset(f"{keys.base}:usage:T1:2026-11-29", mapping={"team:in": 5})
         assert await ledger.adopt_old_keys(redis) == 2
-        assert await redis.hget(keys.usage("T1", "2026-11"), "team:in") == "5"
+        assert await redis.hget(usage_key(keys, "T1", "2026-11"), "team:in") == "5"
         assert await ledger.teams(redis) == ["T1"]
         # Done once: later start-ups do not scan again (an old-style key written now stays put).
         await redis.hset(f"{keys.base}:usage:T2:2026-11", mapping={"team:in": 1})

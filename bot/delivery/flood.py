@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from bot.memory.batch import Batch, Reply
 from bot.memory.conversation import Keys
+from bot.delivery.keys import flood_key
 
 WINDOW_MS = 60_000
 
@@ -50,7 +51,7 @@ class FloodLimit:
 
     def check_in(self, batch: Batch, team: str, user: str, ts: str) -> Reply:
         """Add to ``batch``: count message ``ts`` of ``user``; read the verdict with :func:`verdict`."""
-        return batch.script(self._script, keys=[self.keys.flood(team, user), self.keys.flood(team, user) + ":noted"],
+        return batch.script(self._script, keys=[flood_key(self.keys, team, user), flood_key(self.keys, team, user) + ":noted"],
                             args=[ts, self.per_minute, WINDOW_MS])
 
 

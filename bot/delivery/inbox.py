@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from bot.delivery.inbox_writer import BlockingWriter
 from bot.memory.batch import Batch
 from bot.memory.conversation import Keys, as_text
+from bot.delivery.keys import delivery_key
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Inbox:
         self._adopt = redis.register_script(ADOPT_ENTRY_SCRIPT)
 
     def key(self, worker: str | None = None) -> str:
-        return self.keys.delivery(f"inbox:{worker or self.worker_id}")
+        return delivery_key(self.keys, f"inbox:{worker or self.worker_id}")
 
     async def put(self, body: bytes, content_type: str) -> Ticket:
         """Keep the event (its signed body) before it is acknowledged.  Raises RedisError.

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.memory.conversation import Keys, as_text
+from bot.delivery.keys import delivery_key
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class StopSignals:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
-        self.channel = keys.delivery("stops")
+        self.channel = delivery_key(keys, "stops")
         self._watches: dict[tuple[str, str], set[_Watch]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, Keys, as_text
+from bot.delivery.keys import delivery_key
 
 # KEYS: workers, the worker's set; ARGV: worker, lease ms, members no longer held...
 HEARTBEAT_SCRIPT = """
@@ -76,10 +77,10 @@ class Workers:
         self.redis = redis
         self.worker_id = worker_id
         self.lease_ms = lease_ms
-        self._workers = keys.delivery("workers")
-        self._ready = keys.delivery("ready")
-        self._holding_prefix = keys.delivery("holding:")
-        self._inbox_prefix = keys.delivery("inbox:")  # events acknowledged, not yet queued (bot/delivery/inbox.py)
+        self._workers = delivery_key(keys, "workers")
+        self._ready = delivery_key(keys, "ready")
+        self._holding_prefix = delivery_key(keys, "holding:")
+        self._inbox_prefix = delivery_key(keys, "inbox:")  # events acknowledged, not yet queued (bot/delivery/inbox.py)
         self._adopt = redis.register_script(ADOPT_SCRIPT)
         self._to_ready = redis.register_script(TO_READY_SCRIPT)
         self._take_ready = redis.register_script(TAKE_READY_SCRIPT)

@@ -112,8 +112,10 @@ def as_text(value: str | bytes) -> str:
 
 
 class Keys:
-    """Versioned Redis key names.  The conversation id sits in a {hash tag} so
-    that all keys of one conversation live in one Redis Cluster slot."""
+    """Versioned Redis key names (``base``): a conversation's, a channel's and a workspace's.
+    The conversation id sits in a {hash tag} so that all keys of one conversation live in
+    one Redis Cluster slot.  Each subpackage names its own keys from ``base``:
+    bot/delivery/keys.py, bot/usage/ledger.py, bot/tools/approval.py, bot/workspaces/keys.py."""
 
     def __init__(self, prefix: str) -> None:
         self.base = f"{prefix}:{KEY_SCHEMA_VERSION}"
@@ -145,14 +147,6 @@ class Keys:
         """The conversation's latest answer: its messages, who asked, prompt and model (for its buttons)."""
         return self._conv(cid, "answer")
 
-    def flood(self, team: str, user: str) -> str:
-        """A user's recently answered messages (the flood limit)."""
-        return f"{self.base}:flood:{{{team}:{user}}}"
-
-    def delivery(self, part: str) -> str:
-        """Process-level delivery keys (workers, what each holds, work waiting for room), all in one slot."""
-        return f"{self.base}:{{delivery}}:{part}"
-
     def claims(self, cid: ConversationId) -> str:
         """Messages (job ids) taken, each once: a retry or twin event maps to the same
         conversation and job id.  A sorted set: job id -> when the claim lapses (ms)."""
@@ -169,32 +163,9 @@ class Keys:
     def persona(self, team: str, channel: str) -> str:
         return f"{self.base}:persona:{team}:{channel}"
 
-    def usage(self, team: str, period: str) -> str:
-        """Token usage of one day (YYYY-MM-DD) or month (YYYY-MM); a workspace's periods share a slot."""
-        return f"{self.base}:usage:{{{team}}}:{period}"
-
     def migration(self, name: str) -> str:
         """Set once a one-time change of stored data is done."""
         return f"{self.base}:migrated:{name}"
-
-    def installation(self, enterprise: str, team: str) -> str:
-        """A workspace's installation (an org-wide install: the enterprise's, with no team)."""
-        return f"{self.base}:installation:{enterprise or '-'}:{team or '-'}"
-
-    def installation_pattern(self) -> str:
-        return f"{self.base}:installation:*"
-
-    def token_refresh(self, enterprise: str, team: str) -> str:
-        """Held by the one process refreshing an installation's token."""
-        return f"{self.base}:token-refresh:{enterprise or '-'}:{team or '-'}"
-
-    def org_teams(self, enterprise: str) -> str:
-        """The workspaces an org-wide installation has worked in (so uninstalling forgets them all)."""
-        return f"{self.base}:org-teams:{enterprise}"
-
-    def oauth_state(self, state: str) -> str:
-        """An OAuth state issued by /slack/install, spent by the redirect."""
-        return f"{self.base}:oauth-state:{state}"
 
     def workspace_patterns(self, team: str) -> list[str]:
         """Patterns of every key kept for workspace ``team`` (conversations, their work and
@@ -212,10 +183,6 @@ class Keys:
     def stop(self, team: str, channel: str, ts: str) -> str:
         """Set when someone pressed Stop on a streaming answer."""
         return f"{self.base}:stop:{team}:{channel}:{ts}"
-
-    def approval(self, approval_id: str, part: str) -> str:
-        """A pending tool approval: who may decide it ("owner"), and the decision once made ("decision")."""
-        return f"{self.base}:approval:{{{approval_id}}}:{part}"
 
     def thread_context(self, channel: str, thread_ts: str) -> str:
         """What an assistant thread's user is looking at (Slack's assistant thread context)."""

@@ -63,6 +63,11 @@ def _plain(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("*", "")
 
 
+def approval_key(keys: Keys, approval_id: str, part: str) -> str:
+    """A pending tool approval: who may decide it ("owner"), and the decision once made ("decision")."""
+    return f"{keys.base}:approval:{{{approval_id}}}:{part}"
+
+
 class SlackApprovals:
     def __init__(self, client: AsyncWebClient, redis: Redis, keys: Keys, *, timeout_seconds: float = 300.0) -> None:
         self.client = client
@@ -79,7 +84,7 @@ class SlackApprovals:
             log.info("tool %s not run: its arguments are too long to show for approval", spec.name)
             return TOO_LONG
         ttl = int(self.timeout_seconds) + 60
-        await self.redis.set(self.keys.approval(approval_id, "owner"), context.user, ex=ttl)
+        await self.redis.set(approval_key(self.keys, approval_id, "owner"), context.user, ex=ttl)
         text = f"Approve running {spec.original or spec.name}?"
         try:
             await self.client.chat_postEphemeral(
@@ -92,7 +97,7 @@ class SlackApprovals:
         return decision
 
     async def _wait(self, approval_id: str) -> str:
-        key = self.keys.approval(approval_id, "decision")
+        key = approval_key(self.keys, approval_id, "decision")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_seconds
         try:
@@ -103,16 +108,16 @@ class SlackApprovals:
                     return APPROVED if (value.decode() if isinstance(value, bytes) else value) == "approve" else DENIED
             return TIMED_OUT
         finally:
-            await self.redis.delete(self.keys.approval(approval_id, "owner"))
+            await self.redis.delete(approval_key(self.keys, approval_id, "owner"))
 
     async def decide(self, approval_id: str, user: str, approved: bool) -> str:
         """A press on the prompt: the sentence that replaces it."""
-        owner = await self.redis.get(self.keys.approval(approval_id, "owner"))
+        owner = await self.redis.get(approval_key(self.keys, approval_id, "owner"))
         if owner is None:
             return EXPIRED
         if (owner.decode() if isinstance(owner, bytes) else owner) != user:
             return ONLY_THE_ASKER
-        key = self.keys.approval(approval_id, "decision")
+        key = approval_key(self.keys, approval_id, "decision")
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, "approve" if approved else "deny")
             pipe.expire(key, int(self.timeout_seconds) + 60)

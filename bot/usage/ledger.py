@@ -21,6 +21,11 @@ MICRO = 1_000_000  # cost is kept in micro-dollars (whole numbers add up exactly
 COUNTERS = ("in", "cached", "out", "cost", "calls", "unpriced")
 
 
+def usage_key(keys: Keys, team: str, period: str) -> str:
+    """Token usage of one day (YYYY-MM-DD) or month (YYYY-MM); a workspace's periods share a slot."""
+    return f"{keys.base}:usage:{{{team}}}:{period}"
+
+
 @dataclass(frozen=True)
 class CallUsage:
     """One model call (or one answer's calls) as the API reported them."""
@@ -116,15 +121,15 @@ class Ledger:
             for counter, amount in values.items():
                 if amount:
                     fields += [prefix(dimension, owner) + counter, amount]
-        batch.script(self._record, [self.keys.usage(team, day(when)), self.keys.usage(team, month(when))],
+        batch.script(self._record, [usage_key(self.keys, team, day(when)), usage_key(self.keys, team, month(when))],
                      [DAY_TTL_SECONDS, MONTH_TTL_SECONDS, *fields])
         return cost
 
     def spent_in(self, batch: Batch, team: str, channel: str, user: str, when: datetime) -> Callable[[], Spent]:
         """Add to ``batch`` the reads the quotas need; returns how to read them once it has run."""
-        today = batch.command("HMGET", self.keys.usage(team, day(when)), f"user:{user}:in", f"user:{user}:out",
+        today = batch.command("HMGET", usage_key(self.keys, team, day(when)), f"user:{user}:in", f"user:{user}:out",
                               f"channel:{channel}:in", f"channel:{channel}:out")
-        this_month = batch.command("HMGET", self.keys.usage(team, month(when)), "team:cost")
+        this_month = batch.command("HMGET", usage_key(self.keys, team, month(when)), "team:cost")
 
         def read() -> Spent:
             numbers = [int(v or 0) for v in today.get()]
@@ -141,7 +146,7 @@ class Ledger:
     async def teams(self, redis: Redis) -> list[str]:
         """Every workspace with usage kept (from the month keys)."""
         found: set[str] = set()
-        pattern = self.keys.usage("*", "????-??")
+        pattern = usage_key(self.keys, "*", "????-??")
         async for key in redis.scan_iter(match=pattern, count=500):
             found.add(_text(key).rsplit(":", 2)[-2].strip("{}"))
         return sorted(found)
@@ -158,7 +163,7 @@ class Ledger:
             name = _text(key)
             team, period = name.removeprefix(f"{self.keys.base}:usage:").rsplit(":", 1)
             if not team.startswith("{"):
-                await redis.rename(name, self.keys.usage(team, period))
+                await redis.rename(name, usage_key(self.keys, team, period))
                 renamed += 1
         await redis.set(done, "1")
         return renamed
@@ -169,7 +174,7 @@ class Ledger:
         found: dict[str, dict[str, Totals]] = {}
         async with redis.pipeline(transaction=False) as pipe:
             for period in periods:
-                pipe.hgetall(self.keys.usage(team, period))
+                pipe.hgetall(usage_key(self.keys, team, period))
             hashes = await pipe.execute()
         for raw in hashes:
             for name, value in raw.items():
@@ -184,7 +189,7 @@ async def usage_report(ledger: "Ledger", redis: Redis, team: str, channel: str, 
               for counter in COUNTERS]
     async with redis.pipeline(transaction=False) as pipe:
         for period in (day(when), month(when)):
-            pipe.hmget(ledger.keys.usage(team, period), fields)
+            pipe.hmget(usage_key(ledger.keys, team, period), fields)
         replies = await pipe.execute()
     report: dict[str, Totals] = {}
     for label, values in zip(("day", "month"), replies):

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from bot.memory.conversation import Keys, as_text
 from bot.workspaces.installations import RedisInstallationStore
+from bot.workspaces.keys import org_teams_key
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,12 @@ async def forget_workspace(
     """Delete the installation and every key of the workspace(s) it covered; returns how many keys went."""
     teams = {team_id} if team_id else set()
     if org_wide and enterprise_id:
-        teams.update(as_text(t) for t in await redis.smembers(keys.org_teams(enterprise_id)))
+        teams.update(as_text(t) for t in await redis.smembers(org_teams_key(keys, enterprise_id)))
     doomed: list[str] = []
     for team in sorted(teams):
         doomed += await workspace_keys(redis, keys, team)
     if org_wide and enterprise_id:
-        doomed.append(keys.org_teams(enterprise_id))
+        doomed.append(org_teams_key(keys, enterprise_id))
     await installations.async_delete_installation(enterprise_id=enterprise_id or None,
                                                   team_id=None if org_wide else team_id or None)
     for start in range(0, len(doomed), DELETE_CHUNK):

@@ -23,6 +23,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
 from bot.memory.conversation import Keys, as_text
 from bot.workspaces.sealing import Sealer, SealError
+from bot.workspaces.keys import installation_key, installation_pattern, oauth_state_key
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ class RedisInstallationStore(AsyncInstallationStore):
     def _key(self, enterprise_id: Optional[str], team_id: Optional[str], is_enterprise_install: Optional[bool]) -> str:
         """A workspace's install by its team alone; an org-wide install by its enterprise alone."""
         if is_enterprise_install:
-            return self.keys.installation(enterprise_id or "", "")
-        return self.keys.installation("", team_id or "")
+            return installation_key(self.keys, enterprise_id or "", "")
+        return installation_key(self.keys, "", team_id or "")
 
     async def async_save(self, installation: Installation) -> None:
         await self.redis.set(self._key(installation.enterprise_id, installation.team_id, installation.is_enterprise_install),
@@ -117,7 +118,7 @@ class RedisInstallationStore(AsyncInstallationStore):
         await self.async_delete_installation(enterprise_id=enterprise_id, team_id=team_id)
 
     async def count(self) -> int:
-        return len([key async for key in self.redis.scan_iter(match=self.keys.installation_pattern(), count=500)])
+        return len([key async for key in self.redis.scan_iter(match=installation_pattern(self.keys), count=500)])
 
 
 class RedisOAuthStateStore(AsyncOAuthStateStore):
@@ -134,10 +135,10 @@ class RedisOAuthStateStore(AsyncOAuthStateStore):
 
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
         state = secrets.token_urlsafe(24)
-        await self.redis.set(self.keys.oauth_state(state), "1", ex=self.expiration_seconds)
+        await self.redis.set(oauth_state_key(self.keys, state), "1", ex=self.expiration_seconds)
         return state
 
     async def async_consume(self, state: str) -> bool:
         if not state:
             return False
-        return await self.redis.getdel(self.keys.oauth_state(state)) is not None
+        return await self.redis.getdel(oauth_state_key(self.keys, state)) is not None

@@ -26,6 +26,7 @@ from bot.memory.conversation import Keys
 from bot.workspaces import context as workspace_context
 from bot.workspaces.context import Workspace
 from bot.workspaces.installations import RedisInstallationStore
+from bot.workspaces.keys import org_teams_key, token_refresh_key
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,13 @@ class Workspaces:
             found = Workspace(team_id, found.enterprise_id, found.bot_token, found.bot_user_id, found.bot_id,
                               found.bot_name, True)
             if (found.enterprise_id, team_id) not in self._org_teams_noted:  # so uninstalling forgets it too
-                await self.redis.sadd(self.keys.org_teams(found.enterprise_id), team_id)
+                await self.redis.sadd(org_teams_key(self.keys, found.enterprise_id), team_id)
                 self._org_teams_noted.add((found.enterprise_id, team_id))
         return found
 
     async def _refreshed(self, installation: Installation) -> Installation | None:
         org = bool(installation.is_enterprise_install)
-        lock = self.keys.token_refresh(installation.enterprise_id or "" if org else "", "" if org else installation.team_id or "")
+        lock = token_refresh_key(self.keys, installation.enterprise_id or "" if org else "", "" if org else installation.team_id or "")
         holder = f"{os.getpid()}:{id(self)}:{time.monotonic()}"
         deadline = time.monotonic() + REFRESH_HOLD_SECONDS * 2
         while True:
