@@ -176,3 +176,17 @@ def test_every_setting_is_documented_in_the_readme_and_env_example():
     for field in Settings.model_fields.values():
         assert f"| `{field.alias}` |" in readme, f"{field.alias} is missing from docs/settings.md"
         assert field.alias in example, f"{field.alias} is missing from .env.example"
+
+
+def test_the_settings_page_is_generated_from_the_settings_class():
+    """docs/settings.md is what bot/settings_doc.py writes from the class: every setting with its
+    default and meaning, none forgotten, no default out of date."""
+    from pathlib import Path
+
+    from bot.settings import Settings
+    from bot.settings_doc import settings_page
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "settings.md").read_text()
+    assert page == settings_page(), "run: python -m bot.settings_doc > docs/settings.md"
+    assert all(field.description for field in Settings.model_fields.values()), "every setting says what it means"
+    assert "| `MAX_CONTEXT_TOKENS` | `16000` |" in page and "| `SLACK_SIGNING_SECRET` | required |" in page
