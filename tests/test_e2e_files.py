@@ -25,7 +25,12 @@ def share(app, text: str, files: list[dict], **extra) -> dict:
 
 
 def user_content(request) -> list | str:
-    return [m for m in request.messages if m["role"] == "user"][-1]["content"]
+    """The latest user turn's content as the bot wrote it, without the note that closes it."""
+    content = [m for m in request.messages if m["role"] == "user"][-1]["content"]
+    note = f"\n\n<context>{request.note}</context>"
+    if isinstance(content, str):
+        return content.removesuffix(note)
+    return [{**part, "text": part["text"].removesuffix(note)} if part.get("type") == "text" else part for part in content]
 
 
 def test_pdf_word_and_text_files_become_text_in_the_turn(app, slack, model):

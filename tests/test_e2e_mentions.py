@@ -25,7 +25,7 @@ def test_channel_mention_is_answered_in_its_thread(app, sender, slack, model):
     assert "alice" not in messages[0]["content"]
     assert [m["role"] for m in messages] == ["system", "user"]
     assert request.note.startswith("Today is ") and request.note.endswith("The latest message is from alice.")
-    assert messages[-1] == {"role": "user", "content": f"[{request.note}]\n" + said("what is 2+2?")}
+    assert messages[-1] == {"role": "user", "content": said("what is 2+2?") + f"\n\n<context>{request.note}</context>"}
     assert f"<@{BOT_USER_ID}>" not in messages[-1]["content"]
     assert request.body["stream"] is True
     assert request.body["model"] == "gpt-4o-mini"
@@ -93,8 +93,8 @@ def test_mention_inside_unseen_thread_reads_its_history_once(app, sender, slack,
     assert len(slack.calls_to("conversations.replies")) == 1, "the thread is read from Slack once, then lives in Redis"
     first, second = model.requests[0], model.requests[1]
     assert second.dialogue[0]["content"] == contents[0]
-    before_note = first.messages[1]["content"].split(f"[{first.note}]")[0]
-    assert second.messages[1]["content"].startswith(before_note), "the same bytes up to the first request's note"
+    before_note = first.messages[1]["content"].removesuffix(f"\n\n<context>{first.note}</context>")
+    assert second.messages[1]["content"].startswith(before_note), "the whole first turn, byte for byte: cached"
 
 
 def test_empty_mention_gets_a_question_back_without_a_model_call(app, sender, slack, model):

@@ -112,12 +112,16 @@ def test_counting_matches_the_cookbook(tmp_path, model):
     counter = TokenCounter.for_model(model, tmp_path)
     assert counter.count_text("hello world") == 2
     assert counter.count_message("hello world") == 2 + 3 + 1, "content, framing and the role"
-    turns = [StoredMessage("user" if n % 2 == 0 else "assistant", f"turn {n} " + "words " * n,
-                           counter.count_message(f"turn {n} " + "words " * n)) for n in range(12)]
+    turns = [StoredMessage("user" if n % 2 == 0 else "assistant", f"turn {n}" + " words" * n,
+                           counter.count_message(f"turn {n}" + " words" * n)) for n in range(12)]
     system, note = "You are a bot. Be brief.", "Today is Monday. The latest message is from alice."
     request = build_request(system, turns, note)
-    fixed = counter.count_message(system) + counter.count_text(note_line(note))  # the note is a line in the latest user turn
+    fixed = counter.count_message(system) + counter.count_text(note_line(note))  # the note closes the latest user turn
     assert request_tokens(turns, fixed) == cookbook_tokens(counter.encoding, request)
+    # A message ending in a space shares a token with the note's line break: counted one over, never under.
+    spaced = [*turns[:-2], StoredMessage("user", "last ", counter.count_message("last "))]
+    over = request_tokens(spaced, fixed) - cookbook_tokens(counter.encoding, build_request(system, spaced, note))
+    assert over in (0, 1)
 
 
 def test_shorten_keeps_head_and_tail_within_the_cap(tmp_path):

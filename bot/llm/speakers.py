@@ -3,7 +3,8 @@
 In channels a turn starts with one header line naming who wrote it,
 ``<from name="Ada Lovelace" id="U123"/>``; the system prompt tells the model
 that everything after it is that person's words.  A message that writes a
-header of its own gets it defused (``‹from``), and display names are cleaned
+header of its own gets it defused (``‹from``), as does one that writes the note closing
+the request (``<context>``, bot/llm/turns.py), and display names are cleaned
 (no quotes, brackets, line breaks or control characters, at most 48 characters)
 before they enter a prompt.
 """
@@ -14,7 +15,7 @@ import re
 import unicodedata
 
 NAME_CHARS = 48
-_HEADER = re.compile(r"<(\s*/?\s*from\b)", re.IGNORECASE)
+_HEADER = re.compile(r"<(\s*/?\s*(?:from|context)\b)", re.IGNORECASE)  # a speaker header, the request's note
 _UNSAFE_NAME = re.compile(r"[\"'<>`\\\[\]{}|]")
 
 
@@ -26,7 +27,7 @@ def clean_name(name: str, fallback: str = "someone") -> str:
 
 
 def defuse_headers(text: str) -> str:
-    """Text that cannot pass for a speaker header."""
+    """Text that cannot pass for a speaker header (or the note that closes a request)."""
     return _HEADER.sub(lambda m: "‹" + m.group(1), text)
 
 

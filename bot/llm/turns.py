@@ -11,14 +11,17 @@ else with a 400.  A request here always has that shape:
 - a tool round is an assistant turn with its calls followed by its tool results (a result
   whose call the window cut off is left out), and an answer follows it before the next
   user turn;
-- the note about the latest message (the date, who is speaking) is a bracketed line in the
-  latest user turn, just before that message: everything before it is the same bytes as in
-  the previous request, so the provider's prompt cache keeps it.
+- the note about the latest message (the date, who is speaking) closes the latest user turn,
+  as a ``<context>…</context>`` line no person's text can forge (bot/llm/speakers.py defuses
+  it): everything before it is the same bytes as in the previous request, whose latest
+  message it follows, so the provider's prompt cache keeps the whole history.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
+
+from bot.llm.speakers import clean_name
 
 OPENING = "[Earlier in this conversation]"  # a user turn before a conversation that starts with the bot
 UNFINISHED = "[This answer was not finished.]"  # an answer that stopped after its tool round
@@ -27,11 +30,12 @@ NO_RESULT = "[No result.]"  # a call whose result was never stored
 
 def context_note(date: str, user_name: str) -> str:
     """The note about the latest message, as every request (the bot's, the evals') carries it."""
-    return f"Today is {date}. The latest message is from {user_name}."
+    return f"Today is {date}. The latest message is from {clean_name(user_name)}."
 
 
 def note_line(note: str) -> str:
-    return f"[{note}]\n"
+    """The note as it closes the latest user turn."""
+    return f"\n\n<context>{note}</context>"
 
 
 def chat_request(system_prompt: str, turns: Iterable[dict[str, Any]], note: str = "") -> list[dict[str, Any]]:
@@ -49,7 +53,7 @@ def chat_request(system_prompt: str, turns: Iterable[dict[str, Any]], note: str 
 def _add_note(messages: list[dict[str, Any]], note: str) -> None:
     for message in reversed(messages):
         if message.get("role") == "user":
-            message["content"] = _joined(note_line(note), message.get("content") or "", separator="")
+            message["content"] = _joined(message.get("content") or "", note_line(note), separator="")
             return
 
 

@@ -49,12 +49,12 @@ class ModelRequest:
         users = [m for m in turns if m["role"] == "user" and isinstance(m["content"], str)]
         if users and self.note:
             latest = users[-1]
-            latest["content"] = latest["content"].replace(f"[{self.note}]\n", "", 1)
+            latest["content"] = latest["content"].removesuffix(f"\n\n<context>{self.note}</context>")
         return turns
 
     @property
     def note(self) -> str:
-        """The bracketed note about the latest message (date, speaker) in the latest user turn, if any."""
+        """The note about the latest message (date, speaker) that closes the latest user turn, if any."""
         users = [m for m in self.messages if m["role"] == "user"]
         content = users[-1]["content"] if users else ""
         text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
@@ -63,11 +63,19 @@ class ModelRequest:
 
     @property
     def last_user_text(self) -> str:
-        """The latest person's message: the latest user turn from the note on (the note left out)."""
+        """The latest person's message: the end of the latest user turn (people's messages in a row
+        are one turn, joined by blank lines: from the last speaker header, or the last paragraph
+        in a DM), the note that closes it left out."""
         content = [m for m in self.messages if m["role"] == "user"][-1]["content"]
         text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
         found = _NOTE.search(text)
-        return text[found.end():] if found else text
+        if found is None:
+            return text
+        text = text[:found.start()]
+        at = text.rfind("\n\n<from ")
+        if at >= 0:
+            return text[at + 2:]
+        return text.rsplit("\n\n", 1)[-1] if not text.startswith("<from ") else text
 
     @property
     def tool_results(self) -> list[dict[str, Any]]:
@@ -78,7 +86,7 @@ class ModelRequest:
         return [t["function"]["name"] for t in self.body.get("tools") or []]
 
 
-_NOTE = re.compile(r"(?:^|\n)\[(Today is [^\]\n]*)\]\n")
+_NOTE = re.compile(r"\n\n<context>(Today is [^<\n]*)</context>$")
 _SPEAKER = re.compile(r'^<from name="([^"]*)"(?: id="[^"]*")?/>\n')
 
 
