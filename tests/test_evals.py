@@ -111,6 +111,20 @@ def test_a_failing_check_exits_1_and_shows_the_answer(run_eval, answers, tmp_pat
     assert "answer: 'Good morning, team!'" in out
 
 
+def test_a_model_failure_fails_the_case_through_the_answer_pipeline(run_eval, eval_model, tmp_path):
+    """An eval runs the generate and deliver stages users' answers run: a model error ends the
+    sample as it ends an answer, and an empty reply is a failure, not an empty answer."""
+    from .fakes.openai_api import Scripted
+
+    eval_model.enqueue(Scripted(status=500))
+    code, out, _ = run_eval(case_file(tmp_path, TRANSLATE))
+    assert code == 1 and "FAIL  cases.yaml › greeting to French  0/1" in out
+    assert "the model failed (" in out
+    eval_model.enqueue(Scripted(text=""))
+    code, out, _ = run_eval(case_file(tmp_path, TRANSLATE))
+    assert code == 1 and "the model failed (empty reply)" in out
+
+
 def test_repeat_and_pass_rate(run_eval, answers, tmp_path):
     text = """
         prompt: translate

@@ -42,6 +42,7 @@ class Generated:
     began: float = 0.0  # time.perf_counter() when the request went out
     kept: int = 0  # turns of history in the request
     dropped: int = 0  # turns trimmed off before it
+    failure: str = ""  # why there is no text: the model's error kind, "stopped", "empty reply", "abandoned"
 
 
 class StopFlag:
@@ -89,12 +90,14 @@ class Generate:
     async def __call__(
         self, message: IncomingMessage, reply: ReplyWriter, context: Context, kept: list[StoredMessage], drop: int,
         images: Sequence[SharedImage] = (), starting: asyncio.Future[bool] | None = None,
+        options: ModelOptions | None = None,
     ) -> Generated:
         """Stream the answer to ``kept`` into ``reply`` (admitted already).
 
         The model request goes out and, beside it, the thinking status or placeholder
         (``starting``: already on its way while files were read); text is shown only once
-        the reply has started, and an answer Slack will not show is abandoned."""
+        the reply has started, and an answer Slack will not show is abandoned.  ``options``: the
+        model and sampling a prompt file or an eval asks for (default: the conversation's)."""
         request = with_images(build_request(context.system_prompt, kept, context.note), images)
         answer, stop = ModelReply(), asyncio.Event()
         flag = StopFlag(stop)
@@ -104,43 +107,45 @@ class Generate:
                         only_asker=message.is_direct),
             reply, room_tokens=self.budget.max_context_tokens - request_tokens(kept, context.fixed_tokens))
         generation = asyncio.ensure_future(
-            generate(self.model, request, reply, options=ModelOptions(cache_key=self.cache_key(message.conversation)),
+            generate(self.model, request, reply, options=options or ModelOptions(cache_key=self.cache_key(message.conversation)),
                      answer=answer, stop=flag, started=started, tools=tools,
                      request_tokens=request_tokens(kept, context.fixed_tokens)))
         began = time.perf_counter()
+        failure: list[str] = []
         try:
-            stopped = await self._shown(message, reply, generation, stop, flag, started, starting)
+            stopped = await self._shown(message, reply, generation, stop, flag, started, starting, failure)
         finally:
             if not generation.done():
                 generation.cancel()
                 await asyncio.wait({generation})
             if not started.done():
                 started.set_result(False)
-        failed = Generated(None, answer, kept=len(kept), dropped=drop)
         if stopped is None:
-            return failed
+            return Generated(None, answer, kept=len(kept), dropped=drop, failure=failure[0])
         text = answer.text.rstrip() if stopped else answer.text
         if stopped and not text:
             self.outcomes.count(message, "stopped")
             await reply.fail("_(stopped)_")
-            return failed
+            return Generated(None, answer, kept=len(kept), dropped=drop, failure="stopped")
         if not text.strip():  # tools were called to the last round and no text followed
             self.outcomes.count(message, "model_error")
             await reply.fail(failure_sentence(ModelError("empty reply")))
-            return failed
+            return Generated(None, answer, kept=len(kept), dropped=drop, failure="empty reply")
         return Generated(text, answer, stopped, answer.answer_from, list(tools.turns) if tools is not None else [],
                          began, len(kept), drop)
 
     async def _shown(self, message: IncomingMessage, reply: ReplyWriter, generation: asyncio.Future[Any],
                      stop: asyncio.Event, flag: StopFlag, started: asyncio.Future[bool],
-                     starting: asyncio.Future[bool] | None) -> bool | None:
+                     starting: asyncio.Future[bool] | None, failure: list[str]) -> bool | None:
         """Whether the answer was stopped, once the reply has started and the model is done;
-        None when it ended in a sentence already (the reply could not start, the model failed)."""
+        None when it ended in a sentence already (the reply could not start, the model failed:
+        why, in ``failure``)."""
         shown = await (starting if starting is not None else reply.start())  # while the model is being asked
         started.set_result(shown)
         if not shown:
             log.warning("could not post in %s; the answer is abandoned", message.conversation)
             self.outcomes.count(message, "abandoned")
+            failure.append("abandoned")
             return None
         try:
             return await self._until_done_or_stopped(message, reply, generation, stop, flag)
@@ -148,6 +153,7 @@ class Generate:
             log.warning("model failed for %s: %s", message.conversation, exc.kind)
             self.outcomes.count(message, "model_error")
             await reply.fail(failure_sentence(exc))
+            failure.append(exc.kind)
             return None
 
     def tool_rounds(

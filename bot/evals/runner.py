@@ -12,6 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from bot.answer.deliver import Deliver
+from bot.answer.generate import Generate
+from bot.answer.outcomes import Outcomes
+from bot.answer.parts import BotIdentity, Budget, Context
 from bot.evals.cases import Case, EvalFileError, LoadedFile
 from bot.evals.checks import Verdict, check_text, parse_judgement
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
@@ -21,10 +25,37 @@ from bot.tokens import TokenCounter
 from bot.memory.trimming import build_request, message_token_cap, plan_window
 from bot.pricing import PriceTable
 from bot.prompts import COMMON_VARIABLES, Prompt, PromptCatalog, parse_prompt
+from bot.slack.events import IncomingMessage
+from bot.tools.rounds import ToolLimits
+from bot.tools.tenancy import ToolTenancy
 
 JUDGE_PROMPT = Path(__file__).with_name("judge.md")
 EVAL_USER = "Eval"
 EVAL_CHANNEL = "#evals"
+EVAL_TEAM = "TEVAL"
+# The message an eval answers, as the pipeline's stages see one (no Slack behind it).
+EVAL_MESSAGE = IncomingMessage(EVAL_TEAM, "CEVAL", "channel", "UEVAL", "", "0", None, True, "eval")
+
+
+class _EvalWriter:
+    """The eval's deliver target: the answer is kept, not shown."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.failure = ""
+
+    async def start(self) -> bool:
+        return True
+
+    async def progress(self, text: str) -> None:
+        return None
+
+    async def finish(self, text: str) -> list[str]:
+        self.text = text
+        return ["eval"]
+
+    async def fail(self, sentence: str) -> None:
+        self.failure = sentence
 
 
 @dataclass(frozen=True)
@@ -110,6 +141,10 @@ class EvalRunner:
         self.now = now
         self.judge = parse_prompt(JUDGE_PROMPT.read_text(encoding="utf-8"), JUDGE_PROMPT,
                                   frozenset({"rubric", "conversation", "answer"}))
+        self.generate = Generate(model=model, counter=counter, budget=Budget(max_context_tokens, trim_target_ratio),
+                                 outcomes=Outcomes(None), cache_key=lambda cid: None, stops=None, toolbox=None,
+                                 default_tools=(), tool_limits=ToolLimits(), approver=None, tenancy=ToolTenancy())
+        self.deliver = Deliver(counter=counter, identity=BotIdentity("UEVAL", "BEVAL", EVAL_TEAM), metrics=None)
 
     def validate(self, files: Sequence[LoadedFile], variants: Sequence[Variant]) -> None:
         """Every prompt a file names exists in every prompts folder, with every variable given."""
@@ -169,8 +204,9 @@ class EvalRunner:
         return {"bot_name": self.bot_name, "date": self.now().strftime("%A, %d %B %Y"), "user_name": EVAL_USER,
                 "channel": EVAL_CHANNEL}
 
-    def _request(self, loaded: LoadedFile, case: Case, variant: Variant) -> tuple[list[dict[str, Any]], ModelOptions]:
-        """The messages and options Slack's pipeline would send for this case."""
+    def _request(self, loaded: LoadedFile, case: Case, variant: Variant) -> tuple[Context, list[StoredMessage], int, ModelOptions]:
+        """What Slack's pipeline would build for this case: its context, the turns kept, how
+        many were trimmed, and the model options (``prepare``'s and ``gather``'s part)."""
         common = self._common()
         system = variant.prompts.system.render(common)
         system_tokens = self.counter.count_message(system)
@@ -178,42 +214,47 @@ class EvalRunner:
         if loaded.spec.prompt is not None:
             prompt: Prompt = variant.prompts.prompts[loaded.spec.prompt]
             user = prompt.render({**common, **case.vars})
-            user = self.counter.shorten(user, message_token_cap(self.max_context_tokens, system_tokens))
+            cap = message_token_cap(self.max_context_tokens, system_tokens)
+            user = self.counter.shorten(user, cap)
             header = prompt.header
             options = ModelOptions(model=model, temperature=header.temperature, max_output_tokens=header.max_output_tokens)
-            return [{"role": "system", "content": system}, {"role": "user", "content": user}], options
+            context = Context(system, "", system_tokens, cap, prompt.name, header.version)
+            return context, [StoredMessage("user", user, self.counter.count_message(user))], 0, options
         note = context_note(common["date"], EVAL_USER)
         fixed = system_tokens + self.counter.count_text(note_line(note))
         turns = [StoredMessage(m.role, m.content, self.counter.count_message(m.content))  # type: ignore[arg-type]
                  for m in case.messages or []]
         drop = plan_window(turns, fixed, self.max_context_tokens, self.trim_target_ratio)
-        return build_request(system, turns[drop:], note), ModelOptions(model=model)
+        context = Context(system, note, fixed, message_token_cap(self.max_context_tokens, fixed), "system", 0)
+        return context, turns[drop:], drop, ModelOptions(model=model)
 
     async def _sample(self, loaded: LoadedFile, case: Case, variant: Variant) -> Sample:
-        messages, options = self._request(loaded, case, variant)
-        reply = ModelReply()
+        """One answer through the answer pipeline's generate and deliver stages (delivered to
+        the eval, not Slack): what an eval measures is what users get."""
+        context, kept, drop, options = self._request(loaded, case, variant)
+        messages = build_request(context.system_prompt, kept, context.note)
+        writer = _EvalWriter()
         started = time.perf_counter()
-        try:
-            async for _ in self.model.stream(messages, reply, options):
-                pass
-        except ModelError as exc:
-            return Sample("", False, [f"the model failed ({exc.kind})"], (time.perf_counter() - started) * 1000)
+        generated = await self.generate(EVAL_MESSAGE, writer, context, kept, drop, options=options)
+        if generated.text is None:
+            return Sample("", False, [f"the model failed ({generated.failure})"], (time.perf_counter() - started) * 1000)
+        await self.deliver(EVAL_MESSAGE, writer, generated)
         latency_ms = (time.perf_counter() - started) * 1000
-        usage = reply.usage
-        output_tokens = usage.completion_tokens or self.counter.count_text(reply.text)
+        text, usage = generated.text, generated.usage.usage
+        output_tokens = usage.completion_tokens or self.counter.count_text(text)
         sample = Sample(
-            reply.text, True, [], latency_ms, input_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
+            text, True, [], latency_ms, input_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
             output_tokens=output_tokens,
             cost=self.prices.cost(options.model or self.model.model, input_tokens=usage.prompt_tokens,
                                   cached_tokens=usage.cached_tokens, output_tokens=output_tokens),
         )
         for check in case.expect:
             if check.kind == "judge":
-                verdict = await self._judge(check.value, messages, reply.text)
+                verdict = await self._judge(check.value, messages, text)
                 if verdict.reason:
                     sample.notes.append(f"judge: {verdict.reason}")
             else:
-                verdict = check_text(check, reply.text, output_tokens=output_tokens, latency_ms=latency_ms)
+                verdict = check_text(check, text, output_tokens=output_tokens, latency_ms=latency_ms)
             if not verdict.passed:
                 sample.passed = False
                 sample.failures.append(f"{check.kind}: {verdict.reason}")
