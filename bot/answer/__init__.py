@@ -11,5 +11,8 @@ edited question alike:
 6. ``record``   (record.py)   the ledger, metrics and the answer's log line, with the stored turns
 
 Each stage is one class built once with what it needs; what flows between them are the
-plain dataclasses of ``parts.py`` (``Context``, ``Answered``).
+plain dataclasses of ``parts.py`` (``Context``, ``Answered``) and ``generate.Generated``.
+The console runs the responder with a terminal writer; evals run generate and deliver
+with a writer of their own (bot/evals/runner.py).  Prompt-file commands (bot/commands.py)
+still make their request their own way.
 """
