@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+import re
 import threading
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -63,9 +64,11 @@ def posts_with_token(slack, channel: str) -> list[str]:
 
 
 def keys_of(redis_url: str, prefix: str, team: str) -> list[str]:
+    """The keys that name workspace ``team`` as a whole id (not inside a random OAuth state)."""
+    named = re.compile(rf"(?<![A-Za-z0-9]){re.escape(team)}(?![A-Za-z0-9])")
     client = sync_client(redis_url)
     try:
-        return sorted(k.decode() for k in client.scan_iter(match=f"{prefix}:*", count=1000) if team in k.decode())
+        return sorted(k.decode() for k in client.scan_iter(match=f"{prefix}:*", count=1000) if named.search(k.decode()))
     finally:
         client.close()
 
