@@ -13,7 +13,8 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import Settings
+from bot.settings_fields import PROJECT_ROOT
 
 HEADER = """# Settings
 
@@ -22,7 +23,7 @@ Part of the [README](../README.md)'s reference.
 ## Settings
 
 Read once at start-up from the environment and `.env` (see `.env.example`). Secrets are never logged.
-This page is generated from the settings class (`python -m bot.settings_doc > docs/settings.md`).
+This page is generated from the settings declarations (`bot/settings_fields.py`; `python -m bot.settings_doc > docs/settings.md`).
 
 | setting | default | meaning |
 | --- | --- | --- |

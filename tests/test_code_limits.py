@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE_LINES, CLASS_LINES, FUNCTION_LINES = 400, 250, 60
-EXEMPT = {("class", "bot/settings.py", "Settings"), ("file", "bot/settings.py", "")}  # every setting, with its meaning
+EXEMPT = {("class", "bot/settings_fields.py", "SettingsFields")}  # every setting, with its meaning: declarations only
 
 # Not yet split: (kind, path, name) -> lines.  Empty since the answer pipeline landed; a part
 # that cannot be split at once is listed here with its size, and may only shrink.
