@@ -50,7 +50,9 @@ def test_people_in_a_row_are_one_turn_and_the_note_closes_it():
     turns = [{"role": "user", "content": '<from name="bob" id="U2"/>\nthe build is red'},
              {"role": "user", "content": '<from name="alice" id="U1"/>\nwhy?'}]
     note = context_note("Friday 4 December 2026", "alice")
+    before = [dict(turn) for turn in turns]
     request = chat_request("Be brief.", turns, note)
+    assert turns == before, "the caller's turns are never changed"
     assert request == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": (
         '<from name="bob" id="U2"/>\nthe build is red\n\n<from name="alice" id="U1"/>\nwhy?'
         '\n\n<context>Today is Friday 4 December 2026. The latest message is from alice.</context>')}]

@@ -99,17 +99,18 @@ class Generate:
         the reply has started, and an answer Slack will not show is abandoned.  ``options``: the
         model and sampling a prompt file or an eval asks for (default: the conversation's)."""
         request = with_images(build_request(context.system_prompt, kept, context.note), images)
+        size = request_tokens(kept, context.fixed_tokens)
         answer, stop = ModelReply(), asyncio.Event()
         flag = StopFlag(stop)
         started = asyncio.get_running_loop().create_future()
         tools = self.tool_rounds(
             ToolContext(message.team, message.channel, message.user, message.reply_thread_ts, message.action_token,
                         only_asker=message.is_direct),
-            reply, room_tokens=self.budget.max_context_tokens - request_tokens(kept, context.fixed_tokens))
+            reply, room_tokens=self.budget.max_context_tokens - size)
         generation = asyncio.ensure_future(
             generate(self.model, request, reply, options=options or ModelOptions(cache_key=self.cache_key(message.conversation)),
                      answer=answer, stop=flag, started=started, tools=tools,
-                     request_tokens=request_tokens(kept, context.fixed_tokens)))
+                     request_tokens=size))
         began = time.perf_counter()
         failure: list[str] = []
         try:

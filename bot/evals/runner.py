@@ -38,11 +38,7 @@ EVAL_MESSAGE = IncomingMessage(EVAL_TEAM, "CEVAL", "channel", "UEVAL", "", "0", 
 
 
 class _EvalWriter:
-    """The eval's deliver target: the answer is kept, not shown."""
-
-    def __init__(self) -> None:
-        self.text = ""
-        self.failure = ""
+    """The eval's deliver target: nothing is shown (the runner reads the generated text)."""
 
     async def start(self) -> bool:
         return True
@@ -51,11 +47,10 @@ class _EvalWriter:
         return None
 
     async def finish(self, text: str) -> list[str]:
-        self.text = text
         return ["eval"]
 
     async def fail(self, sentence: str) -> None:
-        self.failure = sentence
+        return None
 
 
 @dataclass(frozen=True)
@@ -232,7 +227,6 @@ class EvalRunner:
         """One answer through the answer pipeline's generate and deliver stages (delivered to
         the eval, not Slack): what an eval measures is what users get."""
         context, kept, drop, options = self._request(loaded, case, variant)
-        messages = build_request(context.system_prompt, kept, context.note)
         writer = _EvalWriter()
         started = time.perf_counter()
         generated = await self.generate(EVAL_MESSAGE, writer, context, kept, drop, options=options)
@@ -250,7 +244,7 @@ class EvalRunner:
         )
         for check in case.expect:
             if check.kind == "judge":
-                verdict = await self._judge(check.value, messages, text)
+                verdict = await self._judge(check.value, build_request(context.system_prompt, kept, context.note), text)
                 if verdict.reason:
                     sample.notes.append(f"judge: {verdict.reason}")
             else:

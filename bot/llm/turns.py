@@ -41,7 +41,7 @@ def note_line(note: str) -> str:
 def chat_request(system_prompt: str, turns: Iterable[dict[str, Any]], note: str = "") -> list[dict[str, Any]]:
     """The chat-completions ``messages``: ``system_prompt``, then ``turns`` (chat messages of
     the roles user, assistant and tool) in the shape above, with ``note`` in the latest user turn."""
-    messages = [dict(turn) for turn in turns if turn.get("role") != "system"]
+    messages = [turn for turn in turns if turn.get("role") != "system"]
     if note:
         _add_note(messages, note)
     request: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
@@ -51,9 +51,10 @@ def chat_request(system_prompt: str, turns: Iterable[dict[str, Any]], note: str 
 
 
 def _add_note(messages: list[dict[str, Any]], note: str) -> None:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            message["content"] = _joined(message.get("content") or "", note_line(note), separator="")
+    """The note closes the latest user turn (a new message: the callers' turns are never changed)."""
+    for n in range(len(messages) - 1, -1, -1):
+        if messages[n].get("role") == "user":
+            messages[n] = {**messages[n], "content": _joined(messages[n].get("content") or "", note_line(note), separator="")}
             return
 
 
@@ -65,7 +66,7 @@ def _append(request: list[dict[str, Any]], message: dict[str, Any]) -> None:
     last = request[-1]
     if role == "user":
         if last["role"] == "user":
-            last["content"] = _joined(last["content"], message.get("content") or "")
+            request[-1] = {**last, "content": _joined(last["content"], message.get("content") or "")}
             return
         if last["role"] == "tool":  # a tool round with no answer after it
             request.append({"role": "assistant", "content": UNFINISHED})

@@ -73,7 +73,7 @@ class Gate:
         self.client = client
 
     async def check(self, channel: str, audience: Audience) -> str | None:
-        info = await self._info(channel)
+        info = await self.info(channel)
         if info is None:
             return CANNOT_READ
         source = source_of(info)
@@ -82,16 +82,17 @@ class Gate:
         member = await self._member(info, audience.asker) if source.private or not full else False
         destination = None
         if not audience.only_asker and channel != audience.channel and not source.private and full:
-            other = await self._info(audience.channel)
+            other = await self.info(audience.channel)
             destination = source_of(other) if other is not None else None
         return verdict(source, audience, Asker(full, member), destination)
 
     async def is_private(self, channel: str) -> bool:
         """Whether ``channel`` is a private channel, DM or group DM (True when Slack cannot tell)."""
-        info = await self._info(channel)
+        info = await self.info(channel)
         return True if info is None else source_of(info).private
 
-    async def _info(self, channel: str) -> dict[str, Any] | None:
+    async def info(self, channel: str) -> dict[str, Any] | None:
+        """``conversations.info``'s channel (None when Slack cannot tell): the one place it is asked."""
         response = await call_quietly("conversations.info", self.client.conversations_info(channel=channel),
                                       level=logging.INFO)
         return (response or {}).get("channel") or None

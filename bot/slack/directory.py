@@ -42,6 +42,7 @@ class Directory:
     def __init__(self, client: AsyncWebClient, store: ConversationStore) -> None:
         self.client = client
         self.store = store
+        self.gate = Gate(client)  # conversations.info and the audience rule (bot/slack/audience.py)
         self._local: dict[tuple[str, str], str] = {}
         self._in_flight: dict[tuple[str, str], asyncio.Future[str]] = {}
         self._lookups = asyncio.Semaphore(CONCURRENT_LOOKUPS)
@@ -59,17 +60,16 @@ class Directory:
 
     async def channel_creator(self, team: str, channel: str) -> str | None:
         """Who created ``channel`` (not cached: asked only for permission checks)."""
-        response = await call_quietly("conversations.info", self.client.conversations_info(channel=channel), level=logging.INFO)
-        return ((response or {}).get("channel") or {}).get("creator") or None
+        return ((await self.gate.info(channel)) or {}).get("creator") or None
 
     async def is_private(self, channel: str) -> bool:
         """Whether ``channel`` is a private channel, DM or group DM (True when Slack cannot tell)."""
-        return await Gate(self.client).is_private(channel)
+        return await self.gate.is_private(channel)
 
     async def may_show(self, channel: str, audience: Audience) -> str | None:
         """None when content of ``channel`` may be shown to ``audience``; else the sentence
         to say instead (the rule: bot/slack/audience.py)."""
-        return await Gate(self.client).check(channel, audience)
+        return await self.gate.check(channel, audience)
 
     async def _cached(self, team: str, key: str, fetch: Callable[[str], Awaitable[str | None]]) -> str:
         local_key = (team, key)
