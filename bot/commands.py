@@ -2,36 +2,41 @@
 
 ``prepare`` is instant (it only parses the text), so the command can be
 acknowledged within Slack's 3 seconds with either the usage hint or "working
-on it"; ``run`` reads Slack if the prompt summarises, renders the prompt, and
-streams the model's answer into a reply writer.
+on it"; ``run`` runs the answer's stages (bot/answer/) for it: admit, its request (the
+prompt rendered, with the Slack messages it summarises), generate, deliver, record.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from redis.exceptions import RedisError
 
+from bot.answer.admit import AdmissionIn
+from bot.answer.generate import ToolChoice
+from bot.answer.parts import Context
+from bot.answer.prepare import prompt_file_request
 from bot.command_args import ArgumentError, HistoryRequest, parse_arguments
-from bot.llm.generation import billed_tokens, failure_sentence, generate
-from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
-from bot.prompts import Prompt, PromptCatalog
+from bot.delivery.flood import FloodLimit, FloodVerdict, verdict
+from bot.llm.model import ModelOptions
 from bot.llm.writer import ReplyWriter
-from bot.responder import Responder
-from bot.slack.transcripts import transcript_lines
 from bot.memory.batch import Batch
-from bot.tools.base import ToolContext
-from bot.usage.ledger import CallUsage
-from bot.usage.quotas import refusal
+from bot.memory.conversation import StoredMessage
+from bot.memory.store import ConversationStore
+from bot.memory.trimming import message_token_cap
+from bot.prompts import Prompt, PromptCatalog
+from bot.responder import Responder
 from bot.slack.audience import CANNOT_READ, Audience
+from bot.slack.events import COMMAND, IncomingMessage
 from bot.slack.history import HistoryUnavailable
 from bot.slack.text import mentioned_user_ids, to_readable
-from bot.memory.store import ConversationStore
+from bot.slack.transcripts import transcript_lines
 from bot.tokens import TokenCounter
-from bot.memory.trimming import message_token_cap
+from bot.tools.base import ToolContext
 from bot.wording import CANNOT_READ_CONVERSATION, INTERNAL_FAILURE, STORE_FAILED
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,12 @@ class CommandRequest:
     command: str
     text: str
     direct: bool = False
+    trigger: str = field(default_factory=lambda: f"cmd-{time.time_ns()}")  # Slack's trigger_id: this invocation
+
+    def as_message(self) -> IncomingMessage:
+        """The invocation as the job the answer's stages take (kind COMMAND: it is no thread)."""
+        return IncomingMessage(self.team, self.channel, "im" if self.direct else "channel", self.user, self.text,
+                               self.trigger, None, True, self.command, kind=COMMAND)
 
     @classmethod
     def from_slack(cls, payload: Mapping[str, Any]) -> "CommandRequest":
@@ -70,6 +81,7 @@ class CommandRequest:
             command=str(payload.get("command") or ""),
             text=str(payload.get("text") or ""),
             direct=channel.startswith("D") or payload.get("channel_name") == "directmessage",
+            **({"trigger": str(payload["trigger_id"])} if payload.get("trigger_id") else {}),
         )
 
 
@@ -100,7 +112,6 @@ class CommandRunner:
         self,
         *,
         catalog: PromptCatalog,
-        model: ModelClient,
         counter: TokenCounter,
         store: ConversationStore,
         responder: Responder,
@@ -108,9 +119,10 @@ class CommandRunner:
         max_context_tokens: int,
         bot_name: str,
         now: Callable[[], datetime],
+        flood: FloodLimit | None = None,
     ) -> None:
         self.catalog = catalog
-        self.model = model
+        self.flood = flood
         self.counter = counter
         self.store = store
         self.responder = responder
@@ -142,99 +154,85 @@ class CommandRunner:
             await writer.fail(INTERNAL_FAILURE)
 
     async def _run(self, prepared: PreparedCommand, writer: ReplyWriter) -> None:
-        request, prompt, header = prepared.request, prepared.prompt, prepared.prompt.header
-        persona = await self.store.get_persona(request.team, request.channel)
-        variables = await self.responder.common_variables(request.team, request.channel, request.user, request.direct)
-        system_prompt = self.responder.system_prompt_for(variables, persona)
-        system_tokens = self.responder.count_system(system_prompt)
-        values = dict(variables)
-        for name, value in prepared.values.items():
-            values[name] = await self._readable(request.team, value)
-        if prepared.history is not None:
-            linked = prepared.history.channel
-            audience = Audience(request.team, request.channel, request.user, header.visibility != "public")
-            refused = await self.responder.directory.may_show(linked, audience) \
-                if linked and linked != request.channel else None
-            if refused is not None:
-                log.info("%s refused: %s's content may not be shown to this audience", request.command, linked)
-                await writer.fail(CANNOT_READ_CONVERSATION if refused == CANNOT_READ else refused)
-                return
-            empty_render = self.counter.count_message(prompt.render({**values, "messages": "", "source": ""}))
-            room = message_token_cap(self.max_context_tokens, system_tokens) - empty_render
-            try:
-                values["messages"], values["source"] = await self._transcript(request, prepared.history, room)
-            except HistoryUnavailable as exc:
-                log.info("%s could not read history: %s", request.command, exc.error)
-                await writer.fail(HISTORY_ERRORS.get(exc.error, HISTORY_FAILED).format(bot=self.bot_name))
-                return
-            if not values["messages"]:
-                await writer.fail(NOTHING_TO_SUMMARISE)
-                return
-        user_message = prompt.render(values)
-        user_message = self.counter.shorten(user_message, message_token_cap(self.max_context_tokens, system_tokens))
-        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_message}]
-        refused = await self._refusal(request)
+        """The command as an answer's stages: admit (allowlists, flood, quotas) before Slack is
+        read, its request (the prompt file rendered with its arguments and the messages it
+        summarises), then generate, deliver and record as for any answer."""
+        request, header, stages = prepared.request, prepared.prompt.header, self.responder
+        message = request.as_message()
+        refused = stages.access.refusal(request.user, request.channel, request.direct)
         if refused is not None:
-            self._count("refused")
+            stages.outcomes.count(message, "not_allowed")
             await writer.fail(refused)
             return
-        if not await writer.start():
-            log.warning("could not deliver %s; abandoned", request.command)
+        if not await stages.admit(message, writer, self._admission_in(message), tell=writer.fail):
             return
-        options = ModelOptions(model=header.model, temperature=header.temperature, max_output_tokens=header.max_output_tokens)
-        tools = self.responder.tool_rounds(
-            ToolContext(request.team, request.channel, request.user, only_asker=header.visibility != "public"),
-            writer, patterns=header.tools,
-            room_tokens=self.max_context_tokens - system_tokens - self.counter.count_message(user_message),
-        ) if header.tools else None
-        answer = ModelReply()
-        try:
-            await generate(self.model, messages, writer, options, answer=answer, tools=tools,
-                           request_tokens=system_tokens + self.counter.count_message(user_message) + 3)
-        except ModelError as exc:
-            log.warning("model failed for %s: %s", request.command, exc.kind)
-            self._count("model_error")
-            await writer.fail(failure_sentence(exc))
+        built = await self._request(prepared, writer)
+        if built is None:
             return
-        finally:
-            await self._bill(request, prompt.name, options.model or self.model.model, answer)
-        await writer.finish(answer.text)
-        self._count("answered")
-        log.info("answered %s (%s v%d)", request.command, prompt.name, header.version)
-
-    async def _bill(self, request: CommandRequest, prompt_name: str, model: str, answer: ModelReply) -> None:
-        """Every request the command made is paid for, whether it answered or failed."""
-        prompt_tokens, completion_tokens = billed_tokens(answer, self.counter)
-        ledger = self.responder.ledger
-        if ledger is None or not (prompt_tokens or completion_tokens):
-            return
+        context, turn, options = built
+        tools = ToolChoice(ToolContext(request.team, request.channel, request.user,
+                                       only_asker=header.visibility != "public"), header.tools)
+        generated = await stages.generate(message, writer, context, [turn], 0, options=options, tools=tools)
+        answered = await stages.deliver(message, writer, generated)
         batch = Batch()
-        usage = CallUsage(model, prompt_name, prompt_tokens, answer.usage.cached_tokens, completion_tokens)
-        cost = ledger.record_in(batch, request.team, request.channel, request.user, usage, self.now())
+        stages.record(message, context, [turn], answered, batch)  # every request is paid for, answered or not
         try:
             await batch.run(self.store.redis)
         except RedisError:
             log.warning("could not record the usage of %s", request.command)
-        if self.responder.metrics is not None:
-            self.responder.metrics.model_call(usage.model, input_tokens=usage.input_tokens,
-                                              cached_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
-                                              cost=cost)
 
-    def _count(self, outcome: str) -> None:
-        if self.responder.metrics is not None:
-            self.responder.metrics.answered("command", outcome)
+    def _admission_in(self, message: IncomingMessage) -> AdmissionIn:
+        """A command counts against its sender's flood limit like a message (by its trigger)."""
+        if self.flood is None:
+            return lambda batch: lambda: None
+        flood = self.flood
 
-    async def _refusal(self, request: CommandRequest) -> str | None:
-        """Why the command may not reach the model (the allowlists, a quota), in one sentence; None: it may."""
-        responder = self.responder
-        refused = responder.access.refusal(request.user, request.channel, request.direct)
-        if refused is not None or responder.ledger is None or not responder.quotas.any:
-            return refused
-        spent = await responder.ledger.spent(self.store.redis, request.team, request.channel, request.user, self.now())
-        over = refusal(spent, responder.quotas, request.user, self.now())
-        if over is not None:
-            log.info("quota %s: %s refused for %s", over.limit, request.command, request.user)
-        return over.sentence if over is not None else None
+        def admission_in(batch: Batch) -> Callable[[], FloodVerdict | None]:
+            reply = flood.check_in(batch, message.team, message.user, message.job_id)
+            return lambda: verdict(reply)
+        return admission_in
+
+    async def _request(
+        self, prepared: PreparedCommand, writer: ReplyWriter
+    ) -> tuple[Context, StoredMessage, ModelOptions] | None:
+        """The prompt file's request (prepare's and gather's part for a command); None when the
+        asker was told why there is none (a source they may not show here, Slack would not
+        give its messages, nothing to summarise)."""
+        request, prompt = prepared.request, prepared.prompt
+        persona = await self.store.get_persona(request.team, request.channel)
+        prepare = self.responder.prepare
+        variables = await prepare.common_variables(request.team, request.channel, request.user, request.direct)
+        system_prompt = prepare.system_prompt_for(variables, persona)
+        system_tokens = prepare.count_system(system_prompt)
+        values = dict(variables)
+        for name, value in prepared.values.items():
+            values[name] = await self._readable(request.team, value)
+        if prepared.history is not None:
+            told = await self._history_into(values, prepared, system_tokens)
+            if told is not None:
+                await writer.fail(told)
+                return None
+        return prompt_file_request(prompt, values, system_prompt, system_tokens, self.counter, self.max_context_tokens)
+
+    async def _history_into(self, values: dict[str, str], prepared: PreparedCommand, system_tokens: int) -> str | None:
+        """Put the messages to summarise and their source into ``values``; else the sentence why not."""
+        request, prompt, wanted = prepared.request, prepared.prompt, prepared.history
+        assert wanted is not None
+        linked = wanted.channel
+        audience = Audience(request.team, request.channel, request.user, prompt.header.visibility != "public")
+        refused = await self.responder.directory.may_show(linked, audience) \
+            if linked and linked != request.channel else None
+        if refused is not None:
+            log.info("%s refused: %s's content may not be shown to this audience", request.command, linked)
+            return CANNOT_READ_CONVERSATION if refused == CANNOT_READ else refused
+        empty_render = self.counter.count_message(prompt.render({**values, "messages": "", "source": ""}))
+        room = message_token_cap(self.max_context_tokens, system_tokens) - empty_render
+        try:
+            values["messages"], values["source"] = await self._transcript(request, wanted, room)
+        except HistoryUnavailable as exc:
+            log.info("%s could not read history: %s", request.command, exc.error)
+            return HISTORY_ERRORS.get(exc.error, HISTORY_FAILED).format(bot=self.bot_name)
+        return None if values["messages"] else NOTHING_TO_SUMMARISE
 
     async def _readable(self, team: str, text: str) -> str:
         names = await self.responder.directory.user_names(team, mentioned_user_ids(text))

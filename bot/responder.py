@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 from redis.exceptions import RedisError
 
@@ -32,7 +32,6 @@ from bot.delivery.run import JobRun
 from bot.delivery.stops import StopSignals
 from bot.files.reader import FileReader
 from bot.llm.model import ModelClient
-from bot.llm.writer import ReplyWriter
 from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, StoredMessage, answer_start
 from bot.memory.store import ConversationState, ConversationStore
@@ -44,8 +43,8 @@ from bot.slack.events import EDIT, REGENERATE, IncomingMessage
 from bot.slack.answer_messages import POSTING
 from bot.slack.text import strip_bot_mention
 from bot.tokens import TokenCounter
-from bot.tools.base import Approver, ToolContext
-from bot.tools.rounds import ToolLimits, ToolRounds
+from bot.tools.base import Approver
+from bot.tools.rounds import ToolLimits
 from bot.tools.tenancy import ToolTenancy
 from bot.tools.toolbox import Toolbox
 from bot.usage.ledger import Ledger
@@ -119,21 +118,6 @@ class Responder:
         if self.notes is not None:
             await self.notes.note(message, text)
 
-    # What commands share with answers (bot/commands.py).
-    def system_prompt_for(self, variables: Mapping[str, str], persona: str | None) -> str:
-        return self.prepare.system_prompt_for(variables, persona)
-
-    def count_system(self, system_prompt: str) -> int:
-        return self.prepare.count_system(system_prompt)
-
-    async def common_variables(self, team: str, channel: str, user: str, direct: bool) -> dict[str, str]:
-        return await self.prepare.common_variables(team, channel, user, direct)
-
-    def tool_rounds(
-        self, context: ToolContext, reply: ReplyWriter, *, room_tokens: int, patterns: Sequence[str] | None = None
-    ) -> ToolRounds | None:
-        return self.generate.tool_rounds(context, reply, room_tokens=room_tokens, patterns=patterns)
-
     # ------------------------------------------------------------------
     async def handle(self, job: IncomingMessage, run: JobRun) -> None:
         """Do one queued job: answer a message, answer an edited one again, or regenerate.
@@ -186,7 +170,7 @@ class Responder:
         context = await self.prepare(message, state)
         reply = self.replies(message, replace=await self._earlier_attempt(message, run), on_shown=run.shown,
                              may_write=run.may_write)
-        if not await self.admit(message, run, reply):  # before anything is read from Slack or downloaded
+        if not await self.admit(message, reply, run.admission_in):  # before anything is read from Slack or downloaded
             await run.commit(Commit())
             return
         starting = asyncio.ensure_future(reply.start())  # the thinking status while the thread and files are read
@@ -269,7 +253,7 @@ class Responder:
         drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
         reply = self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write)
-        if not await self.admit(job, run, reply):
+        if not await self.admit(job, reply, run.admission_in):
             await run.commit(Commit())
             return
         answered = await self.deliver(job, reply, await self.generate(job, reply, context, window[drop:], drop))

@@ -50,9 +50,9 @@ def build_services(
     tenancy = ToolTenancy(settings.distributed, settings.tools_workspace_ids)
     responder = build_responder(core, directory=directory, replies=replies, threads=threads, identity=identity,
                                 notes=notes, now=now, toolbox=toolbox, approvals=approvals, files=files, tenancy=tenancy)
+    flood = FloodLimit(core.store.redis, core.store.keys, per_minute=settings.user_messages_per_minute)
     commands = CommandRunner(
         catalog=core.catalog,
-        model=core.model,
         counter=core.counter,
         store=core.store,
         responder=responder,
@@ -60,6 +60,7 @@ def build_services(
         max_context_tokens=settings.max_context_tokens,
         bot_name=settings.bot_name,
         now=now,
+        flood=flood,
     )
     management = Management(
         command=settings.management_command,
@@ -77,7 +78,7 @@ def build_services(
         core.store, responder, core.tasks,
         lease_seconds=settings.lease_seconds,
         max_concurrent=settings.max_concurrent_answers,
-        flood=FloodLimit(core.store.redis, core.store.keys, per_minute=settings.user_messages_per_minute),
+        flood=flood,
         workspace_for=None if workspaces is None else (
             lambda message: workspaces.find(team_id=message.team, enterprise_id=message.enterprise,
                                             is_enterprise_install=message.org_install)),

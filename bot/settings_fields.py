@@ -125,7 +125,8 @@ class SettingsFields(BaseSettings):
     max_concurrent_answers: int = Field(default=200, ge=1, le=10_000, alias="MAX_CONCURRENT_ANSWERS")
     """conversations one process answers at once; more wait in Redis for any process with room"""
     user_messages_per_minute: int = Field(default=20, ge=1, le=10_000, alias="USER_MESSAGES_PER_MINUTE")
-    """messages one person gets answered in any minute; the first one over gets one private note, the rest are skipped"""
+    """messages (edits answered again, regenerations and prompt-file commands included) one person gets answered in any
+    minute; the first message over gets one private note, the rest are skipped; a command over it is told so"""
     model_breaker_failures: int = Field(default=5, ge=1, le=1000, alias="MODEL_BREAKER_FAILURES")
     """model failures in a row (429, 5xx, timeouts, connection errors) after which the bot says at once that the model
     is unavailable"""

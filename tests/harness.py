@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
@@ -23,6 +24,7 @@ from bot.web import create_web_app
 from .fakes.slack_api import BOT_TOKEN, BOT_USER_ID, TEAM_ID
 
 SIGNING_SECRET = "test-signing-secret"
+TRIGGERS = itertools.count(1)
 
 
 # The buttons on a finished answer.
@@ -235,7 +237,8 @@ class SlackSender:
             "token": "legacy-verification-token", "team_id": team, "team_domain": "example",
             "channel_id": channel, "channel_name": "directmessage" if channel.startswith("D") else "general",
             "user_id": user, "user_name": user.lower(), "command": command, "text": text, "api_app_id": "A0001",
-            "is_enterprise_install": "false", "response_url": response_url, "trigger_id": "1.2.3",
+            "is_enterprise_install": "false", "response_url": response_url,
+            "trigger_id": f"{int(time.time())}.{next(TRIGGERS)}.{uuid.uuid4().hex}",  # Slack's: one per invocation
         }
         body = urlencode(form).encode()
         return self.post(body, content_type="application/x-www-form-urlencoded", base_url=base_url)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
-from .harness import SlackSender, mention
+from bot.usage.ledger import day, usage_key
+from bot.wording import FLOODED
+
+from .fakes.openai_api import Scripted
+from .fakes.slack_api import TEAM_ID
+from .harness import SlackSender, eventually, mention
+from .test_e2e_paid_for import user_tokens_today
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,8 +106,6 @@ def test_summarize_where_the_bot_is_not_invited_says_so(app, sender, slack, mode
 def test_model_failure_reaches_the_caller_as_one_private_sentence(app, sender, slack, model):
     from bot.wording import MODEL_FAILED
 
-    from .fakes.openai_api import Scripted
-
     model.enqueue(Scripted(status=500))
     sender.send_command("/ask", "fail please", response_url=slack.response_url("f"))
     [delivery] = slack.wait_for_response("f")
@@ -178,8 +183,6 @@ def test_mention_and_commands_in_a_channel_count_towards_usage(app, sender, slac
 def test_public_command_failure_is_told_privately_and_the_placeholder_removed(start_app, slack, model, tmp_path):
     from bot.wording import MODEL_FAILED
 
-    from .fakes.openai_api import Scripted
-
     app = start_app(PROMPTS_DIR=str(with_public_shout_command(tmp_path)))
     sender = SlackSender(app.url)
     try:
@@ -191,3 +194,53 @@ def test_public_command_failure_is_told_privately_and_the_placeholder_removed(st
         assert slack.posts() == [], "nothing public is left behind"
     finally:
         sender.close()
+
+
+def test_commands_count_against_the_flood_limit(start_app, slack, model):
+    app = start_app(USER_MESSAGES_PER_MINUTE=2)
+    sender = SlackSender(app.url)
+    try:
+        for n in range(3):
+            sender.send_command("/ask", f"question {n}", response_url=slack.response_url(f"f{n}"))
+            slack.wait_for_response(f"f{n}")
+    finally:
+        sender.close()
+    assert [slack.responses[f"f{n}"][0]["text"].startswith("Answer to:") for n in range(3)] == [True, True, False]
+    assert slack.responses["f2"][0]["text"] == FLOODED, "the caller waiting on the command hears why"
+    assert len(model.requests) == 2
+
+
+def test_a_command_is_billed_under_its_prompt_files_model(start_app, slack, model, tmp_path):
+    folder = copy_prompts(tmp_path)
+    (folder / "haiku.md").write_text(
+        "---\nname: haiku\nversion: 1\ndescription: A haiku\ncommand: /haiku\nusage: <topic>\nmodel: gpt-4.1\n"
+        "arguments:\n  - name: topic\n    kind: text\n---\nWrite a haiku about ${topic}.\n")
+    app = start_app(PROMPTS_DIR=str(folder))
+    model.enqueue(Scripted(text="Leaves fall.", usage=(100, 0, 10)))
+    sender = SlackSender(app.url)
+    try:
+        sender.send_command("/haiku", "autumn", response_url=slack.response_url("h"))
+        slack.wait_for_response("h")
+    finally:
+        sender.close()
+    core = app.runtime.core
+    key = usage_key(core.store.keys, TEAM_ID, day(datetime.now(timezone.utc)))
+    eventually(lambda: app.call(lambda: core.store.redis.hget(key, "model:gpt-4.1:in")), "the command's usage recorded")
+    fields = app.call(lambda: core.store.redis.hgetall(key))
+    found = {k.decode() if isinstance(k, bytes) else k: int(v) for k, v in fields.items()}
+    assert found["model:gpt-4.1:in"] == 100 and found["model:gpt-4.1:out"] == 10 and found["prompt:haiku:calls"] == 1
+    assert not any(name.startswith("model:gpt-4o-mini") for name in found), "billed under the model that answered"
+
+
+def test_a_response_url_post_refused_once_is_sent_again_from_where_it_stopped(app, sender, slack, model):
+    long = "\n\n".join(f"Paragraph {n}: " + "words " * 300 for n in range(7))  # two response_url posts
+    model.enqueue(Scripted(text=long, usage=(100, 0, 4000), chunk_chars=2000))
+    slack.fail_next("response/long", "expired_url", status=500, after=1)  # the second post fails once
+    sender.send_command("/ask", "a long one", response_url=slack.response_url("long"))
+    first, second = slack.wait_for_response("long", count=2, timeout=15)
+    assert [name for name, _ in slack.refused_responses] == ["long"]
+    assert first["replace_original"] is True and second["replace_original"] is False
+    assert first["text"].startswith("Paragraph 0:") and "Paragraph 6:" in second["text"]
+    assert second["text"] == slack.refused_responses[0][1]["text"], "the refused chunk is the one sent again"
+    eventually(lambda: user_tokens_today(app) > 0, "the answer recorded (after its delivery ended)")
+    assert len(slack.responses["long"]) == 2, "no chunk sent twice"

@@ -10,7 +10,7 @@ from typing import Awaitable, Callable
 
 from bot.answer.outcomes import Outcomes
 from bot.answer.parts import release
-from bot.delivery.run import JobRun
+from bot.delivery.flood import FloodVerdict
 from bot.llm.writer import ReplyWriter
 from bot.memory.batch import Batch
 from bot.memory.store import ConversationStore
@@ -21,6 +21,9 @@ from bot.usage.quotas import QuotaLimits, refusal
 from bot.wording import FLOODED
 
 log = logging.getLogger(__name__)
+
+# Adds a job's flood count to a round trip; returns how to read the verdict once it ran (None: not counted).
+AdmissionIn = Callable[[Batch], Callable[[], "FloodVerdict | None"]]
 
 
 class Admit:
@@ -34,9 +37,14 @@ class Admit:
         self.outcomes = outcomes
         self.metrics = metrics
 
-    async def __call__(self, message: IncomingMessage, run: JobRun, reply: ReplyWriter) -> bool:
+    async def __call__(self, message: IncomingMessage, reply: ReplyWriter, admission_in: AdmissionIn,
+                       tell: Callable[[str], Awaitable[None]] | None = None) -> bool:
+        """Whether the job may go on.  ``admission_in`` adds the flood count (and a job's "may
+        post" mark) to the round trip; ``tell``: how the asker hears a refusal when they are
+        waiting on ``reply`` itself (a command), else a private note (the first flooded message
+        of a minute only: the rest are dropped quietly)."""
         batch = Batch()
-        flood_verdict = run.admission_in(batch)
+        flood_verdict = admission_in(batch)
         spent = self.ledger.spent_in(batch, message.team, message.channel, message.user, self.now()) \
             if self.ledger is not None and self.quotas.any else None
         prepare = getattr(reply, "prepare", None)
@@ -46,7 +54,9 @@ class Admit:
         verdict = flood_verdict()
         if verdict is not None and verdict.over:
             log.info("flood limit: not answering %s from %s", message.job_id, message.user)
-            if verdict.first_over:
+            if tell is not None:
+                await tell(FLOODED)
+            elif verdict.first_over:
                 await self.note(message, FLOODED)
             await release(reply)
             self.outcomes.count(message, "flooded")
@@ -57,7 +67,7 @@ class Admit:
             self.outcomes.count(message, "over_quota")
             if self.metrics is not None:
                 self.metrics.quota_refusals.labels(over.limit).inc()
-            await self.note(message, over.sentence)
+            await (tell(over.sentence) if tell is not None else self.note(message, over.sentence))
             await release(reply)
             return False
         return True

@@ -32,7 +32,7 @@ class Deliver:
 
     async def __call__(self, message: IncomingMessage, reply: ReplyWriter, generated: Generated) -> Answered:
         if generated.text is None:
-            return Answered(None, [], usage=generated.usage)
+            return Answered(None, [], usage=generated.usage, model=generated.model)
         cid, text, answer = message.conversation, generated.text, generated.usage
         final = text + STOPPED_MARK if generated.stopped else text
         posted = await reply.finish(final)
@@ -62,4 +62,4 @@ class Deliver:
             user=self.identity.user_id,
         )
         return Answered(turn, posted, generated.stopped, answer, tool_turns=generated.tool_turns,
-                        seconds=seconds, first_token_seconds=first_token)
+                        seconds=seconds, first_token_seconds=first_token, model=generated.model)

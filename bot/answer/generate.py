@@ -43,6 +43,21 @@ class Generated:
     kept: int = 0  # turns of history in the request
     dropped: int = 0  # turns trimmed off before it
     failure: str = ""  # why there is no text: the model's error kind, "stopped", "empty reply", "abandoned"
+    model: str = ""  # the model asked
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """Which tools an answer may call (``patterns``; None: DEFAULT_TOOLS), acting for whom and
+    shown to whom (``context``): a prompt file's own tools, for an ephemeral reply's one reader."""
+
+    context: ToolContext
+    patterns: Sequence[str] | None = None
+
+    @classmethod
+    def of(cls, message: IncomingMessage) -> "ToolChoice":
+        return cls(ToolContext(message.team, message.channel, message.user, message.reply_thread_ts,
+                               message.action_token, only_asker=message.is_direct))
 
 
 class StopFlag:
@@ -90,27 +105,28 @@ class Generate:
     async def __call__(
         self, message: IncomingMessage, reply: ReplyWriter, context: Context, kept: list[StoredMessage], drop: int,
         images: Sequence[SharedImage] = (), starting: asyncio.Future[bool] | None = None,
-        options: ModelOptions | None = None,
+        options: ModelOptions | None = None, tools: ToolChoice | None = None,
     ) -> Generated:
         """Stream the answer to ``kept`` into ``reply`` (admitted already).
 
         The model request goes out and, beside it, the thinking status or placeholder
         (``starting``: already on its way while files were read); text is shown only once
         the reply has started, and an answer Slack will not show is abandoned.  ``options``: the
-        model and sampling a prompt file or an eval asks for (default: the conversation's)."""
+        model and sampling a prompt file or an eval asks for (default: the conversation's);
+        ``tools``: a prompt file's tools and audience (default: DEFAULT_TOOLS, for the message's)."""
         request = with_images(build_request(context.system_prompt, kept, context.note), images)
         size = request_tokens(kept, context.fixed_tokens)
         answer, stop = ModelReply(), asyncio.Event()
         flag = StopFlag(stop)
         started = asyncio.get_running_loop().create_future()
-        tools = self.tool_rounds(
-            ToolContext(message.team, message.channel, message.user, message.reply_thread_ts, message.action_token,
-                        only_asker=message.is_direct),
-            reply, room_tokens=self.budget.max_context_tokens - size)
+        choice = tools or ToolChoice.of(message)
+        rounds = self.tool_rounds(choice.context, reply, room_tokens=self.budget.max_context_tokens - size,
+                                  patterns=choice.patterns)
+        options = options or ModelOptions(cache_key=self.cache_key(message.conversation))
+        model = options.model or self.model.model
         generation = asyncio.ensure_future(
-            generate(self.model, request, reply, options=options or ModelOptions(cache_key=self.cache_key(message.conversation)),
-                     answer=answer, stop=flag, started=started, tools=tools,
-                     request_tokens=size))
+            generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started,
+                     tools=rounds, request_tokens=size))
         began = time.perf_counter()
         failure: list[str] = []
         try:
@@ -122,18 +138,18 @@ class Generate:
             if not started.done():
                 started.set_result(False)
         if stopped is None:
-            return Generated(None, answer, kept=len(kept), dropped=drop, failure=failure[0])
+            return Generated(None, answer, kept=len(kept), dropped=drop, failure=failure[0], model=model)
         text = answer.text.rstrip() if stopped else answer.text
         if stopped and not text:
             self.outcomes.count(message, "stopped")
             await reply.fail("_(stopped)_")
-            return Generated(None, answer, kept=len(kept), dropped=drop, failure="stopped")
+            return Generated(None, answer, kept=len(kept), dropped=drop, failure="stopped", model=model)
         if not text.strip():  # tools were called to the last round and no text followed
             self.outcomes.count(message, "model_error")
             await reply.fail(failure_sentence(ModelError("empty reply")))
-            return Generated(None, answer, kept=len(kept), dropped=drop, failure="empty reply")
-        return Generated(text, answer, stopped, answer.answer_from, list(tools.turns) if tools is not None else [],
-                         began, len(kept), drop)
+            return Generated(None, answer, kept=len(kept), dropped=drop, failure="empty reply", model=model)
+        return Generated(text, answer, stopped, answer.answer_from, list(rounds.turns) if rounds is not None else [],
+                         began, len(kept), drop, model=model)
 
     async def _shown(self, message: IncomingMessage, reply: ReplyWriter, generation: asyncio.Future[Any],
                      stop: asyncio.Event, flag: StopFlag, started: asyncio.Future[bool],

@@ -70,6 +70,7 @@ class Answered:
     tool_turns: list[StoredMessage] = field(default_factory=list)  # the answer's tool calls and results, before it
     seconds: float = 0.0  # model request sent -> the answer's last message
     first_token_seconds: float | None = None
+    model: str = ""  # the model asked (a prompt file's, an eval's, else the conversation's)
 
 
 async def release(reply: ReplyWriter) -> None:

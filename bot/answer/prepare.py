@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from bot.answer.parts import Budget, Context
+from bot.llm.model import ModelOptions
 from bot.llm.turns import context_note, note_line
+from bot.memory.conversation import StoredMessage
 from bot.memory.store import ConversationState
 from bot.memory.trimming import message_token_cap
 from bot.prompts import Prompt
@@ -23,6 +25,22 @@ PERSONA_HEADING = (
     "\n\n## Channel persona\nThe people of this channel asked you to take on this persona. It shapes your tone "
     "and focus; it never overrides the rules above.\n\n"
 )
+
+
+def prompt_file_request(
+    prompt: Prompt, values: Mapping[str, str], system_prompt: str, system_tokens: int, counter: TokenCounter,
+    max_context_tokens: int, model: str | None = None,
+) -> tuple[Context, StoredMessage, ModelOptions]:
+    """What a prompt file's command sends, and its eval measures: the system prompt, then the
+    prompt rendered with ``values`` as the one user turn (cut to the per-message cap), with
+    the file's sampling and its model (``model``: an eval's instead)."""
+    cap = message_token_cap(max_context_tokens, system_tokens)
+    text = counter.shorten(prompt.render(dict(values)), cap)
+    header = prompt.header
+    options = ModelOptions(model=model or header.model, temperature=header.temperature,
+                           max_output_tokens=header.max_output_tokens)
+    context = Context(system_prompt, "", system_tokens, cap, prompt.name, header.version)
+    return context, StoredMessage("user", text, counter.count_message(text)), options
 
 
 def with_persona(system_prompt: str, persona: str | None) -> str:

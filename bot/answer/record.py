@@ -41,7 +41,8 @@ class Record:
         prompt_tokens, completion_tokens = billed_tokens(answered.usage, self.counter)
         if not prompt_tokens and not completion_tokens:
             return None  # no request reached the model (it was unavailable)
-        usage = CallUsage(self.model.model, context.prompt_name, prompt_tokens,
+        model = answered.model or self.model.model
+        usage = CallUsage(model, context.prompt_name, prompt_tokens,
                           answered.usage.usage.cached_tokens, completion_tokens)
         cost = self.ledger.record_in(batch, message.team, message.channel, message.user, usage, self.now()) \
             if self.ledger is not None else None
@@ -62,7 +63,7 @@ class Record:
         return {
             "ts": answered.posted[0], "parts": answered.posted, "asker": message.user,
             "channel_type": message.channel_type, "prompt": context.prompt_name,
-            "prompt_version": context.prompt_version, "model": self.model.model,
+            "prompt_version": context.prompt_version, "model": model,
             "context_tokens": request_tokens(kept, context.fixed_tokens), "stopped": answered.stopped,
             "generation": message.kind,
         }

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from bot.answer.deliver import Deliver
 from bot.answer.generate import Generate
+from bot.answer.prepare import prompt_file_request
 from bot.answer.outcomes import Outcomes
 from bot.answer.parts import BotIdentity, Budget, Context
 from bot.evals.cases import Case, EvalFileError, LoadedFile
@@ -208,13 +209,9 @@ class EvalRunner:
         model = self._model_for(loaded, variant)
         if loaded.spec.prompt is not None:
             prompt: Prompt = variant.prompts.prompts[loaded.spec.prompt]
-            user = prompt.render({**common, **case.vars})
-            cap = message_token_cap(self.max_context_tokens, system_tokens)
-            user = self.counter.shorten(user, cap)
-            header = prompt.header
-            options = ModelOptions(model=model, temperature=header.temperature, max_output_tokens=header.max_output_tokens)
-            context = Context(system, "", system_tokens, cap, prompt.name, header.version)
-            return context, [StoredMessage("user", user, self.counter.count_message(user))], 0, options
+            context, turn, options = prompt_file_request(prompt, {**common, **case.vars}, system, system_tokens,
+                                                         self.counter, self.max_context_tokens, model)
+            return context, [turn], 0, options
         note = context_note(common["date"], EVAL_USER)
         fixed = system_tokens + self.counter.count_text(note_line(note))
         turns = [StoredMessage(m.role, m.content, self.counter.count_message(m.content))  # type: ignore[arg-type]

@@ -54,6 +54,8 @@ class Metrics:
 
 def surface_of(message: Any) -> str:
     """mention, thread, dm or command: where a message came from, for the answers counter."""
+    if getattr(message, "kind", None) == "command":
+        return "command"
     if getattr(message, "is_direct", False):
         return "dm"
     return "thread" if getattr(message, "thread_ts", None) else "mention"

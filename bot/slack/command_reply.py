@@ -30,6 +30,7 @@ class ResponseUrlReply:
     def __init__(self, client: AsyncWebhookClient, *, response_type: Literal["ephemeral", "in_channel"] = "ephemeral") -> None:
         self.client = client
         self.response_type = response_type
+        self.sent = 0  # chunks of the answer delivered: a retry (bot/answer/deliver.py) resumes after them
 
     async def start(self) -> bool:
         return True
@@ -38,18 +39,22 @@ class ResponseUrlReply:
         return None
 
     async def finish(self, text: str) -> list[str]:
+        """One marker per chunk delivered (a response_url post has no ts); [] while one failed,
+        so the caller tries again later, from the first chunk not yet delivered."""
         chunks = split_message(text, RESPONSE_URL_CHUNK_BYTES)
         if len(chunks) > RESPONSE_URL_MAX_USES:  # say so rather than lose the rest silently
             last = split_message(chunks[RESPONSE_URL_MAX_USES - 1], RESPONSE_URL_CHUNK_BYTES - len(ANSWER_CUT.encode()))[0]
             chunks = chunks[: RESPONSE_URL_MAX_USES - 1] + [last + ANSWER_CUT]
-        for n, chunk in enumerate(chunks):
-            await self._send(chunk, replace_original=n == 0 and self.response_type == "ephemeral")
-        return []
+        while self.sent < len(chunks):
+            if not await self._send(chunks[self.sent], replace_original=self.sent == 0 and self.response_type == "ephemeral"):
+                return []
+            self.sent += 1
+        return [f"response_url:{n}" for n in range(len(chunks))]
 
     async def fail(self, sentence: str) -> None:
         await self._send(sentence, replace_original=self.response_type == "ephemeral")
 
-    async def _send(self, text: str, *, replace_original: bool) -> None:
+    async def _send(self, text: str, *, replace_original: bool) -> bool:
         try:
             response = await self.client.send(
                 text=text[:3000],  # the notification fallback; the block renders the Markdown
@@ -61,9 +66,11 @@ class ResponseUrlReply:
             )
         except Exception as exc:
             log.warning("response_url delivery failed: %s", type(exc).__name__)
-            return
+            return False
         if response.status_code >= 300:
             log.warning("response_url delivery failed: HTTP %d", response.status_code)
+            return False
+        return True
 
 
 class PublicCommandReply:

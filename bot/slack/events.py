@@ -13,6 +13,7 @@ from bot.slack.text import mentions_user
 USER_MESSAGE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
 DIRECT_CHANNEL_TYPES = frozenset({"im"})
 ANSWER, EDIT, REGENERATE = "answer", "edit", "regenerate"
+COMMAND = "command"  # a prompt file's slash command: answered once, in no thread
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class IncomingMessage:
     thread_ts: str | None
     mentioned: bool
     source: str  # "app_mention", "message", or for other kinds where the request came from
-    kind: str = ANSWER  # ANSWER a new message, EDIT an edited one, REGENERATE the latest answer again
+    kind: str = ANSWER  # ANSWER a new message, EDIT an edited one, REGENERATE the latest answer again, COMMAND
     event_ts: str | None = None  # when the edit or the click happened (edits and regenerations)
     action_token: str = ""  # Slack's token for searching on the sender's behalf (assistant.search.context)
     files: tuple[dict[str, Any], ...] = ()  # files shared with the message (the fields the bot reads)
@@ -62,7 +63,7 @@ class IncomingMessage:
         message, or (None) top-level for a DM's top-level messages."""
         if self.thread_ts:
             return self.thread_ts
-        return None if self.is_direct else self.ts
+        return None if self.is_direct or self.kind == COMMAND else self.ts
 
     @property
     def answer_requires_known_thread(self) -> bool:

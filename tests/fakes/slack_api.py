@@ -133,6 +133,7 @@ class FakeSlack:
         self.app_token = "xapp-1-test"
         self.not_in_channel: set[str] = set()
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> posted payloads
+        self.refused_responses: list[tuple[str, dict[str, Any]]] = []  # (response_url id, payload) answered with an error
         self.failures: dict[str, list[dict[str, Any]]] = {}  # method -> queued error answers
         self.delays: dict[str, float] = {}
         self.slow: dict[str, list[float]] = {}  # method -> delays for its next calls only (a timeout)
@@ -201,8 +202,12 @@ class FakeSlack:
             self.responses.setdefault(name, []).append(payload)
             self._condition.notify_all()
 
-    def fail_next(self, method: str, error: str = "internal_error", *, status: int = 200, retry_after: int | None = None) -> None:
-        self.failures.setdefault(method, []).append({"error": error, "status": status, "retry_after": retry_after})
+    def fail_next(self, method: str, error: str = "internal_error", *, status: int = 200, retry_after: int | None = None,
+                  after: int = 0) -> None:
+        """Answer the next call of ``method`` with ``error``; for "response/<name>" (a response_url),
+        the next post once ``after`` posts to it were taken."""
+        self.failures.setdefault(method, []).append({"error": error, "status": status, "retry_after": retry_after,
+                                                     "after": after})
 
     # --- inspection -------------------------------------------------------------
     def calls_to(self, method: str) -> list[Call]:
@@ -555,7 +560,14 @@ class FakeSlack:
 
             def do_POST(self) -> None:  # noqa: N802
                 if self.path.startswith("/response/"):
-                    fake.record_response(self.path.rsplit("/", 1)[-1], json.loads(self.read_body() or b"{}"))
+                    name, body = self.path.rsplit("/", 1)[-1], json.loads(self.read_body() or b"{}")
+                    queued = fake.failures.get(f"response/{name}")  # fail_next("response/<name>", status=…)
+                    if queued and len(fake.responses.get(name, [])) >= queued[0]["after"]:
+                        failure = queued.pop(0)
+                        fake.refused_responses.append((name, body))
+                        self.send_json({"ok": False, "error": failure["error"]}, failure["status"], {})
+                        return
+                    fake.record_response(name, body)
                     self.send_response(200)
                     self.send_header("Content-Length", "2")
                     self.end_headers()
