@@ -52,15 +52,8 @@ def build_services(
                                 notes=notes, now=now, toolbox=toolbox, approvals=approvals, files=files, tenancy=tenancy)
     flood = FloodLimit(core.store.redis, core.store.keys, per_minute=settings.user_messages_per_minute)
     commands = CommandRunner(
-        catalog=core.catalog,
-        counter=core.counter,
-        store=core.store,
-        responder=responder,
-        history=history,
-        max_context_tokens=settings.max_context_tokens,
-        bot_name=settings.bot_name,
-        now=now,
-        flood=flood,
+        catalog=core.catalog, counter=core.counter, store=core.store, responder=responder, history=history,
+        max_context_tokens=settings.max_context_tokens, bot_name=settings.bot_name, now=now, flood=flood,
     )
     management = Management(
         command=settings.management_command,
@@ -87,7 +80,8 @@ def build_services(
         responder, commands, management, dispatcher,
         AnswerActions(core.store, dispatcher, core.stops, admins=settings.admins, now=now, metrics=core.metrics,
                       is_private=getattr(directory, "is_private", None)),
-        AssistantThreads(core.store, core.catalog, bot_name=settings.bot_name),
+        AssistantThreads(core.store, core.catalog, bot_name=settings.bot_name,
+                         agent_view=settings.slack_agent_surface == "agent_view"),
         toolbox,
         approvals,
     )

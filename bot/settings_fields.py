@@ -108,7 +108,8 @@ class SettingsFields(BaseSettings):
         json_schema_extra={"doc_default": "`604800` (7 days)"})
     """how long an idle conversation is kept"""
     dm_idle_reset_minutes: int = Field(default=60, ge=1, alias="DM_IDLE_RESET_MINUTES")
-    """a DM's top-level conversation starts afresh after this long without messages"""
+    """a DM's top-level conversation starts afresh after this long without messages (split view; under agent view
+    each top-level message starts its own)"""
     thread_import_limit: int = Field(default=400, ge=0, le=5000, alias="THREAD_IMPORT_LIMIT")
     """most earlier messages read from Slack when joining a thread"""
     redis_max_connections: int = Field(default=100, ge=4, le=10_000, alias="REDIS_MAX_CONNECTIONS")
@@ -220,6 +221,9 @@ class SettingsFields(BaseSettings):
     """an edit of the message just answered within this time is answered again"""
     slack_streaming: Literal["auto", "native", "off"] = Field(default="auto", alias="SLACK_STREAMING")
     """Slack's streaming methods: `auto` in DM/assistant threads, `native` in every thread, `off` never"""
+    slack_agent_surface: Literal["agent_view", "assistant_view"] = Field(default="agent_view", alias="SLACK_AGENT_SURFACE")
+    """Slack's AI surface: `agent_view` (the Messages tab; each top-level DM message starts its own thread; required
+    for new Slack apps) or `assistant_view` (the split view, for apps created with it)"""
     agent_sessions: bool = Field(default=True, alias="AGENT_SESSIONS")
     """use Slack's agent sessions where offered (its loading indicator and Stop button); a workspace that refuses is
     asked again after an hour"""

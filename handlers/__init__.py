@@ -33,10 +33,11 @@ def register_all(
     workspaces: "Workspaces | None" = None,
 ) -> None:
     threads = services.assistant_threads
-    messages.register(app, dispatcher=services.dispatcher, threads=threads, identity=identity, tasks=tasks)
+    messages.register(app, dispatcher=services.dispatcher, threads=threads, identity=identity, tasks=tasks,
+                      dm_threads=threads.agent_view)
     actions.register(app, actions=services.answer_actions, response_hosts=response_hosts, approvals=services.approvals)
     assistant.register(app, threads=threads, actions=services.answer_actions)
-    home.register(app, management=services.management, bot_name=bot_name)
+    home.register(app, management=services.management, threads=threads, bot_name=bot_name)
     commands.register(
         app, runner=services.commands, management=services.management, tasks=tasks, client=client,
         update_interval=update_interval, budget=budget, response_hosts=response_hosts,

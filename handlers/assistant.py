@@ -1,9 +1,10 @@
-"""Slack's AI-app surfaces (the assistant split view and the Messages-tab agent view).
+"""Slack's AI-app surfaces: agent view (the Messages tab) and the assistant split view.
 
-A new assistant thread gets a greeting and suggested prompts from the prompt
-files; what the user is looking at (the thread context) is kept in Redis; the
-first message names the thread.  Messages in these threads are DM thread
-messages, answered by the ordinary pipeline (handlers/messages.py).
+Agent view: opening the Messages tab greets the user once and sets suggested prompts from
+the prompt files; ``app_context_changed`` says what they look at (kept for their DM).  Split
+view: a new assistant thread is greeted and gets the suggested prompts; its context is kept
+per thread.  Either way the first message names its thread, and messages are answered by
+the ordinary pipeline (handlers/messages.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from bot.slack.calls import call_quietly
 from bot.slack.events import IncomingMessage
 
 
-SUBSCRIBED_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed", "agent_session_stopped")
+SUBSCRIBED_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed", "agent_session_stopped",
+                     "app_context_changed")
 TITLE_CHARS = 60
 SUGGESTIONS_TITLE = "Try one of these:"
 
@@ -40,8 +42,22 @@ async def name_thread(client: AsyncWebClient, threads: AssistantThreads, message
         return
     # A thread in an ordinary DM is not an assistant thread: Slack refuses the title there, which is expected.
     await call_quietly("assistant.threads.setTitle",
-                client.assistant_threads_setTitle(channel_id=message.channel, thread_ts=message.thread_ts, title=thread_title(text)),
+                client.assistant_threads_setTitle(channel_id=message.channel, thread_ts=message.reply_thread_ts,
+                                                  title=thread_title(text)),
                 level=logging.DEBUG)
+
+
+async def messages_tab_opened(client: AsyncWebClient, threads: AssistantThreads, team: str, event: dict[str, Any]) -> None:
+    """Agent view: the user opened the bot's Messages tab (``app_home_opened``, tab "messages")."""
+    channel, user = str(event.get("channel") or ""), str(event.get("user") or "")
+    if not threads.agent_view or not channel or not user:
+        return
+    found = await threads.messages_tab_opened(team, channel, user)
+    if found.text:
+        await call_quietly("chat.postMessage", client.chat_postMessage(channel=channel, markdown_text=found.text))
+    if found.suggestions:
+        await call_quietly("assistant.threads.setSuggestedPrompts", client.assistant_threads_setSuggestedPrompts(
+            channel_id=channel, title=SUGGESTIONS_TITLE, prompts=found.suggestions))
 
 
 def register(app: AsyncApp, *, threads: AssistantThreads, actions: AnswerActions) -> None:
@@ -64,6 +80,12 @@ def register(app: AsyncApp, *, threads: AssistantThreads, actions: AnswerActions
         if thread.get("channel_id") and thread.get("thread_ts"):
             await threads.context_changed(thread["channel_id"], thread["thread_ts"], thread.get("context") or {})
 
+    async def on_app_context_changed(event: dict[str, Any], body: dict[str, Any]) -> None:
+        user, context = str(event.get("user") or ""), event.get("context")
+        if user and isinstance(context, dict):
+            await threads.viewing_changed(str(body.get("team_id") or ""), user, str(event.get("channel") or "") or None,
+                                          context)
+
     async def on_session_stopped(event: dict[str, Any], body: dict[str, Any]) -> None:
         """Slack's own Stop button on an agent session (its streams are already stopped in Slack)."""
         channel = str(event.get("channel") or "")
@@ -74,3 +96,4 @@ def register(app: AsyncApp, *, threads: AssistantThreads, actions: AnswerActions
     app.event("agent_session_stopped")(on_session_stopped)
     app.event("assistant_thread_started")(on_thread_started)
     app.event("assistant_thread_context_changed")(on_context_changed)
+    app.event("app_context_changed")(on_app_context_changed)

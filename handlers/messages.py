@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 SUBSCRIBED_EVENTS = ("app_mention", "message")
 
 
-def register(app: AsyncApp, *, dispatcher: Dispatcher, threads: AssistantThreads, identity: BotIdentity, tasks: BackgroundTasks) -> None:
+def register(app: AsyncApp, *, dispatcher: Dispatcher, threads: AssistantThreads, identity: BotIdentity, tasks: BackgroundTasks,
+             dm_threads: bool = False) -> None:
+    """``dm_threads``: agent view (each top-level DM message starts its own thread)."""
     async def on_message_event(body: dict[str, Any], client: AsyncWebClient) -> None:
-        result = classify(body, identity.user_id, identity.bot_id)
+        result = classify(body, identity.user_id, identity.bot_id, dm_threads=dm_threads)
         if isinstance(result, Ignored):
             log.debug("ignored event %s: %s", body.get("event_id"), result.reason)
             ticket = current_ticket()
@@ -40,7 +42,7 @@ def register(app: AsyncApp, *, dispatcher: Dispatcher, threads: AssistantThreads
                 await ticket.release()
             return
         dispatcher.submit(result)
-        if result.is_direct and result.thread_ts:  # an assistant thread is named after its first message
+        if result.is_direct and result.reply_thread_ts:  # a DM thread is named after its first message
             tasks.spawn(name_thread(client, threads, result, strip_bot_mention(result.text, identity.user_id)))
 
     for event_type in SUBSCRIBED_EVENTS:

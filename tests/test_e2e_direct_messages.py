@@ -1,13 +1,23 @@
-"""Direct messages: answered without a mention, with context kept."""
+"""Direct messages under the split view (SLACK_AGENT_SURFACE=assistant_view, for apps created
+before agent view): answered without a mention, a DM's top-level messages one running
+conversation.  Agent view, where each top-level message starts its own thread, is in
+test_e2e_agent_view.py."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
+
 from bot.memory.conversation import ConversationId
 
 from .fakes.slack_api import TEAM_ID
 from .harness import SlackSender, message
+
+
+@pytest.fixture
+def app(start_app):
+    return start_app(SLACK_AGENT_SURFACE="assistant_view")
 
 
 def dm(text: str, **kwargs):
@@ -42,7 +52,7 @@ def test_a_thread_in_a_dm_is_its_own_conversation(app, sender, slack, model):
 
 
 def test_top_level_dm_starts_fresh_after_the_idle_cut_off(start_app, slack, model):
-    app = start_app(DM_IDLE_RESET_MINUTES=1)
+    app = start_app(DM_IDLE_RESET_MINUTES=1, SLACK_AGENT_SURFACE="assistant_view")
 
     sender = SlackSender(app.url)
     try:

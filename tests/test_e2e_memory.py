@@ -130,10 +130,15 @@ def test_thread_answer_shows_thinking_status_then_streams(app, sender, slack, mo
     assert lengths == sorted(lengths)
 
 
-def test_top_level_dm_answer_streams_into_a_placeholder(app, sender, slack, model):
+def test_top_level_dm_answer_streams_into_a_placeholder(start_app, slack, model):
+    app = start_app(SLACK_AGENT_SURFACE="assistant_view")  # a top-level answer: the split view's DM
     text = "Streaming " * 30
     model.enqueue(Scripted(text=text, chunk_chars=10, delay=0.02))
-    sender.send_event(message("stream it", channel="D100", channel_type="im"))
+    sender = SlackSender(app.url)
+    try:
+        sender.send_event(message("stream it", channel="D100", channel_type="im"))
+    finally:
+        sender.close()
     [answer] = slack.wait_for_answers(1)
     assert answer.text == text
     assert answer.history[0] == "_Thinking…_"

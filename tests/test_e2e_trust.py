@@ -128,9 +128,10 @@ def test_reset_is_for_the_channels_creator_and_forgets_everything(app, sender, s
 
 
 def test_anyone_may_reset_their_own_dm(app, sender, slack, model):
-    sender.send_event(message("hello", channel="D100", channel_type="im"))
+    event = message("hello", channel="D100", channel_type="im")
+    sender.send_event(event)
     slack.wait_for_answers(1)
-    app.wait_stored(ConversationId(TEAM_ID, "D100", ConversationId.TOP_LEVEL_DM), 2)
+    app.wait_stored(ConversationId(TEAM_ID, "D100", event["ts"]), 2)  # agent view: the message's own thread
     assert manage(sender, slack, "reset", channel="D100").startswith("Done")
 
 

@@ -154,6 +154,12 @@ def test_uninstall_forgets_the_workspace_and_nothing_else(start_app, slack, mode
     slack.wait_for_answers(2)
     app.wait_stored(ConversationId("T2", "C2", slack.posts("C2")[0].thread_ts), 2)
     app.wait_stored(ConversationId("T3", "C3", slack.posts("C3")[0].thread_ts), 2)
+    # Someone in the second workspace opened the bot's Messages tab and looks at a channel (agent view).
+    send_in(sender, SECOND, {"type": "app_home_opened", "user": "U1", "channel": "D2", "tab": "messages", "event_ts": new_ts()})
+    wait_until(lambda: keys_of(redis_url, key_prefix, "D2"), "the greeting marked")
+    send_in(sender, SECOND, {"type": "app_context_changed", "user": "U1", "event_ts": new_ts(),
+                             "context": {"entities": [{"type": "slack#/types/channel_id", "value": "C2"}]}})
+    wait_until(lambda: any(k.endswith(":D2:viewing") for k in keys_of(redis_url, key_prefix, "D2")), "the view kept")
     kept_for_second = keys_of(redis_url, key_prefix, "T2")
     assert any(":conv:{T2:C2:" in k for k in kept_for_second) and any(":usage:{T2}:" in k for k in kept_for_second)
     third_before = keys_of(redis_url, key_prefix, "T3")
@@ -161,6 +167,7 @@ def test_uninstall_forgets_the_workspace_and_nothing_else(start_app, slack, mode
     slack.revoke_workspace("T2")
     send_in(sender, SECOND, {"type": "app_uninstalled", "event_ts": new_ts()})
     wait_until(lambda: not keys_of(redis_url, key_prefix, "T2"), "the workspace to be forgotten")
+    assert keys_of(redis_url, key_prefix, "D2") == [], "its DMs' greeting and view too"
     assert keys_of(redis_url, key_prefix, "T3") == third_before
 
     # After uninstalling, the workspace's events are not answered; the other's still are.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.slack.manifest import BOT_EVENTS, BOT_SCOPES, build_manifest
+from bot.slack.manifest import BOT_EVENTS, BOT_SCOPES, SURFACE_EVENTS, bot_events, build_manifest
 from bot.prompts import load_catalog
 from handlers import SUBSCRIBED_EVENTS
 
@@ -42,7 +42,7 @@ def test_every_subscribed_event_has_a_handler_and_every_command_a_prompt():
 def test_manifest_command_prints_yaml_with_urls_commands_and_scopes():
     manifest = run_manifest("--url", "https://bot.example.com/")
     assert manifest["settings"]["event_subscriptions"]["request_url"] == "https://bot.example.com/slack/events"
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == BOT_EVENTS
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == bot_events("agent_view")
     assert manifest["oauth_config"]["scopes"]["bot"] == BOT_SCOPES
     translate = next(c for c in manifest["features"]["slash_commands"] if c["command"] == "/translate")
     assert translate["usage_hint"] == "<language> <text>" and translate["description"]
@@ -52,10 +52,36 @@ def test_with_a_client_id_the_manifest_is_for_a_distributable_app():
     manifest = run_manifest("--url", "https://bot.example.com", SLACK_CLIENT_ID="1111.2222")
     assert manifest["oauth_config"]["redirect_urls"] == ["https://bot.example.com/slack/oauth_redirect"]
     assert manifest["settings"]["token_rotation_enabled"] is True and manifest["settings"]["org_deploy_enabled"] is True
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == [*BOT_EVENTS, "app_uninstalled", "tokens_revoked"]
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == [*bot_events("agent_view"), "app_uninstalled",
+                                                                          "tokens_revoked"]
     single = build_manifest(load_catalog(ROOT / "prompts"), url="https://bot.example.com", name="Assistant",
                             management_command="/assistant")
     assert "redirect_urls" not in single["oauth_config"] and single["settings"]["token_rotation_enabled"] is False
+
+
+# The agent_view feature as Slack documents it for new apps (mid-2026): a description; the
+# suggested prompts are set by the app when the Messages tab opens.  assistant_view as before.
+AI_FEATURE_FIELDS = {"agent_view": {"agent_description"}, "assistant_view": {"assistant_description", "suggested_prompts"}}
+APP_HOME_FIELDS = {"home_tab_enabled", "messages_tab_enabled", "messages_tab_read_only_enabled"}
+
+
+def test_new_apps_get_agent_view_and_existing_ones_can_keep_the_split_view():
+    manifest = run_manifest("--url", "https://bot.example.com")
+    features = manifest["features"]
+    assert "assistant_view" not in features, "a new app can only use agent view"
+    assert set(features["agent_view"]) == AI_FEATURE_FIELDS["agent_view"]
+    assert 0 < len(features["agent_view"]["agent_description"]) <= 120
+    assert set(features["app_home"]) == APP_HOME_FIELDS and features["app_home"]["messages_tab_enabled"] is True
+    assert features["app_home"]["messages_tab_read_only_enabled"] is False, "people write to the agent in its tab"
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert {"app_home_opened", "app_context_changed", "message.im"} <= set(events)
+    assert not {"assistant_thread_started", "assistant_thread_context_changed"} & set(events)
+    assert "assistant:write" in manifest["oauth_config"]["scopes"]["bot"], "status, titles and suggested prompts"
+
+    split = run_manifest("--url", "https://bot.example.com", SLACK_AGENT_SURFACE="assistant_view")["features"]
+    assert "agent_view" not in split and set(split["assistant_view"]) == AI_FEATURE_FIELDS["assistant_view"]
+    split_events = run_manifest(SLACK_AGENT_SURFACE="assistant_view")["settings"]["event_subscriptions"]["bot_events"]
+    assert "assistant_thread_started" in split_events and "app_context_changed" not in split_events
 
 
 def test_socket_mode_manifest_has_no_request_urls():
@@ -89,7 +115,9 @@ def test_every_subscribed_event_type_gets_200(app, sender):
         "agent_session_stopped": {"type": "agent_session_stopped", "channel": "D9", "thread_ts": "1.000002", "user": "U1",
                                   "streaming_message_ts": [], "event_ts": "1.6"},
     }
-    for event in BOT_EVENTS:
+    others["app_context_changed"] = {"type": "app_context_changed", "user": "U1", "event_ts": "1.7",
+                                     "context": {"entities": [{"type": "slack#/types/channel_id", "value": "C9"}]}}
+    for event in [*BOT_EVENTS, *(e for events in SURFACE_EVENTS.values() for e in events)]:
         if event in others:
             payload = others[event]
         else:

@@ -53,6 +53,27 @@ def test_direct_messages():
     assert isinstance(threaded, IncomingMessage) and threaded.conversation.thread == "0.5"
 
 
+def test_under_agent_view_each_top_level_dm_message_starts_its_own_thread():
+    top = classify(body(type="message", channel="D1", channel_type="im", text="hi", ts="1.5"), BOT, dm_threads=True)
+    assert isinstance(top, IncomingMessage) and top.dm_threads
+    assert top.conversation.thread == "1.5" and top.reply_thread_ts == "1.5" and top.thread_ts is None
+    assert IncomingMessage.from_dict(top.to_dict()) == top, "kept as it is through the inbox and the queue"
+    reply = classify(body(type="message", channel="D1", channel_type="im", text="more", thread_ts="1.5"), BOT, dm_threads=True)
+    assert isinstance(reply, IncomingMessage) and reply.conversation == top.conversation
+    channel = classify(body(type="app_mention", channel="C1", text="<@UBOT> hi", ts="2.5"), BOT, dm_threads=True)
+    assert isinstance(channel, IncomingMessage) and channel.conversation.thread == "2.5", "channels are unchanged"
+
+
+def test_the_viewed_channel_of_an_app_context_changed_event():
+    from bot.assistant_threads import viewed_channel
+
+    assert viewed_channel({"entities": [{"type": "slack#/types/channel_id", "value": "C9"}]}) == "C9"
+    assert viewed_channel({"entities": [{"type": "slack#/types/canvas_id", "value": "F1"},
+                                        {"type": "slack#/types/channel_id", "value": "C2"}]}) == "C2"
+    assert viewed_channel({}) is None and viewed_channel({"entities": "junk"}) is None
+    assert viewed_channel({"entities": [{"type": "slack#/types/channel_id"}, 7]}) is None
+
+
 def test_what_is_ignored():
     assert isinstance(classify(body(type="message", channel_type="channel", text="no mention"), BOT), Ignored)
     assert classify(body(type="message", text="x", user=BOT), BOT) == Ignored("own message")

@@ -100,8 +100,8 @@ class Prepare:
         }
 
     async def _viewed_channel(self, message: IncomingMessage, state: ConversationState) -> str | None:
-        """The channel an assistant thread's user is looking at (Slack's thread context), by name."""
-        if not (message.is_direct and message.thread_ts):
+        """The channel a DM thread's user is looking at (Slack's thread or agent context), by name."""
+        if not (message.is_direct and message.reply_thread_ts):
             return None
         channel = (state.thread_context or {}).get("channel_id")
         return await self.directory.channel_name(message.team, channel) if channel else None

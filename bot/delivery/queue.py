@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import redis.asyncio as aioredis
 
-from bot.memory.batch import Batch, Reply
+from bot.memory.batch import Batch, FirstOf, Reply
 from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
 from bot.memory.store import ConversationState
 from bot.slack.events import ANSWER, IncomingMessage
@@ -226,7 +226,7 @@ class Acceptance:
 class Taken:
     """A job read in a batch (see :meth:`ConversationQueue.accept_in`), once the batch has run."""
 
-    def __init__(self, reply: Reply, persona: Reply, context: Reply | None) -> None:
+    def __init__(self, reply: Reply, persona: Reply, context: FirstOf) -> None:
         self._reply, self._persona, self._context = reply, persona, context
 
     def acceptance(self) -> Acceptance:
@@ -245,7 +245,7 @@ class Taken:
         if not raw:
             return job_id, None
         persona = self._persona.get()
-        context = self._context.get() if self._context is not None else None
+        context = self._context.get()
         return job_id, Job(
             IncomingMessage.from_dict(json.loads(raw)),
             tuple(json.loads(partials)) if partials else (),
@@ -293,11 +293,10 @@ class ConversationQueue:
         )
         return Taken(reply, *self._side_reads(batch, cid))
 
-    def _side_reads(self, batch: Batch, cid: ConversationId) -> tuple[Reply, Reply | None]:
-        """The channel's persona and an assistant thread's context (other slots: beside the script)."""
+    def _side_reads(self, batch: Batch, cid: ConversationId) -> tuple[Reply, FirstOf]:
+        """The channel's persona and a DM thread's context (other slots: beside the script)."""
         persona = batch.command("GET", self.keys.persona(cid.team, cid.channel))
-        context = batch.command("GET", self.keys.thread_context(cid.channel, cid.thread)) if cid.is_dm_thread else None
-        return persona, context
+        return persona, FirstOf(*(batch.command("GET", key) for key in self.keys.contexts_of(cid)))
 
     async def acquire(self, cid: ConversationId, worker: str, *, dead_worker: str = "") -> str | None:
         """Lease ``cid`` if it has work and no holder (or only ``dead_worker``); the token, or None."""

@@ -45,6 +45,16 @@ class Reply:
         return self._set and isinstance(self.value, Exception)
 
 
+class FirstOf:
+    """The first of several replies that is not None (one read, several places to look)."""
+
+    def __init__(self, *replies: Reply) -> None:
+        self.replies = replies
+
+    def get(self) -> Any:
+        return next((value for value in (reply.get() for reply in self.replies) if value is not None), None)
+
+
 class Batch:
     def __init__(self) -> None:
         self._parts: list[tuple[AsyncScript | None, tuple[Any, ...], Sequence[Any], Sequence[Any], Reply]] = []

@@ -111,6 +111,9 @@ def as_text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+VIEWING = "viewing"  # the "thread" under which a DM's current view (agent view) is kept
+
+
 class Keys:
     """Versioned Redis key names (``base``): a conversation's, a channel's and a workspace's.
     The conversation id sits in a {hash tag} so that all keys of one conversation live in
@@ -172,7 +175,7 @@ class Keys:
         claims, channel indexes, personas, ratings, usage, names, stops, flood counts)."""
         return [f"{self.base}:conv:{{{team}:*", f"{self.base}:flood:{{{team}:*", f"{self.base}:usage:{{{team}}}:*",
                 *(f"{self.base}:{kind}:{team}:*" for kind in
-                  ("channel-conversations", "channel-records", "persona", "feedback", "name", "stop"))]
+                  ("channel-conversations", "channel-records", "persona", "feedback", "name", "stop", "user-dm"))]
 
     def feedback(self, team: str, channel: str, ts: str) -> str:
         return f"{self.base}:feedback:{team}:{channel}:{ts}"
@@ -185,8 +188,20 @@ class Keys:
         return f"{self.base}:stop:{team}:{channel}:{ts}"
 
     def thread_context(self, channel: str, thread_ts: str) -> str:
-        """What an assistant thread's user is looking at (Slack's assistant thread context)."""
+        """What an assistant thread's user is looking at (Slack's assistant thread context); with
+        VIEWING for the thread, what a DM's user looks at now (agent view's app_context_changed)."""
         return f"{self.base}:assistant-context:{channel}:{thread_ts}"
+
+    def contexts_of(self, cid: ConversationId) -> list[str]:
+        """Where a DM thread's context is found, first the thread's own (assistant view), then
+        what its user looks at now (agent view); none for other conversations."""
+        if not cid.is_dm_thread:
+            return []
+        return [self.thread_context(cid.channel, cid.thread), self.thread_context(cid.channel, VIEWING)]
+
+    def user_dm(self, team: str, user: str) -> str:
+        """The DM channel between the bot and a user (learnt when they open the Messages tab)."""
+        return f"{self.base}:user-dm:{team}:{user}"
 
     def thread_once(self, purpose: str, channel: str, thread_ts: str) -> str:
         """Taken once per assistant thread and purpose (greeting, title)."""

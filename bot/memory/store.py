@@ -29,7 +29,7 @@ from typing import Any, AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
 
-from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
+from bot.memory.conversation import VIEWING, ConversationId, Keys, StoredMessage, as_text
 
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
 NAME_TTL_SECONDS = 24 * 3600
@@ -83,10 +83,11 @@ class ConversationStore:
             pipe.lrange(self.keys.messages(cid), 0, -1)
             pipe.get(self.keys.persona(cid.team, cid.channel))
             pipe.get(self.keys.last_answer(cid))
-            if cid.is_dm_thread:
-                pipe.get(self.keys.thread_context(cid.channel, cid.thread))
-            meta, raw_messages, persona, answer, *context = await pipe.execute()
-        return ConversationState.from_replies(meta, raw_messages, persona, answer, context[0] if context else None)
+            for key in self.keys.contexts_of(cid):
+                pipe.get(key)
+            meta, raw_messages, persona, answer, *contexts = await pipe.execute()
+        context = next((found for found in contexts if found is not None), None)
+        return ConversationState.from_replies(meta, raw_messages, persona, answer, context)
 
     async def forget_channel(self, team: str, channel: str) -> int:
         """Forget everything kept for ``channel``: its conversations (turns and work),
@@ -144,6 +145,26 @@ class ConversationStore:
     # --- assistant threads ----------------------------------------------------
     async def save_thread_context(self, channel: str, thread_ts: str, context: dict[str, str]) -> None:
         await self._save_record(self.keys.channel_records("", channel), self.keys.thread_context(channel, thread_ts), context)
+
+    async def forget_thread_context(self, channel: str, thread_ts: str) -> None:
+        await self.redis.delete(self.keys.thread_context(channel, thread_ts))
+
+    async def first_visit(self, team: str, channel: str, user: str) -> bool:
+        """Agent view: ``user`` opened their DM ``channel`` with the bot; True the first time
+        (kept as long as conversations, forgotten with the channel)."""
+        marker = self.keys.thread_once("greeting", channel, VIEWING)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.keys.user_dm(team, user), channel, ex=self.ttl)
+            pipe.set(marker, "1", nx=True, ex=self.ttl)
+            pipe.sadd(self.keys.channel_records("", channel), marker)
+            pipe.expire(self.keys.channel_records("", channel), self.ttl)
+            _, first, _, _ = await pipe.execute()
+        return bool(first)
+
+    async def dm_of(self, team: str, user: str) -> str | None:
+        """The user's DM with the bot, when they have opened it."""
+        found = await self.redis.get(self.keys.user_dm(team, user))
+        return None if found is None else as_text(found)
 
     async def begin_known_thread(self, cid: ConversationId) -> None:
         """A thread the bot started (an assistant thread): nothing earlier to read from Slack."""

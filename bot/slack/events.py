@@ -35,6 +35,7 @@ class IncomingMessage:
     files: tuple[dict[str, Any], ...] = ()  # files shared with the message (the fields the bot reads)
     enterprise: str = ""  # distributed mode: the org of an org-wide installation that answers it
     org_install: bool = False
+    dm_threads: bool = False  # agent view: each top-level DM message starts a conversation of its own (its thread)
 
     @property
     def job_id(self) -> str:
@@ -50,20 +51,22 @@ class IncomingMessage:
 
     @property
     def conversation(self) -> ConversationId:
-        """Threads are conversations; a DM's top-level messages are one running conversation."""
+        """Threads are conversations; a DM's top-level messages are one running conversation
+        (under agent view each starts its own)."""
         if self.thread_ts:
             return ConversationId(self.team, self.channel, self.thread_ts)
-        if self.is_direct:
+        if self.is_direct and not self.dm_threads:
             return ConversationId(self.team, self.channel, ConversationId.TOP_LEVEL_DM)
         return ConversationId(self.team, self.channel, self.ts)
 
     @property
     def reply_thread_ts(self) -> str | None:
-        """Where the answer goes: the thread, a new thread under a channel
-        message, or (None) top-level for a DM's top-level messages."""
+        """Where the answer goes: the thread, a new thread under a channel message (or under
+        a top-level DM message, under agent view), or (None) top-level for a DM's top-level
+        messages and for commands."""
         if self.thread_ts:
             return self.thread_ts
-        return None if self.is_direct or self.kind == COMMAND else self.ts
+        return None if (self.is_direct and not self.dm_threads) or self.kind == COMMAND else self.ts
 
     @property
     def answer_requires_known_thread(self) -> bool:
@@ -100,8 +103,9 @@ def shared_files(raw: Any) -> tuple[dict[str, Any], ...]:
     return tuple({key: f[key] for key in FILE_FIELDS if key in f} for f in raw if isinstance(f, Mapping) and f.get("id"))
 
 
-def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> IncomingMessage | Ignored:
-    """Turn an Events API body into an :class:`IncomingMessage`, or say why it is ignored."""
+def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "", *, dm_threads: bool = False) -> IncomingMessage | Ignored:
+    """Turn an Events API body into an :class:`IncomingMessage`, or say why it is ignored.
+    ``dm_threads``: agent view, where each top-level DM message is a thread root."""
     event = body.get("event")
     if not isinstance(event, Mapping):
         return Ignored("no event")
@@ -112,7 +116,7 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> Inc
     if subtype is not None and not isinstance(subtype, str):
         return Ignored("malformed subtype")
     if subtype == "message_changed" and kind == "message":
-        return _classify_edit(body, event, bot_user_id, bot_id)
+        return _classify_edit(body, event, bot_user_id, dm_threads)
     if subtype not in USER_MESSAGE_SUBTYPES:
         return Ignored(f"subtype {subtype!r}")
     if event.get("bot_id") or event.get("bot_profile"):
@@ -147,13 +151,14 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "") -> Inc
         source=str(kind),
         action_token=str(event.get("action_token") or "") if isinstance(event.get("action_token"), str) else "",
         files=shared_files(event.get("files")),
+        dm_threads=dm_threads,
     )
     if kind == "message" and not message.is_direct and not message.mentioned and not message.thread_ts:
         return Ignored("channel message without a mention")
     return message
 
 
-def _classify_edit(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: str, bot_id: str) -> IncomingMessage | Ignored:
+def _classify_edit(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: str, dm_threads: bool) -> IncomingMessage | Ignored:
     """A user's edit of their own message (Slack also sends ``message_changed``
     when it adds link previews: those keep the text and are ignored)."""
     edited, previous = event.get("message"), event.get("previous_message")
@@ -184,4 +189,5 @@ def _classify_edit(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_i
         kind=EDIT,
         event_ts=str(when or event.get("event_ts") or event.get("ts") or ts),
         files=shared_files(edited.get("files")),
+        dm_threads=dm_threads,
     )

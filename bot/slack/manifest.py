@@ -9,18 +9,23 @@ import yaml
 
 from bot.prompts import PromptCatalog
 
-# Events the bot subscribes to, and the scopes the bot uses (with why).
+# Events the bot subscribes to (the same on both AI surfaces), and the scopes the bot uses (with why).
 BOT_EVENTS = [
     "app_mention",
     "message.channels",
     "message.groups",
     "message.im",
     "message.mpim",
-    "assistant_thread_started",  # the assistant split view / agent view
-    "assistant_thread_context_changed",
     "agent_session_stopped",  # Slack's own Stop button on an agent session
-    "app_home_opened",  # the Home tab
+    "app_home_opened",  # the Home tab; under agent view also the Messages tab (greeting, suggested prompts)
 ]
+# What each AI surface adds: agent view says what the user is looking at per user, the
+# split view per assistant thread (and starts each thread itself).
+SURFACE_EVENTS = {
+    "agent_view": ["app_context_changed"],
+    "assistant_view": ["assistant_thread_started", "assistant_thread_context_changed"],
+}
+AGENT_SURFACES = tuple(SURFACE_EVENTS)
 BOT_SCOPES = [
     "app_mentions:read",  # app_mention events
     "channels:history",  # message.channels, thread history, /summarize
@@ -53,10 +58,11 @@ def bot_scopes(*, search: bool = False) -> list[str]:
 
 def build_manifest(
     catalog: PromptCatalog, *, url: str | None, name: str, management_command: str, socket_mode: bool = False,
-    search: bool = False, distributed: bool = False,
+    search: bool = False, distributed: bool = False, surface: str = "agent_view",
 ) -> dict[str, Any]:
     """``distributed``: an app installed in many workspaces through OAuth (redirect URL,
-    token rotation, org-wide installs, uninstall events)."""
+    token rotation, org-wide installs, uninstall events); ``surface``: Slack's AI surface
+    (``agent_view``, the only one a new app may choose, or ``assistant_view``)."""
     base = (url or PLACEHOLDER_URL).rstrip("/")
     endpoint = f"{base}/slack/events"
     commands = []
@@ -66,7 +72,7 @@ def build_manifest(
         _command(management_command, f"Help, reset, persona, usage and model for {name}",
                  "help | reset | persona show|set <text>|clear | usage | model | tools", endpoint, socket_mode)
     )
-    events: dict[str, Any] = {"bot_events": [*BOT_EVENTS, *(UNINSTALL_EVENTS if distributed else [])]}
+    events: dict[str, Any] = {"bot_events": bot_events(surface, distributed=distributed)}
     if not socket_mode:
         events = {"request_url": endpoint, **events}
     return {
@@ -76,10 +82,7 @@ def build_manifest(
         },
         "features": {
             "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True, "messages_tab_read_only_enabled": False},
-            "assistant_view": {
-                "assistant_description": f"{name} answers questions, summarises, translates and rewrites.",
-                "suggested_prompts": [{"title": s.title, "message": s.message} for s in catalog.suggestions()],
-            },
+            **ai_surface(surface, catalog, name),
             "bot_user": {"display_name": name, "always_online": True},
             "slash_commands": commands,
         },
@@ -95,6 +98,22 @@ def build_manifest(
             "token_rotation_enabled": distributed,
         },
     }
+
+
+def bot_events(surface: str, *, distributed: bool = False) -> list[str]:
+    return [*BOT_EVENTS, *SURFACE_EVENTS[surface], *(UNINSTALL_EVENTS if distributed else [])]
+
+
+def ai_surface(surface: str, catalog: PromptCatalog, name: str) -> dict[str, Any]:
+    """The manifest's AI feature: agent view has a description (its suggested prompts are set
+    when the Messages tab opens); the split view also lists suggested prompts."""
+    description = f"{name} answers questions, summarises, translates and rewrites."
+    if surface == "agent_view":
+        return {"agent_view": {"agent_description": description}}
+    return {"assistant_view": {
+        "assistant_description": description,
+        "suggested_prompts": [{"title": s.title, "message": s.message} for s in catalog.suggestions()],
+    }}
 
 
 def _command(command: str, description: str, usage: str, endpoint: str, socket_mode: bool) -> dict[str, Any]:

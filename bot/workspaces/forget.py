@@ -25,9 +25,14 @@ async def workspace_keys(redis: Redis, keys: Keys, team_id: str) -> list[str]:
     for pattern in patterns:
         async for key in redis.scan_iter(match=pattern, count=SCAN_COUNT):
             found.add(as_text(key))
-    # Assistant thread contexts are indexed by their (DM) channel alone: follow the workspace's channels.
-    prefix = f"{keys.base}:channel-conversations:{team_id}:"
-    for channel in {key.removeprefix(prefix) for key in found if key.startswith(prefix)}:
+    # Assistant thread contexts are indexed by their (DM) channel alone: follow the workspace's
+    # channels, and the DMs people opened (agent view) even where they never wrote.
+    prefix, dm_prefix = f"{keys.base}:channel-conversations:{team_id}:", keys.user_dm(team_id, "")
+    async with redis.pipeline(transaction=False) as pipe:  # the keys live in several slots of a cluster
+        for key in (dm_keys := [k for k in found if k.startswith(dm_prefix)]):
+            pipe.get(key)
+        dms = {as_text(dm) for dm in await pipe.execute() if dm} if dm_keys else set()
+    for channel in {key.removeprefix(prefix) for key in found if key.startswith(prefix)} | dms:
         index = keys.channel_records("", channel)
         found.add(index)
         found.update(as_text(member) for member in await redis.smembers(index))

@@ -489,7 +489,9 @@ class FakeSlack:
                 found.blocks = [{"type": "markdown", "text": text}, *_blocks(p)]
             return {"ok": True, "channel": found.channel, "ts": found.ts}
         if method in ("assistant.threads.setStatus", "assistant.threads.setTitle", "assistant.threads.setSuggestedPrompts"):
-            if not p.get("channel_id") or not p.get("thread_ts"):
+            # Suggested prompts may also be set for the whole agent DM (agent view), with no thread.
+            dm_wide = method == "assistant.threads.setSuggestedPrompts" and str(p.get("channel_id", "")).startswith("D")
+            if not p.get("channel_id") or not (p.get("thread_ts") or dm_wide):
                 return {"ok": False, "error": "invalid_arguments"}
             return {"ok": True}
         if method == "views.publish":
