@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.slack.mrkdwn import to_mrkdwn
 from bot.slack.splitting import split_message
+from bot.slack.tables import split_table
 
 STREAMING, DONE = "streaming", "done"
 STOP_ACTION = "stop_answer"
@@ -54,9 +55,19 @@ def controls_block(controls: str, value: str = "|") -> dict[str, Any]:
     return {"type": "actions", "block_id": CONTROLS_BLOCK, "elements": buttons}
 
 
-def answer_blocks(text: str, controls: str, value: str = "|") -> list[dict[str, Any]]:
-    """The answer as a markdown block, with its buttons."""
-    return [{"type": "markdown", "text": text}, controls_block(controls, value)]
+def content_blocks(text: str, tables: bool = True) -> list[dict[str, Any]]:
+    """The answer as a markdown block; with ``tables``, its first table that fits one table
+    block as that block, between the markdown before and after it."""
+    split = split_table(text) if tables else None
+    if split is None:
+        return [{"type": "markdown", "text": text}]
+    return [*([{"type": "markdown", "text": split.before}] if split.before.strip() else []), split.block,
+            *([{"type": "markdown", "text": split.after}] if split.after.strip() else [])]
+
+
+def answer_blocks(text: str, controls: str, value: str = "|", tables: bool = False) -> list[dict[str, Any]]:
+    """The answer's blocks (see :func:`content_blocks`), with its buttons."""
+    return [*content_blocks(text, tables), controls_block(controls, value)]
 
 
 def plain_fallback(text: str, limit: int = 3000) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Sequence
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.answer_blocks import DONE, answer_blocks, button_value, mrkdwn_content, plain_fallback
+from bot.slack.answer_blocks import DONE, STREAMING, answer_blocks, button_value, content_blocks, mrkdwn_content, plain_fallback
 from bot.slack.rate_budget import RateBudget
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class AnswerMessages:
         self.shown: list[str] = []
         self.ts: str | None = None  # the message being written (the placeholder, then the answer)
         self.markdown = True  # False once Slack refused Markdown for this answer
+        self.tables = True  # False once Slack refused a table block for this answer (its tables stay Markdown)
         self._answer_ts = ""  # the first message of the answer, once known
 
     @property
@@ -130,20 +131,28 @@ class AnswerMessages:
         controls = controls if self.controls else None
         if not self.markdown:
             return mrkdwn_content(text, controls, self.button_value)
+        tables = self.tables and controls != STREAMING  # a table is drawn once its text is complete
         if controls is None:
-            return {"markdown_text": text}
-        return {"blocks": answer_blocks(text, controls, self.button_value), "text": plain_fallback(text)}
+            blocks = content_blocks(text, tables)
+            return {"markdown_text": text} if len(blocks) == 1 else {"blocks": blocks, "text": plain_fallback(text)}
+        return {"blocks": answer_blocks(text, controls, self.button_value, tables), "text": plain_fallback(text)}
 
     async def _call(self, method: str, text: str, controls: str | None, **where: Any) -> dict[str, Any] | None:
         """One chat.postMessage/chat.update; None when Slack refused it (logged, never raised)."""
         call = self.client.chat_postMessage if method == "chat.postMessage" else self.client.chat_update
-        for _ in range(2):
+        for _ in range(3):
             self.check_writable()
+            content = self._content(text, controls)
             try:
-                response = await call(channel=self.channel, **where, **self._content(text, controls))
+                response = await call(channel=self.channel, **where, **content)
                 return response.data if isinstance(response.data, dict) else {}
             except SlackApiError as exc:
                 error = exc.response.get("error")
+                has_table = any(block.get("type") == "table" for block in content.get("blocks", []))
+                if self.tables and error in MARKDOWN_REFUSED and has_table:
+                    log.info("%s refused a table block (%s): its tables stay Markdown", method, error)
+                    self.tables = False
+                    continue
                 if self.markdown and error in MARKDOWN_REFUSED:
                     log.info("%s refused Markdown (%s): sending mrkdwn", method, error)
                     self.markdown = False

@@ -87,10 +87,33 @@ def _chunks(params: dict[str, Any]) -> list[dict[str, Any]]:
     return json.loads(chunks) if isinstance(chunks, str) else list(chunks)
 
 
-def size_error(method: str, params: dict[str, Any], markdown_refused: bool = False) -> str | None:
-    """The error Slack answers for a message over its limits (or using Markdown
+def table_error(blocks: list[dict[str, Any]], refused: bool) -> str | None:
+    """Slack's table block: one per message, at most 100 rows of at most 20 cells, every
+    cell raw_text (with text) or rich_text (with elements)."""
+    tables = [b for b in blocks if b.get("type") == "table"]
+    if not tables:
+        return None
+    if refused or len(tables) > 1:
+        return "invalid_blocks"
+    rows = tables[0].get("rows")
+    if not isinstance(rows, list) or not 1 <= len(rows) <= 100 or len({len(r) for r in rows}) != 1:
+        return "invalid_blocks"
+    for row in rows:
+        if not 1 <= len(row) <= 20:
+            return "invalid_blocks"
+        for cell in row:
+            if not (cell.get("type") == "raw_text" and cell.get("text")) and \
+                    not (cell.get("type") == "rich_text" and cell.get("elements")):
+                return "invalid_blocks"
+    return None
+
+
+def size_error(method: str, params: dict[str, Any], markdown_refused: bool = False, tables_refused: bool = False) -> str | None:
+    """The error Slack answers for a message over its limits (or using Markdown or a table
     where it is refused), or None."""
     blocks = _blocks(params)
+    if table_error(blocks, tables_refused):
+        return "invalid_blocks"
     markdown_text = params.get("markdown_text") or ""
     if markdown_refused and (markdown_text or any(b.get("type") == "markdown" for b in blocks)):
         return "invalid_blocks"
@@ -152,6 +175,7 @@ class FakeSlack:
         self.search_results: list[dict[str, Any]] = []  # what assistant.search.context finds
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the Home tab view published for them
         self.markdown_refused = False  # answer invalid_blocks to markdown_text and markdown blocks
+        self.tables_refused = False  # answer invalid_blocks to table blocks (a surface without them)
         self.errors: list[tuple[str, str]] = []  # (method, error) of every ok:false answer
         # Slack's per-method, per-workspace limits (calls per minute), enforced with 429 + Retry-After.
         self.rate_limits: dict[str, int] = dict(SLACK_TIERS)
@@ -349,7 +373,7 @@ class FakeSlack:
             if installed is None:
                 expired = token in self.tokens
                 return 200, {"ok": False, "error": "token_expired" if expired else "invalid_auth"}, {}
-            error = size_error(method, params, self.markdown_refused) if method in ("chat.postMessage", "chat.update") else None
+            error = size_error(method, params, self.markdown_refused, self.tables_refused) if method in ("chat.postMessage", "chat.update") else None
             result = {"ok": False, "error": error} if error else self._dispatch(method, params)
             if method == "auth.test" and result.get("ok"):
                 result.update(team_id=installed.team_id, user_id=installed.bot_user_id, bot_id=installed.bot_id,
