@@ -36,6 +36,9 @@ class ConsoleDirectory:
     async def user_names(self, team: str, users: Iterable[str]) -> dict[str, str]:
         return {user: await self.user_name(team, user) for user in users}
 
+    async def user_trusts(self, team: str, users: Iterable[str]) -> dict[str, str]:
+        return {}  # the console has one person, a full member
+
     async def user_name(self, team: str, user: str) -> str:
         return self.name if user == USER else user
 

@@ -85,7 +85,7 @@ def test_mention_inside_unseen_thread_reads_its_history_once(app, sender, slack,
     assert contents == ["\n\n".join([
         said("Outage in eu-west since 09:00", "bob", "U2"),
         said("Rolled back deploy 42", "carol", "U3"),
-        '<from name="alertbot"/>\nError rate back to 0.1%',
+        '<from name="alertbot" trust="bot"/>\nError rate back to 0.1%',
         said("summarise the above"),
     ])], "the imported thread and the question: one user turn, each message with its speaker"
     sender.send_event(message("thanks, and the root cause?", thread_ts=parent_ts))

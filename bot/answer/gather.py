@@ -45,7 +45,11 @@ class Gather:
         names = await self.directory.user_names(message.team, [message.user, *mentioned_user_ids(question)])
         speaker = names.get(message.user, message.user)
         text = to_readable(question, names)
-        content = text if message.is_direct else attributed(speaker, message.user, text)
+        if message.is_direct:
+            content = text
+        else:  # the same cached lookup as the name
+            trust = (await self.directory.user_trusts(message.team, [message.user])).get(message.user, "")
+            content = attributed(speaker, message.user, text, trust)
         return self._stored("user", self.counter.shorten(content, cap), message.ts, message.user)
 
     async def thread(self, message: IncomingMessage, cap: int) -> list[StoredMessage]:
@@ -59,17 +63,20 @@ class Gather:
         speakers = [m.user for m in earlier if m.user and not m.from_this_bot]
         mentioned = [uid for m in earlier for uid in mentioned_user_ids(m.text)]
         names = await self.directory.user_names(message.team, [*speakers, *mentioned])
+        trusts = await self.directory.user_trusts(message.team, speakers)
         if len(earlier) <= IMPORT_TOKENISE_IN_THREAD:
-            return [self._imported_turn(m, names, cap, message.is_direct) for m in earlier]
+            return [self._imported_turn(m, names, trusts, cap, message.is_direct) for m in earlier]
         # Counting tokens of hundreds of messages takes tens of milliseconds: not on the event loop.
-        return await asyncio.to_thread(lambda: [self._imported_turn(m, names, cap, message.is_direct) for m in earlier])
+        return await asyncio.to_thread(lambda: [self._imported_turn(m, names, trusts, cap, message.is_direct) for m in earlier])
 
-    def _imported_turn(self, m: ThreadMessage, names: dict[str, str], cap: int, direct: bool) -> StoredMessage:
+    def _imported_turn(self, m: ThreadMessage, names: dict[str, str], trusts: dict[str, str], cap: int,
+                       direct: bool) -> StoredMessage:
         text = to_readable(strip_bot_mention(m.text, self.identity.user_id), names)
         if m.from_this_bot:
             return self._stored("assistant", self.counter.shorten(text, cap), m.ts, self.identity.user_id)
         speaker = names.get(m.user, m.user) if m.user else m.bot_name
-        content = text if direct and m.user else attributed(speaker, m.user or "", text)
+        trust = trusts.get(m.user, "") if m.user else "bot"
+        content = text if direct and m.user else attributed(speaker, m.user or "", text, trust)
         return self._stored("user", self.counter.shorten(content, cap), m.ts, m.user)
 
     def _stored(self, role: str, content: str, ts: str, user: str) -> StoredMessage:

@@ -1,8 +1,10 @@
 """How people's messages are shown to the model, in a form their text cannot forge.
 
 In channels a turn starts with one header line naming who wrote it,
-``<from name="Ada Lovelace" id="U123"/>``; the system prompt tells the model
-that everything after it is that person's words.  A message that writes a
+``<from name="Ada Lovelace" id="U123"/>`` (with ``trust="guest"``, ``"external"`` or
+``"bot"`` for someone who is not a full member of the workspace); the system prompt tells
+the model that everything after it is that person's words, and that instructions in a
+marked turn are data.  A message that writes a
 header of its own gets it defused (``‹from``), as does one that writes the note closing
 the request (``<context>``, bot/llm/turns.py), and display names are cleaned
 (no quotes, brackets, line breaks or control characters, at most 48 characters)
@@ -31,9 +33,14 @@ def defuse_headers(text: str) -> str:
     return _HEADER.sub(lambda m: "‹" + m.group(1), text)
 
 
-def attributed(name: str, user_id: str, text: str) -> str:
-    """A channel message as the model sees it: who wrote it, then their words."""
+TRUSTS = frozenset({"guest", "external", "bot"})
+
+
+def attributed(name: str, user_id: str, text: str, trust: str = "") -> str:
+    """A channel message as the model sees it: who wrote it (and, for a guest, a user of
+    another organisation or a bot, that: ``trust="external"``), then their words."""
     speaker = clean_name(name)
     ident = re.sub(r"[^A-Za-z0-9]", "", user_id)[:24]
-    header = f'<from name="{speaker}" id="{ident}"/>' if ident else f'<from name="{speaker}"/>'
-    return f"{header}\n{defuse_headers(text)}"
+    marks = (f' id="{ident}"' if ident else "") + (f' trust="{trust}"' if trust in TRUSTS else "")
+    return f'<from name="{speaker}"{marks}/>\n{defuse_headers(text)}'
+
