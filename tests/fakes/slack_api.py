@@ -375,6 +375,9 @@ class FakeSlack:
                 return 200, {"ok": False, "error": "token_expired" if expired else "invalid_auth"}, {}
             error = size_error(method, params, self.markdown_refused, self.tables_refused) if method in ("chat.postMessage", "chat.update") else None
             result = {"ok": False, "error": error} if error else self._dispatch(method, params)
+            if method == "users.info" and result.get("ok") and installed.team_id and \
+                    "team_id" not in self.user_flags.get(str(params.get("user")), {}):
+                result["user"]["team_id"] = installed.team_id  # a member of the workspace asking, unless flagged
             if method == "auth.test" and result.get("ok"):
                 result.update(team_id=installed.team_id, user_id=installed.bot_user_id, bot_id=installed.bot_id,
                               team=installed.team_name, is_enterprise_install=installed.is_enterprise_install,
