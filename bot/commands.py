@@ -21,7 +21,7 @@ from bot.answer.generate import ToolChoice
 from bot.answer.parts import Context
 from bot.answer.prepare import prompt_file_request
 from bot.command_args import ArgumentError, HistoryRequest, parse_arguments
-from bot.delivery.flood import FloodLimit, FloodVerdict, verdict
+from bot.delivery.flood import FloodLimit
 from bot.llm.model import ModelOptions
 from bot.llm.writer import ReplyWriter
 from bot.memory.batch import Batch
@@ -183,14 +183,10 @@ class CommandRunner:
 
     def _admission_in(self, message: IncomingMessage) -> AdmissionIn:
         """A command counts against its sender's flood limit like a message (by its trigger)."""
-        if self.flood is None:
-            return lambda batch: lambda: None
         flood = self.flood
-
-        def admission_in(batch: Batch) -> Callable[[], FloodVerdict | None]:
-            reply = flood.check_in(batch, message.team, message.user, message.job_id)
-            return lambda: verdict(reply)
-        return admission_in
+        if flood is None:
+            return lambda batch: lambda: None
+        return lambda batch: flood.counted_in(batch, message.team, message.user, message.job_id)
 
     async def _request(
         self, prepared: PreparedCommand, writer: ReplyWriter

@@ -8,6 +8,7 @@ are dropped quietly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import redis.asyncio as aioredis
 
@@ -53,6 +54,11 @@ class FloodLimit:
         """Add to ``batch``: count message ``ts`` of ``user``; read the verdict with :func:`verdict`."""
         return batch.script(self._script, keys=[flood_key(self.keys, team, user), flood_key(self.keys, team, user) + ":noted"],
                             args=[ts, self.per_minute, WINDOW_MS])
+
+    def counted_in(self, batch: Batch, team: str, user: str, job_id: str) -> Callable[[], FloodVerdict]:
+        """Add to ``batch``: count job ``job_id`` of ``user``; returns how to read the verdict once it ran."""
+        reply = self.check_in(batch, team, user, job_id)
+        return lambda: verdict(reply)
 
 
 def verdict(reply: Reply) -> FloodVerdict:

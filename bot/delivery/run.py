@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
-from bot.delivery.flood import FloodLimit, FloodVerdict, verdict
+from bot.delivery.flood import FloodLimit, FloodVerdict
 from bot.delivery.lease import Lease
 from bot.delivery.queue import Commit, ConversationQueue, Job, LeaseLost
 from bot.memory.batch import Batch
@@ -71,8 +71,7 @@ class JobRun:
         message = self.message
         if self.flood is None or self.partials:
             return lambda: None
-        reply = self.flood.check_in(batch, message.team, message.user, message.job_id)
-        return lambda: verdict(reply)
+        return self.flood.counted_in(batch, message.team, message.user, message.job_id)
 
     async def shown(self, posted: Sequence[str]) -> None:
         """Remember what this attempt has shown so far; a failure here must not stop the answer."""

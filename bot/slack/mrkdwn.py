@@ -23,8 +23,8 @@ _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
 _RULE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
 _QUOTE = re.compile(r"^(\s*>+\s?)(.*)$")
-_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 
 # Inline pieces, in the order they are recognised.
 _INLINE = re.compile(
@@ -38,6 +38,30 @@ _ITALIC_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
 _ITALIC_UNDERSCORE = re.compile(r"(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _BOLD_MARK = "\x00"  # stands for a bold '*' while italics are converted
+
+
+def next_fence(line: str, fence: str | None) -> tuple[bool, str | None]:
+    """Whether ``line`` opens or closes a code fence (``fence``: the one open before it, if
+    any), and the fence open after it."""
+    match = _FENCE.match(line)
+    if match is None:
+        return False, fence
+    mark = match.group(2)
+    if fence is None:
+        return True, mark
+    if mark[0] == fence[0] and len(mark) >= len(fence) and not match.group(3).strip():
+        return True, None
+    return False, fence  # a fence-like line inside code is code
+
+
+def table_end(lines: list[str], n: int) -> int:
+    """Where the Markdown table starting at line ``n`` ends (exclusive); 0 when none starts there."""
+    if not (TABLE_ROW.match(lines[n]) and n + 1 < len(lines) and TABLE_RULE.match(lines[n + 1])):
+        return 0
+    end = n + 2
+    while end < len(lines) and TABLE_ROW.match(lines[end]):
+        end += 1
+    return end
 
 
 def escape(text: str) -> str:
@@ -75,7 +99,7 @@ def inline(text: str) -> str:
 
 def _table(rows: list[str]) -> list[str]:
     """A Markdown table as an aligned code block."""
-    cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in rows if not _TABLE_RULE.match(row)]
+    cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in rows if not TABLE_RULE.match(row)]
     width = max(len(r) for r in cells)
     cells = [r + [""] * (width - len(r)) for r in cells]
     sizes = [max(len(r[i]) for r in cells) for i in range(width)]
@@ -107,24 +131,14 @@ def to_mrkdwn(markdown: str) -> str:
     n = 0
     while n < len(lines):
         line = lines[n]
-        match = _FENCE.match(line)
-        if fence is not None:
-            if match and match.group(2)[0] == fence[0] and len(match.group(2)) >= len(fence) and not match.group(3).strip():
-                out.append("```")
-                fence = None
-            else:
-                out.append(escape(line))
+        marks, after = next_fence(line, fence)
+        if fence is not None or marks:
+            out.append("```" if marks else escape(line))
+            fence = after
             n += 1
             continue
-        if match:
-            fence = match.group(2)
-            out.append("```")
-            n += 1
-            continue
-        if _TABLE_ROW.match(line) and n + 1 < len(lines) and _TABLE_RULE.match(lines[n + 1]):
-            end = n + 2
-            while end < len(lines) and _TABLE_ROW.match(lines[end]):
-                end += 1
+        end = table_end(lines, n)
+        if end:
             out.extend(_table(lines[n:end]))
             n = end
             continue

@@ -14,13 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.slack.mrkdwn import next_fence, table_end
+
 MAX_ROWS = 100  # header included
 MAX_COLUMNS = 20
 MAX_CELL_CHARS = 2_000
 
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-_ROW = re.compile(r"^\s*\|.*\|\s*$")
-_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 # Inline pieces a cell may hold, in the order they are recognised.
 _PIECE = re.compile(
     r"`(?P<code>[^`]+)`"
@@ -45,23 +44,14 @@ def split_table(text: str) -> TableSplit | None:
     fence: str | None = None
     n = 0
     while n < len(lines):
-        line = lines[n]
-        opening = _FENCE.match(line)
-        if opening:
-            mark = opening.group(1)
-            fence = None if fence is not None and mark[0] == fence[0] and len(mark) >= len(fence) else fence or mark
-            n += 1
-            continue
-        if fence is None and _ROW.match(line) and n + 1 < len(lines) and _RULE.match(lines[n + 1]):
-            end = n + 2
-            while end < len(lines) and _ROW.match(lines[end]):
-                end += 1
+        marks, after = next_fence(lines[n], fence)
+        end = table_end(lines, n) if fence is None and not marks else 0
+        fence = after
+        if end:
             block = table_block(lines[n], lines[n + 1], lines[n + 2 : end])
             if block is not None:
                 return TableSplit("\n".join(lines[:n]).rstrip(), block, "\n".join(lines[end:]).strip("\n"))
-            n = end
-            continue
-        n += 1
+        n = end or n + 1
     return None
 
 
