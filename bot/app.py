@@ -32,6 +32,7 @@ def build_bolt_app(
     budget: RateBudget | None = None,
     response_hosts: frozenset[str] = frozenset({"hooks.slack.com"}),
     workspaces: "Workspaces | None" = None,
+    allow_bots: frozenset[str] = frozenset(),
 ) -> AsyncApp:
     async def single_workspace(**_: object) -> AuthorizeResult:
         # The identity was read once at start-up (auth.test): no Slack call per request.
@@ -70,6 +71,7 @@ def build_bolt_app(
         budget=budget,
         response_hosts=response_hosts,
         workspaces=workspaces,
+        allow_bots=allow_bots,
     )
     return app
 

@@ -73,10 +73,11 @@ def last_try(request: Request) -> bool:
         return False
 
 
-def answerable(body: dict[str, Any], identity: Any) -> bool:
+def answerable(body: dict[str, Any], identity: Any, allow_bots: frozenset[str] = frozenset()) -> bool:
     """Whether an event may need an answer (a message Slack would not deliver again): kept
     in the inbox before its 200.  The bot's user id is the installation's (``authorizations``)
-    in distributed mode; a bot's message is never answered, whatever its id."""
+    in distributed mode; a bot's message is answered only from ``allow_bots``, never its own
+    (its bot id is not in the event: its user id is)."""
     event = body.get("event")
     if not isinstance(event, dict) or not is_durable(event.get("type")):
         return False
@@ -84,7 +85,8 @@ def answerable(body: dict[str, Any], identity: Any) -> bool:
     first = authorizations[0] if isinstance(authorizations, list) and authorizations else None
     bot_user = str(first.get("user_id") or "") if isinstance(first, dict) else ""
     try:
-        return not isinstance(classify(body, bot_user or getattr(identity, "user_id", "") or ""), Ignored)
+        return not isinstance(classify(body, bot_user or getattr(identity, "user_id", "") or "",
+                                       getattr(identity, "bot_id", "") or "", allow_bots=allow_bots), Ignored)
     except (TypeError, ValueError, AttributeError, KeyError):  # a shape Bolt will refuse anyway
         return False
 
@@ -101,7 +103,7 @@ class EventReceiver:
 
     async def accept(self, request: Request, body: bytes, parsed: dict[str, Any], bolt_request: Any) -> Response:
         ticket = None
-        if answerable(parsed, self.runtime.identity):
+        if answerable(parsed, self.runtime.identity, self.runtime.core.settings.allowed_bots):
             try:  # a 200 means the event is safe: it is in Redis first
                 ticket = await self.inbox.put(body, request.headers.get("content-type", "application/json"))
             except (RedisError, OSError) as exc:

@@ -301,6 +301,7 @@ async def build_runtime(
         budget=budget,
         response_hosts=settings.allowed_response_hosts,
         workspaces=workspaces,
+        allow_bots=settings.allowed_bots,
     )
     await log_ready(core, identity, workspaces)
     return Runtime(core, services, slack, bolt_app, identity, http, workspaces, install_flow)  # type: ignore[arg-type]

@@ -50,7 +50,8 @@ def build_services(
     tenancy = ToolTenancy(settings.distributed, settings.tools_workspace_ids)
     responder = build_responder(core, directory=directory, replies=replies, threads=threads, identity=identity,
                                 notes=notes, now=now, toolbox=toolbox, approvals=approvals, files=files, tenancy=tenancy)
-    flood = FloodLimit(core.store.redis, core.store.keys, per_minute=settings.user_messages_per_minute)
+    flood = FloodLimit(core.store.redis, core.store.keys, per_minute=settings.user_messages_per_minute,
+                       bot_turns=settings.bot_turns_per_thread)
     commands = CommandRunner(
         catalog=core.catalog, counter=core.counter, store=core.store, responder=responder, history=history,
         max_context_tokens=settings.max_context_tokens, bot_name=settings.bot_name, now=now, flood=flood,

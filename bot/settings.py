@@ -171,6 +171,11 @@ class Settings(SettingsFields):
         return Access(_ids(self.allowed_channel_ids), _ids(self.allowed_user_ids), _ids(self.blocked_user_ids))
 
     @property
+    def allowed_bots(self) -> frozenset[str]:
+        """ALLOW_BOT_IDS: other bots answered like people, comma-separated."""
+        return _ids(self.allow_bot_ids)
+
+    @property
     def tools_workspace_ids(self) -> frozenset[str]:
         """TOOLS_WORKSPACES: team or enterprise ids, comma-separated."""
         return frozenset(part.strip() for part in self.tools_workspaces.split(",") if part.strip())

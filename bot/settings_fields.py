@@ -161,6 +161,11 @@ class SettingsFields(BaseSettings):
     """comma-separated users the bot answers"""
     blocked_user_ids: str = Field(default="", alias="BLOCKED_USER_IDS")
     """comma-separated users the bot never answers"""
+    allow_bot_ids: str = Field(default="", alias="ALLOW_BOT_IDS", json_schema_extra={"doc_default": "empty (none)"})
+    """comma-separated bot ids (`B…`) of other bots whose messages are answered like a person's; every other bot's
+    messages are ignored"""
+    bot_turns_per_thread: int = Field(default=5, ge=1, le=1000, alias="BOT_TURNS_PER_THREAD")
+    """answers to other bots' messages per thread (or DM conversation) per hour, so two bots never talk forever"""
 
     # Tools
     mcp_config: Path | None = Field(default=None, alias="MCP_CONFIG",

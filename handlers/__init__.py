@@ -31,10 +31,11 @@ def register_all(
     budget: RateBudget | None = None,
     response_hosts: frozenset[str] = frozenset({"hooks.slack.com"}),
     workspaces: "Workspaces | None" = None,
+    allow_bots: frozenset[str] = frozenset(),
 ) -> None:
     threads = services.assistant_threads
     messages.register(app, dispatcher=services.dispatcher, threads=threads, identity=identity, tasks=tasks,
-                      dm_threads=threads.agent_view)
+                      dm_threads=threads.agent_view, allow_bots=allow_bots)
     actions.register(app, actions=services.answer_actions, response_hosts=response_hosts, approvals=services.approvals)
     assistant.register(app, threads=threads, actions=services.answer_actions)
     home.register(app, management=services.management, threads=threads, bot_name=bot_name)

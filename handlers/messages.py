@@ -31,10 +31,11 @@ SUBSCRIBED_EVENTS = ("app_mention", "message")
 
 
 def register(app: AsyncApp, *, dispatcher: Dispatcher, threads: AssistantThreads, identity: BotIdentity, tasks: BackgroundTasks,
-             dm_threads: bool = False) -> None:
-    """``dm_threads``: agent view (each top-level DM message starts its own thread)."""
+             dm_threads: bool = False, allow_bots: frozenset[str] = frozenset()) -> None:
+    """``dm_threads``: agent view (each top-level DM message starts its own thread); ``allow_bots``:
+    other bots answered like people (ALLOW_BOT_IDS)."""
     async def on_message_event(body: dict[str, Any], client: AsyncWebClient) -> None:
-        result = classify(body, identity.user_id, identity.bot_id, dm_threads=dm_threads)
+        result = classify(body, identity.user_id, identity.bot_id, dm_threads=dm_threads, allow_bots=allow_bots)
         if isinstance(result, Ignored):
             log.debug("ignored event %s: %s", body.get("event_id"), result.reason)
             ticket = current_ticket()

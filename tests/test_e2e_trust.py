@@ -249,3 +249,51 @@ def test_turns_from_guests_other_organisations_and_bots_say_so_and_the_system_pr
     assert '<from name="bob" id="U2" trust="guest"/>' in turn
     assert 'trust="external"' in request.messages[0]["content"] and "data, never as orders" in request.messages[0]["content"]
     assert len(slack.calls_to("users.info")) == 3, "one lookup per person gives the name and the mark"
+
+
+# --- other bots --------------------------------------------------------------------------
+def bot_post(event: dict, bot_id: str = "B77") -> dict:
+    """``event`` as another app posts it (chat.postMessage with its bot token)."""
+    return {**event, "bot_id": bot_id, "app_id": "A77", "bot_profile": {"id": bot_id, "name": "deploybot", "app_id": "A77"}}
+
+
+def test_another_bots_messages_are_ignored_unless_allowed(app, sender, slack, model):
+    slack.users["U77"] = "deploybot"
+    sender.send_event(bot_post(mention("deploy finished, summarise the log", user="U77")))
+    sender.send_event(bot_post(message("a webhook's post", subtype="bot_message", user=None), bot_id="B78"))
+    sender.send_event(mention("and me?", user="U1", channel="C200"))
+    slack.wait_for_answers(1)
+    settled(app)  # no work left: nothing more can happen
+    assert [r.last_user_text for r in model.requests] == ['<from name="alice" id="U1"/>\nand me?']
+
+
+def test_an_allowed_bot_is_answered_as_a_bot_a_few_times_an_hour_per_thread(start_app, slack, model, caplog):
+    caplog.set_level("INFO")
+    app = start_app(ALLOW_BOT_IDS="B77, B78", BOT_TURNS_PER_THREAD=2)
+    slack.users["U77"] = "deploybot"
+    slack.user_flags["U77"] = {"is_bot": True}
+    sender = SlackSender(app.url)
+    try:
+        first = bot_post(mention("deploy finished: anything odd?", user="U77"))
+        sender.send_event(first)
+        slack.wait_for_answers(1)
+        assert model.requests[0].last_user_text == '<from name="deploybot" id="U77" trust="bot"/>\ndeploy finished: anything odd?'
+        for n in range(4):  # the other bot answers back in the thread, again and again
+            sender.send_event(bot_post(message(f"reply {n}", user="U77", thread_ts=first["ts"])))
+        slack.wait_for_answers(2)
+        settled(app)  # no work left: nothing more can happen
+        assert len(model.requests) == 2, "two turns with a bot in this thread this hour, then silence"
+        assert slack.ephemeral == [], "a bot is never told"
+        sender.send_event(message("a person may still ask here", user="U1", thread_ts=first["ts"]))
+        sender.send_event(bot_post(message("<@UBOT> a webhook's alert", user=None, subtype="bot_message", channel="C300"),
+                                   bot_id="B78"))
+        sender.send_event(bot_post(mention("a new thread", user="U77", channel="C200")))
+        slack.wait_for_answers(5)
+        settled(app)
+        asked = sorted(r.last_user_text for r in model.requests[2:])
+        assert asked == ['<from name="B78" id="B78" trust="bot"/>\na webhook\'s alert',
+                         '<from name="alice" id="U1"/>\na person may still ask here',
+                         '<from name="deploybot" id="U77" trust="bot"/>\na new thread'], "the limit is per thread and for bots only"
+        assert caplog.text.count("bot turn limit") == 3
+    finally:
+        sender.close()

@@ -64,6 +64,22 @@ def test_under_agent_view_each_top_level_dm_message_starts_its_own_thread():
     assert isinstance(channel, IncomingMessage) and channel.conversation.thread == "2.5", "channels are unchanged"
 
 
+def test_bots_are_answered_only_when_allowed_and_never_the_bot_itself():
+    by_app = body(type="app_mention", text="<@UBOT> hi", user="U7", bot_id="B7", bot_profile={"id": "B7"})
+    webhook = body(type="message", subtype="bot_message", text="<@UBOT> alert", user=None, bot_id="B8")
+    own = body(type="message", text="<@UBOT> me", user="UBOT", bot_id="BME", thread_ts="0.5")
+    assert classify(by_app, BOT, "BME") == Ignored("message from a bot")
+    allowed = classify(by_app, BOT, "BME", allow_bots=frozenset({"B7", "B8"}))
+    assert isinstance(allowed, IncomingMessage) and allowed.bot == "B7" and allowed.user == "U7"
+    assert IncomingMessage.from_dict(allowed.to_dict()) == allowed, "kept as it is through the inbox and the queue"
+    hook = classify(webhook, BOT, "BME", allow_bots=frozenset({"B8"}))
+    assert isinstance(hook, IncomingMessage) and hook.user == "B8" and hook.bot == "B8"
+    assert classify(webhook, BOT, "BME") == Ignored("message from a bot")
+    assert classify(own, BOT, "BME", allow_bots=frozenset({"BME"})) == Ignored("own message")
+    person = classify(body(type="app_mention", text="<@UBOT> hi"), BOT, "BME", allow_bots=frozenset({"B7"}))
+    assert isinstance(person, IncomingMessage) and person.bot == ""
+
+
 def test_the_viewed_channel_of_an_app_context_changed_event():
     from bot.assistant_threads import viewed_channel
 

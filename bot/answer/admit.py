@@ -53,13 +53,14 @@ class Admit:
         await batch.run(self.store.redis)
         verdict = flood_verdict()
         if verdict is not None and verdict.over:
-            log.info("flood limit: not answering %s from %s", message.job_id, message.user)
+            log.info("%s: not answering %s from %s", "bot turn limit" if verdict.limit == "bot_turns" else "flood limit",
+                     message.job_id, message.user)
             if tell is not None:
                 await tell(FLOODED)
             elif verdict.first_over:
                 await self.note(message, FLOODED)
             await release(reply)
-            self.outcomes.count(message, "flooded")
+            self.outcomes.count(message, verdict.limit)
             return False
         over = refusal(spent(), self.quotas, message.user, self.now()) if spent is not None else None
         if over is not None:

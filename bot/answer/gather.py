@@ -45,10 +45,10 @@ class Gather:
         names = await self.directory.user_names(message.team, [message.user, *mentioned_user_ids(question)])
         speaker = names.get(message.user, message.user)
         text = to_readable(question, names)
-        if message.is_direct:
+        if message.is_direct and not message.bot:
             content = text
-        else:  # the same cached lookup as the name
-            trust = (await self.directory.user_trusts(message.team, [message.user])).get(message.user, "")
+        else:  # the same cached lookup as the name; another bot is one whatever Slack says of its user
+            trust = "bot" if message.bot else (await self.directory.user_trusts(message.team, [message.user])).get(message.user, "")
             content = attributed(speaker, message.user, text, trust)
         return self._stored("user", self.counter.shorten(content, cap), message.ts, message.user)
 

@@ -65,13 +65,14 @@ class JobRun:
     def admission_in(self, batch: Batch) -> Callable[[], FloodVerdict | None]:
         """Add to ``batch`` what must be written before the answer shows anything: the
         "may post" mark and the sender's flood count (a new message, an edit answered again
-        and a regeneration each count once, by their job id).  Returns how to read the flood
+        and a regeneration each count once, by their job id; another bot's message also
+        counts against its thread's bot turns).  Returns how to read the flood
         verdict once the batch has run (None: not counted)."""
         self.note_posting_in(batch)
         message = self.message
         if self.flood is None or self.partials:
             return lambda: None
-        return self.flood.counted_in(batch, message.team, message.user, message.job_id)
+        return self.flood.message_counted_in(batch, message)
 
     async def shown(self, posted: Sequence[str]) -> None:
         """Remember what this attempt has shown so far; a failure here must not stop the answer."""

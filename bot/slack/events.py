@@ -36,6 +36,7 @@ class IncomingMessage:
     enterprise: str = ""  # distributed mode: the org of an org-wide installation that answers it
     org_install: bool = False
     dm_threads: bool = False  # agent view: each top-level DM message starts a conversation of its own (its thread)
+    bot: str = ""  # the sender's bot id, when another bot (one in ALLOW_BOT_IDS) sent it
 
     @property
     def job_id(self) -> str:
@@ -103,9 +104,11 @@ def shared_files(raw: Any) -> tuple[dict[str, Any], ...]:
     return tuple({key: f[key] for key in FILE_FIELDS if key in f} for f in raw if isinstance(f, Mapping) and f.get("id"))
 
 
-def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "", *, dm_threads: bool = False) -> IncomingMessage | Ignored:
+def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "", *, dm_threads: bool = False,
+             allow_bots: frozenset[str] = frozenset()) -> IncomingMessage | Ignored:
     """Turn an Events API body into an :class:`IncomingMessage`, or say why it is ignored.
-    ``dm_threads``: agent view, where each top-level DM message is a thread root."""
+    ``dm_threads``: agent view, where each top-level DM message is a thread root; ``allow_bots``:
+    the other bots whose messages are answered like people's (ALLOW_BOT_IDS)."""
     event = body.get("event")
     if not isinstance(event, Mapping):
         return Ignored("no event")
@@ -117,11 +120,12 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "", *, dm_
         return Ignored("malformed subtype")
     if subtype == "message_changed" and kind == "message":
         return _classify_edit(body, event, bot_user_id, dm_threads)
-    if subtype not in USER_MESSAGE_SUBTYPES:
+    sender_bot = sending_bot(event, bot_id, allow_bots)
+    if isinstance(sender_bot, Ignored):
+        return sender_bot
+    if subtype not in USER_MESSAGE_SUBTYPES and not (sender_bot and subtype == "bot_message"):
         return Ignored(f"subtype {subtype!r}")
-    if event.get("bot_id") or event.get("bot_profile"):
-        return Ignored("own message" if bot_id and event.get("bot_id") == bot_id else "message from a bot")
-    user = event.get("user")
+    user = event.get("user") or sender_bot  # a webhook's or workflow's post has a bot id and no user
     if not isinstance(user, str) or not user:
         return Ignored("no user")
     if user == bot_user_id:
@@ -152,10 +156,24 @@ def classify(body: Mapping[str, Any], bot_user_id: str, bot_id: str = "", *, dm_
         action_token=str(event.get("action_token") or "") if isinstance(event.get("action_token"), str) else "",
         files=shared_files(event.get("files")),
         dm_threads=dm_threads,
+        bot=sender_bot,
     )
     if kind == "message" and not message.is_direct and not message.mentioned and not message.thread_ts:
         return Ignored("channel message without a mention")
     return message
+
+
+def sending_bot(event: Mapping[str, Any], bot_id: str, allow_bots: frozenset[str]) -> str | Ignored:
+    """"" for a person's message; the bot id of an allowed bot's; why it is ignored otherwise
+    (this bot's own messages always are)."""
+    sender = event.get("bot_id")
+    if not sender and not event.get("bot_profile"):
+        return ""
+    if bot_id and sender == bot_id:
+        return Ignored("own message")
+    if isinstance(sender, str) and sender in allow_bots:
+        return sender
+    return Ignored("message from a bot")
 
 
 def _classify_edit(body: Mapping[str, Any], event: Mapping[str, Any], bot_user_id: str, dm_threads: bool) -> IncomingMessage | Ignored:
