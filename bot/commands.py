@@ -8,6 +8,7 @@ prompt rendered, with the Slack messages it summarises), generate, deliver, reco
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from bot.answer.admit import AdmissionIn
 from bot.answer.generate import ToolChoice
 from bot.answer.parts import Context
 from bot.answer.prepare import prompt_file_request
+from bot.channels.config import ChannelConfig
 from bot.command_args import ArgumentError, HistoryRequest, parse_arguments
 from bot.delivery.flood import FloodLimit
 from bot.llm.model import ModelOptions
@@ -164,12 +166,17 @@ class CommandRunner:
             stages.outcomes.count(message, "not_allowed")
             await writer.fail(refused)
             return
-        if not await stages.admit(message, writer, self._admission_in(message), tell=writer.fail):
+        channel = await self.store.channel_config(request.team, request.channel)
+        if not await stages.admit(message, writer, self._admission_in(message), tell=writer.fail,
+                                  quotas=channel.quotas(stages.quotas)):
             return
-        built = await self._request(prepared, writer)
+        built = await self._request(prepared, writer, channel)
         if built is None:
             return
         context, turn, options = built
+        policy = stages.prepare.policy  # the file's own model, else the channel's; tools within the channel's
+        context = dataclasses.replace(context, tools=channel.tools)
+        options = dataclasses.replace(options, model=options.model or (policy.model_for(channel) if policy else None))
         tools = ToolChoice(ToolContext(request.team, request.channel, request.user,
                                        only_asker=header.visibility != "public"), header.tools)
         generated = await stages.generate(message, writer, context, [turn], 0, options=options, tools=tools)
@@ -189,16 +196,15 @@ class CommandRunner:
         return lambda batch: flood.counted_in(batch, message.team, message.user, message.job_id)
 
     async def _request(
-        self, prepared: PreparedCommand, writer: ReplyWriter
+        self, prepared: PreparedCommand, writer: ReplyWriter, channel: ChannelConfig
     ) -> tuple[Context, StoredMessage, ModelOptions] | None:
         """The prompt file's request (prepare's and gather's part for a command); None when the
         asker was told why there is none (a source they may not show here, Slack would not
         give its messages, nothing to summarise)."""
         request, prompt = prepared.request, prepared.prompt
-        persona = await self.store.get_persona(request.team, request.channel)
         prepare = self.responder.prepare
         variables = await prepare.common_variables(request.team, request.channel, request.user, request.direct)
-        system_prompt = prepare.system_prompt_for(variables, persona)
+        system_prompt = prepare.system_prompt_for(variables, channel.persona)
         system_tokens = prepare.count_system(system_prompt)
         values = dict(variables)
         for name, value in prepared.values.items():

@@ -132,12 +132,14 @@ def check_files(settings: Settings) -> list[Line]:
                                     f"{settings.evals_dir})"))
         except (EvalFileError, PricesError) as exc:
             lines.append(Line(False, f"invalid eval file {exc}"))
+    choices = sorted(settings.allowed_model_names - {settings.openai_model})
     try:
         prices = load_prices(settings.prices_file)
     except PricesError as exc:
         lines.append(Line(False, f"invalid PRICES_FILE: {exc}"))
     else:
-        for name, model in (("OPENAI_MODEL", settings.openai_model), ("JUDGE_MODEL", settings.judge_model)):
+        for name, model in (("OPENAI_MODEL", settings.openai_model), ("JUDGE_MODEL", settings.judge_model),
+                            *(("ALLOWED_MODELS", choice) for choice in choices)):
             if model is None:
                 continue
             if prices.price_of(model) is None:
@@ -145,6 +147,9 @@ def check_files(settings: Settings) -> list[Line]:
                                          "cost counts as $0 and TEAM_MONTHLY_COST_LIMIT_USD cannot hold; add it"))
             else:
                 lines.append(Line(True, f"{name} {model} is priced"))
+    if choices:
+        lines.append(Line(True, f"channels may choose their model among {', '.join([settings.openai_model, *choices])} "
+                                "(ALLOWED_MODELS; /assistant config set model)"))
     path = settings.mcp_config_path()
     if path is not None:
         try:

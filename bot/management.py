@@ -1,4 +1,4 @@
-"""The management command (``/assistant`` by default): help, reset, persona, usage, model.
+"""The management command (``/assistant`` by default): help, reset, config, persona, usage, model, tools.
 
 Every subcommand answers at once, so its text is the slash command's ack.
 """
@@ -10,6 +10,8 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
+from bot.channels.command import ChannelSettings
+from bot.channels.config import MAX_PERSONA_CHARS, ConfigPolicy
 from bot.commands import CommandRequest
 from bot.slack.directory import NameDirectory
 from bot.prompts import PromptCatalog
@@ -17,8 +19,6 @@ from bot.memory.store import ConversationStore
 from bot.usage.ledger import Ledger, Totals, usage_report
 from bot.usage.quotas import QuotaLimits, remaining_lines
 from bot.wording import NOT_ALLOWED_TO_RESET, STORE_FAILED
-
-MAX_PERSONA_CHARS = 4000
 
 
 def totals_line(label: str, totals: Totals) -> str:
@@ -40,7 +40,10 @@ class Management:
         tools: Callable[[str], str] = lambda team: "",
         ledger: Ledger | None = None,
         quotas: QuotaLimits = QuotaLimits(),
+        policy: ConfigPolicy | None = None,
     ) -> None:
+        self.policy = policy or ConfigPolicy(default_model)
+        self.settings = ChannelSettings(command=command, store=store, policy=self.policy, quotas=quotas)
         self.ledger = ledger
         self.quotas = quotas
         self.tools = tools  # the tools overview for a workspace (bot.tools.overview)
@@ -60,12 +63,15 @@ class Management:
                 return self.help()
             if word == "reset":
                 return await self.reset(request)
+            if word == "config":
+                return await self.settings.handle(request.team, request.channel, request.user, rest,
+                                                  lambda: self.is_channel_owner(request), _where(request))
             if word == "persona":
                 return await self.persona(request, rest.strip())
             if word == "usage":
                 return await self.usage(request)
             if word == "model":
-                return self.model()
+                return await self.model(request)
             if word == "tools":
                 return self.tools(request.team) or "No tools are set up."
         except RedisError:
@@ -80,13 +86,24 @@ class Management:
         c = self.command
         lines += [
             f"• `{c} help`: this list",
-            f"• `{c} reset`: forget everything I keep for this channel (or this DM): conversations, answers, ratings, persona",
+            f"• `{c} reset`: forget everything I keep for this channel (or this DM): conversations, answers, ratings, "
+            "settings, persona",
+            f"• `{c} config show|set <setting> <value>|unset <setting>`: this channel's own settings: "
+            "`model`, `tools`, `persona`, `auto_reply`, `daily_tokens`",
             f"• `{c} persona show|set <text>|clear`: this channel's persona (added to my instructions)",
             f"• `{c} usage`: tokens and cost of you and of this channel, and what is left of any limit",
             f"• `{c} model`: which model answers here",
             f"• `{c} tools`: the tools I can use, and whether their servers are up",
         ]
         return "\n".join(lines)
+
+    def settings_overview(self) -> str:
+        """What a channel may set for itself (the App Home)."""
+        models = ", ".join(f"`{m}`" for m in self.policy.models)
+        return ("*Channel settings*\nIn a channel, its creator or an admin can choose with "
+                f"`{self.command} config set <setting> <value>` (in your DM with me, you can): `model` (one of {models}), "
+                "`tools` (fewer of the tools above, or `none`), `persona`, `auto_reply` (`off`: answer only when mentioned) "
+                f"and `daily_tokens` (a limit of its own). `{self.command} config show` shows a channel's.")
 
     async def reset(self, request: CommandRequest) -> str:
         """Forget everything kept for the channel: its creator or an admin only (anyone in their own DM)."""
@@ -97,7 +114,7 @@ class Management:
         if not forgotten:
             return f"I had nothing to forget in {where}."
         plural = "conversation" if forgotten == 1 else "conversations"
-        return (f"Done: I forgot {forgotten} {plural} in {where}, with their answers, ratings and persona. "
+        return (f"Done: I forgot {forgotten} {plural} in {where}, with their answers, ratings, settings and persona. "
                 "Threads I'm mentioned in again are read afresh.")
 
     async def persona(self, request: CommandRequest, text: str) -> str:
@@ -147,14 +164,24 @@ class Management:
             totals_line(f"{where[0].upper()}{where[1:]} today", report["channel_day"]),
             totals_line(f"{where[0].upper()}{where[1:]} this month", report["channel_month"]),
         ]
-        if self.quotas.any:
+        limits = (await self.store.channel_config(request.team, request.channel)).quotas(self.quotas)
+        if limits.any:
             spent = await self.ledger.spent(self.store.redis, request.team, request.channel, request.user, self.now())
-            lines += ["*Left*", *remaining_lines(spent, self.quotas, request.user)]
+            lines += ["*Left*", *remaining_lines(spent, limits, request.user)]
         return "\n".join(lines)
 
-    def model(self) -> str:
-        lines = [f"Mentions, threads and DMs here are answered by `{self.default_model}`."]
+    async def model(self, request: CommandRequest) -> str:
+        chosen = self.policy.model_for(await self.store.channel_config(request.team, request.channel))
+        lines = [f"Mentions, threads and DMs here are answered by `{chosen or self.default_model}`"
+                 + (" (this channel's choice)." if chosen else ".")]
         overrides = sorted((c, p.header.model) for c, p in self.catalog.commands.items() if p.header.model)
         for command, model in overrides:
             lines.append(f"`{command}` uses `{model}`.")
+        others = [m for m in self.policy.models if m != (chosen or self.default_model)]
+        if others:
+            lines.append(f"A channel may choose {', '.join(f'`{m}`' for m in others)} with `{self.command} config set model`.")
         return "\n".join(lines)
+
+
+def _where(request: CommandRequest) -> str:
+    return "this conversation" if request.direct else "this channel"

@@ -27,6 +27,7 @@ from bot.answer.outcomes import Outcomes
 from bot.answer.parts import BotIdentity, Budget, Context, PrivateNotes, ReplyFactory, ThreadReader
 from bot.answer.prepare import Prepare, with_persona
 from bot.answer.record import Record
+from bot.channels.config import ConfigPolicy
 from bot.delivery.queue import Commit, LeaseLost
 from bot.delivery.run import JobRun
 from bot.delivery.stops import StopSignals
@@ -89,6 +90,7 @@ class Responder:
         access: Access = Access(),
         metrics: Metrics | None = None,
         tenancy: ToolTenancy = ToolTenancy(),
+        policy: ConfigPolicy | None = None,
     ) -> None:
         self.store, self.replies, self.threads, self.identity = store, replies, threads, identity
         self.directory, self.budget, self.notes, self.now = directory, budget, notes, now
@@ -101,7 +103,7 @@ class Responder:
         self.gather = Gather(counter=counter, directory=directory, threads=threads, identity=identity,
                              thread_import_limit=thread_import_limit, files=files, note=self.note_privately)
         self.prepare = Prepare(counter=counter, system_prompt=system_prompt, directory=directory, budget=budget,
-                               bot_name=bot_name, now=now)
+                               bot_name=bot_name, now=now, policy=policy)
         self.generate = Generate(model=model, counter=counter, budget=budget, outcomes=self.outcomes,
                                  cache_key=cache_key, stops=stops, toolbox=toolbox, default_tools=default_tools,
                                  tool_limits=tool_limits, approver=approver, tenancy=tenancy)
@@ -159,10 +161,13 @@ class Responder:
 
     async def _answer(self, message: IncomingMessage, run: JobRun) -> None:
         question = strip_bot_mention(message.text, self.identity.user_id)
+        state = await self._state(run)
+        if not followed(message, state):
+            await self._keep_unanswered(message, run, state, question)
+            return
         if not question and not message.files:
             await self.replies(message, replace=_posted(run)).fail(EMPTY_MESSAGE)
             return
-        state = await self._state(run)
         history = state.messages
         forget = 0
         if self._dm_went_idle(message, state.last_active) and history:
@@ -170,7 +175,8 @@ class Responder:
         context = await self.prepare(message, state)
         reply = self.replies(message, replace=await self._earlier_attempt(message, run), on_shown=run.shown,
                              may_write=run.may_write)
-        if not await self.admit(message, reply, run.admission_in):  # before anything is read from Slack or downloaded
+        # before anything is read from Slack or downloaded
+        if not await self.admit(message, reply, run.admission_in, quotas=state.channel.quotas(self.quotas)):
             await run.commit(Commit())
             return
         starting = asyncio.ensure_future(reply.start())  # the thinking status while the thread and files are read
@@ -194,6 +200,17 @@ class Responder:
         batch = Batch()
         await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True,
                                 answer=self.record(message, context, window[drop:], answered, batch)), batch)
+
+    async def _keep_unanswered(self, message: IncomingMessage, run: JobRun, state: ConversationState, question: str) -> None:
+        """A thread message not for the bot (``auto_reply`` off): kept in the conversation, so
+        the next mention knows what was said, and not answered."""
+        log.info("not answering %s in %s: the channel's auto_reply is off", message.job_id, message.conversation)
+        self.outcomes.count(message, "not_followed")
+        if not question:
+            await run.commit(Commit())
+            return
+        context = await self.prepare(message, state)
+        await run.commit(Commit(new=[await self.gather.question_turn(message, question, context.cap)]))
 
     async def _regenerate(self, job: IncomingMessage, run: JobRun) -> None:
         """Answer the latest turn again, in place of the latest answer (``job.ts``)."""
@@ -253,7 +270,7 @@ class Responder:
         drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
         reply = self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write)
-        if not await self.admit(job, reply, run.admission_in):
+        if not await self.admit(job, reply, run.admission_in, quotas=state.channel.quotas(self.quotas)):
             await run.commit(Commit())
             return
         answered = await self.deliver(job, reply, await self.generate(job, reply, context, window[drop:], drop))
@@ -287,6 +304,12 @@ class Responder:
     def _dm_went_idle(self, message: IncomingMessage, last_active: float) -> bool:
         top_level_dm = message.conversation.thread == ConversationId.TOP_LEVEL_DM
         return top_level_dm and last_active > 0 and time.time() - last_active > self.dm_idle_reset_seconds
+
+
+def followed(message: IncomingMessage, state: ConversationState) -> bool:
+    """Whether a message is answered as its channel wants: with ``auto_reply`` off, a thread
+    message only when it mentions the bot."""
+    return state.channel.auto_reply or message.is_direct or message.mentioned or message.source == "app_mention"
 
 
 async def _settle(starting: asyncio.Future[bool]) -> None:

@@ -10,6 +10,7 @@ from typing import Callable
 
 from bot.answer_actions import AnswerActions
 from bot.assistant_threads import AssistantThreads
+from bot.channels.config import ConfigPolicy
 from bot.commands import CommandRunner, HistorySource
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.flood import FloodLimit
@@ -48,8 +49,11 @@ def build_services(
 ) -> Services:
     settings = core.settings
     tenancy = ToolTenancy(settings.distributed, settings.tools_workspace_ids)
+    policy = ConfigPolicy(settings.openai_model, settings.allowed_model_names, settings.channel_daily_token_limit,
+                          lambda team: toolbox.all() if toolbox is not None and tenancy.allows_here(team) else [])
     responder = build_responder(core, directory=directory, replies=replies, threads=threads, identity=identity,
-                                notes=notes, now=now, toolbox=toolbox, approvals=approvals, files=files, tenancy=tenancy)
+                                notes=notes, now=now, toolbox=toolbox, approvals=approvals, files=files, tenancy=tenancy,
+                                policy=policy)
     flood = FloodLimit(core.store.redis, core.store.keys, per_minute=settings.user_messages_per_minute,
                        bot_turns=settings.bot_turns_per_thread)
     commands = CommandRunner(
@@ -67,6 +71,7 @@ def build_services(
         tools=lambda team: tools_overview(toolbox, settings.default_tool_patterns, allowed=tenancy.allows_here(team)),
         ledger=core.ledger,
         quotas=settings.quota_limits,
+        policy=policy,
     )
     dispatcher = Dispatcher(
         core.store, responder, core.tasks,
@@ -96,7 +101,7 @@ def conversation_cache_key(cid: ConversationId) -> str:
 def build_responder(
     core: Core, *, directory: NameDirectory, replies: ReplyFactory, threads: ThreadReader | None, identity: BotIdentity,
     notes: PrivateNotes | None, now: Callable[[], datetime], toolbox: Toolbox | None, approvals: SlackApprovals | None,
-    files: FileReader | None, tenancy: ToolTenancy,
+    files: FileReader | None, tenancy: ToolTenancy, policy: ConfigPolicy,
 ) -> Responder:
     """The answer pipeline's stages, from the settings (bot/answer/)."""
     settings = core.settings
@@ -128,4 +133,5 @@ def build_responder(
         access=settings.access,
         metrics=core.metrics,
         tenancy=tenancy,
+        policy=policy,
     )

@@ -171,6 +171,11 @@ class Settings(SettingsFields):
         return Access(_ids(self.allowed_channel_ids), _ids(self.allowed_user_ids), _ids(self.blocked_user_ids))
 
     @property
+    def allowed_model_names(self) -> frozenset[str]:
+        """ALLOWED_MODELS with OPENAI_MODEL: what a channel may choose."""
+        return frozenset(part.strip() for part in self.allowed_models.split(",") if part.strip()) | {self.openai_model}
+
+    @property
     def allowed_bots(self) -> frozenset[str]:
         """ALLOW_BOT_IDS: other bots answered like people, comma-separated."""
         return _ids(self.allow_bot_ids)

@@ -73,6 +73,8 @@ class SettingsFields(BaseSettings):
     """any OpenAI-compatible server, e.g. `http://localhost:11434/v1`"""
     openai_model: str = Field(default="gpt-4o-mini", alias="OPENAI_MODEL")
     """model name"""
+    allowed_models: str = Field(default="", alias="ALLOWED_MODELS", json_schema_extra={"doc_default": "empty (`OPENAI_MODEL` only)"})
+    """comma-separated models a channel may choose with `/assistant config set model` (`OPENAI_MODEL` always)"""
     model_temperature: float = Field(default=0.3, ge=0.0, le=2.0, alias="MODEL_TEMPERATURE")
     """sampling temperature (not sent to o-series / gpt-5 models)"""
     model_timeout_seconds: float = Field(default=120.0, gt=0, alias="MODEL_TIMEOUT_SECONDS")

@@ -28,7 +28,7 @@ def register(app: AsyncApp, *, management: Management, threads: AssistantThreads
             return
         usage = await management.usage_of(team, event["user"])
         view = home_view(bot_name=bot_name, catalog=management.catalog, management_command=management.command, usage=usage,
-                         tools=management.tools(team))
+                         tools=management.tools(team), settings=management.settings_overview())
         await call_quietly("views.publish", client.views_publish(user_id=event["user"], view=view))
 
     app.event("app_home_opened")(on_home_opened)

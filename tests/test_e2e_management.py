@@ -74,7 +74,7 @@ def test_reset_really_empties_the_conversation(app, sender, slack, model):
     app.wait_stored(cid, 2)
 
     assert manage(sender, slack, "reset") == (
-        "Done: I forgot 1 conversation in this channel, with their answers, ratings and persona. "
+        "Done: I forgot 1 conversation in this channel, with their answers, ratings, settings and persona. "
         "Threads I'm mentioned in again are read afresh."
     )
     assert app.stored(cid) == []

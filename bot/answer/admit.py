@@ -38,15 +38,17 @@ class Admit:
         self.metrics = metrics
 
     async def __call__(self, message: IncomingMessage, reply: ReplyWriter, admission_in: AdmissionIn,
-                       tell: Callable[[str], Awaitable[None]] | None = None) -> bool:
+                       tell: Callable[[str], Awaitable[None]] | None = None, quotas: QuotaLimits | None = None) -> bool:
         """Whether the job may go on.  ``admission_in`` adds the flood count (and a job's "may
         post" mark) to the round trip; ``tell``: how the asker hears a refusal when they are
         waiting on ``reply`` itself (a command), else a private note (the first flooded message
-        of a minute only: the rest are dropped quietly)."""
+        of a minute only: the rest are dropped quietly); ``quotas``: the limits where the
+        channel sets its own (default: the deployment's)."""
+        limits = quotas or self.quotas
         batch = Batch()
         flood_verdict = admission_in(batch)
         spent = self.ledger.spent_in(batch, message.team, message.channel, message.user, self.now()) \
-            if self.ledger is not None and self.quotas.any else None
+            if self.ledger is not None and limits.any else None
         prepare = getattr(reply, "prepare", None)
         if prepare is not None:
             prepare(batch)
@@ -62,7 +64,7 @@ class Admit:
             await release(reply)
             self.outcomes.count(message, verdict.limit)
             return False
-        over = refusal(spent(), self.quotas, message.user, self.now()) if spent is not None else None
+        over = refusal(spent(), limits, message.user, self.now()) if spent is not None else None
         if over is not None:
             log.info("quota %s: not answering %s from %s", over.limit, message.job_id, message.user)
             self.outcomes.count(message, "over_quota")

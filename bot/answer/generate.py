@@ -121,8 +121,8 @@ class Generate:
         started = asyncio.get_running_loop().create_future()
         choice = tools or ToolChoice.of(message)
         rounds = self.tool_rounds(choice.context, reply, room_tokens=self.budget.max_context_tokens - size,
-                                  patterns=choice.patterns)
-        options = options or ModelOptions(cache_key=self.cache_key(message.conversation))
+                                  patterns=choice.patterns, within=context.tools)
+        options = options or ModelOptions(model=context.model, cache_key=self.cache_key(message.conversation))
         model = options.model or self.model.model
         generation = asyncio.ensure_future(
             generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started,
@@ -174,13 +174,18 @@ class Generate:
             return None
 
     def tool_rounds(
-        self, context: ToolContext, reply: ReplyWriter, *, room_tokens: int, patterns: Sequence[str] | None = None
+        self, context: ToolContext, reply: ReplyWriter, *, room_tokens: int, patterns: Sequence[str] | None = None,
+        within: Sequence[str] | None = None,
     ) -> ToolRounds | None:
-        """The tools this answer may call (``patterns``, else ``DEFAULT_TOOLS``); None when none
-        (or when the workspace may not use tools: TOOLS_WORKSPACES)."""
+        """The tools this answer may call (``patterns``, else ``DEFAULT_TOOLS``; only those
+        ``within`` names too, a channel's own set); None when none (or when the workspace may
+        not use tools: TOOLS_WORKSPACES).  A call to any other tool is refused, not run."""
         if self.toolbox is None or not self.tenancy.allows_here(context.team):
             return None
         specs = self.toolbox.select(self.default_tools if patterns is None else patterns)
+        if within is not None:
+            narrowed = {spec.name for spec in self.toolbox.select(within)}
+            specs = [spec for spec in specs if spec.name in narrowed]
         if not specs:
             return None
         return ToolRounds(self.toolbox, specs, context, limits=self.tool_limits, counter=self.counter,

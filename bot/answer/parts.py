@@ -57,6 +57,8 @@ class Context:
     cap: int  # most tokens one message may have
     prompt_name: str
     prompt_version: int
+    model: str | None = None  # the channel's model (None: the deployment's)
+    tools: tuple[str, ...] | None = None  # the channel's tools, within what the answer is offered (None: no narrowing)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from bot.answer.parts import Budget, Context
+from bot.channels.config import ConfigPolicy
 from bot.llm.model import ModelOptions
 from bot.llm.turns import context_note, note_line
 from bot.memory.conversation import StoredMessage
@@ -50,8 +51,9 @@ def with_persona(system_prompt: str, persona: str | None) -> str:
 
 class Prepare:
     def __init__(self, *, counter: TokenCounter, system_prompt: Prompt, directory: NameDirectory, budget: Budget,
-                 bot_name: str, now: Callable[[], datetime]) -> None:
+                 bot_name: str, now: Callable[[], datetime], policy: ConfigPolicy | None = None) -> None:
         self.counter = counter
+        self.policy = policy
         self.system_prompt = system_prompt
         self.directory = directory
         self.budget = budget
@@ -74,6 +76,8 @@ class Prepare:
             message_token_cap(self.budget.max_context_tokens, fixed),
             self.system_prompt.name + ("+persona" if state.persona else ""),
             self.system_prompt.header.version,
+            self.policy.model_for(state.channel) if self.policy is not None else None,
+            state.channel.tools,
         )
 
     def system_prompt_for(self, variables: Mapping[str, str], persona: str | None) -> str:

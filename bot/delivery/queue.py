@@ -31,6 +31,7 @@ from typing import Any, Sequence
 
 import redis.asyncio as aioredis
 
+from bot.channels.config import ChannelConfig
 from bot.memory.batch import Batch, FirstOf, Reply
 from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
 from bot.memory.store import ConversationState
@@ -226,8 +227,8 @@ class Acceptance:
 class Taken:
     """A job read in a batch (see :meth:`ConversationQueue.accept_in`), once the batch has run."""
 
-    def __init__(self, reply: Reply, persona: Reply, context: FirstOf) -> None:
-        self._reply, self._persona, self._context = reply, persona, context
+    def __init__(self, reply: Reply, settings: Reply, persona: Reply, context: FirstOf) -> None:
+        self._reply, self._settings, self._persona, self._context = reply, settings, persona, context
 
     def acceptance(self) -> Acceptance:
         result = self._reply.get()
@@ -244,12 +245,12 @@ class Taken:
         job_id, raw, partials, meta, messages, answer = as_text(head[0]), as_text(head[1]), as_text(head[2]), head[3], head[4], head[5]
         if not raw:
             return job_id, None
-        persona = self._persona.get()
+        channel = ChannelConfig.from_replies(self._settings.get(), self._persona.get())
         context = self._context.get()
         return job_id, Job(
             IncomingMessage.from_dict(json.loads(raw)),
             tuple(json.loads(partials)) if partials else (),
-            ConversationState.from_replies(dict(zip(meta[::2], meta[1::2])), messages, persona, answer, context),
+            ConversationState.from_replies(dict(zip(meta[::2], meta[1::2])), messages, channel, answer, context),
         )
 
 
@@ -293,10 +294,11 @@ class ConversationQueue:
         )
         return Taken(reply, *self._side_reads(batch, cid))
 
-    def _side_reads(self, batch: Batch, cid: ConversationId) -> tuple[Reply, FirstOf]:
-        """The channel's persona and a DM thread's context (other slots: beside the script)."""
+    def _side_reads(self, batch: Batch, cid: ConversationId) -> tuple[Reply, Reply, FirstOf]:
+        """The channel's settings and persona, and a DM thread's context (other slots: beside the script)."""
+        settings = batch.command("HGETALL", self.keys.channel_settings(cid.team, cid.channel))
         persona = batch.command("GET", self.keys.persona(cid.team, cid.channel))
-        return persona, FirstOf(*(batch.command("GET", key) for key in self.keys.contexts_of(cid)))
+        return settings, persona, FirstOf(*(batch.command("GET", key) for key in self.keys.contexts_of(cid)))
 
     async def acquire(self, cid: ConversationId, worker: str, *, dead_worker: str = "") -> str | None:
         """Lease ``cid`` if it has work and no holder (or only ``dead_worker``); the token, or None."""

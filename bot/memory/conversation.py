@@ -166,6 +166,10 @@ class Keys:
     def persona(self, team: str, channel: str) -> str:
         return f"{self.base}:persona:{team}:{channel}"
 
+    def channel_settings(self, team: str, channel: str) -> str:
+        """A channel's settings (/assistant config): a hash of model, tools, auto_reply, daily_tokens."""
+        return f"{self.base}:channel-settings:{team}:{channel}"
+
     def migration(self, name: str) -> str:
         """Set once a one-time change of stored data is done."""
         return f"{self.base}:migrated:{name}"
@@ -175,7 +179,7 @@ class Keys:
         claims, channel indexes, personas, ratings, usage, names, stops, flood counts)."""
         return [f"{self.base}:conv:{{{team}:*", f"{self.base}:flood:{{{team}:*", f"{self.base}:usage:{{{team}}}:*",
                 *(f"{self.base}:{kind}:{team}:*" for kind in
-                  ("channel-conversations", "channel-records", "persona", "feedback", "name", "stop", "user-dm"))]
+                  ("channel-conversations", "channel-records", "persona", "channel-settings", "feedback", "name", "stop", "user-dm"))]
 
     def feedback(self, team: str, channel: str, ts: str) -> str:
         return f"{self.base}:feedback:{team}:{channel}:{ts}"

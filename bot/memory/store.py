@@ -29,6 +29,7 @@ from typing import Any, AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
 
+from bot.channels.config import ChannelConfig
 from bot.memory.conversation import VIEWING, ConversationId, Keys, StoredMessage, as_text
 
 CLAIM_TTL_SECONDS = 6 * 3600  # longer than Slack's whole retry schedule
@@ -41,26 +42,30 @@ class ConversationState:
     active: bool = False
     imported: bool = False
     last_active: float = 0.0
-    persona: str | None = None
+    channel: ChannelConfig = field(default_factory=ChannelConfig)  # the channel's settings and persona
     thread_context: dict[str, str] | None = None  # an assistant thread's: what its user is looking at
     last_answer: dict[str, Any] | None = None  # the latest answer's record (see Responder)
 
     @classmethod
     def from_replies(
-        cls, meta: dict[Any, Any], messages: Sequence[Any], persona: Any, answer: Any, context: Any = None
+        cls, meta: dict[Any, Any], messages: Sequence[Any], channel: ChannelConfig, answer: Any, context: Any = None
     ) -> "ConversationState":
-        """The state from Redis's replies: the meta hash, the window, the persona, the latest
-        answer record and an assistant thread's context (None or missing where absent)."""
+        """The state from Redis's replies: the meta hash, the window, the channel's settings, the
+        latest answer record and an assistant thread's context (None or missing where absent)."""
         fields = {as_text(k): as_text(v) for k, v in meta.items()}
         return cls(
             messages=StoredMessage.many_from_json([as_text(m) for m in messages]),
             active="active" in fields,
             imported="imported" in fields,
             last_active=float(fields.get("last_active", 0) or 0),
-            persona=None if persona is None else as_text(persona),
+            channel=channel,
             thread_context=json.loads(context) if context else None,
             last_answer=json.loads(answer) if answer else None,
         )
+
+    @property
+    def persona(self) -> str | None:
+        return self.channel.persona
 
 
 class ConversationStore:
@@ -77,21 +82,22 @@ class ConversationStore:
 
     # --- memory ------------------------------------------------------------
     async def load(self, cid: ConversationId) -> ConversationState:
-        """The conversation's window and state, and its channel's persona, in one round trip."""
+        """The conversation's window and state, and its channel's settings, in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.keys.meta(cid))
             pipe.lrange(self.keys.messages(cid), 0, -1)
+            pipe.hgetall(self.keys.channel_settings(cid.team, cid.channel))
             pipe.get(self.keys.persona(cid.team, cid.channel))
             pipe.get(self.keys.last_answer(cid))
             for key in self.keys.contexts_of(cid):
                 pipe.get(key)
-            meta, raw_messages, persona, answer, *contexts = await pipe.execute()
+            meta, raw_messages, settings, persona, answer, *contexts = await pipe.execute()
         context = next((found for found in contexts if found is not None), None)
-        return ConversationState.from_replies(meta, raw_messages, persona, answer, context)
+        return ConversationState.from_replies(meta, raw_messages, ChannelConfig.from_replies(settings, persona), answer, context)
 
     async def forget_channel(self, team: str, channel: str) -> int:
         """Forget everything kept for ``channel``: its conversations (turns and work),
-        answers, ratings, assistant thread context and persona.  Returns how many
+        answers, ratings, assistant thread context, settings and persona.  Returns how many
         conversations were forgotten."""
         conversations = self.keys.channel_conversations(team, channel)
         record_sets = [self.keys.channel_records(team, channel), self.keys.channel_records("", channel)]
@@ -100,7 +106,7 @@ class ConversationStore:
             for index in record_sets:
                 pipe.smembers(index)
             threads, *records = await pipe.execute()
-        keys = [conversations, *record_sets, self.keys.persona(team, channel)]
+        keys = [conversations, *record_sets, self.keys.persona(team, channel), self.keys.channel_settings(team, channel)]
         for thread in threads:
             cid = ConversationId(team, channel, as_text(thread))
             keys += [self.keys.messages(cid), self.keys.meta(cid), self.keys.queue(cid), self.keys.queue_items(cid),
@@ -112,7 +118,23 @@ class ConversationStore:
             await pipe.execute()
         return len(threads)
 
-    # --- personas ------------------------------------------------------------
+    # --- a channel's settings (its persona kept under its own key, as before settings) ---
+    async def channel_config(self, team: str, channel: str) -> ChannelConfig:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.channel_settings(team, channel))
+            pipe.get(self.keys.persona(team, channel))
+            settings, persona = await pipe.execute()
+        return ChannelConfig.from_replies(settings, persona)
+
+    async def set_channel_setting(self, team: str, channel: str, key: str, value: str | None) -> None:
+        """Set (or with None, remove) one of a channel's settings; ``persona`` is its own key."""
+        if key == "persona":
+            await self.set_persona(team, channel, value)
+        elif value is None:
+            await self.redis.hdel(self.keys.channel_settings(team, channel), key)
+        else:
+            await self.redis.hset(self.keys.channel_settings(team, channel), key, value)
+
     async def get_persona(self, team: str, channel: str) -> str | None:
         value = await self.redis.get(self.keys.persona(team, channel))
         return None if value is None else as_text(value)

@@ -24,13 +24,14 @@ def _usage_line(label: str, usage: Totals) -> str:
 
 def home_view(
     *, bot_name: str, catalog: PromptCatalog, management_command: str, usage: Mapping[str, Totals],
-    tools: str = "",
+    tools: str = "", settings: str = "",
 ) -> dict[str, Any]:
     commands = [
         f"• `{escape(command)}{(' ' + escape(prompt.header.usage)) if prompt.header.usage else ''}`: {escape(prompt.header.description)}"
         for command, prompt in sorted(catalog.commands.items())
     ]
-    commands.append(f"• `{management_command} help | reset | persona | usage | model | tools`: manage how I work in a channel")
+    commands.append(f"• `{management_command} help | reset | config | persona | usage | model | tools`: "
+                    "manage how I work in a channel")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{bot_name}"[:150], "emoji": True}},
         *_section(
@@ -40,6 +41,7 @@ def home_view(
         {"type": "divider"},
         *_section("*Commands*\n" + "\n".join(commands)),
         *([{"type": "divider"}, *_section(escape(tools))] if tools else []),
+        *([{"type": "divider"}, *_section(settings)] if settings else []),
         {"type": "divider"},
         *_section(
             "*Your usage*\n"
