@@ -1,13 +1,12 @@
 """A channel's own settings (/assistant config) as a hard boundary: the model its requests go
-to, the tools offered and allowed to run, whether threads are followed without a mention, a
-daily token limit of its own; changed by its creator or an admin, anyone in their own DM."""
+to, whether threads are followed without a mention, a daily token limit of its own (the tools
+offered and allowed to run: tests/test_e2e_tools.py); changed by its creator or an admin,
+anyone in their own DM."""
 
 from __future__ import annotations
 
-from .fakes.openai_api import Scripted
 from .harness import SlackSender, mention, message, said, settled
 from .test_e2e_management import manage
-from .test_e2e_tools import orders, tool_app  # noqa: F401  (fixtures)
 
 
 def test_a_channel_chooses_its_model_among_those_allowed_and_every_request_there_goes_to_it(start_app, slack, model):
@@ -81,28 +80,3 @@ def test_with_auto_reply_off_only_mentions_are_answered_and_the_rest_is_still_kn
     assert said("the build number is 4521", "bob", "U2") in texts and said("which build was it?") in texts
     sender.send_event(message("a DM is always answered", channel="D100", channel_type="im"))
     slack.wait_for_answers(3)
-
-
-def test_a_channel_narrows_the_tools_offered_and_a_call_to_another_is_refused(tool_app, orders, slack, model):
-    slack.creators["C100"] = "U1"
-    app = tool_app()
-    sender = SlackSender(app.url)
-    try:
-        unknown = manage(sender, slack, "config set tools orders:lookup_order, payroll:*")
-        assert unknown.startswith("`payroll:*`: not among the tools offered here") and "`orders:lookup_order`" in unknown
-        assert manage(sender, slack, "config set tools orders:lookup_order").startswith("`tools` set")
-        model.enqueue(Scripted(tool_calls=[("orders__delete_order", '{"order_id": "A-1"}')]), Scripted(text="Done."))
-        sender.send_event(mention("delete A-1"))
-        slack.wait_for_answers(1)
-        assert model.requests[0].tool_names == ["orders__lookup_order"], "only the channel's tools are offered"
-        [result] = model.requests[1].tool_results
-        assert result["content"] == "Error: there is no tool named 'orders__delete_order'.", "never run"
-        assert manage(sender, slack, "config set tools none").startswith("`tools` set")
-        sender.send_event(mention("anything?", channel="C100"))
-        slack.wait_for_answers(2)
-        assert model.requests[-1].tool_names == []
-        sender.send_event(mention("elsewhere", channel="C200"))
-        slack.wait_for_answers(3)
-        assert "orders__delete_order" in model.requests[-1].tool_names, "other channels keep the deployment's"
-    finally:
-        sender.close()

@@ -16,6 +16,7 @@ from .fakes.mcp_tools import McpHttpServer
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
 from .harness import SlackSender, mention, new_ts
+from .test_e2e_management import manage
 
 
 @pytest.fixture
@@ -300,3 +301,28 @@ def test_regenerating_a_tool_answer_replaces_its_tool_rounds_too(tool_app, order
         time.sleep(0.02)
     assert [t.role for t in turns] == ["user", "assistant", "tool", "assistant"]
     assert turns[2].content.startswith("Order A-2") and turns[3].content == "Second."
+
+
+def test_a_channel_narrows_the_tools_offered_and_a_call_to_another_is_refused(tool_app, orders, slack, model):
+    slack.creators["C100"] = "U1"
+    app = tool_app()
+    sender = SlackSender(app.url)
+    try:
+        unknown = manage(sender, slack, "config set tools orders:lookup_order, payroll:*")
+        assert unknown.startswith("`payroll:*`: not among the tools offered here") and "`orders:lookup_order`" in unknown
+        assert manage(sender, slack, "config set tools orders:lookup_order").startswith("`tools` set")
+        model.enqueue(Scripted(tool_calls=[("orders__delete_order", '{"order_id": "A-1"}')]), Scripted(text="Done."))
+        sender.send_event(mention("delete A-1"))
+        slack.wait_for_answers(1)
+        assert model.requests[0].tool_names == ["orders__lookup_order"], "only the channel's tools are offered"
+        [result] = model.requests[1].tool_results
+        assert result["content"] == "Error: there is no tool named 'orders__delete_order'.", "never run"
+        assert manage(sender, slack, "config set tools none").startswith("`tools` set")
+        sender.send_event(mention("anything?", channel="C100"))
+        slack.wait_for_answers(2)
+        assert model.requests[-1].tool_names == []
+        sender.send_event(mention("elsewhere", channel="C200"))
+        slack.wait_for_answers(3)
+        assert "orders__delete_order" in model.requests[-1].tool_names, "other channels keep the deployment's"
+    finally:
+        sender.close()
