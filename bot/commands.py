@@ -93,6 +93,12 @@ class PreparedCommand:
     prompt: Prompt
     values: dict[str, str]
     history: HistoryRequest | None
+    in_channel: bool = False  # answered in the channel whatever the file says (a scheduled command)
+
+    @property
+    def private(self) -> bool:
+        """Whether only the asker sees the answer (what tools and summaries may show depends on it)."""
+        return self.prompt.header.visibility != "public" and not self.in_channel
 
 
 class HistorySource(Protocol):
@@ -178,7 +184,7 @@ class CommandRunner:
         context = dataclasses.replace(context, tools=channel.tools)
         options = dataclasses.replace(options, model=options.model or (policy.model_for(channel) if policy else None))
         tools = ToolChoice(ToolContext(request.team, request.channel, request.user,
-                                       only_asker=header.visibility != "public"), header.tools)
+                                       only_asker=prepared.private), header.tools)
         generated = await stages.generate(message, writer, context, [turn], 0, options=options, tools=tools)
         answered = await stages.deliver(message, writer, generated)
         batch = Batch()
@@ -221,7 +227,7 @@ class CommandRunner:
         request, prompt, wanted = prepared.request, prepared.prompt, prepared.history
         assert wanted is not None
         linked = wanted.channel
-        audience = Audience(request.team, request.channel, request.user, prompt.header.visibility != "public")
+        audience = Audience(request.team, request.channel, request.user, prepared.private)
         refused = await self.responder.directory.may_show(linked, audience) \
             if linked and linked != request.channel else None
         if refused is not None:

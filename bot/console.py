@@ -51,6 +51,9 @@ class ConsoleDirectory:
     async def may_show(self, channel: str, audience: Any) -> str | None:
         return None  # the console reads no Slack conversation
 
+    async def user_tz(self, team: str, user: str) -> str:
+        return "UTC"
+
 
 class ConsoleReply:
     """Prints an answer as it streams."""

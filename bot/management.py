@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from bot.channels.command import ChannelSettings
 from bot.channels.config import MAX_PERSONA_CHARS, ConfigPolicy
 from bot.commands import CommandRequest
+from bot.schedules.command import ScheduleCommands
 from bot.slack.directory import NameDirectory
 from bot.prompts import PromptCatalog
 from bot.memory.store import ConversationStore
@@ -41,7 +42,9 @@ class Management:
         ledger: Ledger | None = None,
         quotas: QuotaLimits = QuotaLimits(),
         policy: ConfigPolicy | None = None,
+        schedules: ScheduleCommands | None = None,
     ) -> None:
+        self.schedules = schedules
         self.policy = policy or ConfigPolicy(default_model)
         self.settings = ChannelSettings(command=command, store=store, policy=self.policy, quotas=quotas)
         self.ledger = ledger
@@ -66,6 +69,8 @@ class Management:
             if word == "config":
                 return await self.settings.handle(request.team, request.channel, request.user, rest,
                                                   lambda: self.is_channel_owner(request), _where(request))
+            if word == "schedule" and self.schedules is not None:
+                return await self.schedules.handle(request, rest, lambda: self.is_channel_owner(request))
             if word == "persona":
                 return await self.persona(request, rest.strip())
             if word == "usage":
@@ -91,6 +96,8 @@ class Management:
             f"• `{c} config show|set <setting> <value>|unset <setting>`: this channel's own settings: "
             "`model`, `tools`, `persona`, `auto_reply`, `daily_tokens`",
             f"• `{c} persona show|set <text>|clear`: this channel's persona (added to my instructions)",
+            f"• `{c} schedule add \"<when>\" <prompt or /command>|list|remove <id>`: prompts I run here on a schedule "
+            "(\"every weekday at 9:00\", \"every 2 hours\" or cron), answered in a thread",
             f"• `{c} usage`: tokens and cost of you and of this channel, and what is left of any limit",
             f"• `{c} model`: which model answers here",
             f"• `{c} tools`: the tools I can use, and whether their servers are up",
@@ -110,12 +117,14 @@ class Management:
         if not await self.is_channel_owner(request):
             return NOT_ALLOWED_TO_RESET
         forgotten = await self.store.forget_channel(request.team, request.channel)
-        where = "this conversation" if request.direct else "this channel"
-        if not forgotten:
+        scheduled = await self.schedules.store.forget([request.team], request.channel) if self.schedules else 0
+        where = _where(request)
+        if not forgotten and not scheduled:
             return f"I had nothing to forget in {where}."
         plural = "conversation" if forgotten == 1 else "conversations"
+        also = f" I removed its {scheduled} scheduled prompt{'s' if scheduled != 1 else ''} too." if scheduled else ""
         return (f"Done: I forgot {forgotten} {plural} in {where}, with their answers, ratings, settings and persona. "
-                "Threads I'm mentioned in again are read afresh.")
+                "Threads I'm mentioned in again are read afresh." + also)
 
     async def persona(self, request: CommandRequest, text: str) -> str:
         action, _, value = text.partition(" ")

@@ -45,8 +45,9 @@ from bot.delivery.inbox import INBOX_TTL_SECONDS
 from bot.delivery.inbox_writer import BlockingWriter, blocking_client
 from bot.errors import StartupError
 from bot.files.extract import Limits
-from bot.slack_wiring import (build_slack_client, fetch_identity, reply_factory, slack_http_session,
+from bot.slack_wiring import (build_slack_client, fetch_identity, reply_factory, slack_http_session, start_schedules,
                               slack_rate_limits)
+from bot.schedules.runner import Scheduler
 from bot.files.reader import FileReader
 from bot.files.sandbox import ExtractionPool, SandboxLimits
 from bot.pricing import PricesError, load_prices
@@ -83,6 +84,7 @@ class Runtime:
     http: aiohttp.ClientSession | None = None  # shared by every Slack client
     workspaces: Workspaces | None = None  # distributed mode: each workspace's installation
     install_flow: InstallFlow | None = None  # distributed mode: /slack/install and /slack/oauth_redirect
+    scheduler: Scheduler | None = None  # runs scheduled prompts
 
     @property
     def settings(self) -> Settings:
@@ -101,6 +103,8 @@ class Runtime:
         ``deadline`` (event-loop time), hand back what is left, then close."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         await self.dispatcher.shutdown(deadline, clock=loop.time)
         unfinished = len(self.core.tasks)
         await self.core.tasks.aclose(max(0.0, deadline - loop.time()))  # cancels what is left: it is handed back
@@ -288,6 +292,7 @@ async def build_runtime(
     )
     give_inbox_its_writer(settings, core, services)
     await services.dispatcher.start()
+    scheduler = start_schedules(settings, services, core.tasks, core.metrics, slack=slack, directory=directory, budget=budget)
     if not await core.stops.wait_listening():
         log.warning("not listening for Stop presses yet: retrying in the background")
     bolt_app = build_bolt_app(
@@ -304,7 +309,7 @@ async def build_runtime(
         allow_bots=settings.allowed_bots,
     )
     await log_ready(core, identity, workspaces)
-    return Runtime(core, services, slack, bolt_app, identity, http, workspaces, install_flow)  # type: ignore[arg-type]
+    return Runtime(core, services, slack, bolt_app, identity, http, workspaces, install_flow, scheduler)  # type: ignore[arg-type]
 
 
 async def whose(settings: Settings, core: Core, slack: Any, http: aiohttp.ClientSession,

@@ -17,6 +17,8 @@ from bot.delivery.flood import FloodLimit
 from bot.files.reader import FileReader
 from bot.management import Management
 from bot.memory.conversation import ConversationId
+from bot.schedules.command import ScheduleCommands
+from bot.schedules.store import ScheduleStore
 from bot.responder import BotIdentity, Budget, PrivateNotes, ReplyFactory, Responder, ThreadReader
 from bot.services import Core, Services
 from bot.slack.directory import NameDirectory
@@ -60,19 +62,10 @@ def build_services(
         catalog=core.catalog, counter=core.counter, store=core.store, responder=responder, history=history,
         max_context_tokens=settings.max_context_tokens, bot_name=settings.bot_name, now=now, flood=flood,
     )
-    management = Management(
-        command=settings.management_command,
-        catalog=core.catalog,
-        store=core.store,
-        directory=directory,
-        admins=settings.admins,
-        default_model=settings.openai_model,
-        now=now,
-        tools=lambda team: tools_overview(toolbox, settings.default_tool_patterns, allowed=tenancy.allows_here(team)),
-        ledger=core.ledger,
-        quotas=settings.quota_limits,
-        policy=policy,
-    )
+    schedules = ScheduleStore(core.store.redis, core.store.keys)
+    management = build_management(core, directory=directory, now=now, policy=policy, schedules=schedules,
+                                  tools=lambda team: tools_overview(toolbox, settings.default_tool_patterns,
+                                                                    allowed=tenancy.allows_here(team)))
     dispatcher = Dispatcher(
         core.store, responder, core.tasks,
         lease_seconds=settings.lease_seconds,
@@ -90,6 +83,20 @@ def build_services(
                          agent_view=settings.slack_agent_surface == "agent_view"),
         toolbox,
         approvals,
+        schedules,
+    )
+
+
+def build_management(core: Core, *, directory: NameDirectory, now: Callable[[], datetime], policy: ConfigPolicy,
+                     schedules: ScheduleStore, tools: Callable[[str], str]) -> Management:
+    """``/assistant``: its subcommands, a channel's settings and its scheduled prompts."""
+    settings = core.settings
+    return Management(
+        command=settings.management_command, catalog=core.catalog, store=core.store, directory=directory,
+        admins=settings.admins, default_model=settings.openai_model, now=now, tools=tools, ledger=core.ledger,
+        quotas=settings.quota_limits, policy=policy,
+        schedules=ScheduleCommands(command=settings.management_command, store=schedules, catalog=core.catalog,
+                                   tz_of=directory.user_tz, now=now),
     )
 
 

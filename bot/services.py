@@ -21,6 +21,7 @@ from bot.memory.store import ConversationStore
 from bot.observability.metrics import Metrics
 from bot.prompts import PromptCatalog
 from bot.responder import Responder
+from bot.schedules.store import ScheduleStore
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
 from bot.tokens import TokenCounter
@@ -64,3 +65,4 @@ class Services:
     assistant_threads: AssistantThreads
     toolbox: Toolbox | None = None
     approvals: SlackApprovals | None = None
+    schedules: ScheduleStore | None = None

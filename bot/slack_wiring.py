@@ -4,7 +4,8 @@ limits per method, and the reply writers answers use."""
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -13,6 +14,8 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import StartupError
+from bot.schedules.runner import Occurrences, Scheduler
+from bot.slack.directory import NameDirectory
 from bot.slack.rate_budget import RateBudget
 from bot.slack.events import IncomingMessage
 from bot.slack.native_stream import NativeStreamReply
@@ -26,6 +29,9 @@ from bot.tasks import BackgroundTasks
 from bot.observability.metrics import MeteredWebClient, Metrics
 from bot.slack.agent_sessions import AgentSessions
 from bot.workspaces.context import WorkspaceTokenMixin, WorkspaceWebClient
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +127,17 @@ def reply_factory(
         return NativeStreamReply(slack, reply, recipient_team=message.team, recipient_user=message.user, budget=budget)
 
     return replies
+
+
+def start_schedules(settings: Settings, services: "Services", tasks: BackgroundTasks, metrics: Metrics, *,
+                    slack: AsyncWebClient, directory: NameDirectory, budget: RateBudget | None) -> Scheduler | None:
+    """The loop that runs scheduled prompts, started (None without a store for them, as in the console)."""
+    if services.schedules is None:
+        return None
+    occurrences = Occurrences(client=slack, store=services.schedules, directory=directory, dispatcher=services.dispatcher,
+                              commands=services.commands, interval=settings.stream_update_interval_seconds, budget=budget,
+                              workspace_for=services.dispatcher.workspace_for)
+    scheduler = Scheduler(services.schedules, occurrences, tasks, grace=timedelta(minutes=settings.schedule_grace_minutes),
+                          metrics=metrics)
+    scheduler.start()
+    return scheduler

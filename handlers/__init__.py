@@ -13,10 +13,11 @@ if TYPE_CHECKING:
     from bot.services import Services
     from bot.workspaces.tokens import Workspaces
 
-from . import actions, assistant, commands, home, messages, workspaces as workspace_events
+from . import actions, assistant, channels, commands, home, messages, workspaces as workspace_events
 
 # Every event type the manifest subscribes to has a listener here (Bolt answers 404 otherwise).
-SUBSCRIBED_EVENTS = (*messages.SUBSCRIBED_EVENTS, *assistant.SUBSCRIBED_EVENTS, *home.SUBSCRIBED_EVENTS)
+SUBSCRIBED_EVENTS = (*messages.SUBSCRIBED_EVENTS, *assistant.SUBSCRIBED_EVENTS, *home.SUBSCRIBED_EVENTS,
+                     *channels.SUBSCRIBED_EVENTS)
 
 
 def register_all(
@@ -39,6 +40,7 @@ def register_all(
     actions.register(app, actions=services.answer_actions, response_hosts=response_hosts, approvals=services.approvals)
     assistant.register(app, threads=threads, actions=services.answer_actions)
     home.register(app, management=services.management, threads=threads, bot_name=bot_name)
+    channels.register(app, store=services.management.store, schedules=services.schedules)
     commands.register(
         app, runner=services.commands, management=services.management, tasks=tasks, client=client,
         update_interval=update_interval, budget=budget, response_hosts=response_hosts,

@@ -115,6 +115,8 @@ def test_every_subscribed_event_type_gets_200(app, sender):
         "agent_session_stopped": {"type": "agent_session_stopped", "channel": "D9", "thread_ts": "1.000002", "user": "U1",
                                   "streaming_message_ts": [], "event_ts": "1.6"},
     }
+    others["channel_deleted"] = {"type": "channel_deleted", "channel": "C9", "event_ts": "1.8"}
+    others["group_deleted"] = {"type": "group_deleted", "channel": "G9", "event_ts": "1.9"}
     others["app_context_changed"] = {"type": "app_context_changed", "user": "U1", "event_ts": "1.7",
                                      "context": {"entities": [{"type": "slack#/types/channel_id", "value": "C9"}]}}
     for event in [*BOT_EVENTS, *(e for events in SURFACE_EVENTS.values() for e in events)]:

@@ -254,3 +254,25 @@ async def test_no_renewal_after_the_commit_that_released_the_lease(queue, store)
                 lease.released()
         await asyncio.sleep(0.4)
         assert not await store.redis.exists(store.keys.lock(cid)), f"round {n}: a late renewal leased it again"
+
+
+async def test_each_occurrence_of_a_schedule_is_claimed_once_however_many_ask(store):
+    from datetime import datetime, timedelta, timezone
+
+    from bot.schedules.store import Schedule, ScheduleStore, ms
+
+    schedules = ScheduleStore(store.redis, store.keys)
+    now = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+    schedule = Schedule("s1", "T1", "C1", "U1", "summarise", "0 9 * * 1-5", "Europe/Paris", "every weekday at 9:00")
+    await schedules.add(schedule, now)
+    [(found, member, occurrence)] = await schedules.due(now)
+    assert found == schedule and occurrence == ms(now)
+    following = schedule.when.next_after(now)
+    assert following == now + timedelta(days=1), "9:00 in Paris is 8:00 UTC in December"
+    won = await asyncio.gather(*(schedules.claim(member, occurrence, following) for _ in range(20)))
+    assert won.count(True) == 1, "exactly one claimant runs it"
+    assert await schedules.due(now) == [], "and it moved on to the next time"
+    [(_, upcoming)] = await schedules.of_channel("T1", "C1")
+    assert upcoming == following
+    assert await schedules.forget(["T1"], "C2") == 0 and await schedules.forget(["T1"], "C1") == 1
+    assert await schedules.all() == [] and await schedules.of_channel("T1", "C1") == []

@@ -36,6 +36,8 @@ class Metrics:
         self.quota_refusals = Counter("assistant_quota_refusals", "Messages refused by a quota, by limit", ["limit"],
                                       registry=r)
         self.feedback = Counter("assistant_feedback", "Ratings given, by rating", ["rating"], registry=r)
+        self.schedule_runs = Counter("assistant_schedule_runs", "Scheduled prompt occurrences, by outcome (run, skipped_late, "
+                                     "failed)", ["outcome"], registry=r)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -44,6 +44,8 @@ class NameDirectory(Protocol):
 
     async def may_show(self, channel: str, audience: Audience) -> str | None: ...
 
+    async def user_tz(self, team: str, user: str) -> str: ...
+
 
 class Directory:
     def __init__(self, client: AsyncWebClient, store: ConversationStore) -> None:
@@ -77,6 +79,12 @@ class Directory:
 
     async def channel_name(self, team: str, channel: str) -> str:
         return await self._cached(team, channel, self._fetch_channel)
+
+    async def user_tz(self, team: str, user: str) -> str:
+        """A user's Slack time zone (IANA name; "UTC" when Slack cannot tell).  Not cached: asked
+        when a schedule is made."""
+        response = await call_quietly("users.info", self.client.users_info(user=user), level=logging.INFO)
+        return str(((response or {}).get("user") or {}).get("tz") or "UTC")
 
     async def channel_creator(self, team: str, channel: str) -> str | None:
         """Who created ``channel`` (not cached: asked only for permission checks)."""

@@ -18,6 +18,8 @@ BOT_EVENTS = [
     "message.mpim",
     "agent_session_stopped",  # Slack's own Stop button on an agent session
     "app_home_opened",  # the Home tab; under agent view also the Messages tab (greeting, suggested prompts)
+    "channel_deleted",  # a deleted channel's conversations, settings and scheduled prompts are forgotten
+    "group_deleted",  # the same for a private channel
 ]
 # What each AI surface adds: agent view says what the user is looking at per user, the
 # split view per assistant thread (and starts each thread itself).

@@ -8,6 +8,7 @@ import logging
 
 from redis.asyncio import Redis
 
+from bot.schedules.store import ScheduleStore
 from bot.memory.conversation import Keys, as_text
 from bot.workspaces.installations import RedisInstallationStore
 from bot.workspaces.keys import org_teams_key
@@ -52,6 +53,7 @@ async def forget_workspace(
         doomed += await workspace_keys(redis, keys, team)
     if org_wide and enterprise_id:
         doomed.append(org_teams_key(keys, enterprise_id))
+    doomed_schedules = await ScheduleStore(redis, keys).forget(teams)
     await installations.async_delete_installation(enterprise_id=enterprise_id or None,
                                                   team_id=None if org_wide else team_id or None)
     for start in range(0, len(doomed), DELETE_CHUNK):
@@ -59,5 +61,6 @@ async def forget_workspace(
             for key in doomed[start:start + DELETE_CHUNK]:  # one key a command: they live in many cluster slots
                 pipe.execute_command("UNLINK", key)  # (the cluster pipeline's own unlink is a coroutine)
             await pipe.execute()
-    log.info("forgot workspace %s: installation and %d keys deleted", team_id or enterprise_id, len(doomed))
+    log.info("forgot workspace %s: installation, %d keys and %d scheduled prompts deleted", team_id or enterprise_id,
+             len(doomed), doomed_schedules)
     return len(doomed)
