@@ -8,7 +8,7 @@ import re
 import time
 
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, message, settled
+from .harness import message, settled
 from .test_e2e_management import manage
 
 
