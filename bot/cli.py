@@ -213,7 +213,7 @@ def manifest(settings: Settings, url: str | None, socket_mode: bool) -> None:
     document = build_manifest(
         catalog, url=url, name=settings.bot_name, management_command=settings.management_command, socket_mode=socket_mode,
         search=settings.tool_search_workspace, distributed=bool(settings.slack_client_id),
-        surface=settings.slack_agent_surface,
+        surface=settings.slack_agent_surface, canvases=settings.tool_write_canvas,
     )
     sys.stdout.write(manifest_yaml(document))
 

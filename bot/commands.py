@@ -22,6 +22,7 @@ from bot.answer.generate import ToolChoice
 from bot.answer.parts import Context
 from bot.answer.prepare import prompt_file_request
 from bot.channels.config import ChannelConfig
+from bot.slack.canvases import CanvasError, CanvasWriter
 from bot.command_args import ArgumentError, HistoryRequest, parse_arguments
 from bot.delivery.flood import FloodLimit
 from bot.llm.model import ModelOptions
@@ -94,6 +95,7 @@ class PreparedCommand:
     values: dict[str, str]
     history: HistoryRequest | None
     in_channel: bool = False  # answered in the channel whatever the file says (a scheduled command)
+    to_canvas: bool = False  # "… to canvas": the answer is written to a new canvas too
 
     @property
     def private(self) -> bool:
@@ -115,6 +117,16 @@ def usage_hint(prompt: Prompt, problem: str | None = None) -> str:
     return f"{problem[0].upper() + problem[1:]}. {hint}" if problem else hint
 
 
+def canvas_suffix(text: str, prompt: Prompt) -> tuple[str, bool]:
+    """``text`` without a closing "to canvas", and whether it had one (commands that summarise only)."""
+    if not any(spec.kind == "history" for spec in prompt.header.arguments):
+        return text, False
+    stripped = text.rstrip()
+    if stripped.lower() == "to canvas" or stripped.lower().endswith(" to canvas"):
+        return stripped[: -len("to canvas")].rstrip(), True
+    return text, False
+
+
 class CommandRunner:
     def __init__(
         self,
@@ -128,7 +140,9 @@ class CommandRunner:
         bot_name: str,
         now: Callable[[], datetime],
         flood: FloodLimit | None = None,
+        canvases: CanvasWriter | None = None,
     ) -> None:
+        self.canvases = canvases
         self.catalog = catalog
         self.flood = flood
         self.counter = counter
@@ -144,11 +158,14 @@ class CommandRunner:
         prompt = self.catalog.for_command(request.command)
         if prompt is None:
             return f"I don't know {request.command}. Try /assistant help."
+        text, to_canvas = canvas_suffix(request.text, prompt)
+        if to_canvas and self.canvases is None:
+            return "Writing to a canvas is not switched on here (the operator's TOOL_WRITE_CANVAS)."
         try:
-            values, history = parse_arguments(prompt.header.arguments, request.text)
+            values, history = parse_arguments(prompt.header.arguments, text)
         except ArgumentError as exc:
             return usage_hint(prompt, str(exc))
-        return PreparedCommand(request, prompt, values, history)
+        return PreparedCommand(request, prompt, values, history, to_canvas=to_canvas)
 
     async def run(self, prepared: PreparedCommand, writer: ReplyWriter) -> None:
         """Answer the command through ``writer``; errors end as one plain sentence."""
@@ -186,6 +203,8 @@ class CommandRunner:
         tools = ToolChoice(ToolContext(request.team, request.channel, request.user,
                                        only_asker=prepared.private), header.tools)
         generated = await stages.generate(message, writer, context, [turn], 0, options=options, tools=tools)
+        if prepared.to_canvas and generated.text:
+            generated.text += await self._to_canvas(prepared, generated.text)
         answered = await stages.deliver(message, writer, generated)
         batch = Batch()
         stages.record(message, context, [turn], answered, batch)  # every request is paid for, answered or not
@@ -193,6 +212,19 @@ class CommandRunner:
             await batch.run(self.store.redis)
         except RedisError:
             log.warning("could not record the usage of %s", request.command)
+
+    async def _to_canvas(self, prepared: PreparedCommand, text: str) -> str:
+        """Write the answer to a new canvas for its audience; the line that says where (or why not)."""
+        assert self.canvases is not None
+        request = prepared.request
+        audience = Audience(request.team, request.channel, request.user, prepared.private)
+        title = f"{request.command} {canvas_suffix(request.text, prepared.prompt)[0]}".strip() + f" ({self.now():%d %B %Y})"
+        try:
+            written = await self.canvases.write(audience, title=title, markdown=text)
+        except CanvasError as exc:
+            return f"\n\n_Not written to a canvas: {str(exc).removeprefix('Error: ')}_"
+        return f"\n\n_Written to a canvas: [{written.title}]({written.link})_" if written.link else \
+            "\n\n_Written to a canvas._"
 
     def _admission_in(self, message: IncomingMessage) -> AdmissionIn:
         """A command counts against its sender's flood limit like a message (by its trigger)."""

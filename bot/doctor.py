@@ -29,7 +29,7 @@ class Line:
 
 
 async def check_slack(settings: Settings) -> list[Line]:
-    from bot.slack.manifest import BOT_SCOPES, SEARCH_SCOPES
+    from bot.slack.manifest import bot_scopes
 
     if settings.distributed:
         return [Line(True, "distributed app (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET): each workspace's token comes "
@@ -45,7 +45,7 @@ async def check_slack(settings: Settings) -> list[Line]:
         return [Line(False, f"Slack's Web API at SLACK_API_URL does not answer ({type(exc).__name__})")]
     lines = [Line(True, f"Slack token accepted: {response.get('user')} in {response.get('team')}")]
     granted = {scope.strip() for scope in str(response.headers.get("x-oauth-scopes", "")).split(",") if scope.strip()}
-    needed = [*BOT_SCOPES, *(SEARCH_SCOPES if settings.tool_search_workspace else [])]
+    needed = bot_scopes(search=settings.tool_search_workspace, canvases=settings.tool_write_canvas)
     missing = [scope for scope in needed if scope not in granted]
     if missing:
         lines.append(Line(False, f"the token lacks scopes {', '.join(missing)}: print the manifest "

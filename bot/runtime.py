@@ -48,6 +48,7 @@ from bot.files.extract import Limits
 from bot.slack_wiring import (build_slack_client, fetch_identity, reply_factory, slack_http_session, start_schedules,
                               slack_rate_limits)
 from bot.schedules.runner import Scheduler
+from bot.slack.canvases import CanvasWriter
 from bot.files.reader import FileReader
 from bot.files.sandbox import ExtractionPool, SandboxLimits
 from bot.pricing import PricesError, load_prices
@@ -56,7 +57,7 @@ from bot.usage.ledger import Ledger
 from bot.slack.agent_sessions import AgentSessions
 from bot.slack.transcripts import SlackReaders
 from bot.tools.approval import SlackApprovals
-from bot.tools.builtin import CURRENT_TIME, READ_SLACK_LINK, SEARCH_WORKSPACE, BuiltinTools
+from bot.tools.builtin import CURRENT_TIME, READ_SLACK_LINK, SEARCH_WORKSPACE, WRITE_CANVAS, BuiltinTools
 from bot.tools.mcp_config import McpConfigError, load_mcp_config
 from bot.tools.mcp_servers import McpServer
 from bot.tools.toolbox import Toolbox
@@ -248,7 +249,18 @@ def builtin_tool_names(settings: Settings) -> set[str]:
         enabled.add(READ_SLACK_LINK)
     if settings.tool_search_workspace:
         enabled.add(SEARCH_WORKSPACE)
+    if settings.tool_write_canvas:
+        enabled.add(WRITE_CANVAS)
     return enabled
+
+
+def tools_of(settings: Settings, core: Core, slack: Any, directory: Directory,
+             identity: Any) -> tuple[Toolbox, CanvasWriter | None]:
+    """The toolbox (built-in tools, then the MCP servers'), and the canvas writer when canvases are on."""
+    readers = SlackReaders(directory, bot_user_id=identity.user_id, bot_id=identity.bot_id, bot_name=settings.bot_name)
+    canvases = CanvasWriter(slack, directory.may_show) if settings.tool_write_canvas else None
+    builtin = BuiltinTools(slack, readers, enabled=builtin_tool_names(settings), canvases=canvases)
+    return Toolbox([builtin, *core.mcp_servers]), canvases
 
 
 async def build_runtime(
@@ -272,8 +284,7 @@ async def build_runtime(
     history = SlackHistory(slack, budget if settings.distributed and not settings.slack_marketplace_app else None)
     status_client = build_slack_client(settings, wait_on_429=False, session=http, metrics=core.metrics)
     directory = Directory(slack, core.store)
-    readers = SlackReaders(directory, bot_user_id=identity.user_id, bot_id=identity.bot_id, bot_name=settings.bot_name)
-    toolbox = Toolbox([BuiltinTools(slack, readers, enabled=builtin_tool_names(settings)), *core.mcp_servers])
+    toolbox, canvases = tools_of(settings, core, slack, directory, identity)
     approvals = SlackApprovals(slack, core.store.redis, core.store.keys, timeout_seconds=settings.tool_approval_seconds)
     services = build_services(
         core,
@@ -289,6 +300,7 @@ async def build_runtime(
         approvals=approvals,
         files=file_reader(settings, http, core, slack),
         workspaces=workspaces,
+        canvases=canvases,
     )
     give_inbox_its_writer(settings, core, services)
     await services.dispatcher.start()
@@ -365,7 +377,7 @@ def distributed_parts(settings: Settings, core: Core, http: aiohttp.ClientSessio
     )
     flow = build_install_flow(
         client_id=settings.slack_client_id, client_secret=secret,
-        scopes=bot_scopes(search=settings.tool_search_workspace), redirect_uri=settings.slack_redirect_uri,
+        scopes=bot_scopes(search=settings.tool_search_workspace, canvases=settings.tool_write_canvas), redirect_uri=settings.slack_redirect_uri,
         installations=installations, states=RedisOAuthStateStore(core.store.redis, core.store.keys), client=oauth_client,
     )
     return workspaces, flow

@@ -21,6 +21,7 @@ from bot.schedules.command import ScheduleCommands
 from bot.schedules.store import ScheduleStore
 from bot.responder import BotIdentity, Budget, PrivateNotes, ReplyFactory, Responder, ThreadReader
 from bot.services import Core, Services
+from bot.slack.canvases import CanvasWriter
 from bot.slack.directory import NameDirectory
 from bot.tools.approval import SlackApprovals
 from bot.tools.overview import tools_overview
@@ -48,6 +49,7 @@ def build_services(
     approvals: SlackApprovals | None = None,
     files: FileReader | None = None,
     workspaces: Workspaces | None = None,
+    canvases: CanvasWriter | None = None,
 ) -> Services:
     settings = core.settings
     tenancy = ToolTenancy(settings.distributed, settings.tools_workspace_ids)
@@ -61,6 +63,7 @@ def build_services(
     commands = CommandRunner(
         catalog=core.catalog, counter=core.counter, store=core.store, responder=responder, history=history,
         max_context_tokens=settings.max_context_tokens, bot_name=settings.bot_name, now=now, flood=flood,
+        canvases=canvases,
     )
     schedules = ScheduleStore(core.store.redis, core.store.keys)
     management = build_management(core, directory=directory, now=now, policy=policy, schedules=schedules,

@@ -193,6 +193,9 @@ class SettingsFields(BaseSettings):
     """offer the built-in `read_slack_link` tool"""
     tool_search_workspace: bool = Field(default=False, alias="TOOL_SEARCH_WORKSPACE")
     """offer the built-in `search_workspace` tool (adds the search scopes to the manifest)"""
+    tool_write_canvas: bool = Field(default=False, alias="TOOL_WRITE_CANVAS")
+    """offer the built-in `write_canvas` tool (with the asker's approval) and `/summarize … to canvas` (adds
+    `canvases:write` to the manifest)"""
     tools_workspaces: str = Field(default="", alias="TOOLS_WORKSPACES")  # many workspaces: which may use tools
     """many workspaces: the team or enterprise ids whose people may use tools (MCP servers with their credentials,
     `DEFAULT_TOOLS`, prompt-file tools); empty: no workspace. One workspace: it always may"""

@@ -46,6 +46,8 @@ BOT_SCOPES = [
 ]
 # Scopes Slack's search for AI apps (assistant.search.context) needs: only with TOOL_SEARCH_WORKSPACE.
 SEARCH_SCOPES = ["search:read.public", "search:read.private", "search:read.im", "search:read.mpim"]
+# Writing canvases (the write_canvas tool, /summarize … to canvas): only with TOOL_WRITE_CANVAS.
+CANVAS_SCOPES = ["canvases:write"]
 PLACEHOLDER_URL = "https://YOUR-HOST"
 # A distributable app also hears when a workspace removes it, to forget that workspace.
 UNINSTALL_EVENTS = ["app_uninstalled", "tokens_revoked"]
@@ -53,14 +55,14 @@ INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 
 
-def bot_scopes(*, search: bool = False) -> list[str]:
+def bot_scopes(*, search: bool = False, canvases: bool = False) -> list[str]:
     """The scopes the bot asks for (in the manifest and in the OAuth flow)."""
-    return [*BOT_SCOPES, *(SEARCH_SCOPES if search else [])]
+    return [*BOT_SCOPES, *(SEARCH_SCOPES if search else []), *(CANVAS_SCOPES if canvases else [])]
 
 
 def build_manifest(
     catalog: PromptCatalog, *, url: str | None, name: str, management_command: str, socket_mode: bool = False,
-    search: bool = False, distributed: bool = False, surface: str = "agent_view",
+    search: bool = False, distributed: bool = False, surface: str = "agent_view", canvases: bool = False,
 ) -> dict[str, Any]:
     """``distributed``: an app installed in many workspaces through OAuth (redirect URL,
     token rotation, org-wide installs, uninstall events); ``surface``: Slack's AI surface
@@ -71,8 +73,8 @@ def build_manifest(
     for command, prompt in sorted(catalog.commands.items()):
         commands.append(_command(command, prompt.header.description, prompt.header.usage, endpoint, socket_mode))
     commands.append(
-        _command(management_command, f"Help, reset, persona, usage and model for {name}",
-                 "help | reset | persona show|set <text>|clear | usage | model | tools", endpoint, socket_mode)
+        _command(management_command, f"Help, settings, schedules, usage and more for {name}",
+                 "help | config | schedule | persona | reset | usage | model | tools", endpoint, socket_mode)
     )
     events: dict[str, Any] = {"bot_events": bot_events(surface, distributed=distributed)}
     if not socket_mode:
@@ -90,7 +92,7 @@ def build_manifest(
         },
         "oauth_config": {
             **({"redirect_urls": [f"{base}{REDIRECT_PATH}"]} if distributed else {}),
-            "scopes": {"bot": bot_scopes(search=search)},
+            "scopes": {"bot": bot_scopes(search=search, canvases=canvases)},
         },
         "settings": {
             "event_subscriptions": events,

@@ -1,6 +1,7 @@
 """Tools that need no MCP server, each switched on by a setting: the current time
 in the asker's time zone, reading a Slack thread or channel by link (only what the
-asker can read), and searching the workspace for the asker (Slack's search for AI apps)."""
+asker can read), searching the workspace for the asker (Slack's search for AI apps), and
+writing a canvas (with the asker's approval; bot/slack/canvases.py)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.audience import CANNOT_READ, Audience
+from bot.slack.canvases import CHANNEL, LINKED, NEW, CanvasError, CanvasWriter
 from bot.tools.base import Source, ToolContext, ToolOutcome, ToolSpec
 
 log = logging.getLogger(__name__)
 
 CURRENT_TIME, READ_SLACK_LINK, SEARCH_WORKSPACE = "current_time", "read_slack_link", "search_workspace"
+WRITE_CANVAS = "write_canvas"
 LINK = re.compile(r"https://[\w.-]*slack\.com/archives/([CGD][A-Z0-9]+)(?:/p(\d{10})(\d{6}))?(?:\?([^\s>|]*))?")
 LINK_MESSAGES = 100
 SEARCH_RESULTS = 10
@@ -48,6 +51,18 @@ SPECS = {
         "Search the Slack workspace's messages for the person asking (only what they can see).",
         {"type": "object", "properties": {"query": {"type": "string", "description": "What to search for."}},
          "required": ["query"]}, title="Searching Slack"),
+    WRITE_CANVAS: ToolSpec(
+        WRITE_CANVAS,
+        "Write Markdown to a Slack canvas: a new canvas (shared with the people of this conversation), this "
+        "channel's own canvas, or a section at the end of a canvas the person names by its link. Returns the "
+        "canvas's link: give it in the answer.",
+        {"type": "object", "properties": {
+            "title": {"type": "string", "description": "The canvas's title (or the new section's heading)."},
+            "markdown": {"type": "string", "description": "What to write, in Markdown."},
+            "target": {"type": "string", "enum": [NEW, CHANNEL, LINKED],
+                       "description": "new (default), channel (this channel's canvas), or link (the canvas at `link`)."},
+            "link": {"type": "string", "description": "With target link: the canvas's link (https://…slack.com/docs/…)."}},
+         "required": ["title", "markdown"]}, title="Writing a canvas", confirm=True),
 }
 
 
@@ -55,14 +70,16 @@ class BuiltinTools:
     """A tool provider; ``enabled`` names the tools switched on."""
 
     def __init__(self, client: AsyncWebClient, readers: Readers, *, enabled: set[str],
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), canvases: CanvasWriter | None = None) -> None:
         self.client = client
         self.readers = readers
+        self.canvases = canvases or CanvasWriter(client, readers.may_show)
         self.enabled = [name for name in SPECS if name in enabled]
         self.now = now
         self._zones: dict[tuple[str, str], str] = {}
         self._run: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[ToolOutcome]]] = {
             CURRENT_TIME: self.current_time, READ_SLACK_LINK: self.read_link, SEARCH_WORKSPACE: self.search,
+            WRITE_CANVAS: self.write_canvas,
         }
 
     def tools(self) -> list[ToolSpec]:
@@ -154,3 +171,18 @@ class BuiltinTools:
         line = (f"({left_out} result{'s' if left_out != 1 else ''} from conversations that can't be shown in this "
                 "conversation were left out: ask me in a DM to see them.)") if left_out else ""
         return shown, line
+
+    async def write_canvas(self, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
+        target = str(arguments.get("target") or NEW)
+        if target not in (NEW, CHANNEL, LINKED):
+            return ToolOutcome(f"Error: target is one of {NEW}, {CHANNEL} or {LINKED}.", ok=False)
+        try:
+            written = await self.canvases.write(context.audience, title=str(arguments.get("title") or ""),
+                                                markdown=str(arguments.get("markdown") or ""), target=target,
+                                                link=str(arguments.get("link") or ""))
+        except CanvasError as exc:
+            return ToolOutcome(str(exc), ok=False)
+        where = f": {written.link}" if written.link else f" (canvas {written.canvas_id})"
+        return ToolOutcome(f"Written to the canvas “{written.title}”{where}",
+                           sources=[Source(written.link, written.title)] if written.link else [])
+

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
+from .canvases import METHODS as CANVAS_METHODS, FakeCanvases
 from .http import BackgroundServer, QuietHandler
 
 BOT_TOKEN = "xoxb-test-token"
@@ -167,6 +168,7 @@ class FakeSlack:
         from bot.slack.manifest import BOT_SCOPES
 
         self.granted_scopes: list[str] = list(BOT_SCOPES)  # what auth.test says the token holds
+        self.canvases = FakeCanvases(BOT_USER_ID, TEAM_ID)  # canvases (tests/fakes/canvases.py)
         self.agent_sessions = False  # whether this workspace offers agents.sessions.setStatus
         self.sessions: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> session status
         self.timezones: dict[str, str] = {}  # user -> IANA time zone (users.info "tz")
@@ -390,6 +392,8 @@ class FakeSlack:
             return 200, result, {}
 
     def _dispatch(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        if method in CANVAS_METHODS:
+            return self.canvases.answer(method, p, self.granted_scopes)
         if method == "auth.test":
             return {"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "assistant",
                     "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
@@ -450,6 +454,9 @@ class FakeSlack:
                 info["user"] = sorted(self.members[channel])[0]  # the person the bot's DM is with
             if channel in self.creators:
                 info["creator"] = self.creators[channel]
+            own_canvas = self.canvases.of_channel(channel)
+            if own_canvas is not None:
+                info["properties"] = {"canvas": {"file_id": own_canvas.id, "is_empty": False}}
             return {"ok": True, "channel": info}
         if method == "conversations.members":
             channel = p.get("channel", "")
