@@ -15,6 +15,13 @@ tiers with 429s, and a fake model that streams a 600-character answer in
 - assistant / DM threads (Slack's chat.startStream / appendStream / stopStream).
 
 Times are measured in this process, where both fakes run, on one clock.
+
+``--burst N`` (500 by default with ``--burst``) instead sends N mentions in one workspace
+within one second, far past what chat.update's 50 calls a minute can finish, and counts the
+bot's messages once every answer is complete: the target is exactly N, none deleted, no
+partial left with a live Stop button.
+
+Run:  .venv/bin/python -m bench.bench_streaming --burst
 """
 
 from __future__ import annotations
@@ -107,12 +114,64 @@ def run_round(surface: str, concurrency: int, redis_url: str) -> dict[str, objec
     }
 
 
+def bot_env(slack: FakeSlack, model: FakeModel, redis_url: str, prefix: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPENAI_API_KEY": "sk-bench",
+        "SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url, "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": prefix, "LOG_LEVEL": "WARNING", "USER_MESSAGES_PER_MINUTE": "10000",
+        "TIKTOKEN_CACHE_DIR": os.path.join(tempfile.gettempdir(), "slack-assistant-bench-tiktoken"),
+    }
+
+
+def run_burst(count: int, redis_url: str) -> dict[str, object]:
+    """``count`` mentions in ``count`` channels of one workspace within one second."""
+    slack, model = FakeSlack().start(), FakeModel(strict_templates=False).start()
+    slack.users.update({"U1": "alice"})
+    model.default = Scripted(text=ANSWER, chunk_chars=20, delay=0.05)
+    prefix = f"bench-burst-{uuid.uuid4().hex[:8]}"
+    process, url = start_bot(bot_env(slack, model, redis_url, prefix))
+    sender = SlackSender(url)
+    channels = [f"C{n:04d}" for n in range(count)]
+    try:
+        started = time.monotonic()
+        pace = 1.0 / count
+        for n, channel in enumerate(channels):  # spread over one second, each sent without waiting for the last
+            threading.Thread(target=sender.send_event, args=(mention(f"question {n}", channel=channel),)).start()
+            time.sleep(max(0.0, started + (n + 1) * pace - time.monotonic()))
+        slack.wait_for(lambda s: sum(1 for m in s.messages.values() if m.text == ANSWER) >= count, timeout=600)
+        elapsed = time.monotonic() - started
+        time.sleep(5.0)  # late clean-up calls (placeholder deletions) are counted too
+    finally:
+        shut_down(sender, process, slack, model, redis_url, prefix)
+    with slack._condition:
+        messages = list(slack.messages.values())
+        deleted = list(slack.deleted)
+    return {
+        "messages": len(messages),
+        "complete": sum(1 for m in messages if m.text == ANSWER),
+        "partials": sum(1 for m in messages if m.text != ANSWER),
+        "deleted": len(deleted),
+        "updates": sum(1 for c in slack.calls if c.method == "chat.update"),
+        "elapsed": elapsed,
+        "rate_limited": dict(slack.rate_limited),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 30])
+    parser.add_argument("--burst", type=int, nargs="?", const=500, default=None,
+                        help="a one-second burst of this many mentions in one workspace (default 500)")
     args = parser.parse_args()
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     print(f"machine: {os.cpu_count()} cores; redis {redis_url}; answer {len(ANSWER)} characters over ~1.5 s")
+    if args.burst:
+        r = run_burst(args.burst, redis_url)
+        print(f"burst of {args.burst} mentions in one workspace within 1 s: all complete in {r['elapsed']:.1f} s")
+        print(f"  bot messages at the end {r['messages']} (complete {r['complete']}, partial {r['partials']}), "
+              f"deleted {r['deleted']}, chat.update calls {r['updates']}, 429s {sum(r['rate_limited'].values())}")  # type: ignore[union-attr]
+        return
     for surface in ("channel", "assistant"):
         title = "channel threads (post + chat.update)" if surface == "channel" else "assistant/DM threads (Slack streaming methods)"
         print(f"\n{title}")

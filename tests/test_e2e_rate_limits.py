@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from .fakes.openai_api import Scripted
-from .harness import SlackSender, mention
+from .harness import SlackSender, mention, settled
 
 
 def test_thirty_answers_at_once_finish_complete_without_a_429(start_app, slack, model):
@@ -49,7 +49,7 @@ def test_a_429_makes_the_whole_workspace_wait_and_the_answer_still_completes(app
     assert blocked is not None, "the 429 was shared with every process through Redis"
 
 
-def test_when_the_budget_stays_full_the_answer_is_posted_anew(start_app, slack, model):
+def test_when_the_budget_cannot_finish_an_answer_it_keeps_its_status_and_is_posted_once_whole(start_app, slack, model):
     import time
 
     app = start_app(SLACK_UPDATES_PER_MINUTE=1)
@@ -60,14 +60,40 @@ def test_when_the_budget_stays_full_the_answer_is_posted_anew(start_app, slack, 
         slack.wait_for_answers(1)
         started = time.monotonic()
         second = mention("no update left", channel="C200")
+        model.enqueue(Scripted(text="one two three four five six seven eight", chunk_chars=4, delay=0.05))
         sender.send_event(second)
-        answer = slack.wait_for(lambda s: [m for m in s.posts("C200") if m.text.startswith("Answer to:")], timeout=15)
+        answer = slack.wait_for(lambda s: [m for m in s.posts("C200") if m.text.startswith("one")], timeout=15)
         assert time.monotonic() - started < 10, "the answer did not wait for the next minute"
-        assert answer[0].thread_ts == second["ts"]
-        streaming, final = slack.posts("C200")
-        assert streaming.text.endswith(" …") and final.text == answer[0].text, "the streaming message awaits deletion"
+        settled(app)  # no work left: nothing more can happen
+        [only] = slack.posts("C200")
+        assert only.thread_ts == second["ts"] and only.history == ["one two three four five six seven eight"], \
+            "one message, posted whole: no partial it could not finish"
+        assert slack.deleted == [] and len(slack.calls_to("chat.update")) == 1
     finally:
         sender.close()
+
+
+def test_an_answer_shown_whose_final_update_stays_blocked_is_posted_anew_and_the_partial_removed(start_app, slack, model):
+    app = start_app()
+    model.enqueue(Scripted(text=" ".join(f"word{n}" for n in range(60)), chunk_chars=6, delay=0.03))
+    sender = SlackSender(app.url)
+    try:
+        sender.send_event(mention("a long one"))
+        partial = slack.wait_for(lambda s: next((m for m in s.posts("C100") if m.text.startswith("word0")), None))
+        team = app.runtime.identity.team_id
+        app.call(lambda: block_updates(app, team))
+        final = slack.wait_for(lambda s: next((m for m in s.posts("C100") if m.text.endswith("word59")), None), timeout=15)
+        assert final.ts != partial.ts, "posted anew: Slack would take no update"
+        slack.wait_for(lambda s: any(m.ts == partial.ts for m in s.deleted))
+    finally:
+        sender.close()
+
+
+async def block_updates(app, team: str) -> None:
+    from bot.slack.rate_budget import RateBudget
+
+    settings = app.runtime.settings
+    await RateBudget(app.runtime.store.redis, key_prefix=settings.redis_key_prefix, per_minute={}).block(team, "chat.update", 30)
 
 
 def test_a_rate_limited_thinking_status_never_delays_the_answer(app, sender, slack, model):

@@ -33,6 +33,20 @@ async def test_spare_updates_leave_room_for_every_answer_in_flight(budget):
         await budget.end_answer("T1", answer)
 
 
+async def test_an_answer_shows_a_message_only_while_its_final_update_is_kept(budget):
+    answers = [await budget.begin_answer("T1") for _ in range(12)]
+    held = [await budget.hold_final_update("T1", answer) for answer in answers]
+    assert held == [True] * 10 + [False] * 2, "the window (10) takes the final update of every message shown"
+    assert await budget.hold_final_update("T1", answers[0]), "asking again is not counted twice"
+    assert await budget.take("T1", "chat.update", max_wait=0, ending=answers[0]), "a final update frees its hold"
+    assert not await budget.hold_final_update("T1", answers[10]), "its call still counts in this minute"
+    await budget.end_answer("T1", answers[1])  # ended without a final update (failed, stopped): its hold goes too
+    assert await budget.hold_final_update("T1", answers[10])
+    assert await budget.hold_final_update("T2", await budget.begin_answer("T2")), "each workspace has its own"
+    await budget.block("T1", "chat.update", 30)
+    assert not await budget.hold_final_update("T1", answers[11]), "nothing is shown while Slack says wait"
+
+
 async def test_a_429_blocks_the_method_for_the_workspace(budget):
     await budget.block("T1", "chat.update", 30)
     assert not await budget.try_take_spare("T1", "chat.update")

@@ -30,10 +30,11 @@ from bot.workspaces import context as workspace_context
 log = logging.getLogger(__name__)
 
 ANSWER_TTL_MS = 10 * 60 * 1000  # an answer that never unregisters (crash) stops counting after this
+FINAL_UPDATE = "chat.update"
 
 # A sliding window: every call of the last minute is a member of a sorted set
 # scored by its time, so no minute ever holds more than the limit.
-# KEYS: calls zset, state hash (blocked_until), answers-in-flight zset
+# KEYS: calls zset, state hash (blocked_until), answers-in-flight zset, answers holding a message zset
 # ARGV: calls per minute, calls that must remain free after this one (-1: one per
 #       other answer in flight, plus the spare headroom), call id, an answer to count
 #       no longer once the call is taken ('' = none: its last call)
@@ -56,7 +57,10 @@ local excess = used + 1 + reserve - limit
 if excess <= 0 then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], 61000)
-  if ARGV[4] ~= '' then redis.call('ZREM', KEYS[3], ARGV[4]) end
+  if ARGV[4] ~= '' then
+    redis.call('ZREM', KEYS[3], ARGV[4])
+    redis.call('ZREM', KEYS[4], ARGV[4])
+  end
   return 0
 end
 if excess > used then return 60000 end
@@ -82,7 +86,27 @@ if ARGV[1] == 'add' then
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 else
   redis.call('ZREM', KEYS[1], ARGV[2])
+  redis.call('ZREM', KEYS[2], ARGV[2])
 end
+return 1
+"""
+
+# Whether an answer may show a message it will have to update at the end (its first text, or
+# a placeholder): only while the window can take the final update of every answer already
+# holding one, and this one's.  Otherwise it shows nothing more yet and posts itself whole.
+# KEYS: chat.update calls zset, chat.update state hash, answers holding a message zset
+# ARGV: calls per minute, answer id, ttl ms.  Returns 1 (it holds a final update) or 0.
+HOLD_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('ZSCORE', KEYS[3], ARGV[2]) then return 1 end
+local blocked = tonumber(redis.call('HGET', KEYS[2], 'blocked_until')) or 0
+if now < blocked then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[3]) + 1 > tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]))
 return 1
 """
 
@@ -94,16 +118,30 @@ class RateBudget:
         self._take = redis.register_script(TAKE_SCRIPT)
         self._block = redis.register_script(BLOCK_SCRIPT)
         self._answer = redis.register_script(ANSWER_SCRIPT)
+        self._hold = redis.register_script(HOLD_SCRIPT)
 
     def _keys(self, team: str, method: str) -> list[str]:
+        """The method's calls and state, the answers in flight, the answers holding a message (one slot)."""
         tag = f"{self.base}:{{{team}}}"
-        return [f"{tag}:{method}:calls", f"{tag}:{method}:state", f"{tag}:answers"]
+        return [f"{tag}:{method}:calls", f"{tag}:{method}:state", f"{tag}:answers", f"{tag}:holding"]
 
     async def begin_answer(self, team: str) -> str:
         """Count one more answer in flight in ``team``; returns its id for end_answer."""
         answer_id = uuid.uuid4().hex
         await self._quietly(self._answer(keys=self._keys(team, "")[2:], args=["add", answer_id, ANSWER_TTL_MS]))
         return answer_id
+
+    async def hold_final_update(self, team: str, answer_id: str) -> bool:
+        """Whether answer ``answer_id`` may show a message it must update at the end: the
+        workspace's chat.update window keeps a call for it and for every answer holding one
+        already (it holds one from now on, until its final update or its end)."""
+        keys = self._keys(team, FINAL_UPDATE)
+        try:
+            return bool(await self._hold(keys=[keys[0], keys[1], keys[3]],
+                                         args=[self.per_minute.get(FINAL_UPDATE, 100), answer_id, ANSWER_TTL_MS]))
+        except (RedisError, OSError) as exc:
+            log.warning("rate budget unavailable: %s", type(exc).__name__)
+            return True  # advisory: show the answer as it streams
 
     def begin_answer_in(self, batch: Batch, team: str) -> str:
         """Add to ``batch``: count one more answer in flight; its id."""

@@ -6,7 +6,10 @@ message is updated with the text so far no more often than ``interval``
 seconds and only while the workspace's shared ``chat.update`` budget can
 spare it (Tier 3: about 50 calls a minute per workspace), and finally holds
 the whole answer with 👍/👎/Regenerate; a longer answer continues in follow-up
-messages.  How the messages are posted and updated: bot/slack/answer_messages.py;
+messages.  A message that will need a final update is shown only while the workspace's
+budget can take that update (``hold_final_update``): under a burst, an answer keeps its
+thinking status (or shows nothing yet) and is posted once, complete, instead of leaving a
+partial it could not finish.  How the messages are posted and updated: bot/slack/answer_messages.py;
 how they look: bot/slack/answer_blocks.py.
 """
 
@@ -75,6 +78,8 @@ class SlackReply(AnswerMessages):
         self._status_call: Reply | None = None  # a status call taken in a batch (see prepare)
         self._next_interval = interval  # grows with each progress update
         self._tool_line = ""  # the line under the answer naming the tools running now
+        self._waiting = False  # nothing shown yet: the budget could not take this answer's final update
+        self._hold_tried = float("-inf")  # when this answer last asked to hold a final update
 
     def messages_shown(self) -> list[str]:
         """Every message this answer has in Slack so far (a Stop press on any of them stops it),
@@ -108,6 +113,9 @@ class SlackReply(AnswerMessages):
         if self.thread_ts and await self._set_status(THINKING_STATUS):
             self._last_update = self.clock()
             return True  # Slack shows "is thinking…" until the first text is posted
+        if not await self._may_hold():
+            self._waiting = True  # posted once complete (or once the budget frees up)
+            return True
         ts = await self._post(PLACEHOLDER, STREAMING)
         self.ts = ts
         self._last_update = self.clock()
@@ -157,8 +165,9 @@ class SlackReply(AnswerMessages):
         """Show the text so far, at most once per interval, and only while the
         workspace's update budget can spare it.  The interval grows with every
         update (``UPDATE_INTERVAL_GROWTH``): a long answer is updated less often."""
-        if self.ts is None and self._status_shown and text.strip():
-            await self._post_first_text(defuse_broadcasts(text))
+        if self.ts is None and (self._status_shown or self._waiting) and text.strip():
+            if await self._may_hold():
+                await self._post_first_text(defuse_broadcasts(text))
             return
         if self.ts is None or self.clock() - self._last_update < self._next_interval:
             return  # nothing is sent now: the text is not even looked at
@@ -189,6 +198,16 @@ class SlackReply(AnswerMessages):
         shown = self._shown or PLACEHOLDER
         await self._update(shown + (f"\n\n{line}" if line else CURSOR), STREAMING)
 
+    async def _may_hold(self) -> bool:
+        """Whether this answer may show a message it will have to update at the end (asked at
+        most once an interval: the answer streams on meanwhile, shown or not)."""
+        if self.budget is None or self._answer_id is None:
+            return True
+        if self.clock() - self._hold_tried < self.interval:
+            return False
+        self._hold_tried = self.clock()
+        return await self.budget.hold_final_update(self.team, self._answer_id)
+
     async def _post_first_text(self, text: str) -> None:
         """The first text replaces the thinking status (a post: no update budget spent)."""
         shown = first_message(text)
@@ -196,8 +215,9 @@ class SlackReply(AnswerMessages):
         self._last_update = self.clock()
         if self.ts is not None:
             self._shown = shown
+            self._waiting = False
         else:
-            self._status_shown = False  # Slack refused: finish() posts the answer anew
+            self._status_shown = self._waiting = False  # Slack refused: finish() posts the answer anew
 
     async def finish(self, text: str) -> list[str]:
         """Replace the placeholder with the whole answer; returns the ts of every message used."""
