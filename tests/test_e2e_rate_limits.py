@@ -62,7 +62,7 @@ def test_when_the_budget_cannot_finish_an_answer_it_keeps_its_status_and_is_post
         second = mention("no update left", channel="C200")
         model.enqueue(Scripted(text="one two three four five six seven eight", chunk_chars=4, delay=0.05))
         sender.send_event(second)
-        answer = slack.wait_for(lambda s: [m for m in s.posts("C200") if m.text.startswith("one")], timeout=15)
+        slack.wait_for(lambda s: [m for m in s.posts("C200") if m.text.startswith("one")], timeout=15)
         assert time.monotonic() - started < 10, "the answer did not wait for the next minute"
         settled(app)  # no work left: nothing more can happen
         [only] = slack.posts("C200")
