@@ -73,6 +73,7 @@ def test_home_tab_shows_commands_and_the_viewers_usage(app, sender, slack, model
         assert command in text
     usage = [line for line in text.splitlines() if line.startswith("• Today")]
     assert usage and "*0*" not in usage[0], "today's usage counts the answer just given"
+    assert "*Channel settings*" in text and "`model` (one of `gpt-4o-mini`)" in text and "`auto_reply`" in text
 
     sender.send_event({"type": "app_home_opened", "user": "U2", "channel": "D200", "tab": "messages", "event_ts": "1.2"})
     settled(app)  # no work left: nothing more can happen
