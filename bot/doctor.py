@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TextIO
+from typing import Any, Awaitable, Callable, TextIO
 
 import openai
 from redis.exceptions import RedisError
@@ -61,19 +61,33 @@ async def check_model(settings: Settings) -> list[Line]:
     client = build_openai_client(api_key=settings.model_api_key(), base_url=settings.openai_base_url, max_retries=0,
                                  timeout=min(settings.model_timeout_seconds, 20))
     where = "OPENAI_BASE_URL" if settings.openai_base_url else "OpenAI's API"
+    model = settings.openai_model
     try:
-        await client.models.retrieve(settings.openai_model)
+        await client.models.retrieve(model)
     except openai.AuthenticationError:
         return [Line(False, f"{where} refused OPENAI_API_KEY")]
-    except openai.NotFoundError:
-        return [Line(False, f"{where} has no model {settings.openai_model!r}: set OPENAI_MODEL to one it serves")]
     except openai.APIStatusError as exc:
-        return [Line(False, f"{where} answered HTTP {exc.status_code} when asked for {settings.openai_model!r}")]
+        if exc.status_code not in (404, 405, 501):
+            return [Line(False, f"{where} answered HTTP {exc.status_code} when asked for {model!r}")]
+        # Not found, or a server without GET /models/{id} (vLLM): the list of models decides.
+        listed = await listed_models(client)
+        if listed is None or model not in listed:
+            served = f" (it serves {', '.join(sorted(listed)[:8])})" if listed else ""
+            return [Line(False, f"{where} has no model {model!r}{served}: set OPENAI_MODEL to one it serves")]
+        return [Line(True, f"the model endpoint answers and lists {model}")]
     except openai.APIConnectionError:
         return [Line(False, f"the model endpoint ({where}) does not answer: check OPENAI_BASE_URL and the network")]
     finally:
         await client.close()
-    return [Line(True, f"the model endpoint answers and serves {settings.openai_model}")]
+    return [Line(True, f"the model endpoint answers and serves {model}")]
+
+
+async def listed_models(client: Any) -> set[str] | None:
+    """The models the server lists (``GET /models``); None when it will not list them."""
+    try:
+        return {item.id async for item in client.models.list()}
+    except (openai.APIStatusError, openai.APIConnectionError):
+        return None
 
 
 async def check_redis(settings: Settings) -> list[Line]:
@@ -107,57 +121,84 @@ def memory_policy_line(policy: str, maxmemory: int) -> Line:
 
 
 def check_files(settings: Settings) -> list[Line]:
-    from bot.evals.cases import EvalFileError, find_eval_files, load_eval_file
-    from bot.evals.runner import EvalRunner, Variant
-    from bot.tokens import TokenCounter
-    from bot.pricing import PricesError, load_prices
+    """The prompt files, eval files, prices and MCP servers file: each checked even when another fails."""
     from bot.prompts import PromptError, load_catalog
-    from bot.tools.mcp_config import McpConfigError, load_mcp_config
 
-    lines: list[Line] = []
     try:
         catalog = load_catalog(settings.prompts_dir, reserved_commands=frozenset({settings.management_command}))
-        lines.append(Line(True, f"prompt files valid ({len(catalog.prompts) + 1} in {settings.prompts_dir})"))
+        lines = [Line(True, f"prompt files valid ({len(catalog.prompts) + 1} in {settings.prompts_dir})")]
     except PromptError as exc:
-        return [Line(False, f"invalid prompt file {exc}")]
-    if settings.evals_dir.is_dir():
-        try:
-            files = [load_eval_file(path) for path in find_eval_files([settings.evals_dir])]
-            counter = TokenCounter.for_model(settings.openai_model, settings.tiktoken_cache_dir)
-            runner = EvalRunner(model=None, counter=counter, prices=load_prices(settings.prices_file),  # type: ignore[arg-type]
-                                bot_name=settings.bot_name, max_context_tokens=settings.max_context_tokens,
-                                trim_target_ratio=settings.trim_target_ratio, judge_model=settings.openai_model)
-            runner.validate(files, [Variant(None, catalog, str(settings.prompts_dir))])
-            lines.append(Line(True, f"eval files valid ({sum(len(f.spec.cases) for f in files)} cases in "
-                                    f"{settings.evals_dir})"))
-        except (EvalFileError, PricesError) as exc:
-            lines.append(Line(False, f"invalid eval file {exc}"))
+        catalog, lines = None, [Line(False, f"invalid prompt file {exc}")]
+    prices, price_lines = check_prices(settings)
+    return [*lines, *check_evals(settings, catalog, prices), *price_lines, *check_mcp_config(settings)]
+
+
+def check_evals(settings: Settings, catalog: Any, prices: Any) -> list[Line]:
+    """Every eval file read (its checks, JSON schemas included) and, with valid prompt files, the prompts it names."""
+    from bot.evals.cases import EvalFileError, find_eval_files, load_eval_file
+    from bot.evals.runner import EvalRunner, Variant
+    from bot.pricing import PriceTable
+    from bot.tokens import TokenCounter
+
+    if not settings.evals_dir.is_dir():
+        return []
+    try:
+        files = [load_eval_file(path) for path in find_eval_files([settings.evals_dir])]
+        cases = f"{sum(len(f.spec.cases) for f in files)} cases in {settings.evals_dir}"
+        if catalog is None:
+            return [Line(True, f"eval files read ({cases}); the prompts they name are checked once the prompt files "
+                               "are valid", warning=True)]
+        counter = TokenCounter.for_model(settings.openai_model, settings.tiktoken_cache_dir)
+        runner = EvalRunner(model=None, counter=counter, prices=prices or PriceTable({}),  # type: ignore[arg-type]
+                            bot_name=settings.bot_name, max_context_tokens=settings.max_context_tokens,
+                            trim_target_ratio=settings.trim_target_ratio, judge_model=settings.openai_model)
+        runner.validate(files, [Variant(None, catalog, str(settings.prompts_dir))])
+        return [Line(True, f"eval files valid ({cases})")]
+    except EvalFileError as exc:
+        return [Line(False, f"invalid eval file {exc}")]
+
+
+def check_prices(settings: Settings) -> tuple[Any, list[Line]]:
+    """PRICES_FILE read once, and every model the bot may ask priced.  An unpriced model is a
+    failure only where a cost limit depends on it (TEAM_MONTHLY_COST_LIMIT_USD); otherwise a
+    warning (a local model may cost nothing)."""
+    from bot.pricing import PricesError, load_prices
+
     choices = sorted(settings.allowed_model_names - {settings.openai_model})
     try:
         prices = load_prices(settings.prices_file)
     except PricesError as exc:
-        lines.append(Line(False, f"invalid PRICES_FILE: {exc}"))
-    else:
-        for name, model in (("OPENAI_MODEL", settings.openai_model), ("JUDGE_MODEL", settings.judge_model),
-                            *(("ALLOWED_MODELS", choice) for choice in choices)):
-            if model is None:
-                continue
-            if prices.price_of(model) is None:
-                lines.append(Line(False, f"{name} {model!r} has no price in PRICES_FILE ({settings.prices_file}): its "
-                                         "cost counts as $0 and TEAM_MONTHLY_COST_LIMIT_USD cannot hold; add it"))
-            else:
-                lines.append(Line(True, f"{name} {model} is priced"))
+        return None, [Line(False, f"invalid PRICES_FILE: {exc}")]
+    lines = []
+    for name, model in (("OPENAI_MODEL", settings.openai_model), ("JUDGE_MODEL", settings.judge_model),
+                        *(("ALLOWED_MODELS", choice) for choice in choices)):
+        if model is None:
+            continue
+        if prices.price_of(model) is not None:
+            lines.append(Line(True, f"{name} {model} is priced"))
+        elif settings.team_monthly_cost_limit_usd:
+            lines.append(Line(False, f"{name} {model!r} has no price in PRICES_FILE ({settings.prices_file}): its cost "
+                                     "counts as $0, so TEAM_MONTHLY_COST_LIMIT_USD cannot hold; add it"))
+        else:
+            lines.append(Line(True, f"{name} {model!r} has no price in PRICES_FILE ({settings.prices_file}): its cost "
+                                    "counts as $0 (fine for a model that costs nothing; add it otherwise)", warning=True))
     if choices:
         lines.append(Line(True, f"channels may choose their model among {', '.join([settings.openai_model, *choices])} "
                                 "(ALLOWED_MODELS; /assistant config set model)"))
+    return prices, lines
+
+
+def check_mcp_config(settings: Settings) -> list[Line]:
+    from bot.tools.mcp_config import McpConfigError, load_mcp_config
+
     path = settings.mcp_config_path()
-    if path is not None:
-        try:
-            servers = load_mcp_config(path, os.environ)
-            lines.append(Line(True, f"MCP_CONFIG valid ({len(servers)} servers in {path})"))
-        except McpConfigError as exc:
-            lines.append(Line(False, f"invalid MCP_CONFIG: {exc}"))
-    return lines
+    if path is None:
+        return []
+    try:
+        servers = load_mcp_config(path, os.environ)
+        return [Line(True, f"MCP_CONFIG valid ({len(servers)} servers in {path})")]
+    except McpConfigError as exc:
+        return [Line(False, f"invalid MCP_CONFIG: {exc}")]
 
 
 async def run_checks(settings: Settings, out: TextIO) -> int:

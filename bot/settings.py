@@ -71,6 +71,19 @@ class Settings(SettingsFields):
             raise ValueError("must start with xoxb-")
         return value
 
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret_present(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise PydanticCustomError("missing", "Field required")  # empty is as good as unset: every request would fail
+        return value
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _api_key_or_none(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty key is no key (then OPENAI_BASE_URL must name a server that needs none)."""
+        return value if value is not None and value.get_secret_value().strip() else None
+
     @field_validator("slack_app_token")
     @classmethod
     def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:

@@ -53,7 +53,7 @@ def test_each_failure_names_what_to_fix(check, slack, model, monkeypatch, tmp_pa
     text = "\n".join(lines)
     assert code == 1
     assert "✗ the token lacks scopes files:read: print the manifest" in text
-    assert "✗ OPENAI_BASE_URL has no model 'gpt-4o-mini': set OPENAI_MODEL to one it serves" in text
+    assert "✗ OPENAI_BASE_URL has no model 'gpt-4o-mini' (it serves gpt-4.1, llama3.3): set OPENAI_MODEL to one it serves" in text
     assert "✗ invalid eval file" in text and "case 'x': vars lacks language, text" in text
     assert lines[-1] == "3 check(s) failed"
 
@@ -64,8 +64,11 @@ def test_an_unpriced_model_a_dead_redis_and_a_bad_setting(check, monkeypatch):
     code, lines = check()
     text = "\n".join(lines)
     assert code == 1
-    assert "✗ OPENAI_MODEL 'llama3.3' has no price in PRICES_FILE" in text
+    assert "! OPENAI_MODEL 'llama3.3' has no price in PRICES_FILE" in text, "a local model may cost nothing: a warning"
     assert "✗ Redis at REDIS_URL does not answer (ConnectionError): start it or fix the URL" in text
+    monkeypatch.setenv("TEAM_MONTHLY_COST_LIMIT_USD", "50")
+    code, lines = check()
+    assert any(line.startswith("✗ OPENAI_MODEL 'llama3.3' has no price") and "cannot hold" in line for line in lines)
     monkeypatch.setenv("MAX_OUTPUT_TOKENS", "lots")
     code, lines = check()
     assert code == 1 and lines[0].startswith("✗ settings: Invalid setting MAX_OUTPUT_TOKENS")
@@ -79,3 +82,40 @@ def test_any_eviction_policy_but_noeviction_is_a_warning():
         assert line.warning and "set maxmemory-policy noeviction" in line.text, policy
     assert not memory_policy_line("noeviction", 1 << 30).warning
     assert not memory_policy_line("volatile-lru", 0).warning  # no memory limit: nothing is evicted
+
+
+def test_a_server_that_only_lists_its_models_passes(check, model):
+    model.lists_only = True  # vLLM: no GET /v1/models/{id}
+    code, lines = check()
+    assert code == 0 and "✓ the model endpoint answers and lists gpt-4o-mini" in lines, lines
+    model.listed_models.discard("gpt-4o-mini")
+    code, lines = check()
+    assert code == 1 and any(line.startswith("✗ OPENAI_BASE_URL has no model 'gpt-4o-mini'") for line in lines)
+
+
+def test_every_file_is_checked_even_when_one_is_bad_and_each_problem_is_said_once(check, monkeypatch, tmp_path):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "system.md").write_text("---\nname: system\nversion: nine\n---\nYou help.\n")
+    (tmp_path / "prices.yaml").write_text("gpt-4o-mini: [not, a, price]\n")
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "schema.yaml").write_text(
+        "messages: [{role: user, content: hi}]\ncases:\n  - name: bad schema\n    expect: [{json_schema: {type: 12}}]\n")
+    (tmp_path / "mcp.json").write_text("{not json")
+    for name, value in (("PROMPTS_DIR", "prompts"), ("PRICES_FILE", "prices.yaml"), ("EVALS_DIR", "evals"),
+                        ("MCP_CONFIG", "mcp.json")):
+        monkeypatch.setenv(name, str(tmp_path / value))
+    code, lines = check()
+    text = "\n".join(lines)
+    assert code == 1
+    assert "✗ invalid prompt file" in text
+    assert "✗ invalid eval file" in text and "'json_schema' is not a valid JSON Schema" in text, text
+    assert text.count("PRICES_FILE") == 1 and "✗ invalid PRICES_FILE" in text
+    assert "✗ invalid MCP_CONFIG" in text
+    assert lines[-1] == "4 check(s) failed"
+
+
+def test_an_empty_secret_is_one_line_in_the_doctor(check, monkeypatch):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "")
+    code, lines = check()
+    assert code != 0 and lines[0].startswith("✗ settings: Missing setting SLACK_SIGNING_SECRET: set it to")
+

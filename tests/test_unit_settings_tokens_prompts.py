@@ -48,6 +48,15 @@ def test_missing_settings_are_named_in_one_line():
         assert f"Missing setting {name}" in message
 
 
+def test_an_empty_required_setting_is_a_missing_one():
+    for name in ("SLACK_SIGNING_SECRET", "OPENAI_API_KEY"):
+        with pytest.raises(ConfigError) as error:
+            load_settings({**BASE, name: "  "}, env_file=None)
+        assert str(error.value).startswith(f"Missing setting {name}: set it to"), error.value
+    local = load_settings({**BASE, "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "http://localhost:11434/v1"}, env_file=None)
+    assert local.model_api_key() == "not-needed", "an empty key for a local server is no key, not a crash"
+
+
 def test_a_distributable_app_needs_no_bot_token_but_both_oauth_credentials():
     base = {k: v for k, v in BASE.items() if k != "SLACK_BOT_TOKEN"}
     key = "u9rS6Ht7oM0v1k9JgkQGf2y7sbD3m6ZQ8X6nQeD4hAc="

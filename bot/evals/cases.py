@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import jsonschema
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -44,8 +45,13 @@ class Check(BaseModel):
                 raise ValueError(f"'regex' is not a valid regular expression ({exc})") from None
         if kind in ("max_tokens", "max_latency_ms") and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             raise ValueError(f"'{kind}' takes a positive whole number")
-        if kind == "json_schema" and not isinstance(value, dict):
-            raise ValueError("'json_schema' takes a JSON Schema object")
+        if kind == "json_schema":
+            if not isinstance(value, dict):
+                raise ValueError("'json_schema' takes a JSON Schema object")
+            try:  # checked when the file is read: before any model call, not after
+                jsonschema.validators.validator_for(value).check_schema(value)
+            except jsonschema.SchemaError as exc:
+                raise ValueError(f"'json_schema' is not a valid JSON Schema ({exc.message})") from None
         return {"kind": kind, "value": value}
 
 

@@ -110,6 +110,8 @@ class FakeModel:
         self.answer = answer
         self.default = Scripted()
         self.missing_models: set[str] = set()
+        self.listed_models: set[str] = {"gpt-4o-mini", "gpt-4.1", "llama3.3"}  # what GET /v1/models lists
+        self.lists_only = False  # no GET /v1/models/{id} (vLLM): only the list
         self.template_errors: list[str] = []  # requests a strict chat template refused (each answered 400)
         self._lock = threading.Condition()
         self.server = BackgroundServer(self._handler_class())
@@ -150,9 +152,15 @@ class FakeModel:
 
         class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
-                """``GET /v1/models/{id}``: the model if the fake serves it (any but ``fake.missing_models``)."""
+                """``GET /v1/models/{id}``: the model if the fake serves it (any but ``fake.missing_models``;
+                with ``fake.lists_only``, a server such as vLLM that answers only ``GET /v1/models``)."""
+                if self.path.rstrip("/").endswith("/models"):
+                    served = sorted(fake.listed_models - fake.missing_models)
+                    self.send_json({"object": "list", "data": [{"id": m, "object": "model", "created": 0,
+                                                                "owned_by": "fake"} for m in served]})
+                    return
                 name = self.path.rsplit("/models/", 1)[-1] if "/models/" in self.path else None
-                if name is None or name in fake.missing_models:
+                if name is None or name in fake.missing_models or fake.lists_only:
                     self.send_json({"error": {"message": f"The model '{name}' does not exist", "type": "invalid_request_error",
                                               "param": None, "code": "model_not_found"}}, 404)
                     return
