@@ -117,3 +117,30 @@ def test_compose_runs_the_bot_beside_a_redis_that_keeps_its_data():
     assert bot["read_only"] is True and "/tmp" in bot["tmpfs"]
     assert any(volume.startswith("redis-data:") for volume in redis["volumes"]) and "redis-data" in compose["volumes"]
     assert "noeviction" in redis["command"] and "--appendonly" in redis["command"]
+
+
+def test_the_run_and_test_commands_skip_pip_when_nothing_changed(tmp_path):
+    """scripts/install.sh against a stand-in for .venv's python that only records what pip was asked."""
+    import shutil
+    import subprocess
+
+    shutil.copy(ROOT / "scripts" / "install.sh", tmp_path / "install.sh")
+    (tmp_path / "requirements.txt").write_text("slack-bolt==1.0 --hash=sha256:00\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text('#!/bin/sh\necho "$@" >> pip-calls.log\n')
+    python.chmod(0o755)
+
+    def install() -> str:
+        done = subprocess.run(["bash", "-c", ". ./install.sh && install_locked requirements.txt"], cwd=tmp_path,
+                              capture_output=True, text=True, check=True)
+        return done.stderr
+
+    install()
+    assert install().startswith("dependencies unchanged since the last install (requirements.txt): not installing")
+    calls = (tmp_path / "pip-calls.log").read_text().splitlines()
+    assert len(calls) == 2 and "-r requirements.txt" in calls[0] and "--no-deps -e ." in calls[1], calls
+    (tmp_path / "requirements.txt").write_text("slack-bolt==1.1 --hash=sha256:11\n")
+    install()
+    assert len((tmp_path / "pip-calls.log").read_text().splitlines()) == 4, "a changed lock file is installed"
