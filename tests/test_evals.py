@@ -111,15 +111,16 @@ def test_a_failing_check_exits_1_and_shows_the_answer(run_eval, answers, tmp_pat
     assert "answer: 'Good morning, team!'" in out
 
 
-def test_a_model_failure_fails_the_case_through_the_answer_pipeline(run_eval, eval_model, tmp_path):
+def test_a_model_failure_is_an_error_apart_from_failures_through_the_answer_pipeline(run_eval, eval_model, tmp_path):
     """An eval runs the generate and deliver stages users' answers run: a model error ends the
-    sample as it ends an answer, and an empty reply is a failure, not an empty answer."""
+    sample as it ends an answer, and counts as an error (exit 3: an outage, not a regression);
+    an empty reply is a failure, not an empty answer."""
     from .fakes.openai_api import Scripted
 
     eval_model.enqueue(Scripted(status=500))
     code, out, _ = run_eval(case_file(tmp_path, TRANSLATE))
-    assert code == 1 and "FAIL  cases.yaml › greeting to French  0/1" in out
-    assert "the model failed (" in out
+    assert code == 3 and "ERROR  cases.yaml › greeting to French  0/1" in out
+    assert "the model failed (" in out and "1 could not be judged (model or judge errors)" in out
     eval_model.enqueue(Scripted(text=""))
     code, out, _ = run_eval(case_file(tmp_path, TRANSLATE))
     assert code == 1 and "the model failed (empty reply)" in out
@@ -161,6 +162,10 @@ def test_the_judge_grades_with_its_own_model_and_its_reason_is_shown(run_eval, a
     code, out, _ = run_eval(case_file(tmp_path, cases))
     assert code == 1
     assert "✗ judge: It adds a greeting the rubric does not allow." in out
+    assert out.count("It adds a greeting the rubric does not allow.") == 1, "the reason is said once"
+    summary = out.splitlines()[-1]
+    judged_tokens = int(summary.split("(judge: ")[1].split(" tokens")[0].replace(",", ""))
+    assert judged_tokens > 0 and summary.endswith("unpriced)"), "the judge's tokens (gpt-judge has no price) are counted"
     answered, judged = eval_model.requests
     assert [m["role"] for m in answered.dialogue] == ["user", "assistant", "user"]  # the pipeline's own request
     assert answered.note.startswith("Today is")
@@ -168,6 +173,32 @@ def test_the_judge_grades_with_its_own_model_and_its_reason_is_shown(run_eval, a
     answers.judge = "PASS\nIt states the name."
     code, out, _ = run_eval(case_file(tmp_path, cases))
     assert code == 0
+    from .fakes.openai_api import Scripted
+
+    eval_model.enqueue(Scripted(text="Your name is Ada."), Scripted(status=503))  # the answer, then a judge outage
+    code, out, _ = run_eval(case_file(tmp_path, cases))
+    assert code == 3 and "ERROR  cases.yaml › chat keeps context" in out and "the judge model failed" in out
+
+
+def test_a_case_may_set_its_own_repeat_and_pass_rate(run_eval, answers, eval_model, tmp_path):
+    cases = """
+        prompt: translate
+        repeat: 1
+        cases:
+          - name: sampled
+            repeat: 3
+            pass_rate: 0.6
+            vars: {language: French, text: "Good morning"}
+            expect: [{icontains: bonjour}]
+          - name: once
+            vars: {language: French, text: "Good evening"}
+            expect: [{icontains: bonsoir}]
+    """
+    answers.by_text["Good morning"] = "Bonjour"
+    answers.by_text["Good evening"] = "Bonsoir"
+    code, out, _ = run_eval(case_file(tmp_path, cases))
+    assert code == 0 and "PASS  cases.yaml › sampled  3/3" in out and "PASS  cases.yaml › once  1/1" in out
+    assert len(eval_model.requests) == 4
 
 
 def test_two_models_side_by_side_mark_the_cases_that_changed(run_eval, answers, tmp_path):
@@ -181,8 +212,12 @@ def test_two_models_side_by_side_mark_the_cases_that_changed(run_eval, answers, 
     assert row.startswith("cases.yaml › greeting to French") and "1/1 ✓" in row and "0/1 ✗" in row and row.endswith("≠")
     assert "model-a (model-a): 1/1 cases pass" in out and "model-b (model-b): 0/1 cases pass" in out
     suites = ElementTree.parse(tmp_path / "j.xml").getroot()
-    assert [(s.get("name"), s.get("failures")) for s in suites] == [("model-a", "0"), ("model-b", "1")]
+    assert [(s.get("name"), s.get("failures"), s.get("errors")) for s in suites] == [("model-a", "0", "0"),
+                                                                                    ("model-b", "1", "0")]
     assert suites[1].find("testcase/failure") is not None
+    assert all(s.get("timestamp") and float(s.get("time")) >= 0 for s in suites), "every suite says when and how long"
+    ids = [(case.get("classname"), case.get("name")) for case in suites.iter("testcase")]
+    assert len(set(ids)) == 2 and ids[0][1] == "greeting to French [model-a]", "test ids are unique per model"
 
 
 def test_a_changed_prompt_folder_is_compared_with_the_current_one(run_eval, answers, tmp_path):

@@ -69,6 +69,8 @@ class Case(BaseModel):
     vars: dict[str, str] = Field(default_factory=dict)
     messages: list[Message] | None = None
     expect: list[Check] = Field(min_length=1)
+    repeat: int | None = Field(default=None, ge=1, le=1000)  # this case's own (default: the file's)
+    pass_rate: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
 class EvalFile(BaseModel):

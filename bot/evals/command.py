@@ -1,10 +1,12 @@
 """``python -m bot eval``: load the case files, run them for each model and prompts folder,
 print the report and write the JSON and JUnit files.  Exit code 0 when every case meets its
-pass rate, 1 otherwise, 2 for a malformed case file or setting."""
+pass rate, 1 when a case's answers fell short, 3 when nothing fell short but the model or the
+judge could not answer some (an outage, not a regression), 2 for a malformed case file or setting."""
 
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence, TextIO
 
@@ -66,6 +68,7 @@ async def run_evals(
     runner = EvalRunner(model=model, counter=counter, prices=prices, bot_name=settings.bot_name,
                         max_context_tokens=settings.max_context_tokens, trim_target_ratio=settings.trim_target_ratio,
                         judge_model=settings.judge_model, concurrency=concurrency)
+    started = datetime.now(timezone.utc)
     try:
         results = await runner.run(files, variants, repeat=repeat, name_filter=name_filter, progress=ProgressBar(err))
     except EvalFileError as exc:
@@ -80,5 +83,6 @@ async def run_evals(
     if json_path:
         write_json(Path(json_path), results)
     if junit_path:
-        write_junit(Path(junit_path), results)
-    return 0 if all(result.met for result in results) else 1
+        write_junit(Path(junit_path), results, started)
+    statuses = {result.status for result in results}
+    return 1 if "fail" in statuses else 3 if "error" in statuses else 0

@@ -79,6 +79,9 @@ class Sample:
     output_tokens: int = 0
     cost: float | None = 0.0
     notes: list[str] = field(default_factory=list)  # the judge's reasons
+    error: str = ""  # the model or the judge could not answer: an infrastructure error, not a failure
+    judge_tokens: int = 0  # the judge's tokens and cost, in the totals too
+    judge_cost: float | None = 0.0
 
 
 @dataclass
@@ -99,16 +102,41 @@ class CaseResult:
         return self.passed_samples >= self.pass_rate * len(self.samples) - 1e-9
 
     @property
+    def errors(self) -> int:
+        return sum(bool(sample.error) for sample in self.samples)
+
+    @property
+    def status(self) -> str:
+        """"pass", "fail" (the answers fell short), or "error" (the model or the judge could not
+        answer, and the answers that came did not fail it already)."""
+        if self.met:
+            return "pass"
+        failed = sum(not sample.passed and not sample.error for sample in self.samples)
+        return "error" if self.errors and len(self.samples) - failed >= self.pass_rate * len(self.samples) - 1e-9 \
+            else "fail"
+
+    @property
     def p50_latency_ms(self) -> float:
         return statistics.median(sample.latency_ms for sample in self.samples)
 
     @property
     def tokens(self) -> int:
-        return sum(sample.input_tokens + sample.output_tokens for sample in self.samples)
+        """Every token the case cost: the answers' and the judge's."""
+        return sum(sample.input_tokens + sample.output_tokens + sample.judge_tokens for sample in self.samples)
+
+    @property
+    def judge_tokens(self) -> int:
+        return sum(sample.judge_tokens for sample in self.samples)
 
     @property
     def cost(self) -> float | None:
-        costs = [sample.cost for sample in self.samples]
+        """The answers' and the judge's cost (None when any of it is unpriced)."""
+        costs = [c for sample in self.samples for c in (sample.cost, sample.judge_cost)]
+        return None if any(cost is None for cost in costs) else sum(c or 0.0 for c in costs)
+
+    @property
+    def judge_cost(self) -> float | None:
+        costs = [sample.judge_cost for sample in self.samples]
         return None if any(cost is None for cost in costs) else sum(c or 0.0 for c in costs)
 
 
@@ -183,9 +211,9 @@ class EvalRunner:
                     continue
                 for variant in variants:
                     result = CaseResult(loaded.path, case.name, variant, self._model_for(loaded, variant),
-                                        spec.pass_rate, [])
+                                        case.pass_rate or spec.pass_rate, [])
                     results.append(result)
-                    for _ in range(repeat or spec.repeat):
+                    for _ in range(repeat or case.repeat or spec.repeat):
                         jobs.append((result, asyncio.ensure_future(one(loaded, case, variant))))
         progress(0, len(jobs))
         for result, job in jobs:
@@ -228,7 +256,9 @@ class EvalRunner:
         started = time.perf_counter()
         generated = await self.generate(EVAL_MESSAGE, writer, context, kept, drop, options=options)
         if generated.text is None:
-            return Sample("", False, [f"the model failed ({generated.failure})"], (time.perf_counter() - started) * 1000)
+            failure = f"the model failed ({generated.failure})"
+            outage = generated.failure != "empty reply"  # an empty answer is the model's own failing, not an outage
+            return Sample("", False, [failure], (time.perf_counter() - started) * 1000, error=failure if outage else "")
         await self.deliver(EVAL_MESSAGE, writer, generated)
         latency_ms = (time.perf_counter() - started) * 1000
         text, usage = generated.text, generated.usage.usage
@@ -241,9 +271,14 @@ class EvalRunner:
         )
         for check in case.expect:
             if check.kind == "judge":
-                verdict = await self._judge(check.value, build_request(context.system_prompt, kept, context.note), text)
-                if verdict.reason:
-                    sample.notes.append(f"judge: {verdict.reason}")
+                verdict = await self._judge(check.value, build_request(context.system_prompt, kept, context.note), text,
+                                            sample)
+                if sample.error:
+                    sample.passed = False
+                    sample.failures.append(f"judge: {sample.error}")
+                    continue
+                if verdict.passed and verdict.reason:
+                    sample.notes.append(f"judge: {verdict.reason}")  # a failing verdict's reason is its failure line
             else:
                 verdict = check_text(check, text, output_tokens=output_tokens, latency_ms=latency_ms)
             if not verdict.passed:
@@ -251,7 +286,8 @@ class EvalRunner:
                 sample.failures.append(f"{check.kind}: {verdict.reason}")
         return sample
 
-    async def _judge(self, rubric: str, messages: list[dict[str, Any]], answer: str) -> Verdict:
+    async def _judge(self, rubric: str, messages: list[dict[str, Any]], answer: str, sample: Sample) -> Verdict:
+        """The judge's verdict; its tokens and cost are added to ``sample`` (its failure too, as an error)."""
         conversation = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages if m["role"] != "system")
         text = self.judge.render({"rubric": rubric, "conversation": conversation, "answer": answer})
         reply = ModelReply()
@@ -262,5 +298,12 @@ class EvalRunner:
             async for _ in self.model.stream([{"role": "user", "content": text}], reply, options):
                 pass
         except ModelError as exc:
-            return Verdict(False, f"the judge model failed ({exc.kind})")
+            sample.error = f"the judge model failed ({exc.kind})"
+            return Verdict(False, sample.error)
+        usage = reply.usage
+        output_tokens = usage.completion_tokens or self.counter.count_text(reply.text)
+        sample.judge_tokens += usage.prompt_tokens + output_tokens
+        cost = self.prices.cost(self.judge_model, input_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
+                                output_tokens=output_tokens)
+        sample.judge_cost = None if cost is None or sample.judge_cost is None else sample.judge_cost + cost
         return parse_judgement(reply.text)
