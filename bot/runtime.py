@@ -175,8 +175,11 @@ async def build_core(
         with contextlib.suppress(RedisError, OSError):
             if renamed := await ledger.adopt_old_keys(store.redis):
                 log.info("usage kept under the old key names moved to the new ones (%d keys)", renamed)
-    return Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
+    core = Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
                 mcp_servers, ledger, extractor=ExtractionPool(sandbox_limits(settings)))
+    if model.breaker is not None:
+        core.metrics.watch_breaker(model.breaker)
+    return core
 
 
 def sandbox_limits(settings: Settings) -> SandboxLimits:

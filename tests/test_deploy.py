@@ -144,3 +144,34 @@ def test_the_run_and_test_commands_skip_pip_when_nothing_changed(tmp_path):
     (tmp_path / "requirements.txt").write_text("slack-bolt==1.1 --hash=sha256:11\n")
     install()
     assert len((tmp_path / "pip-calls.log").read_text().splitlines()) == 4, "a changed lock file is installed"
+
+
+def test_promtool_passes_the_alert_rules_and_their_unit_tests():
+    promtool = tool("promtool")
+    checked = subprocess.run([promtool, "check", "rules", str(ROOT / "deploy" / "alerts.yaml")], capture_output=True,
+                             text=True, timeout=60)
+    assert checked.returncode == 0 and "SUCCESS: 6 rules found" in checked.stdout, checked.stdout + checked.stderr
+    tested = subprocess.run([promtool, "test", "rules", "alerts_test.yaml"], cwd=ROOT / "tests" / "promtool",
+                            capture_output=True, text=True, timeout=60)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_the_alerts_and_the_dashboard_use_only_what_the_bot_exports_and_the_dashboard_imports_anywhere():
+    import json
+
+    from bot.observability.metrics import Metrics
+
+    families = list(Metrics().registry.collect())
+    exported = {s.name for f in families for s in f.samples} | {f"{f.name}_total" for f in families if f.type == "counter"}
+    exported |= {f"{name}_bucket" for name in exported}
+    rules = yaml.safe_load((ROOT / "deploy" / "alerts.yaml").read_text())["groups"][0]["rules"]
+    used = {name for rule in rules for name in re.findall(r"\bassistant_[a-z_]+", rule["expr"])}
+    assert used and used <= exported, used - exported
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    assert dashboard["__inputs"][0]["pluginId"] == "prometheus", "Grafana's import asks which Prometheus to use"
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"datasource", "job", "instance"} <= variables
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert all('job=~"$job"' in e and 'instance=~"$instance"' in e for e in exprs)
+    assert not any("[5m]" in e for e in exprs) and any("[$__rate_interval]" in e for e in exprs)
+

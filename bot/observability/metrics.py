@@ -36,8 +36,14 @@ class Metrics:
         self.quota_refusals = Counter("assistant_quota_refusals", "Messages refused by a quota, by limit", ["limit"],
                                       registry=r)
         self.feedback = Counter("assistant_feedback", "Ratings given, by rating", ["rating"], registry=r)
+        self.breaker_open = Gauge("assistant_model_breaker_open", "1 while this process's model circuit breaker "
+                                  "refuses requests", registry=r)
         self.schedule_runs = Counter("assistant_schedule_runs", "Scheduled prompt occurrences, by outcome (run, skipped_late, "
                                      "failed)", ["outcome"], registry=r)
+
+    def watch_breaker(self, breaker: Any) -> None:
+        """Report ``breaker``'s state at every scrape (1: open or probing, 0: closed)."""
+        self.breaker_open.set_function(lambda: 0.0 if breaker.state == "closed" else 1.0)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
