@@ -3,21 +3,28 @@
 The supervisor binds one listening socket per worker with ``SO_REUSEPORT`` (so a port
 already taken is one clear error before anything starts, and the kernel spreads new
 connections across the workers) and starts each worker as ``python -m bot serve`` on its
-socket.  Everything the workers share lives in Redis.  SIGTERM/SIGINT are passed on (each
-worker finishes its answers within SHUTDOWN_GRACE_SECONDS); a worker that dies is started
-again, unless workers keep dying right after starting."""
+socket.  Everything the workers share lives in Redis; their metrics live in files in a
+folder of the supervisor's (``PROMETHEUS_MULTIPROC_DIR``), so whichever worker a scrape
+reaches answers for all of them.  SIGTERM/SIGINT are passed on (each worker finishes its
+answers within SHUTDOWN_GRACE_SECONDS); a worker that dies is started again, unless workers
+keep dying right after starting."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
+
+from prometheus_client.multiprocess import mark_process_dead
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +72,21 @@ class Supervisor:
         self.workers: list[Worker] = []
         self.stopping = False
         self.early_exits = 0
+        self.metrics_dir = ""  # the workers' metrics files (made when they start, removed when they stop)
 
     def start_worker(self, number: int) -> Worker:
         sock = listening_socket(self.host, self.port)
         process = subprocess.Popen(
             [self.python, "-m", "bot", "serve", "--fd", str(sock.fileno()), "--worker", str(number), *self.extra_args],
             pass_fds=[sock.fileno()], preexec_fn=_stop_with_parent,
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir} if self.metrics_dir else None,
         )
         log.info("worker %d started (pid %d)", number, process.pid)
         return Worker(number, sock, process)
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self.metrics_dir = tempfile.mkdtemp(prefix="bot-metrics-")
         try:
             self.workers = [self.start_worker(n) for n in range(self.count)]
             log.info("serving Slack events on http://%s:%d/slack/events with %d workers", self.host, self.port, self.count)
@@ -92,12 +102,15 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     def _replace(self, worker: Worker) -> bool:
         lived = time.monotonic() - worker.started
         log.warning("worker %d (pid %d) exited with %s after %.0fs", worker.number, worker.process.pid,
                     worker.process.returncode, lived)
         worker.sock.close()
+        if self.metrics_dir:  # its counters stay in the sums; its live gauges (answers in flight) go
+            mark_process_dead(worker.process.pid, self.metrics_dir)
         self.early_exits = self.early_exits + 1 if lived < EARLY_EXIT_SECONDS else 0
         if self.early_exits >= EARLY_EXITS_ALLOWED:
             log.error("workers keep exiting right after they start: stopping (see the lines above)")

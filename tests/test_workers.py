@@ -44,6 +44,11 @@ def test_two_workers_share_the_port_and_answer_every_message_once(slack, model, 
         answers = slack.wait_for_answers(20, timeout=30)
         assert sorted(a.thread_ts for a in answers) == sorted(e["ts"] for e in events)  # one answer per message
         assert len(model.requests) == 20
+        deadline = time.monotonic() + 10
+        while answered_total(process.url) != 20:  # the last answers' counts are written as their jobs end
+            assert time.monotonic() < deadline, answered_total(process.url)
+            time.sleep(0.05)
+        assert {answered_total(process.url) for _ in range(8)} == {20}, "whichever worker a scrape reaches, the same sum"
     finally:
         process.terminate()
         assert process.wait_exit(45) == 0
@@ -71,6 +76,7 @@ def test_a_worker_that_dies_is_started_again(slack, model, redis_url, key_prefix
         process.wait_ready()
         with httpx.Client(timeout=5) as client:
             victim = client.get(f"{process.url}/healthz").json()["pid"]
+        before = answered_total(process.url)
         os.kill(victim, signal.SIGKILL)
         seen: set[int] = set()
         deadline = time.monotonic() + 30
@@ -82,6 +88,7 @@ def test_a_worker_that_dies_is_started_again(slack, model, redis_url, key_prefix
             except httpx.TransportError:
                 time.sleep(0.05)  # a connection the killed worker's queue held
         assert "worker 0 (pid" in process.log() or "worker 1 (pid" in process.log()
+        assert answered_total(process.url) == before, "a worker's death resets no counter"
     finally:
         process.terminate()
         assert process.wait_exit(45) == 0
@@ -189,3 +196,14 @@ def test_three_processes_behind_a_balancer_answer_300_mentions_once_each_in_orde
         for process in processes:
             process.wait_exit(45)
             process.close()
+
+
+def answered_total(url: str) -> float:
+    """assistant_answers_total summed over its labels, from one scrape on a new connection."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with httpx.Client(timeout=5) as client:
+        text = client.get(f"{url}/metrics").text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "assistant_answers_total")
+

@@ -22,10 +22,21 @@ class CircuitBreaker:
         self.threshold = failures
         self.cooldown = cooldown
         self.clock = clock
-        self.state = CLOSED
+        self._state = CLOSED
+        self.on_change: Callable[[str], None] | None = None  # told every new state (the metrics' gauge)
         self._failures = 0
         self._opened_at = 0.0
         self._probing = False
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        changed, self._state = value != self._state, value
+        if changed and self.on_change is not None:
+            self.on_change(value)
 
     def allow(self) -> bool:
         """Whether a request may go to the model now (a probe counts as let through)."""

@@ -1,18 +1,29 @@
 """Prometheus metrics (prometheus-client), in a registry of the process's own (made by the
-runtime, never at import).  Each process serves its own figures at ``GET /metrics``;
-Prometheus adds them up across processes."""
+runtime, never at import).  A single process serves its own figures at ``GET /metrics``, with
+the process's CPU, memory and garbage collector; the workers of ``serve --workers N``
+(``PROMETHEUS_MULTIPROC_DIR``, set by the supervisor) write theirs to files, and any worker a
+scrape reaches answers the sum of all of them (prometheus-client's multiprocess mode), so
+every scrape tells the same truth and a restarted worker resets nothing."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, Counter, Gauge,
+                               Histogram, generate_latest)
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60, 120)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def multiprocess_dir() -> str:
+    """Where the workers of ``serve --workers N`` keep their figures ("" for a single process)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 
 class Metrics:
@@ -32,21 +43,35 @@ class Metrics:
                                    ["method", "outcome"], registry=r)
         self.slack_rate_limited = Counter("assistant_slack_rate_limited", "Slack 429 answers, by method", ["method"],
                                           registry=r)
-        self.in_flight = Gauge("assistant_answers_in_flight", "Answers being written by this process", registry=r)
+        self.in_flight = Gauge("assistant_answers_in_flight", "Answers being written now (all workers)", registry=r,
+                               multiprocess_mode="livesum")
         self.quota_refusals = Counter("assistant_quota_refusals", "Messages refused by a quota, by limit", ["limit"],
                                       registry=r)
         self.feedback = Counter("assistant_feedback", "Ratings given, by rating", ["rating"], registry=r)
-        self.breaker_open = Gauge("assistant_model_breaker_open", "1 while this process's model circuit breaker "
-                                  "refuses requests", registry=r)
+        self.breaker_open = Gauge("assistant_model_breaker_open", "1 while a model circuit breaker refuses requests "
+                                  "(any worker)", registry=r, multiprocess_mode="livemax")
+        if not multiprocess_dir():  # the process's own figures: one process is the whole bot
+            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                r.register(collector)
         self.schedule_runs = Counter("assistant_schedule_runs", "Scheduled prompt occurrences, by outcome (run, skipped_late, "
                                      "failed)", ["outcome"], registry=r)
 
     def watch_breaker(self, breaker: Any) -> None:
-        """Report ``breaker``'s state at every scrape (1: open or probing, 0: closed)."""
-        self.breaker_open.set_function(lambda: 0.0 if breaker.state == "closed" else 1.0)
+        """Keep the gauge at ``breaker``'s state (1: open or probing, 0: closed)."""
+        def show(state: str) -> None:
+            self.breaker_open.set(0.0 if state == "closed" else 1.0)
+        breaker.on_change = show
+        show(breaker.state)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """What a scrape reads: this process's registry, or every worker's figures added up."""
+        directory = multiprocess_dir()
+        if not directory:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        return generate_latest(registry)
+
 
     def answered(self, surface: str, outcome: str) -> None:
         self.answers.labels(surface, outcome).inc()
