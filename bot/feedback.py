@@ -9,8 +9,9 @@ from typing import Any, Callable, Mapping, TextIO
 
 import yaml
 
-from bot.memory.conversation import ConversationId, StoredMessage, answer_start
+from bot.memory.conversation import ConversationId, StoredMessage
 from bot.memory.store import ConversationStore
+from bot.memory.trimming import build_request
 
 EXPORTED_FIELDS = ("question", "answer", "rating")
 
@@ -94,21 +95,29 @@ async def export_eval_cases(store: ConversationStore, out: TextIO, selection: Se
     return len(cases)
 
 
-def chat_context(turns: list[StoredMessage], entry: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """The conversation before the rated answer, as the model saw it; None when it is no longer kept."""
-    at = next((n for n, turn in enumerate(turns) if turn.role == "assistant" and turn.ts == entry.get("answer_ts")), None)
+def sent_request(turns: list[StoredMessage], entry: Mapping[str, Any], system_prompt: str) -> list[dict[str, Any]] | None:
+    """The request the bot sent for the rated answer, rebuilt byte for byte from what its record
+    kept (the window's first turn and length, the closing note) and the stored turns; None when
+    that window is no longer kept (trimmed since) or the record predates it."""
+    request = entry.get("request")
+    if not isinstance(request, Mapping) or not request.get("turns"):
+        return None
+    at = next((n for n, turn in enumerate(turns) if turn.ts == request.get("from_ts")), None)
     if at is None:
         return None
-    start = answer_start(turns[:at])
-    earlier = turns[:start]
-    return [turn.as_chat() for turn in earlier] if earlier and earlier[-1].role == "user" else None
+    window = turns[at: at + int(request["turns"])]
+    if len(window) != int(request["turns"]) or window[-1].role != "user":
+        return None
+    return build_request(system_prompt, window, str(request.get("note") or ""))
 
 
-async def export_datasets(store: ConversationStore, out: TextIO, *, fmt: str, system_prompt: Callable[[str, str], str],
+async def export_datasets(store: ConversationStore, out: TextIO, *, fmt: str,
+                          system_prompt: Callable[[Mapping[str, Any]], str | None],
                           selection: Selection = Selection()) -> int:
     """👍-rated exchanges as OpenAI fine-tuning chat lines (``openai-chat``), or preference pairs
     (``preference``): a 👎 answer and the answer the same person then rated 👍 in its place.
-    ``system_prompt(team, channel)`` gives the system prompt the model saw."""
+    Each example's messages are the very request the bot sent (what the model is trained on is
+    what it is served); ``system_prompt(entry)`` renders it again, None when it changed since."""
     entries = [entry for entry in await selected(store, selection) if entry.get("answer")]
     entries.sort(key=lambda e: (str(e.get("rated_at", "")), str(e.get("message_ts", ""))))
     cached: dict[str, list[StoredMessage]] = {}
@@ -116,18 +125,12 @@ async def export_datasets(store: ConversationStore, out: TextIO, *, fmt: str, sy
 
     async def context_of(entry: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         cid = conversation_of(entry)
-        if cid is None:
+        system = system_prompt(entry)
+        if cid is None or system is None:
             return None
         if str(cid) not in cached:
             cached[str(cid)] = (await store.load(cid)).messages
-        turns = cached[str(cid)]
-        context = chat_context(turns, entry)
-        if context is None:  # the answer was replaced (regenerated): its question is the latest one
-            context = [turn.as_chat() for turn in turns[: answer_start(turns)]] or None
-        if context is None:
-            return None
-        return [{"role": "system", "content": system_prompt(str(entry.get("team", "")), str(entry.get("channel", "")))},
-                *context]
+        return sent_request(cached[str(cid)], entry, system)
 
     if fmt == "openai-chat":
         for entry in entries:

@@ -53,8 +53,10 @@ async def feedback_export(settings: Settings, output: str | None, fmt: str = "js
 
 
 def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
-    """The fine-tuning exports: the system prompt rebuilt as the bot renders it (the operator's
-    prompt and the channel's persona; the channel's name is not kept, so it reads "a channel")."""
+    """The fine-tuning exports: the system prompt rendered again with the variables the answer's
+    request used (the operator's prompt and the channel's persona), used only when it is the
+    same text (its checksum was kept with the answer): an edited prompt or persona leaves the
+    example out rather than train on a request the bot never sent."""
     from bot.feedback import export_datasets
     from bot.prompts import PromptError, load_catalog
     from bot.runtime import StartupError
@@ -74,12 +76,17 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
             if key not in personas:
                 personas[key] = await store_.get_persona(*key)
 
-        def system_prompt(team: str, channel: str) -> str:
+        def system_prompt(entry: Any) -> str | None:
+            from bot.answer.record import system_sha
             from bot.responder import with_persona
 
-            base = catalog.system.render({"bot_name": settings.bot_name, "channel": "a direct message"
-                                          if channel.startswith("D") else "a channel", "date": "", "user_name": ""})
-            return with_persona(base, personas.get((team, channel)))
+            request = entry.get("request") or {}
+            variables = request.get("variables")
+            if not isinstance(variables, dict):
+                return None
+            key = (str(entry.get("team", "")), str(entry.get("channel", "")))
+            rendered = with_persona(catalog.system.render({k: str(v) for k, v in variables.items()}), personas.get(key))
+            return rendered if system_sha(rendered) == request.get("system_sha") else None
 
         return await export_datasets(store_, out, fmt=fmt, system_prompt=system_prompt, selection=selection)
 

@@ -189,12 +189,18 @@ def test_ratings_export_as_fine_tuning_and_preference_datasets(app, sender, slac
     assert len(lines) == 2 and "exported 2 conversation(s)" in chat.stderr
     first = lines[0]["messages"]
     assert [m["role"] for m in first] == ["system", "user", "assistant"]
-    assert first[1]["content"] == said("explain leases") and first[2]["content"] == "A better answer."
-    assert "Assistant" in first[0]["content"]
+    assert first[1]["content"].startswith(said("explain leases")) and first[2]["content"] == "A better answer."
+    poor, better, hi = model.requests
+    assert first[:-1] == better.messages, "trained on the very request the bot sent: system prompt, turns, closing note"
+    assert lines[1]["messages"][:-1] == hi.messages
 
     pairs = run_bot("feedback", "export", "--format", "preference", env=env)
     assert pairs.returncode == 0, pairs.stderr
     [pair] = [json.loads(line) for line in pairs.stdout.splitlines()]
-    assert pair["input"]["messages"][-1] == {"role": "user", "content": said("explain leases")}
+    assert pair["input"]["messages"] == better.messages
     assert pair["preferred_output"] == [{"role": "assistant", "content": "A better answer."}]
     assert pair["non_preferred_output"] == [{"role": "assistant", "content": "A poor answer."}]
+
+    app.call(lambda: app.runtime.store.set_persona(TEAM_ID, "C200", "Be a pirate."))  # the prompt changed since
+    changed = run_bot("feedback", "export", "--format", "openai-chat", env=env)
+    assert changed.stdout == "" and "exported 0 conversation(s)" in changed.stderr, "never a request the bot did not send"

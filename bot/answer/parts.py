@@ -58,6 +58,7 @@ class Context:
     prompt_name: str
     prompt_version: int
     model: str | None = None  # the channel's model (None: the deployment's)
+    variables: tuple[tuple[str, str], ...] = ()  # what the system prompt was rendered with (kept with the answer)
     tools: tuple[str, ...] | None = None  # the channel's tools, within what the answer is offered (None: no narrowing)
 
 

@@ -76,8 +76,9 @@ class Prepare:
             message_token_cap(self.budget.max_context_tokens, fixed),
             self.system_prompt.name + ("+persona" if state.persona else ""),
             self.system_prompt.header.version,
-            self.policy.model_for(state.channel) if self.policy is not None else None,
-            state.channel.tools,
+            model=self.policy.model_for(state.channel) if self.policy is not None else None,
+            tools=state.channel.tools,
+            variables=tuple(sorted(variables.items())),
         )
 
     def system_prompt_for(self, variables: Mapping[str, str], persona: str | None) -> str:

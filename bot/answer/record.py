@@ -5,6 +5,7 @@ answer's record for its buttons (Regenerate, ratings, feedback export)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Callable
 
@@ -66,4 +67,12 @@ class Record:
             "prompt_version": context.prompt_version, "model": model,
             "context_tokens": request_tokens(kept, context.fixed_tokens), "stopped": answered.stopped,
             "generation": message.kind,
+            # What the request was built from, so a training example can be rebuilt byte for byte:
+            # the system prompt's variables and checksum, the closing note, and the window sent.
+            "request": {"variables": dict(context.variables), "system_sha": system_sha(context.system_prompt),
+                        "note": context.note, "from_ts": kept[0].ts if kept else "", "turns": len(kept)},
         }
+
+
+def system_sha(system_prompt: str) -> str:
+    return hashlib.sha256(system_prompt.encode()).hexdigest()[:16]
