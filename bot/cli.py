@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any, Coroutine, Iterator, Sequence
 
-from bot.operator_commands import feedback_export, report_usage
+from bot.operator_commands import audit_report, feedback_export, report_usage
 from bot.settings import ConfigError, ConsoleSettings, ManifestSettings, Settings, load_settings, require_app_token
 
 log = logging.getLogger("bot")
@@ -292,6 +292,10 @@ def _add_operator_commands(commands: Any) -> None:
     usage_format = usage_cmd.add_mutually_exclusive_group()
     usage_format.add_argument("--json", action="store_const", const="json", dest="usage_format")
     usage_format.add_argument("--csv", action="store_const", const="csv", dest="usage_format")
+    audit_cmd = commands.add_parser("audit", help="the audit log: settings and admin actions, tool approvals and calls")
+    audit_cmd.add_argument("--since", help="how far back: 30m, 24h, 7d, or a UTC date or time (default: everything kept)")
+    audit_cmd.add_argument("--user", help="only this user's entries (U…)")
+    audit_cmd.add_argument("--json", action="store_true", dest="audit_json", help="one JSON object a line")
     eval_cmd = commands.add_parser("eval", help="run evaluation cases (YAML under EVALS_DIR) and report how well they pass")
     eval_cmd.add_argument("paths", nargs="*", help="case files or folders (default: EVALS_DIR)")
     eval_cmd.add_argument("--model", action="append", default=[], help="a model to evaluate (repeat it to compare models)")
@@ -338,6 +342,9 @@ def _operator_command(args: argparse.Namespace) -> int | None:
 
         _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format,
                              Selection(args.team, args.include_private)))
+        return 0
+    if args.command == "audit":
+        _run(audit_report(load_settings(kind=ManifestSettings), args.since, args.user, args.audit_json))
         return 0
     if args.command == "keygen":
         from bot.workspaces.sealing import new_key

@@ -10,6 +10,7 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
+from bot.audit import AuditLog
 from bot.channels.command import ChannelSettings
 from bot.channels.config import MAX_PERSONA_CHARS, ConfigPolicy
 from bot.commands import CommandRequest
@@ -43,10 +44,12 @@ class Management:
         quotas: QuotaLimits = QuotaLimits(),
         policy: ConfigPolicy | None = None,
         schedules: ScheduleCommands | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.schedules = schedules
+        self.audit = audit
         self.policy = policy or ConfigPolicy(default_model)
-        self.settings = ChannelSettings(command=command, store=store, policy=self.policy, quotas=quotas)
+        self.settings = ChannelSettings(command=command, store=store, policy=self.policy, quotas=quotas, audit=audit)
         self.ledger = ledger
         self.quotas = quotas
         self.tools = tools  # the tools overview for a workspace (bot.tools.overview)
@@ -118,6 +121,7 @@ class Management:
             return NOT_ALLOWED_TO_RESET
         forgotten = await self.store.forget_channel(request.team, request.channel)
         scheduled = await self.schedules.store.forget([request.team], request.channel) if self.schedules else 0
+        await self._audit("reset", request, conversations=forgotten, schedules=scheduled)
         where = _where(request)
         if not forgotten and not scheduled:
             return f"I had nothing to forget in {where}."
@@ -140,6 +144,7 @@ class Management:
             return "Only the channel's creator or a bot admin can change its persona."
         if action == "clear":
             await self.store.set_persona(request.team, request.channel, None)
+            await self._audit("persona.clear", request)
             return "Persona cleared: the default system prompt applies again."
         value = value.strip()
         if not value:
@@ -147,7 +152,12 @@ class Management:
         if len(value) > MAX_PERSONA_CHARS:
             return f"That persona is too long ({len(value)} characters); keep it under {MAX_PERSONA_CHARS}."
         await self.store.set_persona(request.team, request.channel, value)
+        await self._audit("persona.set", request, characters=len(value))
         return "Persona set: I will follow it (within my standing instructions) for mentions, threads and commands here."
+
+    async def _audit(self, action: str, request: CommandRequest, **details: object) -> None:
+        if self.audit is not None:
+            await self.audit.record(action, team=request.team, user=request.user, channel=request.channel, **details)
 
     async def is_channel_owner(self, request: CommandRequest) -> bool:
         """An admin, the channel's creator, or the user in their own DM with the bot."""

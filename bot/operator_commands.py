@@ -1,4 +1,4 @@
-"""Operator commands that read the bot's Redis: ``feedback export`` and ``usage``."""
+"""Operator commands that read the bot's Redis: ``feedback export``, ``usage`` and ``audit``."""
 
 from __future__ import annotations
 
@@ -48,8 +48,51 @@ async def feedback_export(settings: Settings, output: str | None, fmt: str = "js
         else:
             with open(output, "w", encoding="utf-8") as out:
                 count = await export(store, out, selection)
+        await audit_of(settings, store).record("export.feedback", format=fmt, count=count, output=output or "stdout",
+                                               team=getattr(selection, "team", None) or "",
+                                               private=getattr(selection, "include_private", False))
     noun = {"eval": "case(s)", "openai-chat": "conversation(s)", "preference": "pair(s)"}.get(fmt, "rating(s)")
     print(f"exported {count} {noun}", file=sys.stderr)
+
+
+def audit_of(settings: Settings, store: Any) -> Any:
+    from bot.audit import AuditLog
+
+    return AuditLog(store.redis, store.keys, retention_days=settings.audit_retention_days)
+
+
+async def audit_report(settings: Settings, since: str | None, user: str | None, as_json: bool) -> None:
+    """``python -m bot audit``: the audit log's entries, oldest first, as lines or JSON lines."""
+    import json
+
+    from bot.runtime import StartupError
+
+    start = parse_since(since) if since else None
+    if since and start is None:
+        raise StartupError(f"--since {since!r}: give a duration (30m, 24h, 7d) or a UTC date or time (2026-12-01).")
+    async with operator_store(settings, "the audit log lives in the Redis the bot uses; set REDIS_URL to read it") as store:
+        entries = await audit_of(settings, store).read(since=start, user=user)
+    for entry in entries:
+        print(json.dumps(entry.as_json(), ensure_ascii=False) if as_json else entry.line())
+    if not as_json:
+        print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", file=sys.stderr)
+
+
+def parse_since(text: str) -> Any:
+    """``7d``, ``24h``, ``30m`` ago, or an ISO date/time (UTC); None when it is neither."""
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    found = re.fullmatch(r"(\d+)([mhd])", text.strip())
+    if found:
+        amount, unit = int(found.group(1)), found.group(2)
+        unit_name = {"m": "minutes", "h": "hours", "d": "days"}[unit]
+        return datetime.now(timezone.utc) - timedelta(**{unit_name: amount})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from redis.exceptions import RedisError
 
@@ -91,6 +91,7 @@ class Responder:
         metrics: Metrics | None = None,
         tenancy: ToolTenancy = ToolTenancy(),
         policy: ConfigPolicy | None = None,
+        audit: Any = None,
     ) -> None:
         self.store, self.replies, self.threads, self.identity = store, replies, threads, identity
         self.directory, self.budget, self.notes, self.now = directory, budget, notes, now
@@ -106,7 +107,7 @@ class Responder:
                                bot_name=bot_name, now=now, policy=policy)
         self.generate = Generate(model=model, counter=counter, budget=budget, outcomes=self.outcomes,
                                  cache_key=cache_key, stops=stops, toolbox=toolbox, default_tools=default_tools,
-                                 tool_limits=tool_limits, approver=approver, tenancy=tenancy)
+                                 tool_limits=tool_limits, approver=approver, tenancy=tenancy, audit=audit)
         self.deliver = Deliver(counter=counter, identity=identity, metrics=metrics)
         self.record = Record(model=model, counter=counter, ledger=ledger, metrics=metrics, outcomes=self.outcomes, now=now)
 

@@ -48,6 +48,7 @@ from bot.files.extract import Limits
 from bot.slack_wiring import (build_slack_client, fetch_identity, reply_factory, slack_http_session, start_schedules,
                               slack_rate_limits)
 from bot.schedules.runner import Scheduler
+from bot.audit import AuditLog
 from bot.slack.canvases import CanvasWriter
 from bot.files.reader import FileReader
 from bot.files.sandbox import ExtractionPool, SandboxLimits
@@ -176,7 +177,8 @@ async def build_core(
             if renamed := await ledger.adopt_old_keys(store.redis):
                 log.info("usage kept under the old key names moved to the new ones (%d keys)", renamed)
     core = Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
-                mcp_servers, ledger, extractor=ExtractionPool(sandbox_limits(settings)))
+                mcp_servers, ledger, extractor=ExtractionPool(sandbox_limits(settings)),
+                audit=AuditLog(store.redis, store.keys, retention_days=settings.audit_retention_days))
     if model.breaker is not None:
         core.metrics.watch_breaker(model.breaker)
     return core
@@ -376,11 +378,12 @@ def distributed_parts(settings: Settings, core: Core, http: aiohttp.ClientSessio
     workspaces = Workspaces(
         installations, core.store.redis, core.store.keys,
         rotator=AsyncTokenRotator(client_id=settings.slack_client_id, client_secret=secret, client=oauth_client),
-        refresh_minutes=settings.slack_token_refresh_minutes,
+        refresh_minutes=settings.slack_token_refresh_minutes, audit=core.audit,
     )
     flow = build_install_flow(
         client_id=settings.slack_client_id, client_secret=secret,
         scopes=bot_scopes(search=settings.tool_search_workspace, canvases=settings.tool_write_canvas), redirect_uri=settings.slack_redirect_uri,
         installations=installations, states=RedisOAuthStateStore(core.store.redis, core.store.keys), client=oauth_client,
+        audit=core.audit,
     )
     return workspaces, flow

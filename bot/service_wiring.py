@@ -97,9 +97,9 @@ def build_management(core: Core, *, directory: NameDirectory, now: Callable[[], 
     return Management(
         command=settings.management_command, catalog=core.catalog, store=core.store, directory=directory,
         admins=settings.admins, default_model=settings.openai_model, now=now, tools=tools, ledger=core.ledger,
-        quotas=settings.quota_limits, policy=policy,
+        quotas=settings.quota_limits, policy=policy, audit=core.audit,
         schedules=ScheduleCommands(command=settings.management_command, store=schedules, catalog=core.catalog,
-                                   tz_of=directory.user_tz, now=now),
+                                   tz_of=directory.user_tz, now=now, audit=core.audit),
     )
 
 
@@ -144,4 +144,5 @@ def build_responder(
         metrics=core.metrics,
         tenancy=tenancy,
         policy=policy,
+        audit=core.audit,
     )

@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from bot.answer_actions import AnswerActions
+from bot.audit import AuditLog
 from bot.assistant_threads import AssistantThreads
 from bot.commands import CommandRunner
 from bot.delivery.dispatcher import Dispatcher
@@ -44,6 +45,7 @@ class Core:
     ledger: Ledger | None = None
     metrics: Metrics = field(default_factory=Metrics)
     extractor: ExtractionPool = field(default_factory=ExtractionPool)  # file worker processes
+    audit: AuditLog | None = None  # settings and admin actions, tool approvals and calls
 
     async def aclose(self, grace_seconds: float | None = None) -> None:
         """Let background work finish for ``grace_seconds`` (default: the setting), then close."""

@@ -166,6 +166,8 @@ class SettingsFields(BaseSettings):
     allow_bot_ids: str = Field(default="", alias="ALLOW_BOT_IDS", json_schema_extra={"doc_default": "empty (none)"})
     """comma-separated bot ids (`B…`) of other bots whose messages are answered like a person's; every other bot's
     messages are ignored"""
+    audit_retention_days: int = Field(default=90, ge=1, le=3650, alias="AUDIT_RETENTION_DAYS")
+    """how long the audit log (settings and admin actions, tool approvals and calls, exports, installs) keeps entries"""
     schedule_grace_minutes: float = Field(default=10.0, ge=0, le=1440, alias="SCHEDULE_GRACE_MINUTES")
     """a scheduled prompt's run this late (after downtime, say) is skipped, logged and counted, not run"""
     bot_turns_per_thread: int = Field(default=5, ge=1, le=1000, alias="BOT_TURNS_PER_THREAD")

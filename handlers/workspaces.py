@@ -21,9 +21,12 @@ def register(app: AsyncApp, *, workspaces: "Workspaces") -> None:
     async def forget(body: dict[str, Any]) -> None:
         org_wide = bool(body.get("is_enterprise_install") or any(
             a.get("is_enterprise_install") for a in body.get("authorizations") or [] if isinstance(a, dict)))
-        await forget_workspace(workspaces.redis, workspaces.keys, workspaces.installations,
-                               team_id=str(body.get("team_id") or ""), enterprise_id=str(body.get("enterprise_id") or ""),
-                               org_wide=org_wide)
+        team, enterprise = str(body.get("team_id") or ""), str(body.get("enterprise_id") or "")
+        deleted = await forget_workspace(workspaces.redis, workspaces.keys, workspaces.installations,
+                                         team_id=team, enterprise_id=enterprise, org_wide=org_wide)
+        if workspaces.audit is not None:
+            await workspaces.audit.record("workspace.uninstall", team=team, enterprise=enterprise, org_wide=org_wide,
+                                          keys_deleted=deleted, event=str((body.get("event") or {}).get("type") or ""))
 
     @app.event("app_uninstalled")
     async def uninstalled(body: dict[str, Any]) -> None:

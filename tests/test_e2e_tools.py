@@ -15,7 +15,7 @@ from bot.memory.conversation import ConversationId
 from .fakes.mcp_tools import McpHttpServer
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention, new_ts
+from .harness import SlackSender, eventually, mention, new_ts
 from .test_e2e_management import manage
 
 
@@ -227,6 +227,14 @@ def test_a_destructive_tool_runs_only_after_the_asker_approves(tool_app, orders,
     assert orders.calls == ["delete_order:A-9"]
     assert slack.wait_for_response("approve")[0]["text"].startswith("Approved")
     assert model.wait_for_requests(2)[1].tool_results[0]["content"] == "Order A-9 deleted."
+    audit = app.runtime.core.audit
+    entries = eventually(lambda: [e for e in app.call(lambda: audit.read(action="tool.")) if e.action == "tool.call"] and
+                         app.call(lambda: audit.read(action="tool.")), "the call to be audited")
+    approval, call = entries
+    assert (approval.action, approval.user, approval.details["tool"], approval.details["decision"]) == \
+        ("tool.approval", "U1", "orders:delete_order", "approved")
+    assert (call.action, call.details["server"], call.details["outcome"]) == ("tool.call", "orders", "ok")
+    assert call.details["arguments"] == approval.details["arguments"] and "A-9" not in str(call), "a hash, not the arguments"
 
 
 def test_nobody_else_can_approve_and_deny_tells_the_model(tool_app, orders, slack, model):

@@ -16,7 +16,7 @@ import httpx
 from bot.memory.conversation import ConversationId
 
 from .fakes.slack_api import Installed
-from .harness import new_ts, sync_client
+from .harness import eventually, new_ts, sync_client
 from .redis_servers import wait_until
 
 pytestmark = pytest.mark.on_cluster  # each test also runs on the Redis Cluster
@@ -169,6 +169,12 @@ def test_uninstall_forgets_the_workspace_and_nothing_else(start_app, slack, mode
     wait_until(lambda: not keys_of(redis_url, key_prefix, "T2"), "the workspace to be forgotten")
     assert keys_of(redis_url, key_prefix, "D2") == [], "its DMs' greeting and view too"
     assert keys_of(redis_url, key_prefix, "T3") == third_before
+    audit = app.runtime.core.audit
+    trail = eventually(lambda: [(e.action, e.team) for e in app.call(lambda: audit.read(action="workspace."))
+                                if e.action == "workspace.uninstall"] and
+                       [(e.action, e.team) for e in app.call(lambda: audit.read(action="workspace."))], "the uninstall audited")
+    assert trail == [("workspace.install", "T2"), ("workspace.install", "T3"), ("workspace.uninstall", "T2")], \
+        "the audit trail outlives the workspace's data"
 
     # After uninstalling, the workspace's events are not answered; the other's still are.
     send_in(sender, SECOND, mention_in(SECOND, "hello?", "C2"))

@@ -89,7 +89,8 @@ class Generate:
     def __init__(self, *, model: ModelClient, counter: TokenCounter, budget: Budget, outcomes: Outcomes,
                  cache_key: Callable[[ConversationId], str | None], stops: StopSignals | None,
                  toolbox: Toolbox | None, default_tools: Sequence[str], tool_limits: ToolLimits,
-                 approver: Approver | None, tenancy: ToolTenancy) -> None:
+                 approver: Approver | None, tenancy: ToolTenancy, audit: Any = None) -> None:
+        self.audit = audit
         self.model = model
         self.counter = counter
         self.budget = budget
@@ -190,7 +191,7 @@ class Generate:
             return None
         return ToolRounds(self.toolbox, specs, context, limits=self.tool_limits, counter=self.counter,
                           approver=self.approver, board=reply if hasattr(reply, "working") else None,  # type: ignore[arg-type]
-                          room_tokens=room_tokens)
+                          room_tokens=room_tokens, audit=self.audit)
 
     async def _until_done_or_stopped(
         self, message: IncomingMessage, reply: ReplyWriter, generation: asyncio.Future[Any], stop: asyncio.Event,

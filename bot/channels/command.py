@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
+from bot.audit import AuditLog
 from bot.channels.config import HINTS, KEYS, ConfigError, ConfigPolicy, describe, stored_value
 from bot.memory.store import ConversationStore
 from bot.usage.quotas import QuotaLimits
@@ -16,7 +17,9 @@ NOT_ALLOWED_TO_CONFIGURE = "Only the channel's creator or a bot admin can change
 
 
 class ChannelSettings:
-    def __init__(self, *, command: str, store: ConversationStore, policy: ConfigPolicy, quotas: QuotaLimits) -> None:
+    def __init__(self, *, command: str, store: ConversationStore, policy: ConfigPolicy, quotas: QuotaLimits,
+                 audit: AuditLog | None = None) -> None:
+        self.audit = audit
         self.command = command
         self.store = store
         self.policy = policy
@@ -46,6 +49,8 @@ class ChannelSettings:
         if action == "unset":
             await self.store.set_channel_setting(team, channel, key, None)
             log.info("%s unset %s of %s", user, key, channel)
+            if self.audit is not None:
+                await self.audit.record("config.unset", team=team, user=user, channel=channel, key=key)
             return f"`{key}` unset: the default applies in {where} again."
         try:
             stored = stored_value(key, value, self.policy, team)
@@ -53,4 +58,7 @@ class ChannelSettings:
             return str(exc)
         await self.store.set_channel_setting(team, channel, key, stored)
         log.info("%s set %s of %s", user, key, channel)
+        if self.audit is not None:  # a persona is text people wrote: its length, not its words
+            shown = {"characters": len(stored)} if key == "persona" else {"value": stored}
+            await self.audit.record("config.set", team=team, user=user, channel=channel, key=key, **shown)
         return f"`{key}` set for {where}." + (" It applies from the next message." if key != "persona" else "")

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
+from bot.audit import AuditLog
 from bot.commands import CommandRequest
 from bot.prompts import PromptCatalog
 from bot.schedules.store import MAX_PER_CHANNEL, Schedule, ScheduleStore
@@ -28,8 +29,10 @@ def when_text(moment: datetime, tz: str) -> str:
 
 class ScheduleCommands:
     def __init__(self, *, command: str, store: ScheduleStore, catalog: PromptCatalog,
-                 tz_of: Callable[[str, str], Awaitable[str]], now: Callable[[], datetime]) -> None:
+                 tz_of: Callable[[str, str], Awaitable[str]], now: Callable[[], datetime],
+                 audit: AuditLog | None = None) -> None:
         self.command, self.store, self.catalog, self.tz_of, self.now = command, store, catalog, tz_of, now
+        self.audit = audit
 
     def usage(self) -> str:
         c = self.command
@@ -69,6 +72,10 @@ class ScheduleCommands:
         first = when.next_after(self.now())
         await self.store.add(schedule, first)
         log.info("%s added schedule %s in %s: %s", request.user, schedule.id, request.channel, when.cron)
+        if self.audit is not None:  # what it asks is people's words: only whether it is a command, and which
+            await self.audit.record("schedule.add", team=request.team, user=request.user, channel=request.channel,
+                                    id=schedule.id, cron=when.cron, tz=when.tz,
+                                    runs=text.split()[0] if text.startswith("/") else "a prompt")
         return (f"Scheduled `{schedule.id}`: {spoken} (`{when.cron}`, {when.tz}); first on {when_text(first, when.tz)}. "
                 f"Each run posts here and answers in its thread. `{self.command} schedule remove {schedule.id}` stops it.")
 
@@ -100,4 +107,7 @@ class ScheduleCommands:
             return f"There is no scheduled prompt `{schedule_id}` here (`{self.command} schedule list` shows them)."
         await self.store.remove([schedule])
         log.info("%s removed schedule %s in %s", request.user, schedule.id, request.channel)
+        if self.audit is not None:
+            await self.audit.record("schedule.remove", team=request.team, user=request.user, channel=request.channel,
+                                    id=schedule.id)
         return f"Removed `{schedule.id}`: it will not run again."

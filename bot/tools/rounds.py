@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from bot.audit import arguments_hash
 from bot.llm.calls import ToolCall
 from bot.memory.conversation import StoredMessage
 from bot.tokens import TokenCounter
@@ -55,7 +56,9 @@ class ToolRounds:
         approver: Approver | None = None,
         board: TaskBoard | None = None,
         room_tokens: int | None = None,
+        audit: Any = None,
     ) -> None:
+        self.audit = audit  # bot.audit.AuditLog: every call (tool, server, asker, arguments' hash, outcome)
         self.toolbox = toolbox
         self.specs = {spec.name: spec for spec in specs}
         self.context = context
@@ -96,6 +99,7 @@ class ToolRounds:
 
     async def _one(self, call: ToolCall, task: TaskView) -> ToolOutcome:
         outcome = await self._outcome(call)
+        await self._audit("tool.call", call, outcome="ok" if outcome.ok else "error")  # never what the tool said
         task.status = "complete" if outcome.ok else "error"
         task.sources = outcome.sources
         await self._show()
@@ -116,6 +120,7 @@ class ToolRounds:
             return ToolOutcome(f"Error: {spec.name} is not available right now.", ok=False)
         if spec.confirm:
             decision = await self.approver.approve(spec, arguments, self.context) if self.approver else "not shown"
+            await self._audit("tool.approval", call, decision=decision)
             if decision != "approved":
                 return ToolOutcome(NOT_APPROVED.get(decision, DENIED), ok=False)
         try:
@@ -129,6 +134,20 @@ class ToolRounds:
         except Exception as exc:  # a tool's failure is the model's to handle, never the user's to read
             log.warning("tool %s failed: %s", spec.name, type(exc).__name__)
             return ToolOutcome("Error: the tool failed.", ok=False)
+
+    async def _audit(self, action: str, call: ToolCall, **details: str) -> None:
+        if self.audit is None:
+            return
+        spec = self.specs.get(call.name)
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except ValueError:
+            arguments = {"unreadable": call.arguments}
+        await self.audit.record(action, team=self.context.team, user=self.context.user, channel=self.context.channel,
+                                tool=spec.pattern_name if spec is not None else call.name,
+                                server=(spec.source or "built-in") if spec is not None else "none",
+                                arguments=arguments_hash(arguments if isinstance(arguments, dict) else {"value": arguments}),
+                                **details)
 
     def _result_turn(self, call: ToolCall, outcome: ToolOutcome) -> StoredMessage:
         text = self.counter.shorten(outcome.text, self.limits.max_result_tokens, marker=RESULT_MARKER)
@@ -148,3 +167,4 @@ class ToolRounds:
 def _details(arguments: str) -> str:
     text = " ".join(arguments.split())
     return text if len(text) <= DETAILS_CHARS else text[: DETAILS_CHARS - 1] + "…"
+

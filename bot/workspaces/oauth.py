@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import logging
+from typing import Any
 
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
@@ -61,19 +62,25 @@ async def _failure(args: AsyncFailureArgs) -> BoltResponse:
 class InstallFlow(AsyncOAuthFlow):
     """Bolt's flow; the bot's name in the new workspace is read once and kept with the installation."""
 
+    audit: Any = None  # bot.audit.AuditLog
+
     async def store_installation(self, request: AsyncBoltRequest, installation: Installation) -> None:
         if installation.bot_token and installation.bot_user_id:
             installation.set_custom_value(BOT_NAME_FIELD, await bot_name(self.client, installation.bot_token,
                                                                          installation.bot_user_id))
         await super().store_installation(request, installation)
+        if self.audit is not None:
+            await self.audit.record("workspace.install", team=installation.team_id or "", user=installation.user_id or "",
+                                    enterprise=installation.enterprise_id or "",
+                                    org_wide=bool(installation.is_enterprise_install))
 
 
 def build_install_flow(
     *, client_id: str, client_secret: str, scopes: list[str], redirect_uri: str | None,
-    installations: RedisInstallationStore, states: RedisOAuthStateStore, client: AsyncWebClient,
+    installations: RedisInstallationStore, states: RedisOAuthStateStore, client: AsyncWebClient, audit: Any = None,
 ) -> InstallFlow:
     """``client`` reaches SLACK_API_URL (oauth.v2.access and auth.test go through it)."""
-    return InstallFlow(
+    flow = InstallFlow(
         client=client,
         settings=AsyncOAuthSettings(
             client_id=client_id,
@@ -91,3 +98,5 @@ def build_install_flow(
             callback_options=AsyncCallbackOptions(success=_success, failure=_failure),
         ),
     )
+    flow.audit = audit
+    return flow

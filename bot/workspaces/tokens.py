@@ -58,7 +58,9 @@ class Workspaces:
     def __init__(
         self, installations: RedisInstallationStore, redis: Redis, keys: Keys, *,
         rotator: AsyncTokenRotator | None, refresh_minutes: int, clock: Callable[[], float] = time.time,
+        audit: Any = None,
     ) -> None:
+        self.audit = audit  # bot.audit.AuditLog: installs and uninstalls are recorded
         self.installations = installations
         self.redis = redis
         self.keys = keys
