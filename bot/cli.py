@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any, Coroutine, Iterator, Sequence
 
-from bot.operator_commands import audit_report, feedback_export, report_usage
+from bot.operator_commands import audit_report, feedback_export, people_command, report_usage
 from bot.settings import ConfigError, ConsoleSettings, ManifestSettings, Settings, load_settings, require_app_token
 
 log = logging.getLogger("bot")
@@ -296,6 +296,12 @@ def _add_operator_commands(commands: Any) -> None:
     audit_cmd.add_argument("--since", help="how far back: 30m, 24h, 7d, or a UTC date or time (default: everything kept)")
     audit_cmd.add_argument("--user", help="only this user's entries (U…)")
     audit_cmd.add_argument("--json", action="store_true", dest="audit_json", help="one JSON object a line")
+    for name, help_text in (("export-user", "write everything kept about a person as JSON"),
+                            ("forget-user", "delete a person's turns and ratings, anonymise their usage (with --yes)")):
+        person_cmd = commands.add_parser(name, help=help_text)
+        person_cmd.add_argument("user", help="their Slack user id (U…)")
+        person_cmd.add_argument("-o", "--output", help="export-user: write to this file (default: standard output)")
+        person_cmd.add_argument("--yes", action="store_true", help="forget-user: really delete")
     eval_cmd = commands.add_parser("eval", help="run evaluation cases (YAML under EVALS_DIR) and report how well they pass")
     eval_cmd.add_argument("paths", nargs="*", help="case files or folders (default: EVALS_DIR)")
     eval_cmd.add_argument("--model", action="append", default=[], help="a model to evaluate (repeat it to compare models)")
@@ -346,6 +352,9 @@ def _operator_command(args: argparse.Namespace) -> int | None:
     if args.command == "audit":
         _run(audit_report(load_settings(kind=ManifestSettings), args.since, args.user, args.audit_json))
         return 0
+    if args.command in ("export-user", "forget-user"):
+        return _run_value(people_command(load_settings(kind=ManifestSettings), args.command.split("-")[0], args.user,
+                                         args.output, args.yes))
     if args.command == "keygen":
         from bot.workspaces.sealing import new_key
 

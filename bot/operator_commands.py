@@ -151,3 +151,39 @@ async def report_usage(settings: Settings, since: str | None, until: str | None,
             await usage_command(store.redis, Ledger(store.redis, store.keys, prices), since=since, until=until, by=by, fmt=fmt)
         except ValueError as exc:
             raise StartupError(str(exc)) from None
+
+
+async def people_command(settings: Settings, action: str, user: str, output: str | None, yes: bool) -> int:
+    """``export-user`` and ``forget-user`` (bot/people.py); both audited.  Forgetting needs --yes."""
+    import json
+
+    from bot.people import PeopleData
+
+    if not user.startswith(("U", "W")):
+        print(f"error: {user!r} is not a Slack user id (U… or W…)", file=sys.stderr)
+        return 2
+    async with operator_store(settings, "people's data lives in the Redis the bot uses; set REDIS_URL") as store:
+        people, audit = PeopleData(store), audit_of(settings, store)
+        data = await people.export(user)
+        counts = {"turns": len(data["turns"]), "ratings": len(data["ratings"]), "workspaces": len(data["usage"])}
+        if action == "export":
+            text = json.dumps(data, ensure_ascii=False, indent=2)
+            if output is None:
+                print(text)
+            else:
+                with open(output, "w", encoding="utf-8") as out:
+                    out.write(text + "\n")
+            await audit.record("people.export", subject=user, output=output or "stdout", **counts)
+            print(f"exported {counts['turns']} turn(s), {counts['ratings']} rating(s) and usage in "
+                  f"{counts['workspaces']} workspace(s) of {user}", file=sys.stderr)
+            return 0
+        if not yes:
+            print(f"forget-user deletes {counts['turns']} turn(s) and {counts['ratings']} rating(s) of {user} and "
+                  "anonymises their usage: run it again with --yes", file=sys.stderr)
+            return 2
+        done = await people.forget(user)
+        await audit.record("people.forget", subject=user, **done)
+    print(f"forgot {user}: {done['turns']} turn(s) and {done['ratings']} rating(s) deleted, {done['usage_fields']} "
+          "usage figure(s) anonymised", file=sys.stderr)
+    return 0
+
