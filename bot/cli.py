@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any, Coroutine, Iterator, Sequence
 
-from bot.operator_commands import audit_report, feedback_export, people_command, report_usage
+from bot.operations.operator_commands import audit_report, feedback_export, people_command, report_usage
 from bot.settings import ConfigError, ConsoleSettings, ManifestSettings, Settings, load_settings, require_app_token
 
 log = logging.getLogger("bot")
@@ -319,7 +319,7 @@ def _operator_command(args: argparse.Namespace) -> int | None:
         manifest(load_settings(kind=ManifestSettings), args.url, args.socket_mode)
         return 0
     if args.command == "check":
-        from bot.doctor import run_checks
+        from bot.operations.doctor import run_checks
 
         try:
             check_settings = load_settings()
@@ -344,7 +344,7 @@ def _operator_command(args: argparse.Namespace) -> int | None:
             concurrency=args.concurrency, json_path=args.json_path, junit_path=args.junit_path,
             name_filter=args.name_filter))
     if args.command == "feedback":
-        from bot.feedback import Selection
+        from bot.operations.feedback import Selection
 
         _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format,
                              Selection(args.team, args.include_private)))

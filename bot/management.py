@@ -10,7 +10,7 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
-from bot.audit import AuditLog
+from bot.operations.audit import AuditLog
 from bot.channels.command import ChannelSettings
 from bot.channels.config import MAX_PERSONA_CHARS, ConfigPolicy
 from bot.commands import CommandRequest

@@ -48,7 +48,7 @@ from bot.files.extract import Limits
 from bot.slack_wiring import (build_slack_client, fetch_identity, reply_factory, slack_http_session, start_schedules,
                               slack_rate_limits)
 from bot.schedules.runner import Scheduler
-from bot.audit import AuditLog
+from bot.operations.audit import AuditLog
 from bot.slack.canvases import CanvasWriter
 from bot.files.reader import FileReader
 from bot.files.sandbox import ExtractionPool, SandboxLimits

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from bot.answer_actions import AnswerActions
-from bot.audit import AuditLog
+from bot.operations.audit import AuditLog
 from bot.assistant_threads import AssistantThreads
 from bot.commands import CommandRunner
 from bot.delivery.dispatcher import Dispatcher

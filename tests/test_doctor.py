@@ -75,7 +75,7 @@ def test_an_unpriced_model_a_dead_redis_and_a_bad_setting(check, monkeypatch):
 
 
 def test_any_eviction_policy_but_noeviction_is_a_warning():
-    from bot.doctor import memory_policy_line
+    from bot.operations.doctor import memory_policy_line
 
     for policy in ("volatile-lru", "volatile-ttl", "allkeys-lru", "volatile-random"):
         line = memory_policy_line(policy, 1 << 30)

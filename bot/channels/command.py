@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-from bot.audit import AuditLog
+from bot.operations.audit import AuditLog
 from bot.channels.config import HINTS, KEYS, ConfigError, ConfigPolicy, describe, stored_value
 from bot.memory.store import ConversationStore
 from bot.usage.quotas import QuotaLimits

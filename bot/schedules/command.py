@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
-from bot.audit import AuditLog
+from bot.operations.audit import AuditLog
 from bot.commands import CommandRequest
 from bot.prompts import PromptCatalog
 from bot.schedules.store import MAX_PER_CHANNEL, Schedule, ScheduleStore

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from bot.audit import arguments_hash
+from bot.operations.audit import arguments_hash
 from bot.llm.calls import ToolCall
 from bot.memory.conversation import StoredMessage
 from bot.tokens import TokenCounter
@@ -58,7 +58,7 @@ class ToolRounds:
         room_tokens: int | None = None,
         audit: Any = None,
     ) -> None:
-        self.audit = audit  # bot.audit.AuditLog: every call (tool, server, asker, arguments' hash, outcome)
+        self.audit = audit  # bot.operations.audit.AuditLog: every call (tool, server, asker, arguments' hash, outcome)
         self.toolbox = toolbox
         self.specs = {spec.name: spec for spec in specs}
         self.context = context

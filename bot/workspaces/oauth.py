@@ -62,7 +62,7 @@ async def _failure(args: AsyncFailureArgs) -> BoltResponse:
 class InstallFlow(AsyncOAuthFlow):
     """Bolt's flow; the bot's name in the new workspace is read once and kept with the installation."""
 
-    audit: Any = None  # bot.audit.AuditLog
+    audit: Any = None  # bot.operations.audit.AuditLog
 
     async def store_installation(self, request: AsyncBoltRequest, installation: Installation) -> None:
         if installation.bot_token and installation.bot_user_id:

@@ -60,7 +60,7 @@ class Workspaces:
         rotator: AsyncTokenRotator | None, refresh_minutes: int, clock: Callable[[], float] = time.time,
         audit: Any = None,
     ) -> None:
-        self.audit = audit  # bot.audit.AuditLog: installs and uninstalls are recorded
+        self.audit = audit  # bot.operations.audit.AuditLog: installs and uninstalls are recorded
         self.installations = installations
         self.redis = redis
         self.keys = keys

@@ -36,7 +36,7 @@ async def operator_store(settings: Settings, without_redis: str) -> AsyncIterato
 
 
 async def feedback_export(settings: Settings, output: str | None, fmt: str = "jsonl", selection: Any = None) -> None:
-    from bot.feedback import Selection, export_eval_cases, export_feedback
+    from bot.operations.feedback import Selection, export_eval_cases, export_feedback
 
     selection = selection or Selection()
     async with operator_store(settings, "feedback lives in the Redis the bot uses; set REDIS_URL to export it") as store:
@@ -56,7 +56,7 @@ async def feedback_export(settings: Settings, output: str | None, fmt: str = "js
 
 
 def audit_of(settings: Settings, store: Any) -> Any:
-    from bot.audit import AuditLog
+    from bot.operations.audit import AuditLog
 
     return AuditLog(store.redis, store.keys, retention_days=settings.audit_retention_days)
 
@@ -100,7 +100,7 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
     request used (the operator's prompt and the channel's persona), used only when it is the
     same text (its checksum was kept with the answer): an edited prompt or persona leaves the
     example out rather than train on a request the bot never sent."""
-    from bot.feedback import export_datasets
+    from bot.operations.feedback import export_datasets
     from bot.prompts import PromptError, load_catalog
     from bot.runtime import StartupError
 
@@ -110,7 +110,7 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
         raise StartupError(f"Invalid prompt file {exc}") from None
 
     async def export(store_: Any, out: Any, selection: Any) -> int:
-        from bot.feedback import selected
+        from bot.operations.feedback import selected
 
         personas: dict[tuple[str, str], str | None] = {}
         entries = await selected(store_, selection)
@@ -154,10 +154,10 @@ async def report_usage(settings: Settings, since: str | None, until: str | None,
 
 
 async def people_command(settings: Settings, action: str, user: str, output: str | None, yes: bool) -> int:
-    """``export-user`` and ``forget-user`` (bot/people.py); both audited.  Forgetting needs --yes."""
+    """``export-user`` and ``forget-user`` (bot/operations/people.py); both audited.  Forgetting needs --yes."""
     import json
 
-    from bot.people import PeopleData
+    from bot.operations.people import PeopleData
 
     if not user.startswith(("U", "W")):
         print(f"error: {user!r} is not a Slack user id (U… or W…)", file=sys.stderr)
