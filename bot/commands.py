@@ -197,16 +197,20 @@ class CommandRunner:
         if built is None:
             return
         context, turn, options = built
+        guard = stages.redact.guard()  # REDACT: the request's secrets and personal data as placeholders
+        turn, writer = stages.redact.turns(guard, [turn])[0], stages.redact.shown_as(writer, guard)
         policy = stages.prepare.policy  # the file's own model, else the channel's; tools within the channel's
         context = dataclasses.replace(context, tools=channel.tools)
         options = dataclasses.replace(options, model=options.model or (policy.model_for(channel) if policy else None))
         tools = ToolChoice(ToolContext(request.team, request.channel, request.user,
                                        only_asker=prepared.private), header.tools)
-        generated = await stages.generate(message, writer, context, [turn], 0, options=options, tools=tools)
+        generated = await stages.generate(message, writer, context, [turn], 0, options=options, tools=tools,
+                                          redact=guard and guard.text)
         if prepared.to_canvas and generated.text:
-            generated.text += await self._to_canvas(prepared, generated.text)
+            generated.text += await self._to_canvas(prepared, guard.restore(generated.text) if guard else generated.text)
         answered = await stages.deliver(message, writer, generated)
         batch = Batch()
+        stages.redact.findings_in(batch, message, guard)
         stages.record(message, context, [turn], answered, batch)  # every request is paid for, answered or not
         try:
             await batch.run(self.store.redis)

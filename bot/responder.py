@@ -32,8 +32,9 @@ from bot.delivery.queue import Commit, LeaseLost
 from bot.delivery.run import JobRun
 from bot.delivery.stops import StopSignals
 from bot.files.reader import FileReader
+from bot.answer.redact import Redact
+from bot.guardrails.redaction import Redaction, Redactor
 from bot.llm.model import ModelClient
-from bot.memory.batch import Batch
 from bot.memory.conversation import ConversationId, StoredMessage, answer_start
 from bot.memory.store import ConversationState, ConversationStore
 from bot.memory.trimming import plan_window
@@ -92,6 +93,7 @@ class Responder:
         tenancy: ToolTenancy = ToolTenancy(),
         policy: ConfigPolicy | None = None,
         audit: Any = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.store, self.replies, self.threads, self.identity = store, replies, threads, identity
         self.directory, self.budget, self.notes, self.now = directory, budget, notes, now
@@ -109,6 +111,7 @@ class Responder:
                                  cache_key=cache_key, stops=stops, toolbox=toolbox, default_tools=default_tools,
                                  tool_limits=tool_limits, approver=approver, tenancy=tenancy, audit=audit)
         self.deliver = Deliver(counter=counter, identity=identity, metrics=metrics)
+        self.redact = Redact(redactor=redactor, counter=counter, keys=store.keys, audit=audit)
         self.record = Record(model=model, counter=counter, ledger=ledger, metrics=metrics, outcomes=self.outcomes, now=now)
 
     # ------------------------------------------------------------------
@@ -171,11 +174,11 @@ class Responder:
             return
         history = state.messages
         forget = 0
-        if self._dm_went_idle(message, state.last_active) and history:
+        if dm_went_idle(message, state.last_active, self.dm_idle_reset_seconds) and history:
             history, forget = [], len(history)
-        context = await self.prepare(message, state)
-        reply = self.replies(message, replace=await self._earlier_attempt(message, run), on_shown=run.shown,
-                             may_write=run.may_write)
+        context, guard = await self.prepare(message, state), self.redact.guard(state)
+        reply = self.redact.shown_as(self.replies(message, replace=await self._earlier_attempt(message, run),
+                                           on_shown=run.shown, may_write=run.may_write), guard)
         # before anything is read from Slack or downloaded
         if not await self.admit(message, reply, run.admission_in, quotas=state.channel.quotas(self.quotas)):
             await run.commit(Commit())
@@ -190,15 +193,16 @@ class Responder:
             await _settle(starting)
             raise
         turn = await self.gather.question_turn(message, shared.turn_text(question) if shared else question, context.cap)
+        imported, turn = self.redact.turns(guard, imported), self.redact.turns(guard, [turn])[0]
         if shared is not None and shared.images:  # sent with this request only: its cost counts once
             context = dataclasses.replace(context, fixed_tokens=context.fixed_tokens + shared.image_tokens)
         window = [*history, *imported, turn]
         drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
-        generated = await self.generate(message, reply, context, window[drop:], drop,
-                                        images=shared.images if shared is not None else (), starting=starting)
+        generated = await self.generate(message, reply, context, window[drop:], drop, images=shared.images
+                                        if shared is not None else (), starting=starting, redact=guard and guard.text)
         answered = await self.deliver(message, reply, generated)
         new = [*imported, turn] + ([*answered.tool_turns, answered.turn] if answered.turn is not None else [])
-        batch = Batch()
+        batch = self.redact.batch(message, guard)
         await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True,
                                 answer=self.record(message, context, window[drop:], answered, batch)), batch)
 
@@ -210,8 +214,9 @@ class Responder:
         if not question:
             await run.commit(Commit())
             return
-        context = await self.prepare(message, state)
-        await run.commit(Commit(new=[await self.gather.question_turn(message, question, context.cap)]))
+        context, guard = await self.prepare(message, state), self.redact.guard(state)
+        turn = self.redact.turns(guard, [await self.gather.question_turn(message, question, context.cap)])[0]
+        await run.commit(Commit(new=[turn]), self.redact.batch(message, guard))
 
     async def _regenerate(self, job: IncomingMessage, run: JobRun) -> None:
         """Answer the latest turn again, in place of the latest answer (``job.ts``)."""
@@ -240,14 +245,17 @@ class Responder:
             return
         context = await self.prepare(job, state)
         shared = await self.gather.files_of(job, tell=False)  # an edit keeps the files: read again, told once already
+        guard = self.redact.guard(state)
         turn = await self.gather.question_turn(job, shared.turn_text(question) if shared else question, context.cap)
+        turn = self.redact.turns(guard, [turn])[0]
         after = history[position + 1 :]
         just_answered = all(m.role != "user" for m in after)  # at most its answer (and the answer's tool rounds)
-        if not just_answered or not self._within_edit_window(job):
-            await run.commit(Commit(replace_at=position - len(history), replacement=turn))
+        if not just_answered or not within_edit_window(job, self.edit_window_seconds):
+            await run.commit(Commit(replace_at=position - len(history), replacement=turn), self.redact.batch(job, guard))
             log.info("edit in %s: stored history updated", cid)
             return
-        await self._answer_again(job, run, state, [*history[:position], turn], replacement=turn, context=context)
+        await self._answer_again(job, run, state, [*history[:position], turn], replacement=turn, context=context,
+                                 guard=guard)
 
     async def _answer_again(
         self,
@@ -258,6 +266,7 @@ class Responder:
         *,
         replacement: StoredMessage | None,
         context: Context | None = None,
+        guard: Redaction | None = None,
     ) -> None:
         """Generate a new answer for the last user turn of ``window``, replacing
         the stored answer after it and its messages in Slack."""
@@ -270,12 +279,14 @@ class Responder:
         context = context or await self.prepare(job, state)
         drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
-        reply = self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write)
+        guard = guard or self.redact.guard(state)
+        reply = self.redact.shown_as(self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write), guard)
         if not await self.admit(job, reply, run.admission_in, quotas=state.channel.quotas(self.quotas)):
             await run.commit(Commit())
             return
-        answered = await self.deliver(job, reply, await self.generate(job, reply, context, window[drop:], drop))
-        batch = Batch()
+        generated = await self.generate(job, reply, context, window[drop:], drop, redact=guard and guard.text)
+        answered = await self.deliver(job, reply, generated)
+        batch = self.redact.batch(job, guard)
         await run.commit(Commit(
             new=[*answered.tool_turns, answered.turn] if answered.turn is not None else [],
             drop_oldest=drop,
@@ -295,16 +306,20 @@ class Responder:
             partials += [ts for ts in found if ts not in partials]
         return partials
 
-    def _within_edit_window(self, job: IncomingMessage) -> bool:
-        try:
-            return float(job.event_ts or 0) - float(job.ts) <= self.edit_window_seconds
-        except ValueError:
-            return False
 
-    # ------------------------------------------------------------------
-    def _dm_went_idle(self, message: IncomingMessage, last_active: float) -> bool:
-        top_level_dm = message.conversation.thread == ConversationId.TOP_LEVEL_DM
-        return top_level_dm and last_active > 0 and time.time() - last_active > self.dm_idle_reset_seconds
+
+def within_edit_window(job: IncomingMessage, seconds: float) -> bool:
+    """Whether an edit came soon enough after its message to be answered again."""
+    try:
+        return float(job.event_ts or 0) - float(job.ts) <= seconds
+    except ValueError:
+        return False
+
+
+def dm_went_idle(message: IncomingMessage, last_active: float, idle_seconds: float) -> bool:
+    """Whether a top-level DM conversation was idle long enough to start afresh."""
+    top_level_dm = message.conversation.thread == ConversationId.TOP_LEVEL_DM
+    return top_level_dm and last_active > 0 and time.time() - last_active > idle_seconds
 
 
 def followed(message: IncomingMessage, state: ConversationState) -> bool:

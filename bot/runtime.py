@@ -48,6 +48,7 @@ from bot.files.extract import Limits
 from bot.slack_wiring import (build_slack_client, fetch_identity, reply_factory, slack_http_session, start_schedules,
                               slack_rate_limits)
 from bot.schedules.runner import Scheduler
+from bot.guardrails.parts import build_guardrails
 from bot.operations.audit import AuditLog
 from bot.slack.canvases import CanvasWriter
 from bot.files.reader import FileReader
@@ -179,6 +180,7 @@ async def build_core(
     core = Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
                 mcp_servers, ledger, extractor=ExtractionPool(sandbox_limits(settings)),
                 audit=AuditLog(store.redis, store.keys, retention_days=settings.audit_retention_days))
+    core.guards = build_guardrails(settings, core.metrics)
     if model.breaker is not None:
         core.metrics.watch_breaker(model.breaker)
     return core

@@ -73,6 +73,7 @@ def build_services(
         core.store, responder, core.tasks,
         lease_seconds=settings.lease_seconds,
         max_concurrent=settings.max_concurrent_answers,
+        sealer=core.guards.redactor.sealer if core.guards.redactor is not None else None,
         flood=flood,
         workspace_for=None if workspaces is None else (
             lambda message: workspaces.find(team_id=message.team, enterprise_id=message.enterprise,
@@ -145,4 +146,5 @@ def build_responder(
         tenancy=tenancy,
         policy=policy,
         audit=core.audit,
+        redactor=core.guards.redactor,
     )

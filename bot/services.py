@@ -16,6 +16,7 @@ from bot.commands import CommandRunner
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.stops import StopSignals
 from bot.files.sandbox import ExtractionPool
+from bot.guardrails.parts import Guardrails
 from bot.llm.model import ModelClient
 from bot.management import Management
 from bot.memory.store import ConversationStore
@@ -46,6 +47,7 @@ class Core:
     metrics: Metrics = field(default_factory=Metrics)
     extractor: ExtractionPool = field(default_factory=ExtractionPool)  # file worker processes
     audit: AuditLog | None = None  # settings and admin actions, tool approvals and calls
+    guards: Guardrails = field(default_factory=Guardrails)  # redaction, moderation, online evaluation
 
     async def aclose(self, grace_seconds: float | None = None) -> None:
         """Let background work finish for ``grace_seconds`` (default: the setting), then close."""

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from bot.settings_fields import SettingsFields
 from bot.usage.quotas import Access, QuotaLimits
+from bot.guardrails import REDACT_KINDS
 from bot.workspaces.sealing import parse_keys
 
 
@@ -136,7 +137,15 @@ class Settings(SettingsFields):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator("token_encryption_key")
+    @field_validator("redact")
+    @classmethod
+    def _redact_kinds(cls, value: str) -> str:
+        unknown = [part for part in _listed(value) if part not in REDACT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown kind {unknown[0]!r}: use {', '.join(REDACT_KINDS)}")
+        return value
+
+    @field_validator("token_encryption_key", "redaction_key")
     @classmethod
     def _token_keys_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -151,6 +160,13 @@ class Settings(SettingsFields):
         if self.distributed and self.token_encryption_key is None:
             raise ValueError(f"Missing setting TOKEN_ENCRYPTION_KEY: {HINTS['TOKEN_ENCRYPTION_KEY']}")
         return self
+
+    @property
+    def redact_kinds(self) -> tuple[str, ...]:
+        return tuple(_listed(self.redact))
+
+    def redaction_keys(self) -> list[str]:
+        return parse_keys(self.redaction_key.get_secret_value()) if self.redaction_key else []
 
     def token_keys(self) -> list[str]:
         """TOKEN_ENCRYPTION_KEY's keys, the first encrypting."""
@@ -298,3 +314,7 @@ def _describe(exc: ValidationError) -> str:
             reason = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
             parts.append(f"Invalid setting {name} ({reason}): {hint or 'fix it in the environment or in .env'}")
     return "; ".join(parts) + "."
+
+
+def _listed(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -173,6 +173,26 @@ class SettingsFields(BaseSettings):
     bot_turns_per_thread: int = Field(default=5, ge=1, le=1000, alias="BOT_TURNS_PER_THREAD")
     """answers to other bots' messages per thread (or DM conversation) per hour, so two bots never talk forever"""
 
+    # Guardrails and monitoring
+    redact: str = Field(default="secrets", alias="REDACT", json_schema_extra={"doc_default": "`secrets`"})
+    """comma-separated: `secrets` (API keys, tokens, private keys, passwords in URLs, JWTs) and `pii` (email
+    addresses, phone numbers, payment cards, IBANs) are replaced by placeholders before the model and Redis see
+    them; empty: nothing is redacted"""
+    redaction_key: SecretStr | None = Field(default=None, alias="REDACTION_KEY",
+        json_schema_extra={"doc_default": "none: placeholders stay in answers"})
+    """Fernet key(s) (`python -m bot keygen`): placeholders are mapped back to their values, for that conversation
+    only, when an answer is shown; the map is kept encrypted with the conversation"""
+    redact_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$", alias="REDACT_PHONE_REGION")
+    """the country of phone numbers written without a country code"""
+    moderation: Literal["off", "input", "output", "both"] = Field(default="off", alias="MODERATION")
+    """checks messages (`input`), answers (`output`, each update before it is shown) or both with the moderations
+    endpoint; flagged input gets one private sentence and no model call, a flagged answer is replaced by a sentence"""
+    moderation_model: str = Field(default="omni-moderation-latest", min_length=1, alias="MODERATION_MODEL")
+    """the moderations endpoint's model"""
+    online_eval_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0, alias="ONLINE_EVAL_SAMPLE_RATE")
+    """the share of live answers judged after delivery by `JUDGE_MODEL` against the prompt's rubric
+    (`prompts/rubrics/`)"""
+
     # Tools
     mcp_config: Path | None = Field(default=None, alias="MCP_CONFIG",
         json_schema_extra={"doc_default": "`mcp.json` when present"})

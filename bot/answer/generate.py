@@ -107,6 +107,7 @@ class Generate:
         self, message: IncomingMessage, reply: ReplyWriter, context: Context, kept: list[StoredMessage], drop: int,
         images: Sequence[SharedImage] = (), starting: asyncio.Future[bool] | None = None,
         options: ModelOptions | None = None, tools: ToolChoice | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> Generated:
         """Stream the answer to ``kept`` into ``reply`` (admitted already).
 
@@ -114,7 +115,8 @@ class Generate:
         (``starting``: already on its way while files were read); text is shown only once
         the reply has started, and an answer Slack will not show is abandoned.  ``options``: the
         model and sampling a prompt file or an eval asks for (default: the conversation's);
-        ``tools``: a prompt file's tools and audience (default: DEFAULT_TOOLS, for the message's)."""
+        ``tools``: a prompt file's tools and audience (default: DEFAULT_TOOLS, for the message's);
+        ``redact``: what tool results pass through before the model reads them (REDACT)."""
         request = with_images(build_request(context.system_prompt, kept, context.note), images)
         size = request_tokens(kept, context.fixed_tokens)
         answer, stop = ModelReply(), asyncio.Event()
@@ -122,7 +124,7 @@ class Generate:
         started = asyncio.get_running_loop().create_future()
         choice = tools or ToolChoice.of(message)
         rounds = self.tool_rounds(choice.context, reply, room_tokens=self.budget.max_context_tokens - size,
-                                  patterns=choice.patterns, within=context.tools)
+                                  patterns=choice.patterns, within=context.tools, redact=redact)
         options = options or ModelOptions(model=context.model, cache_key=self.cache_key(message.conversation))
         model = options.model or self.model.model
         generation = asyncio.ensure_future(
@@ -176,7 +178,7 @@ class Generate:
 
     def tool_rounds(
         self, context: ToolContext, reply: ReplyWriter, *, room_tokens: int, patterns: Sequence[str] | None = None,
-        within: Sequence[str] | None = None,
+        within: Sequence[str] | None = None, redact: Callable[[str], str] | None = None,
     ) -> ToolRounds | None:
         """The tools this answer may call (``patterns``, else ``DEFAULT_TOOLS``; only those
         ``within`` names too, a channel's own set); None when none (or when the workspace may
@@ -191,7 +193,7 @@ class Generate:
             return None
         return ToolRounds(self.toolbox, specs, context, limits=self.tool_limits, counter=self.counter,
                           approver=self.approver, board=reply if hasattr(reply, "working") else None,  # type: ignore[arg-type]
-                          room_tokens=room_tokens, audit=self.audit)
+                          room_tokens=room_tokens, audit=self.audit, redact=redact)
 
     async def _until_done_or_stopped(
         self, message: IncomingMessage, reply: ReplyWriter, generation: asyncio.Future[Any], stop: asyncio.Event,

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from bot.delivery.arrivals import Arrivals
 from bot.delivery.flood import FloodLimit
 from bot.delivery.lease import Lease
+from bot.workspaces.sealing import Sealer
 from bot.delivery.queue import DUPLICATE, LEASED, NOT_IN_CONVERSATION, Commit, ConversationQueue, Job, LeaseLost
 from bot.delivery.run import JobRun
 from bot.delivery.sweep import Sweep
@@ -81,20 +82,18 @@ class Dispatcher:
         sweep_interval: float | None = None,
         worker_id: str | None = None,
         workspace_for: Callable[[IncomingMessage], Awaitable[Workspace | None]] | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
-        self.store = store
+        self.store, self.responder, self.tasks, self.flood = store, responder, tasks, flood
         self.workspace_for = workspace_for  # distributed mode: the installation a job works for
-        self.responder = responder
-        self.tasks = tasks
         self.lease_seconds = lease_seconds
         self.max_concurrent = max_concurrent
-        self.flood = flood
         self.sweep_interval = sweep_interval or min(1.0, lease_seconds / 5)
         self.worker_id = worker_id or f"w{uuid.uuid4().hex[:16]}"
         lease_ms = int(lease_seconds * 1000)
-        self.queue = ConversationQueue(store.redis, store.keys, conversation_ttl=store.ttl, lease_ms=lease_ms)
+        self.queue = ConversationQueue(store.redis, store.keys, conversation_ttl=store.ttl, lease_ms=lease_ms, sealer=sealer)
         self.workers = Workers(store.redis, store.keys, worker_id=self.worker_id, lease_ms=lease_ms)
-        self.inbox = Inbox(store.redis, store.keys, worker_id=self.worker_id)
+        self.inbox = Inbox(store.redis, store.keys, worker_id=self.worker_id, sealer=sealer)
         self.stopping = False
         self.abandoning = False  # past the grace period: work in progress stops writing and is handed back
         self._active = 0  # conversations this process is answering now

@@ -27,6 +27,7 @@ from bot.delivery.inbox_writer import BlockingWriter
 from bot.memory.batch import Batch
 from bot.memory.conversation import Keys, as_text
 from bot.delivery.keys import delivery_key
+from bot.workspaces.sealing import SealError, Sealer
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ def is_durable(event_type: object) -> bool:
 
 
 class Inbox:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, *, worker_id: str) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, worker_id: str, sealer: Sealer | None = None) -> None:
+        self.sealer = sealer  # REDACTION_KEY: the event's body is kept encrypted
         self.redis = redis
         self.keys = keys
         self.worker_id = worker_id
@@ -102,8 +104,9 @@ class Inbox:
         otherwise (the embedded store, or the blocking write failed) on the pooled client, with
         its retries, by group commit: the events that arrive while one write is on its way go
         together in the next."""
+        text = body.decode("utf-8", "replace")
         entry = json.dumps({"id": uuid.uuid4().hex, "at": round(time.time(), 3), "type": content_type,
-                            "body": body.decode("utf-8", "replace")}, separators=(",", ":"))
+                            "body": self.sealer.seal(text) if self.sealer is not None else text}, separators=(",", ":"))
         if self.writer is not None and self.writer.push(self.key(), entry):  # blocking: waits for nothing but Redis
             return Ticket(self, entry)
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -150,11 +153,12 @@ class Inbox:
             adopted += 1
             try:
                 data = json.loads(entry)
-                body, content_type = str(data["body"]).encode(), str(data.get("type") or "application/json")
-            except (ValueError, KeyError, TypeError):
+                body = str(data["body"]) if self.sealer is None else self.sealer.open(str(data["body"]))[0]
+                body_bytes, content_type = body.encode(), str(data.get("type") or "application/json")
+            except (ValueError, KeyError, TypeError, SealError):
                 await self.redis.lrem(self.key(), 1, entry)
                 continue
-            self.on_adopted(Ticket(self, entry), body, content_type)
+            self.on_adopted(Ticket(self, entry), body_bytes, content_type)
         if adopted:
             log.warning("handling %d event(s) that stopped process %s had acknowledged", adopted, dead_worker)
         return adopted

@@ -26,8 +26,9 @@ never write again, even after the one that took it over let go.
 from __future__ import annotations
 
 import json
+from functools import partial
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import redis.asyncio as aioredis
 
@@ -36,6 +37,7 @@ from bot.memory.batch import Batch, FirstOf, Reply
 from bot.memory.conversation import ConversationId, Keys, StoredMessage, as_text
 from bot.memory.store import ConversationState
 from bot.slack.events import ANSWER, IncomingMessage
+from bot.workspaces.sealing import Sealer, opened_with, sealed_with
 
 QUEUE_TTL_SECONDS = 3600
 CLAIM_TTL_SECONDS = 3600  # Slack retries a delivery 3 times within about 6 minutes: an hour covers it many times over
@@ -227,8 +229,10 @@ class Acceptance:
 class Taken:
     """A job read in a batch (see :meth:`ConversationQueue.accept_in`), once the batch has run."""
 
-    def __init__(self, reply: Reply, settings: Reply, persona: Reply, context: FirstOf) -> None:
+    def __init__(self, reply: Reply, settings: Reply, persona: Reply, context: FirstOf,
+                 unseal: Callable[[str], str] = str) -> None:
         self._reply, self._settings, self._persona, self._context = reply, settings, persona, context
+        self._unseal = unseal
 
     def acceptance(self) -> Acceptance:
         result = self._reply.get()
@@ -243,8 +247,9 @@ class Taken:
         if not head:
             return None
         job_id, raw, partials, meta, messages, answer = as_text(head[0]), as_text(head[1]), as_text(head[2]), head[3], head[4], head[5]
+        raw = self._unseal(raw) if raw else raw
         if not raw:
-            return job_id, None
+            return job_id, None  # expired, or sealed with a REDACTION_KEY no longer set
         channel = ChannelConfig.from_replies(self._settings.get(), self._persona.get())
         context = self._context.get()
         return job_id, Job(
@@ -259,11 +264,10 @@ class LeaseLost(Exception):
 
 
 class ConversationQueue:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, *, conversation_ttl: int, lease_ms: int) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.ttl = conversation_ttl
-        self.lease_ms = lease_ms
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, conversation_ttl: int, lease_ms: int,
+                 sealer: Sealer | None = None) -> None:
+        self.redis, self.keys, self.ttl, self.lease_ms = redis, keys, conversation_ttl, lease_ms
+        self.sealer = sealer  # REDACTION_KEY: a queued job's text is kept encrypted
         self._accept = redis.register_script(ACCEPT_SCRIPT)
         self._acquire = redis.register_script(ACQUIRE_SCRIPT)
         self._renew = redis.register_script(RENEW_SCRIPT)
@@ -283,7 +287,7 @@ class ConversationQueue:
             args=[
                 "1" if message.answer_requires_known_thread else "0",
                 message.job_id,
-                json.dumps(message.to_dict()),
+                sealed_with(self.sealer, json.dumps(message.to_dict())),
                 CLAIM_TTL_SECONDS,
                 self.ttl,
                 QUEUE_TTL_SECONDS,
@@ -292,7 +296,7 @@ class ConversationQueue:
                 self.lease_ms,
             ],
         )
-        return Taken(reply, *self._side_reads(batch, cid))
+        return Taken(reply, *self._side_reads(batch, cid), unseal=partial(opened_with, self.sealer))
 
     def _side_reads(self, batch: Batch, cid: ConversationId) -> tuple[Reply, Reply, FirstOf]:
         """The channel's settings and persona, and a DM thread's context (other slots: beside the script)."""
@@ -316,7 +320,7 @@ class ConversationQueue:
         batch = Batch()
         reply = batch.script(self._next, keys=[k.lock(cid), k.queue(cid), k.queue_items(cid), k.partials(cid), k.meta(cid),
                                                k.messages(cid), k.last_answer(cid)], args=[token, self.lease_ms])
-        taken = Taken(reply, *self._side_reads(batch, cid))
+        taken = Taken(reply, *self._side_reads(batch, cid), unseal=partial(opened_with, self.sealer))
         await batch.run(self.redis)
         result = reply.get()
         if not result or int(result[0]) == 0:

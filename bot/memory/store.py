@@ -45,6 +45,7 @@ class ConversationState:
     channel: ChannelConfig = field(default_factory=ChannelConfig)  # the channel's settings and persona
     thread_context: dict[str, str] | None = None  # an assistant thread's: what its user is looking at
     last_answer: dict[str, Any] | None = None  # the latest answer's record (see Responder)
+    redaction: str | None = None  # the conversation's placeholders (bot/guardrails/redaction.py), sealed
 
     @classmethod
     def from_replies(
@@ -61,6 +62,7 @@ class ConversationState:
             channel=channel,
             thread_context=json.loads(context) if context else None,
             last_answer=json.loads(answer) if answer else None,
+            redaction=fields.get("redaction"),
         )
 
     @property

@@ -26,6 +26,9 @@ def multiprocess_dir() -> str:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 
+SCORE_BUCKETS = (0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -53,6 +56,14 @@ class Metrics:
         if not multiprocess_dir():  # the process's own figures: one process is the whole bot
             for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
                 r.register(collector)
+        self.redactions = Counter("assistant_redactions", "Values replaced by placeholders, by kind (secret, email, "
+                                  "phone, card, iban)", ["kind"], registry=r)
+        self.moderation_flags = Counter("assistant_moderation_flags", "Messages and answers the moderations endpoint "
+                                        "flagged, by direction (input, output) and category", ["direction", "category"],
+                                        registry=r)
+        self.online_eval_score = Histogram("assistant_online_eval_score", "Judge scores (0 to 1) of sampled live answers, "
+                                           "by prompt, version, variant and model", ["prompt", "version", "variant", "model"],
+                                           buckets=SCORE_BUCKETS, registry=r)
         self.schedule_runs = Counter("assistant_schedule_runs", "Scheduled prompt occurrences, by outcome (run, skipped_late, "
                                      "failed)", ["outcome"], registry=r)
 

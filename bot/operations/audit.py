@@ -54,10 +54,19 @@ class AuditLog:
         self.key = f"{keys.base}:{{audit}}:log"
         self.retention_ms = retention_days * DAY_MS
 
+    def _fields(self, action: str, team: str, user: str, details: Mapping[str, Any]) -> dict[str, str]:
+        return {"action": action, "team": team, "user": user,
+                **{key: str(value) for key, value in details.items() if value is not None}}
+
+    def record_in(self, batch: Any, action: str, *, team: str = "", user: str = "", **details: Any) -> None:
+        """Add one entry to ``batch`` (written with an answer's commit)."""
+        oldest = int(time.time() * 1000) - self.retention_ms
+        fields = self._fields(action, team, user, details)
+        batch.command("XADD", self.key, "MINID", "~", oldest, "*", *(part for pair in fields.items() for part in pair))
+
     async def record(self, action: str, *, team: str = "", user: str = "", **details: Any) -> None:
         """Add one entry (never raises: an audit write that fails is logged, the action stands)."""
-        fields = {"action": action, "team": team, "user": user,
-                  **{key: str(value) for key, value in details.items() if value is not None}}
+        fields = self._fields(action, team, user, details)
         oldest = int(time.time() * 1000) - self.retention_ms
         try:
             await self.redis.xadd(self.key, fields, minid=oldest, approximate=True)

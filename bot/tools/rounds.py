@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from bot.operations.audit import arguments_hash
 from bot.llm.calls import ToolCall
@@ -57,7 +57,9 @@ class ToolRounds:
         board: TaskBoard | None = None,
         room_tokens: int | None = None,
         audit: Any = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
+        self.redact = redact  # a result's secrets and personal data as placeholders (REDACT), before the model
         self.audit = audit  # bot.operations.audit.AuditLog: every call (tool, server, asker, arguments' hash, outcome)
         self.toolbox = toolbox
         self.specs = {spec.name: spec for spec in specs}
@@ -150,7 +152,8 @@ class ToolRounds:
                                 **details)
 
     def _result_turn(self, call: ToolCall, outcome: ToolOutcome) -> StoredMessage:
-        text = self.counter.shorten(outcome.text, self.limits.max_result_tokens, marker=RESULT_MARKER)
+        text = self.redact(outcome.text) if self.redact is not None else outcome.text
+        text = self.counter.shorten(text, self.limits.max_result_tokens, marker=RESULT_MARKER)
         return StoredMessage("tool", text, self.counter.count_message(text), tool_call_id=call.id)
 
     async def _show(self) -> None:

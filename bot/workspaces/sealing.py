@@ -57,5 +57,20 @@ class Sealer:
             raise SealError("none of TOKEN_ENCRYPTION_KEY's keys opens it") from None
 
 
+def sealed_with(sealer: Sealer | None, text: str) -> str:
+    """``text`` sealed when there is a sealer (REDACTION_KEY), else as it is."""
+    return sealer.seal(text) if sealer is not None else text
+
+
+def opened_with(sealer: Sealer | None, raw: str) -> str:
+    """``raw`` opened when there is a sealer; "" when none of its keys opens it."""
+    if sealer is None:
+        return raw
+    try:
+        return sealer.open(raw)[0]
+    except SealError:
+        return ""
+
+
 def new_key() -> str:
     return Fernet.generate_key().decode()

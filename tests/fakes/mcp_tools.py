@@ -14,7 +14,8 @@ import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ResourceLink, TextContent, ToolAnnotations
 
-ORDERS = {"A-1": "shipped on 2026-11-20", "A-2": "waiting for payment"}
+ORDERS = {"A-1": "shipped on 2026-11-20", "A-2": "waiting for payment",
+          "A-9": "held: the buyer asks to be called on +1 415 555 0199 or written to at buyer@example.org"}
 
 
 def build_server(name: str = "orders", required_header: tuple[str, str] | None = None) -> MCPServer:

@@ -1,0 +1,3 @@
+"""Guardrails: redaction of secrets and personal data, moderation, and the online evaluation of live answers."""
+
+REDACT_KINDS = ("secrets", "pii")  # what REDACT may name
