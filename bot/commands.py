@@ -193,12 +193,16 @@ class CommandRunner:
         if not await stages.admit(message, writer, self._admission_in(message), tell=writer.fail,
                                   quotas=channel.quotas(stages.quotas)):
             return
+        probe = stages.redact.guard()  # what the moderations endpoint reads: placeholders, as the model does
+        if await stages.moderate.refused(message, probe.text(request.text) if probe else request.text, tell=writer.fail):
+            return
         built = await self._request(prepared, writer, channel)
         if built is None:
             return
         context, turn, options = built
         guard = stages.redact.guard()  # REDACT: the request's secrets and personal data as placeholders
-        turn, writer = stages.redact.turns(guard, [turn])[0], stages.redact.shown_as(writer, guard)
+        turn = stages.redact.turns(guard, [turn])[0]
+        writer = stages.moderate.shown_as(stages.redact.shown_as(writer, guard))
         policy = stages.prepare.policy  # the file's own model, else the channel's; tools within the channel's
         context = dataclasses.replace(context, tools=channel.tools)
         options = dataclasses.replace(options, model=options.model or (policy.model_for(channel) if policy else None))
@@ -206,6 +210,7 @@ class CommandRunner:
                                        only_asker=prepared.private), header.tools)
         generated = await stages.generate(message, writer, context, [turn], 0, options=options, tools=tools,
                                           redact=guard and guard.text)
+        generated = await stages.moderate.output(message, writer, generated)
         if prepared.to_canvas and generated.text:
             generated.text += await self._to_canvas(prepared, guard.restore(generated.text) if guard else generated.text)
         answered = await stages.deliver(message, writer, generated)

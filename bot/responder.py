@@ -10,7 +10,6 @@ is stored once even if the job has to be done again after a crash.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -24,7 +23,7 @@ from bot.answer.deliver import Deliver
 from bot.answer.gather import Gather
 from bot.answer.generate import Generate
 from bot.answer.outcomes import Outcomes
-from bot.answer.parts import BotIdentity, Budget, Context, PrivateNotes, ReplyFactory, ThreadReader
+from bot.answer.parts import BotIdentity, Budget, Context, PrivateNotes, ReplyFactory, ThreadReader, release
 from bot.answer.prepare import Prepare, with_persona
 from bot.answer.record import Record
 from bot.channels.config import ConfigPolicy
@@ -32,7 +31,9 @@ from bot.delivery.queue import Commit, LeaseLost
 from bot.delivery.run import JobRun
 from bot.delivery.stops import StopSignals
 from bot.files.reader import FileReader
+from bot.answer.moderate import Moderate
 from bot.answer.redact import Redact
+from bot.guardrails.moderation import Moderator
 from bot.guardrails.redaction import Redaction, Redactor
 from bot.llm.model import ModelClient
 from bot.memory.conversation import ConversationId, StoredMessage, answer_start
@@ -94,6 +95,7 @@ class Responder:
         policy: ConfigPolicy | None = None,
         audit: Any = None,
         redactor: Redactor | None = None,
+        moderator: Moderator | None = None,
     ) -> None:
         self.store, self.replies, self.threads, self.identity = store, replies, threads, identity
         self.directory, self.budget, self.notes, self.now = directory, budget, notes, now
@@ -103,15 +105,17 @@ class Responder:
         self.outcomes = Outcomes(metrics)
         self.admit = Admit(store=store, ledger=ledger, quotas=quotas, now=now, note=self.note_privately,
                            outcomes=self.outcomes, metrics=metrics)
+        self.redact = Redact(redactor=redactor, counter=counter, keys=store.keys, audit=audit)
+        self.moderate = Moderate(moderator=moderator, note=self.note_privately)
         self.gather = Gather(counter=counter, directory=directory, threads=threads, identity=identity,
-                             thread_import_limit=thread_import_limit, files=files, note=self.note_privately)
+                             thread_import_limit=thread_import_limit, files=files, note=self.note_privately,
+                             redact=self.redact, moderate=self.moderate)
         self.prepare = Prepare(counter=counter, system_prompt=system_prompt, directory=directory, budget=budget,
                                bot_name=bot_name, now=now, policy=policy)
         self.generate = Generate(model=model, counter=counter, budget=budget, outcomes=self.outcomes,
                                  cache_key=cache_key, stops=stops, toolbox=toolbox, default_tools=default_tools,
                                  tool_limits=tool_limits, approver=approver, tenancy=tenancy, audit=audit)
         self.deliver = Deliver(counter=counter, identity=identity, metrics=metrics)
-        self.redact = Redact(redactor=redactor, counter=counter, keys=store.keys, audit=audit)
         self.record = Record(model=model, counter=counter, ledger=ledger, metrics=metrics, outcomes=self.outcomes, now=now)
 
     # ------------------------------------------------------------------
@@ -177,30 +181,25 @@ class Responder:
         if dm_went_idle(message, state.last_active, self.dm_idle_reset_seconds) and history:
             history, forget = [], len(history)
         context, guard = await self.prepare(message, state), self.redact.guard(state)
-        reply = self.redact.shown_as(self.replies(message, replace=await self._earlier_attempt(message, run),
-                                           on_shown=run.shown, may_write=run.may_write), guard)
+        reply = self.moderate.shown_as(self.redact.shown_as(self.replies(
+            message, replace=await self._earlier_attempt(message, run), on_shown=run.shown, may_write=run.may_write), guard))
         # before anything is read from Slack or downloaded
         if not await self.admit(message, reply, run.admission_in, quotas=state.channel.quotas(self.quotas)):
             await run.commit(Commit())
             return
-        starting = asyncio.ensure_future(reply.start())  # the thinking status while the thread and files are read
-        try:
-            imported: list[StoredMessage] = []
-            if message.thread_ts and not state.imported:
-                imported = await self.gather.thread(message, context.cap)
-            shared = await self.gather.files_of(message)
-        except BaseException:
-            await _settle(starting)
-            raise
-        turn = await self.gather.question_turn(message, shared.turn_text(question) if shared else question, context.cap)
-        imported, turn = self.redact.turns(guard, imported), self.redact.turns(guard, [turn])[0]
+        gathered = await self.gather.asked(message, state, context, question, reply, guard)
+        if gathered is None:  # flagged by moderation: the asker was told, nothing was shown
+            await release(reply)
+            await run.commit(Commit())
+            return
+        imported, turn, shared, starting = gathered
         if shared is not None and shared.images:  # sent with this request only: its cost counts once
             context = dataclasses.replace(context, fixed_tokens=context.fixed_tokens + shared.image_tokens)
         window = [*history, *imported, turn]
         drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         generated = await self.generate(message, reply, context, window[drop:], drop, images=shared.images
                                         if shared is not None else (), starting=starting, redact=guard and guard.text)
-        answered = await self.deliver(message, reply, generated)
+        answered = await self.deliver(message, reply, await self.moderate.output(message, reply, generated))
         new = [*imported, turn] + ([*answered.tool_turns, answered.turn] if answered.turn is not None else [])
         batch = self.redact.batch(message, guard)
         await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True,
@@ -280,12 +279,13 @@ class Responder:
         drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
         guard = guard or self.redact.guard(state)
-        reply = self.redact.shown_as(self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write), guard)
+        reply = self.moderate.shown_as(self.redact.shown_as(
+            self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write), guard))
         if not await self.admit(job, reply, run.admission_in, quotas=state.channel.quotas(self.quotas)):
             await run.commit(Commit())
             return
         generated = await self.generate(job, reply, context, window[drop:], drop, redact=guard and guard.text)
-        answered = await self.deliver(job, reply, generated)
+        answered = await self.deliver(job, reply, await self.moderate.output(job, reply, generated))
         batch = self.redact.batch(job, guard)
         await run.commit(Commit(
             new=[*answered.tool_turns, answered.turn] if answered.turn is not None else [],
@@ -326,14 +326,6 @@ def followed(message: IncomingMessage, state: ConversationState) -> bool:
     """Whether a message is answered as its channel wants: with ``auto_reply`` off, a thread
     message only when it mentions the bot."""
     return state.channel.auto_reply or message.is_direct or message.mentioned or message.source == "app_mention"
-
-
-async def _settle(starting: asyncio.Future[bool]) -> None:
-    """A reply start that will not be used: wait for it (its message is replaced by whoever does the job)."""
-    if not starting.done():
-        starting.cancel()
-    with contextlib.suppress(BaseException):
-        await starting
 
 
 def _posted(run: JobRun) -> list[str]:

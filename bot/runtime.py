@@ -180,7 +180,7 @@ async def build_core(
     core = Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
                 mcp_servers, ledger, extractor=ExtractionPool(sandbox_limits(settings)),
                 audit=AuditLog(store.redis, store.keys, retention_days=settings.audit_retention_days))
-    core.guards = build_guardrails(settings, core.metrics)
+    core.guards = build_guardrails(settings, client=model.client, metrics=core.metrics, audit=core.audit)
     if model.breaker is not None:
         core.metrics.watch_breaker(model.breaker)
     return core

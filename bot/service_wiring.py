@@ -147,4 +147,5 @@ def build_responder(
         policy=policy,
         audit=core.audit,
         redactor=core.guards.redactor,
+        moderator=core.guards.moderator,
     )

@@ -17,3 +17,5 @@ NOT_YOUR_ANSWER_TO_STOP = "Only the person who asked (or an admin) can stop this
 CANNOT_READ_CONVERSATION = "I can't summarize that conversation for you: it's private, and you aren't a member of it."
 NOT_ALLOWED_TO_RESET = "Only the channel's creator or an admin can make me forget this channel."
 UNTRUSTED_RESPONSE_URL = "Sorry, I can't answer this command here: its reply address is not one I trust. Please ask the workspace admin to check my RESPONSE_URL_HOSTS setting."
+FLAGGED_INPUT = "I can't help with that message: the content filter flagged it."
+FLAGGED_ANSWER = "I can't share the answer I wrote: the content filter flagged it. Please ask in another way."

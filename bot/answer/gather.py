@@ -1,13 +1,18 @@
 """gather: what the model reads besides the stored conversation: the asker's turn (names
 resolved, attributed in channels, cut to the per-message cap), the thread before the bot
-was called in (read from Slack once), and the files shared with the message."""
+was called in (read from Slack once), and the files shared with the message; redacted
+(``redact``) and, with input moderation, passed by it (``moderate``) before the reply starts."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
-from bot.answer.parts import BotIdentity, ThreadReader
+from bot.answer.moderate import Moderate
+from bot.answer.parts import BotIdentity, Context, ThreadReader, settle
+from bot.answer.redact import Redact
+from bot.guardrails.redaction import Redaction
+from bot.memory.store import ConversationState
 from bot.files.reader import FileReader, SharedFiles
 from bot.llm.speakers import attributed
 from bot.memory.conversation import StoredMessage
@@ -23,7 +28,9 @@ IMPORT_TOKENISE_IN_THREAD = 20  # more imported messages than this are tokenised
 class Gather:
     def __init__(self, *, counter: TokenCounter, directory: NameDirectory, threads: ThreadReader | None,
                  identity: BotIdentity, thread_import_limit: int, files: FileReader | None,
-                 note: Callable[[IncomingMessage, str], Awaitable[None]]) -> None:
+                 note: Callable[[IncomingMessage, str], Awaitable[None]], redact: Redact, moderate: Moderate) -> None:
+        self.redact = redact
+        self.moderate = moderate
         self.counter = counter
         self.directory = directory
         self.threads = threads
@@ -31,6 +38,29 @@ class Gather:
         self.thread_import_limit = thread_import_limit
         self.files = files
         self.note = note
+
+    async def asked(self, message: IncomingMessage, state: ConversationState, context: Context, question: str,
+                        reply: Any, guard: Redaction | None) -> tuple[list[StoredMessage], StoredMessage, Any, Any] | None:
+        """The thread before the bot was called in, the asker's turn and their files, redacted,
+        with the reply starting beside them (after them, when input moderation must pass
+        first: a flagged message shows nothing); None when moderation flagged the message."""
+        starting = None if self.moderate.inputs else asyncio.ensure_future(reply.start())  # while Slack is read
+        try:
+            imported: list[StoredMessage] = []
+            if message.thread_ts and not state.imported:
+                imported = await self.thread(message, context.cap)
+            shared = await self.files_of(message)
+        except BaseException:
+            if starting is not None:
+                await settle(starting)
+            raise
+        turn = await self.question_turn(message, shared.turn_text(question) if shared else question, context.cap)
+        imported, turn = self.redact.turns(guard, imported), self.redact.turns(guard, [turn])[0]
+        if starting is None:
+            if await self.moderate.refused(message, turn.content):
+                return None
+            starting = asyncio.ensure_future(reply.start())
+        return imported, turn, shared, starting
 
     async def files_of(self, message: IncomingMessage, *, tell: bool = True) -> SharedFiles | None:
         """The message's files as text and images; the sender is told privately what could not be read."""

@@ -3,6 +3,8 @@ what they read and write, and the plain dataclasses that flow from one stage to 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
@@ -74,6 +76,14 @@ class Answered:
     seconds: float = 0.0  # model request sent -> the answer's last message
     first_token_seconds: float | None = None
     model: str = ""  # the model asked (a prompt file's, an eval's, else the conversation's)
+
+
+async def settle(starting: asyncio.Future[bool]) -> None:
+    """A reply start that will not be used: wait for it (its message is replaced by whoever does the job)."""
+    if not starting.done():
+        starting.cancel()
+    with contextlib.suppress(BaseException):
+        await starting
 
 
 async def release(reply: ReplyWriter) -> None:

@@ -99,6 +99,19 @@ def default_answer(request: ModelRequest) -> str:
     return f"Answer to: {readable(request.last_user_text)[-60:]}"
 
 
+MODERATION_CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+                         "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
+                         "violence/graphic")
+
+
+def moderation_result(text: str) -> dict[str, Any]:
+    flagged = {"violence": "FLAGME" in text, "hate": "HATEME" in text}
+    categories = {name: flagged.get(name, False) for name in MODERATION_CATEGORIES}
+    return {"flagged": any(categories.values()), "categories": categories,
+            "category_scores": {name: 0.97 if on else 0.001 for name, on in categories.items()},
+            "category_applied_input_types": {name: ["text"] for name in MODERATION_CATEGORIES}}
+
+
 class FakeModel:
     """``strict_templates``: refuse (400) a request the strict chat templates refuse, as vLLM
     does; the benchmarks turn it off to run earlier revisions beside today's."""
@@ -113,6 +126,8 @@ class FakeModel:
         self.listed_models: set[str] = {"gpt-4o-mini", "gpt-4.1", "llama3.3"}  # what GET /v1/models lists
         self.lists_only = False  # no GET /v1/models/{id} (vLLM): only the list
         self.template_errors: list[str] = []  # requests a strict chat template refused (each answered 400)
+        self.moderations: list[dict[str, Any]] = []  # the bodies of POST /v1/moderations
+        self.moderation_status: int | None = None  # answer moderations with this HTTP error
         self._lock = threading.Condition()
         self.server = BackgroundServer(self._handler_class())
 
@@ -167,6 +182,9 @@ class FakeModel:
                 self.send_json({"id": name, "object": "model", "created": 0, "owned_by": "fake"})
 
             def do_POST(self) -> None:  # noqa: N802
+                if self.path.endswith("/moderations"):
+                    self._moderate()
+                    return
                 if not self.path.endswith("/chat/completions"):
                     self.send_json({"error": {"message": "not found", "type": "invalid_request_error"}}, 404)
                     return
@@ -194,6 +212,21 @@ class FakeModel:
                     self._stream(request, text, plan)
                 finally:
                     request.finished = time.monotonic()
+
+            def _moderate(self) -> None:
+                """``POST /v1/moderations`` as OpenAI answers it: a text with FLAGME is flagged as violence,
+                one with HATEME as hate (``fake.moderation_status``: an HTTP error instead)."""
+                body = json.loads(self.read_body() or b"{}")
+                texts = body.get("input")
+                texts = [texts] if isinstance(texts, str) else list(texts or [])
+                with fake._lock:
+                    fake.moderations.append({**body, "answered_at": time.monotonic()})
+                if fake.moderation_status is not None:
+                    self.send_json({"error": {"message": "The server had an error", "type": "server_error",
+                                              "param": None, "code": None}}, fake.moderation_status)
+                    return
+                self.send_json({"id": f"modr-{len(fake.moderations)}", "model": body.get("model"),
+                                "results": [moderation_result(str(text)) for text in texts]})
 
             def _stream(self, request: ModelRequest, text: str, plan: Scripted,
                         calls: list[tuple[str, str]] | None = None) -> None:
