@@ -292,6 +292,11 @@ def _add_operator_commands(commands: Any) -> None:
     usage_format = usage_cmd.add_mutually_exclusive_group()
     usage_format.add_argument("--json", action="store_const", const="json", dest="usage_format")
     usage_format.add_argument("--csv", action="store_const", const="csv", dest="usage_format")
+    report_cmd = commands.add_parser("report", help="quality, cost and latency per prompt version, variant and model")
+    report_cmd.add_argument("--since", help="how far back: 24h, 7d, or a UTC date (default: everything kept)")
+    report_cmd.add_argument("--experiment", help="only this prompt (its versions and variants)")
+    report_cmd.add_argument("--html", dest="html_path", help="also write an HTML page with charts to this file")
+    report_cmd.add_argument("--json", action="store_true", dest="report_json", help="JSON instead of the table")
     audit_cmd = commands.add_parser("audit", help="the audit log: settings and admin actions, tool approvals and calls")
     audit_cmd.add_argument("--since", help="how far back: 30m, 24h, 7d, or a UTC date or time (default: everything kept)")
     audit_cmd.add_argument("--user", help="only this user's entries (U…)")
@@ -348,6 +353,12 @@ def _operator_command(args: argparse.Namespace) -> int | None:
 
         _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format,
                              Selection(args.team, args.include_private)))
+        return 0
+    if args.command == "report":
+        from bot.quality.command import quality_report
+
+        _run(quality_report(load_settings(kind=ManifestSettings), args.since, args.experiment, args.html_path,
+                            args.report_json))
         return 0
     if args.command == "audit":
         _run(audit_report(load_settings(kind=ManifestSettings), args.since, args.user, args.audit_json))

@@ -261,7 +261,8 @@ class CommandRunner:
             if told is not None:
                 await writer.fail(told)
                 return None
-        return prompt_file_request(prompt, values, system_prompt, system_tokens, self.counter, self.max_context_tokens)
+        return prompt_file_request(prompt, values, system_prompt, system_tokens, self.counter, self.max_context_tokens,
+                                   variant=prompt.variant_for(f"{request.team}:{request.user}"))  # a person keeps theirs
 
     async def _history_into(self, values: dict[str, str], prepared: PreparedCommand, system_tokens: int) -> str | None:
         """Put the messages to summarise and their source into ``values``; else the sentence why not."""

@@ -8,6 +8,7 @@ unknown fields; any problem stops start-up with one line naming the file.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,18 @@ class Suggestion(BaseModel):
     message: str = Field(min_length=1, max_length=1000)
 
 
+class Variant(BaseModel):
+    """One arm of a prompt experiment: its share of conversations (``weight``), the instructions
+    added after the prompt's body, and optionally its own model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,31}$")
+    weight: float = Field(default=1.0, gt=0)
+    instructions: str = ""
+    model: str | None = None
+
+
 class PromptHeader(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,6 +94,8 @@ class PromptHeader(BaseModel):
     arguments: list[ArgumentSpec] = Field(default_factory=list)
     suggestion: Suggestion | None = None
     tools: list[str] = Field(default_factory=list)  # tools the command may call: names, "server:*" or "*"
+    variants: list[Variant] = Field(default_factory=list)  # a prompt experiment: each conversation keeps one
+    rubric: str | None = None  # the rubric (prompts/rubrics/<name>.md) live answers are judged by; default "default"
 
     @field_validator("command")
     @classmethod
@@ -101,6 +116,9 @@ class PromptHeader(BaseModel):
                 raise ValueError(f"argument '{argument.name}': only word arguments take choices")
         if self.command and not self.description:
             raise ValueError("a prompt with a command needs a description (Slack shows it)")
+        variants = [v.name for v in self.variants]
+        if len(variants) != len(set(variants)):
+            raise ValueError("two variants share a name")
         return self
 
 
@@ -118,8 +136,25 @@ class Prompt:
     def variables(self) -> set[str]:
         return set(self.template.get_identifiers())
 
-    def render(self, values: Mapping[str, str]) -> str:
-        return self.template.substitute(values).strip()
+    def render(self, values: Mapping[str, str], variant: str = "") -> str:
+        """The body with ``values``, and the named variant's instructions after it."""
+        text = self.template.substitute(values).strip()
+        chosen = next((v for v in self.header.variants if v.name == variant), None)
+        return f"{text}\n\n{chosen.instructions.strip()}" if chosen is not None and chosen.instructions.strip() else text
+
+    def variant_for(self, key: str) -> Variant | None:
+        """The experiment's variant for ``key`` (a conversation, or a person for a command): the
+        same every time, each with its weight's share of keys; None without an experiment."""
+        variants = self.header.variants
+        if not variants:
+            return None
+        point = int.from_bytes(hashlib.sha256(f"{self.name}:{key}".encode()).digest()[:8], "big") / 2**64
+        total = sum(v.weight for v in variants)
+        for variant in variants:
+            point -= variant.weight / total
+            if point < 0:
+                return variant
+        return variants[-1]
 
 
 def supplied_variables(header: PromptHeader) -> frozenset[str]:

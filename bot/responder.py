@@ -33,8 +33,8 @@ from bot.delivery.stops import StopSignals
 from bot.files.reader import FileReader
 from bot.answer.moderate import Moderate
 from bot.answer.redact import Redact
-from bot.guardrails.moderation import Moderator
-from bot.guardrails.redaction import Redaction, Redactor
+from bot.guardrails.parts import Guardrails
+from bot.guardrails.redaction import Redaction
 from bot.llm.model import ModelClient
 from bot.memory.conversation import ConversationId, StoredMessage, answer_start
 from bot.memory.store import ConversationState, ConversationStore
@@ -94,8 +94,7 @@ class Responder:
         tenancy: ToolTenancy = ToolTenancy(),
         policy: ConfigPolicy | None = None,
         audit: Any = None,
-        redactor: Redactor | None = None,
-        moderator: Moderator | None = None,
+        guards: Guardrails = Guardrails(),
     ) -> None:
         self.store, self.replies, self.threads, self.identity = store, replies, threads, identity
         self.directory, self.budget, self.notes, self.now = directory, budget, notes, now
@@ -105,8 +104,8 @@ class Responder:
         self.outcomes = Outcomes(metrics)
         self.admit = Admit(store=store, ledger=ledger, quotas=quotas, now=now, note=self.note_privately,
                            outcomes=self.outcomes, metrics=metrics)
-        self.redact = Redact(redactor=redactor, counter=counter, keys=store.keys, audit=audit)
-        self.moderate = Moderate(moderator=moderator, note=self.note_privately)
+        self.redact = Redact(redactor=guards.redactor, counter=counter, keys=store.keys, audit=audit)
+        self.moderate = Moderate(moderator=guards.moderator, note=self.note_privately)
         self.gather = Gather(counter=counter, directory=directory, threads=threads, identity=identity,
                              thread_import_limit=thread_import_limit, files=files, note=self.note_privately,
                              redact=self.redact, moderate=self.moderate)
@@ -116,7 +115,8 @@ class Responder:
                                  cache_key=cache_key, stops=stops, toolbox=toolbox, default_tools=default_tools,
                                  tool_limits=tool_limits, approver=approver, tenancy=tenancy, audit=audit)
         self.deliver = Deliver(counter=counter, identity=identity, metrics=metrics)
-        self.record = Record(model=model, counter=counter, ledger=ledger, metrics=metrics, outcomes=self.outcomes, now=now)
+        self.record = Record(model=model, counter=counter, ledger=ledger, metrics=metrics, outcomes=self.outcomes, now=now,
+                             quality=guards.quality, online=guards.online)
 
     # ------------------------------------------------------------------
     async def apologise(self, message: IncomingMessage, sentence: str) -> None:

@@ -180,7 +180,11 @@ async def build_core(
     core = Core(settings, store, model, counter, catalog, BackgroundTasks(), StopSignals(store.redis, store.keys),
                 mcp_servers, ledger, extractor=ExtractionPool(sandbox_limits(settings)),
                 audit=AuditLog(store.redis, store.keys, retention_days=settings.audit_retention_days))
-    core.guards = build_guardrails(settings, client=model.client, metrics=core.metrics, audit=core.audit)
+    try:
+        core.guards = build_guardrails(core)
+    except PromptError as exc:
+        await store.close()
+        raise StartupError(f"Invalid prompt file {exc}") from None
     if model.breaker is not None:
         core.metrics.watch_breaker(model.breaker)
     return core

@@ -146,6 +146,5 @@ def build_responder(
         tenancy=tenancy,
         policy=policy,
         audit=core.audit,
-        redactor=core.guards.redactor,
-        moderator=core.guards.moderator,
+        guards=core.guards,
     )

@@ -12,7 +12,7 @@ from bot.workspaces.sealing import new_key
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
 from .harness import eventually, mention, settled, sync_client, SlackSender
-from .test_e2e_tools import orders, tool_app  # noqa: F401  (fixtures)
+from .test_e2e_tools import orders, tool_app  # noqa: F401,F811  (fixtures)
 
 API_KEY = "sk-proj-" + "Zq8" * 12  # an OpenAI-shaped key
 EMAIL = "jane.doe@example.com"

@@ -62,6 +62,7 @@ class Context:
     model: str | None = None  # the channel's model (None: the deployment's)
     variables: tuple[tuple[str, str], ...] = ()  # what the system prompt was rendered with (kept with the answer)
     tools: tuple[str, ...] | None = None  # the channel's tools, within what the answer is offered (None: no narrowing)
+    variant: str = ""  # the prompt experiment's variant this request was made with ("": none)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from bot.llm.turns import context_note, note_line
 from bot.memory.conversation import StoredMessage
 from bot.memory.store import ConversationState
 from bot.memory.trimming import message_token_cap
-from bot.prompts import Prompt
+from bot.prompts import Prompt, Variant
 from bot.slack.directory import NameDirectory
 from bot.slack.events import IncomingMessage
 from bot.tokens import TokenCounter
@@ -30,17 +30,18 @@ PERSONA_HEADING = (
 
 def prompt_file_request(
     prompt: Prompt, values: Mapping[str, str], system_prompt: str, system_tokens: int, counter: TokenCounter,
-    max_context_tokens: int, model: str | None = None,
+    max_context_tokens: int, model: str | None = None, variant: Variant | None = None,
 ) -> tuple[Context, StoredMessage, ModelOptions]:
     """What a prompt file's command sends, and its eval measures: the system prompt, then the
-    prompt rendered with ``values`` as the one user turn (cut to the per-message cap), with
-    the file's sampling and its model (``model``: an eval's instead)."""
+    prompt rendered with ``values`` (and the experiment's ``variant``) as the one user turn (cut
+    to the per-message cap), with the file's sampling and its model (``model``: an eval's instead)."""
     cap = message_token_cap(max_context_tokens, system_tokens)
-    text = counter.shorten(prompt.render(dict(values)), cap)
+    text = counter.shorten(prompt.render(dict(values), variant.name if variant is not None else ""), cap)
     header = prompt.header
-    options = ModelOptions(model=model or header.model, temperature=header.temperature,
-                           max_output_tokens=header.max_output_tokens)
-    context = Context(system_prompt, "", system_tokens, cap, prompt.name, header.version)
+    options = ModelOptions(model=model or (variant.model if variant is not None else None) or header.model,
+                           temperature=header.temperature, max_output_tokens=header.max_output_tokens)
+    context = Context(system_prompt, "", system_tokens, cap, prompt.name, header.version,
+                      variant=variant.name if variant is not None else "")
     return context, StoredMessage("user", text, counter.count_message(text)), options
 
 
@@ -66,7 +67,8 @@ class Prepare:
         viewing = await self._viewed_channel(message, state)
         if viewing:
             variables["channel"] = f"a direct message (they are looking at {viewing})"
-        system_prompt = self.system_prompt_for(variables, state.persona)
+        variant = self.system_prompt.variant_for(str(message.conversation))  # a conversation keeps its variant
+        system_prompt = self.system_prompt_for(variables, state.persona, variant.name if variant is not None else "")
         note = context_note(variables["date"], variables["user_name"])
         fixed = self.count_system(system_prompt) + self.counter.count_text(note_line(note))
         return Context(
@@ -76,14 +78,17 @@ class Prepare:
             message_token_cap(self.budget.max_context_tokens, fixed),
             self.system_prompt.name + ("+persona" if state.persona else ""),
             self.system_prompt.header.version,
-            model=self.policy.model_for(state.channel) if self.policy is not None else None,
+            model=(self.policy.model_for(state.channel) if self.policy is not None else None)
+            or (variant.model if variant is not None else None),
             tools=state.channel.tools,
             variables=tuple(sorted(variables.items())),
+            variant=variant.name if variant is not None else "",
         )
 
-    def system_prompt_for(self, variables: Mapping[str, str], persona: str | None) -> str:
-        """The operator's system prompt, with the channel's persona added after its rules (never replacing them)."""
-        return with_persona(self.system_prompt.render(dict(variables)), persona)
+    def system_prompt_for(self, variables: Mapping[str, str], persona: str | None, variant: str = "") -> str:
+        """The operator's system prompt (with an experiment's variant), and the channel's persona
+        after its rules (never replacing them)."""
+        return with_persona(self.system_prompt.render(dict(variables), variant), persona)
 
     def count_system(self, system_prompt: str) -> int:
         """Tokens of a system prompt (cached: it rarely changes between requests)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import jsonschema
 from bot.evals.cases import Check
 
 QUOTE_CHARS = 60
+JUDGE_PROMPT = Path(__file__).with_name("judge.md")  # the judge of `bot eval` and of online evaluation
 JUDGEMENT = re.compile(r"[\W_]*(PASS|FAIL)\b[*_]*", re.IGNORECASE)
 
 

@@ -18,7 +18,7 @@ from bot.answer.prepare import prompt_file_request
 from bot.answer.outcomes import Outcomes
 from bot.answer.parts import BotIdentity, Budget, Context
 from bot.evals.cases import Case, EvalFileError, LoadedFile
-from bot.evals.checks import Verdict, check_text, parse_judgement
+from bot.evals.checks import JUDGE_PROMPT, Verdict, check_text, parse_judgement
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
 from bot.llm.turns import context_note, note_line
 from bot.memory.conversation import StoredMessage
@@ -30,7 +30,6 @@ from bot.slack.events import IncomingMessage
 from bot.tools.rounds import ToolLimits
 from bot.tools.tenancy import ToolTenancy
 
-JUDGE_PROMPT = Path(__file__).with_name("judge.md")
 EVAL_USER = "Eval"
 EVAL_CHANNEL = "#evals"
 EVAL_TEAM = "TEVAL"

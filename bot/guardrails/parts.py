@@ -1,25 +1,40 @@
-"""The guardrails one process runs, built once from the settings."""
+"""The guardrails and quality signals one process runs, built once from the settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from bot.guardrails.moderation import Moderator
 from bot.guardrails.redaction import Redactor
+from bot.quality.online import OnlineEval
+from bot.quality.rubrics import load_rubrics
+from bot.quality.signals import QualityLog
 
 
 @dataclass
 class Guardrails:
     redactor: Redactor | None = None  # REDACT, REDACTION_KEY
     moderator: Moderator | None = None  # MODERATION
+    quality: QualityLog | None = None  # each answer's cost and latency, and judge scores, for reports
+    online: OnlineEval | None = None  # ONLINE_EVAL_SAMPLE_RATE
 
 
-def build_guardrails(settings: Any, *, client: Any, metrics: Any, audit: Any) -> Guardrails:
-    """``client``: the OpenAI-compatible client the model is asked through."""
+def build_guardrails(core: Any) -> Guardrails:
+    """From the runtime's ``Core``: its settings, model client, store, ledger, metrics and audit log.
+    Raises PromptError when a prompt names a rubric that does not exist."""
+    settings = core.settings
     kinds = settings.redact_kinds
     redactor = Redactor(kinds, keys=settings.redaction_keys(), phone_region=settings.redact_phone_region,
-                        metrics=metrics) if kinds else None
-    moderator = Moderator(client, settings.moderation_model, mode=settings.moderation, metrics=metrics,
-                          audit=audit) if settings.moderation != "off" else None
-    return Guardrails(redactor=redactor, moderator=moderator)
+                        metrics=core.metrics) if kinds else None
+    moderator = Moderator(core.model.client, settings.moderation_model, mode=settings.moderation, metrics=core.metrics,
+                          audit=core.audit) if settings.moderation != "off" else None
+    quality = QualityLog(core.store.redis, core.store.keys)
+    online = None
+    if settings.online_eval_sample_rate > 0:
+        online = OnlineEval(model=core.model, counter=core.counter, judge_model=settings.judge_model or settings.openai_model,
+                            rubrics=load_rubrics(settings.prompts_dir, core.catalog), rate=settings.online_eval_sample_rate,
+                            quality=quality, tasks=core.tasks, redis=core.store.redis,
+                            now=lambda: datetime.now(timezone.utc), ledger=core.ledger, metrics=core.metrics)
+    return Guardrails(redactor=redactor, moderator=moderator, quality=quality, online=online)

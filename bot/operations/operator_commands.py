@@ -128,7 +128,8 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
             if not isinstance(variables, dict):
                 return None
             key = (str(entry.get("team", "")), str(entry.get("channel", "")))
-            rendered = with_persona(catalog.system.render({k: str(v) for k, v in variables.items()}), personas.get(key))
+            rendered = with_persona(catalog.system.render({k: str(v) for k, v in variables.items()},
+                                                          str(request.get("variant") or "")), personas.get(key))
             return rendered if system_sha(rendered) == request.get("system_sha") else None
 
         return await export_datasets(store_, out, fmt=fmt, system_prompt=system_prompt, selection=selection)
