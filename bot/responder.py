@@ -1,6 +1,6 @@
 """Answering one queued job: a new message, an edited one, or Regenerate, each as the
-same sequence of stages (bot/answer/): admit → gather → prepare → generate → deliver →
-record, the job's turns stored in one fenced commit at the end.
+same sequence of stages (bot/answer/): prepare → admit → gather (redact, and moderate the
+message) → generate → moderate the answer → deliver → record, the job's turns stored in one fenced commit at the end.
 
 The dispatcher guarantees that one job of a conversation is done at a time,
 in order, under a lease; the commit also removes the job from the queue, so an answer

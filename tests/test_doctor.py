@@ -119,3 +119,25 @@ def test_an_empty_secret_is_one_line_in_the_doctor(check, monkeypatch):
     code, lines = check()
     assert code != 0 and lines[0].startswith("✗ settings: Missing setting SLACK_SIGNING_SECRET: set it to")
 
+
+
+def test_guardrails_are_checked_when_switched_on(check, model, monkeypatch, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    monkeypatch.setenv("MODERATION", "input")
+    monkeypatch.setenv("ONLINE_EVAL_SAMPLE_RATE", "0.1")
+    code, lines = check()
+    assert code == 0, lines
+    assert "✓ the moderations endpoint answers (omni-moderation-latest, MODERATION=input)" in lines
+    assert "✓ rubrics valid (2; 10% of answers judged)" in lines
+
+    prompts = tmp_path / "prompts"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "prompts", prompts)
+    (prompts / "rubrics" / "summary.md").unlink()
+    monkeypatch.setenv("PROMPTS_DIR", str(prompts))
+    model.moderation_status = 500
+    code, lines = check()
+    assert code == 1
+    assert any(line.startswith("✗ the moderations endpoint failed for 'omni-moderation-latest' (HTTP 500)") for line in lines)
+    assert "✗ invalid rubric summarize.md: names the rubric 'summary', but rubrics/summary.md does not exist" in lines

@@ -130,7 +130,44 @@ def check_files(settings: Settings) -> list[Line]:
     except PromptError as exc:
         catalog, lines = None, [Line(False, f"invalid prompt file {exc}")]
     prices, price_lines = check_prices(settings)
-    return [*lines, *check_evals(settings, catalog, prices), *price_lines, *check_mcp_config(settings)]
+    return [*lines, *check_rubrics(settings, catalog), *check_evals(settings, catalog, prices), *price_lines,
+            *check_mcp_config(settings)]
+
+
+def check_rubrics(settings: Settings, catalog: Any) -> list[Line]:
+    """With online evaluation on: the rubric files, and the one each prompt names."""
+    from bot.prompts import PromptError
+    from bot.quality.rubrics import DEFAULT_RUBRIC, load_rubrics
+
+    if settings.online_eval_sample_rate <= 0 or catalog is None:
+        return []
+    try:
+        rubrics = load_rubrics(settings.prompts_dir, catalog)
+    except PromptError as exc:
+        return [Line(False, f"invalid rubric {exc}")]
+    if DEFAULT_RUBRIC not in rubrics.rubrics:
+        return [Line(False, f"no rubrics/{DEFAULT_RUBRIC}.md in {settings.prompts_dir}: prompts without a rubric of "
+                            "their own are judged by it (ONLINE_EVAL_SAMPLE_RATE)")]
+    return [Line(True, f"rubrics valid ({len(rubrics.rubrics)}; {settings.online_eval_sample_rate:.0%} of answers judged)")]
+
+
+async def check_moderation(settings: Settings) -> list[Line]:
+    """With MODERATION on: the moderations endpoint answers for MODERATION_MODEL."""
+    from bot.llm.model import build_openai_client
+
+    if settings.moderation == "off":
+        return []
+    client = build_openai_client(api_key=settings.model_api_key(), base_url=settings.openai_base_url, max_retries=0,
+                                 timeout=min(settings.model_timeout_seconds, 20))
+    try:
+        await client.moderations.create(model=settings.moderation_model, input="hello")
+    except (openai.APIStatusError, openai.APIConnectionError) as exc:
+        status = f"HTTP {exc.status_code}" if isinstance(exc, openai.APIStatusError) else "no answer"
+        return [Line(False, f"the moderations endpoint failed for {settings.moderation_model!r} ({status}): "
+                            "MODERATION would let every text through unchecked")]
+    finally:
+        await client.close()
+    return [Line(True, f"the moderations endpoint answers ({settings.moderation_model}, MODERATION={settings.moderation})")]
 
 
 def check_evals(settings: Settings, catalog: Any, prices: Any) -> list[Line]:
@@ -203,7 +240,7 @@ def check_mcp_config(settings: Settings) -> list[Line]:
 
 async def run_checks(settings: Settings, out: TextIO) -> int:
     lines = [Line(True, "settings valid")]
-    steps: list[Callable[[Settings], Awaitable[list[Line]]]] = [check_slack, check_model, check_redis]
+    steps: list[Callable[[Settings], Awaitable[list[Line]]]] = [check_slack, check_model, check_moderation, check_redis]
     for step in steps:
         lines += await step(settings)
     lines += check_files(settings)
