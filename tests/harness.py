@@ -311,3 +311,14 @@ def edited(original: Mapping[str, Any], new_text: str, *, after_seconds: float =
     return {"type": "message", "subtype": "message_changed", "hidden": True, "channel": original["channel"],
             "channel_type": original.get("channel_type", "channel"), "ts": when, "event_ts": when,
             "message": inner, "previous_message": previous}
+
+
+def command_reply(app: Any, slack: Any, command: str, text: str, *, name: str = "cmd") -> dict[str, Any]:
+    """Send a slash command to ``app`` and wait for its one reply through its response_url."""
+    sender = SlackSender(app.url)
+    try:
+        sender.send_command(command, text, response_url=slack.response_url(name))
+        [reply] = slack.wait_for_response(name)
+    finally:
+        sender.close()
+    return reply

@@ -11,7 +11,7 @@ from bot.wording import FLAGGED_ANSWER, FLAGGED_INPUT
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import eventually, mention, settled, SlackSender
+from .harness import SlackSender, command_reply, eventually, mention, settled
 
 
 def metric(app, name: str) -> float:
@@ -106,12 +106,6 @@ def test_the_endpoint_failing_lets_messages_and_answers_through(start_app, slack
 
 
 def test_a_flagged_command_is_refused_privately(start_app, slack, model):
-    app = start_app(MODERATION="input")
-    sender = SlackSender(app.url)
-    try:
-        sender.send_command("/ask", "FLAGME now", response_url=slack.response_url("ask"))
-        [reply] = slack.wait_for_response("ask")
-    finally:
-        sender.close()
+    reply = command_reply(start_app(MODERATION="input"), slack, "/ask", "FLAGME now")
     assert reply["text"] == FLAGGED_INPUT and reply["response_type"] == "ephemeral"
     assert model.requests == []

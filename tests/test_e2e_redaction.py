@@ -11,7 +11,7 @@ from bot.workspaces.sealing import new_key
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import eventually, mention, settled, sync_client, SlackSender
+from .harness import SlackSender, command_reply, eventually, mention, settled, sync_client
 from .test_e2e_tools import orders, tool_app  # noqa: F401,F811  (fixtures)
 
 API_KEY = "sk-proj-" + "Zq8" * 12  # an OpenAI-shaped key
@@ -126,12 +126,7 @@ def test_tool_results_pass_through_the_same_stage(tool_app, orders, slack, model
 def test_a_command_request_is_redacted_too(start_app, slack, model):
     app = start_app(REDACT="secrets", REDACTION_KEY=new_key())
     model.enqueue(Scripted(text="Rotate [secret 1] today."))
-    sender = SlackSender(app.url)
-    try:
-        sender.send_command("/ask", f"what do I do with {API_KEY}?", response_url=slack.response_url("ask"))
-        [reply] = slack.wait_for_response("ask")
-    finally:
-        sender.close()
+    reply = command_reply(app, slack, "/ask", f"what do I do with {API_KEY}?")
     assert API_KEY not in sent(model) and "[secret 1]" in model.requests[0].last_user_text
     assert reply["text"] == f"Rotate {API_KEY} today."
     eventually(lambda: 'assistant_redactions_total{kind="secret"} 1.0' in app.runtime.core.metrics.exposition().decode(),

@@ -15,7 +15,7 @@ from bot.usage.quotas import QuotaLimits, refusal
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention
+from .harness import SlackSender, command_reply, mention
 from .test_cli import bare_env, run_bot
 from .test_e2e_management import manage
 
@@ -100,12 +100,7 @@ def test_the_workspace_monthly_budget_refuses_commands_too(start_app, slack, mod
     app = start_app(TEAM_MONTHLY_COST_LIMIT_USD=0.0001)
     model.enqueue(Scripted(text="Costly.", usage=SENT_1))
     ask(app, slack, "first", answers=1)
-    sender = SlackSender(app.url)
-    try:
-        sender.send_command("/ask", "anything?", response_url=slack.response_url("ask"))
-        [reply] = slack.wait_for_response("ask")
-    finally:
-        sender.close()
+    reply = command_reply(app, slack, "/ask", "anything?")
     assert reply["text"].startswith("This workspace has reached its $0.0001 budget for the month, so I can't answer")
     assert len(model.requests) == 1
 
