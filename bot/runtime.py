@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Mapping
 
 import aiohttp
@@ -187,6 +188,7 @@ async def build_core(
         raise StartupError(f"Invalid prompt file {exc}") from None
     if model.breaker is not None:
         core.metrics.watch_breaker(model.breaker)
+    model.on_fallback = core.metrics.fallback
     return core
 
 
@@ -202,7 +204,9 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
 
 def build_model_client(settings: Settings, openai_client: AsyncOpenAI | None = None, *,
                        breaker: bool = True) -> ModelClient:
-    """The model client every surface uses (the evaluation runner without the circuit breaker)."""
+    """The model client every surface uses (the evaluation runner without the circuit breakers and fallbacks:
+    it measures the model it names)."""
+    new_breaker = partial(CircuitBreaker, failures=settings.model_breaker_failures, cooldown=settings.model_breaker_cooldown_seconds)
     return ModelClient(
         openai_client
         or build_openai_client(
@@ -216,8 +220,9 @@ def build_model_client(settings: Settings, openai_client: AsyncOpenAI | None = N
         temperature=settings.model_temperature,
         total_timeout=settings.model_timeout_seconds,
         idle_timeout=settings.model_idle_timeout_seconds,
-        breaker=CircuitBreaker(failures=settings.model_breaker_failures, cooldown=settings.model_breaker_cooldown_seconds)
-        if breaker else None,
+        breaker=new_breaker() if breaker else None,
+        new_breaker=new_breaker if breaker else None,
+        fallbacks=settings.fallback_model_names if breaker else (),
         tracing=build_tracing(settings.otel_exporter_otlp_endpoint, service_name=settings.otel_service_name,
                               capture_content=settings.otel_capture_content),
     )

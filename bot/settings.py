@@ -162,6 +162,10 @@ class Settings(SettingsFields):
         return self
 
     @property
+    def fallback_model_names(self) -> tuple[str, ...]:
+        return tuple(_listed(self.fallback_models))
+
+    @property
     def redact_kinds(self) -> tuple[str, ...]:
         return tuple(_listed(self.redact))
 

@@ -133,6 +133,10 @@ class SettingsFields(BaseSettings):
     model_breaker_failures: int = Field(default=5, ge=1, le=1000, alias="MODEL_BREAKER_FAILURES")
     """model failures in a row (429, 5xx, timeouts, connection errors) after which the bot says at once that the model
     is unavailable"""
+    fallback_models: str = Field(default="", alias="FALLBACK_MODELS", json_schema_extra={"doc_default": "empty (none)"})
+    """comma-separated models, in order, that answer instead when the asked model's circuit breaker is open or it
+    refuses a request (429, 5xx, no connection) before writing anything; people see nothing of it, the ledger and
+    metrics name the model that answered"""
     model_breaker_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600, alias="MODEL_BREAKER_COOLDOWN_SECONDS")
     """how long it says so before it tries the model again with one request"""
 

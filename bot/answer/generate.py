@@ -140,6 +140,7 @@ class Generate:
                 await asyncio.wait({generation})
             if not started.done():
                 started.set_result(False)
+        model = answer.model or model  # the model that answered (a fallback, if the asked one could not)
         if stopped is None:
             return Generated(None, answer, kept=len(kept), dropped=drop, failure=failure[0], model=model)
         text = answer.text.rstrip() if stopped else answer.text

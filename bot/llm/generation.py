@@ -67,6 +67,7 @@ async def generate(
                     await writer.progress(answer.text)
         finally:
             _add_usage(answer, step, sent_tokens)
+            answer.model = step.model or answer.model  # a fallback may have answered this round
         if answer.first_token_at is None:
             answer.first_token_at = step.first_token_at
         answer.text = shown + step.text

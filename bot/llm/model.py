@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence
 
 import openai
 from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
@@ -22,18 +22,12 @@ from openai.types.chat import ChatCompletion
 
 from bot.llm.breaker import CircuitBreaker
 from bot.llm.calls import ToolCall
+from bot.llm.errors import ModelError
+from bot.llm.fallback import with_fallbacks
 
 log = logging.getLogger(__name__)
 
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
-
-
-class ModelError(Exception):
-    """The model could not answer; ``kind`` is safe to log, the message is not shown to users."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
 
 
 @dataclass
@@ -68,6 +62,7 @@ class ModelReply:
     accepted: bool = False  # the server took the request (its response began): it is billed
     unreported: Usage = field(default_factory=Usage)  # requests answered without usage: estimated prompt tokens
     unreported_output: str = ""  # ... and what they wrote (counted when billed)
+    model: str = ""  # the model that answered (a fallback's when the asked one could not)
 
     @property
     def tool_calls(self) -> list[ToolCall]:
@@ -108,7 +103,13 @@ class ModelClient:
         idle_timeout: float,
         breaker: CircuitBreaker | None = None,
         tracing: Any = None,
+        fallbacks: Sequence[str] = (),
+        new_breaker: Callable[[], CircuitBreaker] | None = None,
     ) -> None:
+        self.fallbacks = tuple(fallbacks)  # FALLBACK_MODELS, in order
+        self.new_breaker = new_breaker  # each other model's own circuit breaker
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.on_fallback: Callable[[str, str, str], None] | None = None  # (from, to, why): counted in the metrics
         self.tracing = tracing  # bot.observability.tracing.Tracing: a GenAI span per request
         self.client = client
         self.model = model
@@ -145,16 +146,34 @@ class ModelClient:
             "/chat/completions", cast_to=ChatCompletion, body=body, stream=True, stream_cls=ChunkStream,
         )
 
-    async def stream(
+    def breaker_for(self, model: str) -> CircuitBreaker | None:
+        """The model's circuit breaker (OPENAI_MODEL's is ``breaker``; each other model its own)."""
+        if model == self.model or self.new_breaker is None:
+            return self.breaker
+        if model not in self.breakers:
+            self.breakers[model] = self.new_breaker()
+        return self.breakers[model]
+
+    def stream(
         self, messages: Sequence[dict[str, Any]], reply: ModelReply, options: ModelOptions | None = None
     ) -> AsyncIterator[str]:
-        """Yield text deltas; ``reply`` accumulates the text and usage.  Raises ModelError
-        (kind "unavailable" at once while the circuit breaker is open).
-        ``options`` override the model, temperature and output limit for one request."""
-        breaker = self.breaker
+        """Yield text deltas; ``reply`` accumulates the text and usage, and names the model that
+        answered (FALLBACK_MODELS take over from one that cannot: bot/llm/fallback.py).  Raises
+        ModelError (kind "unavailable" at once while every breaker is open).  ``options``
+        override the model, temperature and output limit for one request."""
+        options = options or ModelOptions()
+        if not self.fallbacks:
+            reply.model = options.model or self.model
+            return self.attempt(messages, reply, options)
+        return with_fallbacks(self, messages, reply, options)
+
+    async def attempt(
+        self, messages: Sequence[dict[str, Any]], reply: ModelReply, options: ModelOptions
+    ) -> AsyncIterator[str]:
+        """One model's answer (``options.model``, else OPENAI_MODEL), under its circuit breaker."""
+        breaker = self.breaker_for(options.model or self.model)
         if breaker is not None and not breaker.allow():
             raise ModelError("unavailable")
-        options = options or ModelOptions()
         span = None
         if self.tracing is not None:
             model = options.model or self.model

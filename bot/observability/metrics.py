@@ -64,8 +64,14 @@ class Metrics:
         self.online_eval_score = Histogram("assistant_online_eval_score", "Judge scores (0 to 1) of sampled live answers, "
                                            "by prompt, version, variant and model", ["prompt", "version", "variant", "model"],
                                            buckets=SCORE_BUCKETS, registry=r)
+        self.fallbacks = Counter("assistant_model_fallbacks", "Requests another model answered (FALLBACK_MODELS), by the "
+                                 "model that could not, the one that did, and why", ["from_model", "to_model", "reason"],
+                                 registry=r)
         self.schedule_runs = Counter("assistant_schedule_runs", "Scheduled prompt occurrences, by outcome (run, skipped_late, "
                                      "failed)", ["outcome"], registry=r)
+
+    def fallback(self, from_model: str, to_model: str, reason: str) -> None:
+        self.fallbacks.labels(from_model, to_model, reason).inc()
 
     def watch_breaker(self, breaker: Any) -> None:
         """Keep the gauge at ``breaker``'s state (1: open or probing, 0: closed)."""
