@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Mapping
 
 import aiohttp
@@ -27,8 +26,7 @@ from bot.app import build_bolt_app
 from bot.slack.directory import Directory
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.stops import StopSignals
-from bot.llm.breaker import CircuitBreaker
-from bot.llm.model import ModelClient, build_openai_client
+from bot.llm.wiring import build_model_client
 from bot.prompts import PromptCatalog, PromptError, load_catalog
 from bot.slack.rate_budget import RateBudget, SharedRateLimitRetryHandler
 from bot.responder import BotIdentity
@@ -55,7 +53,6 @@ from bot.slack.canvases import CanvasWriter
 from bot.files.reader import FileReader
 from bot.files.sandbox import ExtractionPool, SandboxLimits
 from bot.pricing import PricesError, load_prices
-from bot.observability.tracing import build_tracing
 from bot.usage.ledger import Ledger
 from bot.slack.agent_sessions import AgentSessions
 from bot.slack.transcripts import SlackReaders
@@ -200,32 +197,6 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
         file=Limits(max_chars=settings.max_file_tokens * 6, max_pages=settings.file_max_pages,
                     max_expanded_bytes=settings.file_max_expanded_bytes,
                     max_image_pixels=settings.file_max_image_pixels))
-
-
-def build_model_client(settings: Settings, openai_client: AsyncOpenAI | None = None, *,
-                       breaker: bool = True) -> ModelClient:
-    """The model client every surface uses (the evaluation runner without the circuit breakers and fallbacks:
-    it measures the model it names)."""
-    new_breaker = partial(CircuitBreaker, failures=settings.model_breaker_failures, cooldown=settings.model_breaker_cooldown_seconds)
-    return ModelClient(
-        openai_client
-        or build_openai_client(
-            api_key=settings.model_api_key(),
-            base_url=settings.openai_base_url,
-            max_retries=settings.model_max_retries,
-            timeout=settings.model_timeout_seconds,
-        ),
-        model=settings.openai_model,
-        max_output_tokens=settings.max_output_tokens,
-        temperature=settings.model_temperature,
-        total_timeout=settings.model_timeout_seconds,
-        idle_timeout=settings.model_idle_timeout_seconds,
-        breaker=new_breaker() if breaker else None,
-        new_breaker=new_breaker if breaker else None,
-        fallbacks=settings.fallback_model_names if breaker else (),
-        tracing=build_tracing(settings.otel_exporter_otlp_endpoint, service_name=settings.otel_service_name,
-                              capture_content=settings.otel_capture_content),
-    )
 
 
 async def start_mcp_servers(settings: Settings, environ: Mapping[str, str] | None = None) -> list[McpServer]:

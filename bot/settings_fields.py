@@ -133,6 +133,9 @@ class SettingsFields(BaseSettings):
     model_breaker_failures: int = Field(default=5, ge=1, le=1000, alias="MODEL_BREAKER_FAILURES")
     """model failures in a row (429, 5xx, timeouts, connection errors) after which the bot says at once that the model
     is unavailable"""
+    model_routes: Path | None = Field(default=None, alias="MODEL_ROUTES", json_schema_extra={"doc_default": "none"})
+    """a YAML file of routes: which model (and server) answers a request, by its prompt, channel, surface, tools,
+    images and size; the first route that matches wins (see Fallback and routing)"""
     fallback_models: str = Field(default="", alias="FALLBACK_MODELS", json_schema_extra={"doc_default": "empty (none)"})
     """comma-separated models, in order, that answer instead when the asked model's circuit breaker is open or it
     refuses a request (429, 5xx, no connection) before writing anything; people see nothing of it, the ledger and

@@ -141,3 +141,17 @@ def test_guardrails_are_checked_when_switched_on(check, model, monkeypatch, tmp_
     assert code == 1
     assert any(line.startswith("✗ the moderations endpoint failed for 'omni-moderation-latest' (HTTP 500)") for line in lines)
     assert "✗ invalid rubric summarize.md: names the rubric 'summary', but rubrics/summary.md does not exist" in lines
+
+
+def test_the_routes_file_is_checked(check, monkeypatch, tmp_path):
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("routes:\n  - name: dms\n    when: {surface: dm}\n    model: gpt-4.1\n"
+                      "    api_key: ${DM_KEY}\n")
+    monkeypatch.setenv("MODEL_ROUTES", str(routes))
+    monkeypatch.setenv("DM_KEY", "k")
+    code, lines = check()
+    assert code == 0 and "✓ MODEL_ROUTES valid (1 routes to gpt-4.1)" in lines
+    monkeypatch.delenv("DM_KEY")
+    code, lines = check()
+    assert code == 1
+    assert "✗ invalid MODEL_ROUTES routes.yaml: route dms: the environment has no DM_KEY (set it, or remove ${DM_KEY})" in lines

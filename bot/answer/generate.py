@@ -6,6 +6,7 @@ sentence (``Generated.text`` None); a finished text goes on to ``deliver``."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from bot.delivery.stops import StopSignals
 from bot.files.reader import SharedImage
 from bot.llm.generation import failure_sentence, generate
 from bot.llm.model import ModelClient, ModelError, ModelOptions, ModelReply
+from bot.llm.routes import Facts
+from bot.observability.metrics import surface_of
 from bot.llm.writer import ReplyWriter
 from bot.memory.conversation import ConversationId, StoredMessage
 from bot.memory.trimming import build_request, request_tokens
@@ -126,6 +129,10 @@ class Generate:
         rounds = self.tool_rounds(choice.context, reply, room_tokens=self.budget.max_context_tokens - size,
                                   patterns=choice.patterns, within=context.tools, redact=redact)
         options = options or ModelOptions(model=context.model, cache_key=self.cache_key(message.conversation))
+        if options.model is None and self.model.routes is not None:  # MODEL_ROUTES: the request named no model
+            route = self.model.routes.pick(Facts(context.prompt_name.removesuffix("+persona"), message.channel,
+                                                 surface_of(message), rounds is not None, bool(images), size))
+            options = dataclasses.replace(options, model=route.model) if route is not None else options
         model = options.model or self.model.model
         generation = asyncio.ensure_future(
             generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started,

@@ -44,7 +44,7 @@ async def run_evals(
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     from bot.tokens import TokenCounter
-    from bot.runtime import build_model_client
+    from bot.llm.wiring import build_model_client
 
     try:
         files = [load_eval_file(path) for path in find_eval_files([Path(p) for p in paths] or [settings.evals_dir])]

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
 import openai
 from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
@@ -24,6 +24,7 @@ from bot.llm.breaker import CircuitBreaker
 from bot.llm.calls import ToolCall
 from bot.llm.errors import ModelError
 from bot.llm.fallback import with_fallbacks
+from bot.llm.routes import Routes
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,11 @@ class ModelClient:
         tracing: Any = None,
         fallbacks: Sequence[str] = (),
         new_breaker: Callable[[], CircuitBreaker] | None = None,
+        routes: Routes | None = None,
+        clients: Mapping[str, AsyncOpenAI] | None = None,
     ) -> None:
+        self.routes = routes  # MODEL_ROUTES: which model answers a request that names none
+        self.clients = dict(clients or {})  # model -> the client of its own server (a route's base_url and key)
         self.fallbacks = tuple(fallbacks)  # FALLBACK_MODELS, in order
         self.new_breaker = new_breaker  # each other model's own circuit breaker
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -121,6 +126,8 @@ class ModelClient:
 
     async def close(self) -> None:
         await self.client.close()
+        for other in self.clients.values():
+            await other.close()
         if self.tracing is not None:
             self.tracing.shutdown()
 
@@ -142,7 +149,7 @@ class ModelClient:
             body["tools"] = list(options.tools)
             if options.tool_choice:
                 body["tool_choice"] = options.tool_choice
-        return await self.client.post(
+        return await self.clients.get(body["model"], self.client).post(
             "/chat/completions", cast_to=ChatCompletion, body=body, stream=True, stream_cls=ChunkStream,
         )
 

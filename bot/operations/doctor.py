@@ -131,7 +131,23 @@ def check_files(settings: Settings) -> list[Line]:
         catalog, lines = None, [Line(False, f"invalid prompt file {exc}")]
     prices, price_lines = check_prices(settings)
     return [*lines, *check_rubrics(settings, catalog), *check_evals(settings, catalog, prices), *price_lines,
-            *check_mcp_config(settings)]
+            *check_mcp_config(settings), *check_routes(settings)]
+
+
+def check_routes(settings: Settings) -> list[Line]:
+    """MODEL_ROUTES read and every ${VAR} in it set."""
+    import os
+
+    from bot.llm.routes import RoutesError, load_routes
+
+    if settings.model_routes is None:
+        return []
+    try:
+        routes = load_routes(settings.model_routes, os.environ)
+    except RoutesError as exc:
+        return [Line(False, f"invalid MODEL_ROUTES {exc}")]
+    models = sorted({route.model for route in routes.routes})
+    return [Line(True, f"MODEL_ROUTES valid ({len(routes.routes)} routes to {', '.join(models)})")]
 
 
 def check_rubrics(settings: Settings, catalog: Any) -> list[Line]:
