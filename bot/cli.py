@@ -310,6 +310,7 @@ def _add_operator_commands(commands: Any) -> None:
     eval_cmd = commands.add_parser("eval", help="run evaluation cases (YAML under EVALS_DIR) and report how well they pass")
     eval_cmd.add_argument("paths", nargs="*", help="case files or folders (default: EVALS_DIR)")
     eval_cmd.add_argument("--model", action="append", default=[], help="a model to evaluate (repeat it to compare models)")
+    eval_cmd.add_argument("--routes", action="store_true", help="compare the models MODEL_ROUTES sends requests to")
     eval_cmd.add_argument("--prompts-dir", help="a second prompts folder to compare with PROMPTS_DIR")
     eval_cmd.add_argument("--repeat", type=int, help="samples per case (default: each file's 'repeat')")
     eval_cmd.add_argument("--concurrency", type=int, default=4, help="samples run at once (default 4)")
@@ -347,7 +348,7 @@ def _operator_command(args: argparse.Namespace) -> int | None:
         return _run_value(run_evals(
             eval_settings, paths=args.paths, models=args.model, prompts_dir=args.prompts_dir, repeat=args.repeat,
             concurrency=args.concurrency, json_path=args.json_path, junit_path=args.junit_path,
-            name_filter=args.name_filter))
+            name_filter=args.name_filter, routes=args.routes))
     if args.command == "feedback":
         from bot.operations.feedback import Selection
 

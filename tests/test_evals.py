@@ -270,3 +270,24 @@ def test_the_shipped_cases_are_valid_for_the_shipped_prompts(tiktoken_cache):
                         prices=load_prices(ROOT / "prices.yaml"), bot_name="Assistant", max_context_tokens=16000,
                         trim_target_ratio=0.7, judge_model="gpt-4o-mini")
     runner.validate(files, [Variant(None, load_catalog(ROOT / "prompts"), "prompts")])
+
+
+def test_routes_are_compared_side_by_side_each_on_its_own_server(run_eval, answers, tmp_path, monkeypatch):
+    local = FakeModel(answer=lambda request: "Bonjour").start()
+    try:
+        routes = tmp_path / "routes.yaml"
+        routes.write_text(f"routes:\n  - name: local\n    when: {{prompt: translate}}\n    model: llama3.3\n"
+                          f"    base_url: {local.base_url}\n  - name: dms\n    when: {{surface: dm}}\n    model: gpt-4.1\n")
+        monkeypatch.setenv("MODEL_ROUTES", str(routes))
+        answers.by_text["gpt-4.1"] = "Hello"
+        code, out, err = run_eval(case_file(tmp_path, TRANSLATE), "--routes")
+    finally:
+        local.stop()
+    assert code == 1, out + err
+    assert "local (llama3.3): 1/1 cases pass" in out and "dms (gpt-4.1): 0/1 cases pass" in out
+    assert "default (gpt-4o-mini): 0/1 cases pass" in out
+    assert [r.body["model"] for r in local.requests] == ["llama3.3"], "each route's model asked on its own server"
+
+    monkeypatch.delenv("MODEL_ROUTES")
+    code, _, err = run_eval(case_file(tmp_path, TRANSLATE), "--routes")
+    assert code == 2 and "--routes compares the models of MODEL_ROUTES" in err

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Any, Sequence, TextIO
 
 from bot.evals.cases import EvalFileError, find_eval_files, load_eval_file
 from bot.evals.report import text_report, write_json, write_junit
@@ -40,7 +40,7 @@ class ProgressBar:
 async def run_evals(
     settings: Settings, *, paths: Sequence[str], models: Sequence[str], prompts_dir: str | None, repeat: int | None,
     concurrency: int, json_path: str | None, junit_path: str | None, name_filter: str | None,
-    out: TextIO | None = None, err: TextIO | None = None,
+    out: TextIO | None = None, err: TextIO | None = None, routes: bool = False,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     from bot.tokens import TokenCounter
@@ -61,10 +61,15 @@ async def run_evals(
     except PromptError as exc:
         print(f"error: invalid prompt file {exc}", file=err)
         return 2
-    variants = [Variant(model, catalog, label, settings.openai_model)
-                for catalog, label in catalogs for model in (models or [None])]
-    counter = TokenCounter.for_model(settings.openai_model, settings.tiktoken_cache_dir)
     model = build_model_client(settings, breaker=False)
+    if routes and model.routes is None:
+        await model.close()
+        print("error: --routes compares the models of MODEL_ROUTES: set MODEL_ROUTES to a routes file", file=err)
+        return 2
+    chosen = route_models(model.routes.routes, settings.openai_model) if routes else [(m, "") for m in models or [None]]
+    variants = [Variant(name, catalog, label, settings.openai_model, route=route)
+                for catalog, label in catalogs for name, route in chosen]
+    counter = TokenCounter.for_model(settings.openai_model, settings.tiktoken_cache_dir)
     runner = EvalRunner(model=model, counter=counter, prices=prices, bot_name=settings.bot_name,
                         max_context_tokens=settings.max_context_tokens, trim_target_ratio=settings.trim_target_ratio,
                         judge_model=settings.judge_model, concurrency=concurrency)
@@ -86,3 +91,12 @@ async def run_evals(
         write_junit(Path(junit_path), results, started)
     statuses = {result.status for result in results}
     return 1 if "fail" in statuses else 3 if "error" in statuses else 0
+
+
+def route_models(routes: Sequence[Any], default: str) -> list[tuple[str | None, str]]:
+    """Each model the routes send requests to, with the routes that do (the default model last)."""
+    served: dict[str, list[str]] = {}
+    for route in routes:
+        served.setdefault(route.model, []).append(route.name)
+    served.setdefault(default, []).append("default")
+    return [(name, ", ".join(names)) for name, names in served.items()]

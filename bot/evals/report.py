@@ -98,7 +98,8 @@ def summary(results: Sequence[CaseResult], variants: Sequence[Variant]) -> list[
         judge_tokens = sum(r.judge_tokens for r in mine)
         models = sorted({r.model for r in mine})
         lines.append(
-            f"{variant.label(several)} ({', '.join(models)}): {met}/{len(mine)} cases pass ({met / len(mine):.0%})"
+            f"{variant.label(several)}{'' if variant.route else ' (' + ', '.join(models) + ')'}: {met}/{len(mine)} cases pass "
+            f"({met / len(mine):.0%})"
             + (f", {errors} could not be judged (model or judge errors)" if errors else "")
             + f", p50 {statistics.median(latencies):.0f} ms, {sum(r.tokens for r in mine):,} tokens, {money(cost)}"
             + (f" (judge: {judge_tokens:,} tokens, {money(judge_cost)})" if judge_tokens else ""))

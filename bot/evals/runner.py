@@ -61,9 +61,11 @@ class Variant:
     prompts: PromptCatalog
     prompts_label: str
     default_model: str = "default model"  # what answers when neither --model nor the file names one
+    route: str = ""  # the MODEL_ROUTES routes this model serves (`bot eval --routes`)
 
     def label(self, several_prompt_dirs: bool) -> str:
         model = self.model or self.default_model
+        model = f"{self.route} ({model})" if self.route else model
         return f"{model} · {self.prompts_label}" if several_prompt_dirs else model
 
 
