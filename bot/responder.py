@@ -33,12 +33,12 @@ from bot.delivery.stops import StopSignals
 from bot.files.reader import FileReader
 from bot.answer.moderate import Moderate
 from bot.answer.redact import Redact
+from bot.answer.remember import Remember, summary_room
 from bot.guardrails.parts import Guardrails
 from bot.guardrails.redaction import Redaction
 from bot.llm.model import ModelClient
 from bot.memory.conversation import ConversationId, StoredMessage, answer_start
 from bot.memory.store import ConversationState, ConversationStore
-from bot.memory.trimming import plan_window
 from bot.observability.metrics import Metrics
 from bot.prompts import Prompt
 from bot.slack.directory import NameDirectory
@@ -95,12 +95,12 @@ class Responder:
         policy: ConfigPolicy | None = None,
         audit: Any = None,
         guards: Guardrails = Guardrails(),
+        summary_tokens: int = 0, summary_model: str | None = None,  # memory past the window (bot/answer/remember.py)
     ) -> None:
         self.store, self.replies, self.threads, self.identity = store, replies, threads, identity
         self.directory, self.budget, self.notes, self.now = directory, budget, notes, now
         self.ledger, self.quotas, self.access, self.metrics = ledger, quotas, access, metrics
-        self.dm_idle_reset_seconds = dm_idle_reset_seconds
-        self.edit_window_seconds = edit_window_seconds
+        self.dm_idle_reset_seconds, self.edit_window_seconds = dm_idle_reset_seconds, edit_window_seconds
         self.outcomes = Outcomes(metrics)
         self.admit = Admit(store=store, ledger=ledger, quotas=quotas, now=now, note=self.note_privately,
                            outcomes=self.outcomes, metrics=metrics)
@@ -110,7 +110,9 @@ class Responder:
                              thread_import_limit=thread_import_limit, files=files, note=self.note_privately,
                              redact=self.redact, moderate=self.moderate)
         self.prepare = Prepare(counter=counter, system_prompt=system_prompt, directory=directory, budget=budget,
-                               bot_name=bot_name, now=now, policy=policy)
+                               bot_name=bot_name, now=now, policy=policy, summary_room=summary_room(summary_tokens, budget.max_context_tokens))
+        self.remember = Remember(model=model, counter=counter, budget=budget, max_tokens=summary_tokens, keys=store.keys,
+                                 summary_model=summary_model, ledger=ledger, now=now)
         self.generate = Generate(model=model, counter=counter, budget=budget, outcomes=self.outcomes,
                                  cache_key=cache_key, stops=stops, toolbox=toolbox, default_tools=default_tools,
                                  tool_limits=tool_limits, approver=approver, tenancy=tenancy, audit=audit)
@@ -196,12 +198,13 @@ class Responder:
         if shared is not None and shared.images:  # sent with this request only: its cost counts once
             context = dataclasses.replace(context, fixed_tokens=context.fixed_tokens + shared.image_tokens)
         window = [*history, *imported, turn]
-        drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
+        context, drop = await self.remember(message, context, window)  # a summary of what is dropped, if any
         generated = await self.generate(message, reply, context, window[drop:], drop, images=shared.images
                                         if shared is not None else (), starting=starting, redact=guard and guard.text)
         answered = await self.deliver(message, reply, await self.moderate.output(message, reply, generated))
         new = [*imported, turn] + ([*answered.tool_turns, answered.turn] if answered.turn is not None else [])
         batch = self.redact.batch(message, guard)
+        self.remember.into(batch, message, context)
         await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True,
                                 answer=self.record(message, context, window[drop:], answered, batch)), batch)
 
@@ -276,7 +279,6 @@ class Responder:
             record = state.last_answer if (state.last_answer or {}).get("ts") == previous.ts else None
             parts = [str(ts) for ts in (record or {}).get("parts") or [previous.ts]]
         context = context or await self.prepare(job, state)
-        drop = plan_window(window, context.fixed_tokens, self.budget.max_context_tokens, self.budget.trim_target_ratio)
         replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
         guard = guard or self.redact.guard(state)
         reply = self.moderate.shown_as(self.redact.shown_as(
@@ -284,9 +286,11 @@ class Responder:
         if not await self.admit(job, reply, run.admission_in, quotas=state.channel.quotas(self.quotas)):
             await run.commit(Commit())
             return
+        context, drop = await self.remember(job, context, window)
         generated = await self.generate(job, reply, context, window[drop:], drop, redact=guard and guard.text)
         answered = await self.deliver(job, reply, await self.moderate.output(job, reply, generated))
         batch = self.redact.batch(job, guard)
+        self.remember.into(batch, job, context)
         await run.commit(Commit(
             new=[*answered.tool_turns, answered.turn] if answered.turn is not None else [],
             drop_oldest=drop,

@@ -147,4 +147,6 @@ def build_responder(
         policy=policy,
         audit=core.audit,
         guards=core.guards,
+        summary_tokens=settings.summary_max_tokens,
+        summary_model=settings.summary_model,
     )

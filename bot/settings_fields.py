@@ -118,6 +118,13 @@ class SettingsFields(BaseSettings):
     """size of the Redis connection pool; under a burst, commands wait (up to 5 s) for a free connection instead of
     failing"""
 
+    summary_max_tokens: int = Field(default=400, ge=0, le=4000, alias="SUMMARY_MAX_TOKENS")
+    """when trimming drops turns, they are merged into a running summary of at most this many tokens, kept with the
+    conversation and given to the model after the system prompt (`0`: no summary; dropped turns are forgotten)"""
+    summary_model: str | None = Field(default=None, alias="SUMMARY_MODEL",
+        json_schema_extra={"doc_default": "the answering model"})
+    """the model that writes the summary of dropped turns"""
+
     # Delivery and load
     lease_seconds: float = Field(default=15.0, ge=1.0, le=300.0, alias="LEASE_SECONDS")
     """how long a process's lease on a conversation lasts without renewal; a dead process's work is taken over within

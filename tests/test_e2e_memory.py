@@ -9,7 +9,7 @@ from bot.tokens import TOKENS_PER_MESSAGE, TOKENS_TO_PRIME_REPLY
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
-from .harness import SlackSender, mention, message, said
+from .harness import SlackSender, mention, message, said, settled
 
 
 def request_tokens(messages: list[dict[str, str]]) -> int:
@@ -61,6 +61,9 @@ def test_long_thread_keeps_every_request_within_budget(start_app, slack, model):
         requests = model.wait_for_requests(turns)
     finally:
         sender.close()
+    summaries = [r for r in requests if r.messages[0]["content"].startswith("You keep the running summary")]
+    requests = [r for r in requests if r not in summaries]  # the answers' requests, one per turn
+    assert summaries, "dropped turns were summarised"
 
     prefixes = set()
     for n, request in enumerate(requests):
@@ -160,3 +163,46 @@ def test_long_answer_continues_in_follow_up_messages(app, sender, slack, model):
     assert all(a.thread_ts == event["ts"] for a in answers)
     assert all(len(a.text.encode()) <= 3800 for a in answers)
     assert "".join(a.text for a in answers) == text
+
+
+def summarising_model(request) -> str:  # noqa: ANN001 - the fake model's answer function
+    """As a summary model would: the summary so far, and every fact someone asked to be remembered."""
+    system = request.messages[0]["content"]
+    if not system.startswith("You keep the running summary"):
+        return "Noted."
+    text = request.messages[-1]["content"]
+    so_far = text.split("The summary so far:\n", 1)[1].split("\n\nThe messages leaving", 1)[0]
+    kept = [line for line in so_far.splitlines() if line.startswith("- ")]
+    kept += [f"- {line.split('remember: ', 1)[1]}" for line in text.splitlines() if "remember: " in line]
+    return "\n".join(dict.fromkeys(kept)) or "- nothing to keep"
+
+
+def test_a_fact_from_the_first_turn_is_known_at_turn_300(start_app, slack, model):
+    slack.rate_limits.pop("chat.update")
+    app = start_app(MAX_CONTEXT_TOKENS=1200, MAX_OUTPUT_TOKENS=100, SLACK_UPDATES_PER_MINUTE=1_000_000,
+                    SUMMARY_MAX_TOKENS=150)
+    model.answer = summarising_model
+    sender = SlackSender(app.url)
+    try:
+        first = mention("remember: my locker number is 4711")
+        sender.send_event(first)
+        slack.wait_for_answers(1)
+        for n in range(1, 300):
+            sender.send_event(message(f"turn {n} " + "chatter " * 8, thread_ts=first["ts"]))
+            slack.wait_for_answers(n + 1, timeout=15)
+        sender.send_event(message("what is my locker number?", thread_ts=first["ts"]))
+        slack.wait_for_answers(301)
+        settled(app)
+    finally:
+        sender.close()
+    summaries = [r for r in model.requests if r.messages[0]["content"].startswith("You keep the running summary")]
+    answers = [r for r in model.requests if r not in summaries]
+    last = answers[-1]
+    assert "what is my locker number?" in last.last_user_text
+    assert not any("4711" in m["content"] for m in last.messages[1:]), "the first turn left the window long ago"
+    assert "my locker number is 4711" in last.messages[0]["content"], "the summary after the system prompt keeps it"
+    assert 3 <= len(summaries) < 300 / 4, "one summary per trim, not one per turn"
+    systems = {r.messages[0]["content"] for r in answers}
+    assert len(systems) <= len(summaries) + 1, "between trims the system prompt (and its summary) does not change"
+    stored = app.call(lambda: app.runtime.core.store.load(ConversationId(TEAM_ID, "C100", first["ts"])))
+    assert "4711" in (stored.summary or "")

@@ -63,6 +63,8 @@ class Context:
     variables: tuple[tuple[str, str], ...] = ()  # what the system prompt was rendered with (kept with the answer)
     tools: tuple[str, ...] | None = None  # the channel's tools, within what the answer is offered (None: no narrowing)
     variant: str = ""  # the prompt experiment's variant this request was made with ("": none)
+    summary: str = ""  # the conversation's summary of turns dropped earlier (at the system prompt's end)
+    summary_usage: Any = None  # a new summary's request (bot.usage.ledger.CallUsage), to be kept with the commit
 
 
 @dataclass

@@ -14,6 +14,7 @@ from bot.llm.turns import context_note, note_line
 from bot.memory.conversation import StoredMessage
 from bot.memory.store import ConversationState
 from bot.memory.trimming import message_token_cap
+from bot.answer.remember import with_summary
 from bot.prompts import Prompt, Variant
 from bot.slack.directory import NameDirectory
 from bot.slack.events import IncomingMessage
@@ -52,7 +53,9 @@ def with_persona(system_prompt: str, persona: str | None) -> str:
 
 class Prepare:
     def __init__(self, *, counter: TokenCounter, system_prompt: Prompt, directory: NameDirectory, budget: Budget,
-                 bot_name: str, now: Callable[[], datetime], policy: ConfigPolicy | None = None) -> None:
+                 bot_name: str, now: Callable[[], datetime], policy: ConfigPolicy | None = None,
+                 summary_room: int = 0) -> None:
+        self.summary_room = summary_room  # tokens kept for the summary of dropped turns (0: no summaries)
         self.counter = counter
         self.policy = policy
         self.system_prompt = system_prompt
@@ -68,9 +71,11 @@ class Prepare:
         if viewing:
             variables["channel"] = f"a direct message (they are looking at {viewing})"
         variant = self.system_prompt.variant_for(str(message.conversation))  # a conversation keeps its variant
-        system_prompt = self.system_prompt_for(variables, state.persona, variant.name if variant is not None else "")
+        base = self.system_prompt_for(variables, state.persona, variant.name if variant is not None else "")
+        summary = (state.summary or "") if self.summary_room else ""  # memory past the window (bot/answer/remember.py)
+        system_prompt = with_summary(base, summary)
         note = context_note(variables["date"], variables["user_name"])
-        fixed = self.count_system(system_prompt) + self.counter.count_text(note_line(note))
+        fixed = self.count_system(base) + self.counter.count_text(note_line(note)) + self.summary_room
         return Context(
             system_prompt,
             note,
@@ -83,6 +88,7 @@ class Prepare:
             tools=state.channel.tools,
             variables=tuple(sorted(variables.items())),
             variant=variant.name if variant is not None else "",
+            summary=summary,
         )
 
     def system_prompt_for(self, variables: Mapping[str, str], persona: str | None, variant: str = "") -> str:

@@ -77,7 +77,7 @@ class Record:
             "generation": message.kind,
             # What the request was built from, so a training example can be rebuilt byte for byte:
             # the system prompt's variables and checksum, the closing note, and the window sent.
-            "request": {"variables": dict(context.variables), "variant": context.variant,
+            "request": {"variables": dict(context.variables), "variant": context.variant, "summary": context.summary,
                         "system_sha": system_sha(context.system_prompt),
                         "note": context.note, "from_ts": kept[0].ts if kept else "", "turns": len(kept)},
         }

@@ -46,6 +46,7 @@ class ConversationState:
     thread_context: dict[str, str] | None = None  # an assistant thread's: what its user is looking at
     last_answer: dict[str, Any] | None = None  # the latest answer's record (see Responder)
     redaction: str | None = None  # the conversation's placeholders (bot/guardrails/redaction.py), sealed
+    summary: str | None = None  # what was said before the window (bot/answer/remember.py)
 
     @classmethod
     def from_replies(
@@ -63,6 +64,7 @@ class ConversationState:
             thread_context=json.loads(context) if context else None,
             last_answer=json.loads(answer) if answer else None,
             redaction=fields.get("redaction"),
+            summary=fields.get("summary"),
         )
 
     @property

@@ -121,6 +121,7 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
 
         def system_prompt(entry: Any) -> str | None:
             from bot.answer.record import system_sha
+            from bot.answer.remember import with_summary
             from bot.responder import with_persona
 
             request = entry.get("request") or {}
@@ -128,8 +129,9 @@ def dataset_exporter(settings: Settings, store: Any, fmt: str) -> Any:
             if not isinstance(variables, dict):
                 return None
             key = (str(entry.get("team", "")), str(entry.get("channel", "")))
-            rendered = with_persona(catalog.system.render({k: str(v) for k, v in variables.items()},
-                                                          str(request.get("variant") or "")), personas.get(key))
+            rendered = with_summary(with_persona(catalog.system.render(
+                {k: str(v) for k, v in variables.items()}, str(request.get("variant") or "")), personas.get(key)),
+                str(request.get("summary") or ""))
             return rendered if system_sha(rendered) == request.get("system_sha") else None
 
         return await export_datasets(store_, out, fmt=fmt, system_prompt=system_prompt, selection=selection)
