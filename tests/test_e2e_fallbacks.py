@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 from bot.memory.conversation import ConversationId
-from bot.wording import MODEL_FAILED
 
 from .fakes.openai_api import Scripted
 from .fakes.slack_api import TEAM_ID
@@ -53,7 +52,8 @@ def test_no_handover_for_a_bad_request_or_once_text_was_shown(start_app, slack, 
     model.enqueue(Scripted(status=400))
     ask(app, slack, "first", answers=1)
     assert [r.body["model"] for r in model.requests] == ["gpt-4o-mini"], "the request itself was refused: no other model"
-    model.enqueue(Scripted(text="Half an answer that then", chunk_chars=5, cut_after=3))
+    model.enqueue(Scripted(text="Half an answer that then", chunk_chars=5, delay=0.1, cut_after=4))  # read before the cut
     ask(app, slack, "second", answers=2)
     assert [r.body["model"] for r in model.requests] == ["gpt-4o-mini", "gpt-4o-mini"]
-    assert any(MODEL_FAILED in m.text or "couldn't" in m.text for m in slack.messages.values())
+    shown = [str(c.params.get("text")) for c in slack.calls if c.method in ("chat.postMessage", "chat.update")]
+    assert any(text.startswith("Half") for text in shown), "text was shown before the connection was cut"
