@@ -292,11 +292,11 @@ def _add_operator_commands(commands: Any) -> None:
     usage_format = usage_cmd.add_mutually_exclusive_group()
     usage_format.add_argument("--json", action="store_const", const="json", dest="usage_format")
     usage_format.add_argument("--csv", action="store_const", const="csv", dest="usage_format")
-    report_cmd = commands.add_parser("report", help="quality, cost and latency per prompt version, variant and model")
-    report_cmd.add_argument("--since", help="how far back: 24h, 7d, or a UTC date (default: everything kept)")
-    report_cmd.add_argument("--experiment", help="only this prompt (its versions and variants)")
-    report_cmd.add_argument("--html", dest="html_path", help="also write an HTML page with charts to this file")
-    report_cmd.add_argument("--json", action="store_true", dest="report_json", help="JSON instead of the table")
+    from bot.quality.command import add_report_parser
+    from bot.training.command import add_finetune_parser
+
+    add_report_parser(commands)
+    add_finetune_parser(commands)
     audit_cmd = commands.add_parser("audit", help="the audit log: settings and admin actions, tool approvals and calls")
     audit_cmd.add_argument("--since", help="how far back: 30m, 24h, 7d, or a UTC date or time (default: everything kept)")
     audit_cmd.add_argument("--user", help="only this user's entries (U…)")
@@ -355,9 +355,12 @@ def _operator_command(args: argparse.Namespace) -> int | None:
         _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format,
                              Selection(args.team, args.include_private)))
         return 0
-    if args.command == "report":
+    if args.command in ("report", "finetune"):
         from bot.quality.command import quality_report
+        from bot.training.command import finetune_command
 
+        if args.command == "finetune":
+            return _run_value(finetune_command(load_settings(kind=ConsoleSettings), args))
         _run(quality_report(load_settings(kind=ManifestSettings), args.since, args.experiment, args.html_path,
                             args.report_json))
         return 0

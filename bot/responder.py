@@ -110,12 +110,14 @@ class Responder:
                              thread_import_limit=thread_import_limit, files=files, note=self.note_privately,
                              redact=self.redact, moderate=self.moderate)
         self.prepare = Prepare(counter=counter, system_prompt=system_prompt, directory=directory, budget=budget,
-                               bot_name=bot_name, now=now, policy=policy, summary_room=summary_room(summary_tokens, budget.max_context_tokens))
+                               bot_name=bot_name, now=now, policy=policy, promoted=guards.promoted,
+                               summary_room=summary_room(summary_tokens, budget.max_context_tokens))
         self.remember = Remember(model=model, counter=counter, budget=budget, max_tokens=summary_tokens, keys=store.keys,
                                  summary_model=summary_model, ledger=ledger, now=now)
         self.generate = Generate(model=model, counter=counter, budget=budget, outcomes=self.outcomes,
                                  cache_key=cache_key, stops=stops, toolbox=toolbox, default_tools=default_tools,
-                                 tool_limits=tool_limits, approver=approver, tenancy=tenancy, audit=audit)
+                                 tool_limits=tool_limits, approver=approver, tenancy=tenancy, audit=audit,
+                                 promoted=guards.promoted)
         self.deliver = Deliver(counter=counter, identity=identity, metrics=metrics)
         self.record = Record(model=model, counter=counter, ledger=ledger, metrics=metrics, outcomes=self.outcomes, now=now,
                              quality=guards.quality, online=guards.online)
@@ -165,13 +167,9 @@ class Responder:
             if self.metrics is not None:
                 self.metrics.in_flight.dec()
 
-    async def _state(self, run: JobRun) -> ConversationState:
-        """The conversation as it was when the job was taken (read in the same step), else read now."""
-        return run.job.state if run.job.state is not None else await self.store.load(run.message.conversation)
-
     async def _answer(self, message: IncomingMessage, run: JobRun) -> None:
         question = strip_bot_mention(message.text, self.identity.user_id)
-        state = await self._state(run)
+        state = await state_of(run, self.store)
         if not followed(message, state):
             await self._keep_unanswered(message, run, state, question)
             return
@@ -223,7 +221,7 @@ class Responder:
     async def _regenerate(self, job: IncomingMessage, run: JobRun) -> None:
         """Answer the latest turn again, in place of the latest answer (``job.ts``)."""
         cid = job.conversation
-        state = await self._state(run)
+        state = await state_of(run, self.store)
         history = state.messages
         start = answer_start(history)
         if not history or history[-1].role != "assistant" or history[-1].ts != job.ts or start == 0:
@@ -236,7 +234,7 @@ class Responder:
         """A user edited a message: answer it again if it is the one just answered
         (within the edit window); otherwise only correct the stored history."""
         cid = job.conversation
-        state = await self._state(run)
+        state = await state_of(run, self.store)
         history = state.messages
         position = next((n for n in range(len(history) - 1, -1, -1) if history[n].ts == job.ts and history[n].role == "user"), None)
         if position is None:
@@ -324,6 +322,11 @@ def dm_went_idle(message: IncomingMessage, last_active: float, idle_seconds: flo
     """Whether a top-level DM conversation was idle long enough to start afresh."""
     top_level_dm = message.conversation.thread == ConversationId.TOP_LEVEL_DM
     return top_level_dm and last_active > 0 and time.time() - last_active > idle_seconds
+
+
+async def state_of(run: JobRun, store: ConversationStore) -> ConversationState:
+    """The conversation as it was when the job was taken (read in the same step), else read now."""
+    return run.job.state if run.job.state is not None else await store.load(run.message.conversation)
 
 
 def followed(message: IncomingMessage, state: ConversationState) -> bool:

@@ -92,7 +92,8 @@ class Generate:
     def __init__(self, *, model: ModelClient, counter: TokenCounter, budget: Budget, outcomes: Outcomes,
                  cache_key: Callable[[ConversationId], str | None], stops: StopSignals | None,
                  toolbox: Toolbox | None, default_tools: Sequence[str], tool_limits: ToolLimits,
-                 approver: Approver | None, tenancy: ToolTenancy, audit: Any = None) -> None:
+                 approver: Approver | None, tenancy: ToolTenancy, audit: Any = None, promoted: Any = None) -> None:
+        self.promoted = promoted  # bot.training.promoted.PromotedModels: the promoted default model
         self.audit = audit
         self.model = model
         self.counter = counter
@@ -133,6 +134,8 @@ class Generate:
             route = self.model.routes.pick(Facts(context.prompt_name.removesuffix("+persona"), message.channel,
                                                  surface_of(message), rounds is not None, bool(images), size))
             options = dataclasses.replace(options, model=route.model) if route is not None else options
+        if options.model is None and self.promoted is not None:  # `finetune promote`: in place of OPENAI_MODEL
+            options = dataclasses.replace(options, model=await self.promoted.default())
         model = options.model or self.model.model
         generation = asyncio.ensure_future(
             generate(self.model, request, reply, options=options, answer=answer, stop=flag, started=started,

@@ -5,7 +5,7 @@ note about the latest message (the date, who wrote it) and what they cost in tok
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from bot.answer.parts import Budget, Context
 from bot.channels.config import ConfigPolicy
@@ -54,7 +54,8 @@ def with_persona(system_prompt: str, persona: str | None) -> str:
 class Prepare:
     def __init__(self, *, counter: TokenCounter, system_prompt: Prompt, directory: NameDirectory, budget: Budget,
                  bot_name: str, now: Callable[[], datetime], policy: ConfigPolicy | None = None,
-                 summary_room: int = 0) -> None:
+                 summary_room: int = 0, promoted: Any = None) -> None:
+        self.promoted = promoted  # bot.training.promoted.PromotedModels: a channel's promoted model
         self.summary_room = summary_room  # tokens kept for the summary of dropped turns (0: no summaries)
         self.counter = counter
         self.policy = policy
@@ -84,6 +85,7 @@ class Prepare:
             self.system_prompt.name + ("+persona" if state.persona else ""),
             self.system_prompt.header.version,
             model=(self.policy.model_for(state.channel) if self.policy is not None else None)
+            or (await self.promoted.for_channel(message.channel) if self.promoted is not None else None)
             or (variant.model if variant is not None else None),
             tools=state.channel.tools,
             variables=tuple(sorted(variables.items())),

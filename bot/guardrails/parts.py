@@ -1,4 +1,4 @@
-"""The guardrails and quality signals one process runs, built once from the settings."""
+"""The guardrails, quality signals and promoted models one process uses, built once from the settings."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bot.guardrails.redaction import Redactor
 from bot.quality.online import OnlineEval
 from bot.quality.rubrics import load_rubrics
 from bot.quality.signals import QualityLog
+from bot.training.promoted import PromotedModels
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Guardrails:
     moderator: Moderator | None = None  # MODERATION
     quality: QualityLog | None = None  # each answer's cost and latency, and judge scores, for reports
     online: OnlineEval | None = None  # ONLINE_EVAL_SAMPLE_RATE
+    promoted: PromotedModels | None = None  # fine-tuned models promoted in place of OPENAI_MODEL (bot/training/)
 
 
 def build_guardrails(core: Any) -> Guardrails:
@@ -37,4 +39,5 @@ def build_guardrails(core: Any) -> Guardrails:
                             rubrics=load_rubrics(settings.prompts_dir, core.catalog), rate=settings.online_eval_sample_rate,
                             quality=quality, tasks=core.tasks, redis=core.store.redis,
                             now=lambda: datetime.now(timezone.utc), ledger=core.ledger, metrics=core.metrics)
-    return Guardrails(redactor=redactor, moderator=moderator, quality=quality, online=online)
+    return Guardrails(redactor=redactor, moderator=moderator, quality=quality, online=online,
+                      promoted=PromotedModels(core.store.redis, core.store.keys))

@@ -48,3 +48,11 @@ def _plain(row: Any) -> dict[str, Any]:
             "judge": {"pass": row.scores.k, "n": row.scores.n, "share": row.scores.value, "ci95": row.scores.interval},
             "cost_per_answer_usd": row.cost.value, "cost_ci95": row.cost.interval,
             "latency_ms_p50": row.latency.percentile(0.5), "latency_ms_p95": row.latency.percentile(0.95)}
+
+
+def add_report_parser(commands: Any) -> None:
+    report = commands.add_parser("report", help="quality, cost and latency per prompt version, variant and model")
+    report.add_argument("--since", help="how far back: 24h, 7d, or a UTC date (default: everything kept)")
+    report.add_argument("--experiment", help="only this prompt (its versions and variants)")
+    report.add_argument("--html", dest="html_path", help="also write an HTML page with charts to this file")
+    report.add_argument("--json", action="store_true", dest="report_json", help="JSON instead of the table")

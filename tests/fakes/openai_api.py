@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .chat_templates import refusal
+from .fine_tuning import FakeFineTuning
 from .http import BackgroundServer, QuietHandler
 
 
@@ -126,6 +127,7 @@ class FakeModel:
         self.listed_models: set[str] = {"gpt-4o-mini", "gpt-4.1", "llama3.3"}  # what GET /v1/models lists
         self.lists_only = False  # no GET /v1/models/{id} (vLLM): only the list
         self.template_errors: list[str] = []  # requests a strict chat template refused (each answered 400)
+        self.tuning = FakeFineTuning()  # files and fine-tuning jobs (tests/fakes/fine_tuning.py)
         self.moderations: list[dict[str, Any]] = []  # the bodies of POST /v1/moderations
         self.moderation_status: int | None = None  # answer moderations with this HTTP error
         self._lock = threading.Condition()
@@ -167,6 +169,13 @@ class FakeModel:
 
         class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
+                tuned = fake.tuning.get(self.path)
+                if tuned is not None:
+                    self.send_json(tuned[1], tuned[0])
+                    return
+                self._models()
+
+            def _models(self) -> None:
                 """``GET /v1/models/{id}``: the model if the fake serves it (any but ``fake.missing_models``;
                 with ``fake.lists_only``, a server such as vLLM that answers only ``GET /v1/models``)."""
                 if self.path.rstrip("/").endswith("/models"):
@@ -184,6 +193,11 @@ class FakeModel:
             def do_POST(self) -> None:  # noqa: N802
                 if self.path.endswith("/moderations"):
                     self._moderate()
+                    return
+                if self.path.endswith(("/files", "/fine_tuning/jobs")):
+                    status, payload = fake.tuning.post(self.path, self.headers.get("Content-Type", ""), self.read_body()) \
+                        or (404, {"error": {"message": "not found"}})
+                    self.send_json(payload, status)
                     return
                 if not self.path.endswith("/chat/completions"):
                     self.send_json({"error": {"message": "not found", "type": "invalid_request_error"}}, 404)
