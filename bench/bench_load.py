@@ -458,6 +458,18 @@ def cached_share(requests: list[list[dict[str, str]]], encode: Callable[[str], l
     return cached / max(1, total), over
 
 
+def planning_thread(sender: SlackSender, slack: FakeSlack, turns: int, speakers: int = 1) -> None:
+    """The caching thread: a planning question, then ``turns`` - 1 follow-ups (two speakers take turns)."""
+    first = mention("let us plan the quarter " + "with the numbers from last year " * 3)
+    sender.send_event(first)
+    slack.wait_for_answers(1, timeout=30)
+    for n in range(1, turns):
+        user = "U1" if speakers == 1 or n % 2 == 0 else "U2"
+        sender.send_event(message(f"turn {n}: " + "what about the budget and the hiring plan " * 3, user=user,
+                                  thread_ts=first["ts"]))
+        slack.wait_for_answers(n + 1, timeout=30)
+
+
 def caching(variant: Variant, redis_url: str, turns: int, speakers: int) -> tuple[float, int]:
     slack, model = fakes()
     model.answer = lambda request: "Here is a short answer with a few details " * 3
@@ -466,14 +478,7 @@ def caching(variant: Variant, redis_url: str, turns: int, speakers: int) -> tupl
     bot = Bot(variant, bot_env(slack, model, redis_url, prefix, MAX_CONTEXT_TOKENS=str(budget)))
     sender = SlackSender(bot.url)
     try:
-        first = mention("let us plan the quarter " + "with the numbers from last year " * 3)
-        sender.send_event(first)
-        slack.wait_for_answers(1, timeout=30)
-        for n in range(1, turns):
-            user = "U1" if speakers == 1 or n % 2 == 0 else "U2"
-            sender.send_event(message(f"turn {n}: " + "what about the budget and the hiring plan " * 3, user=user,
-                                      thread_ts=first["ts"]))
-            slack.wait_for_answers(n + 1, timeout=30)
+        planning_thread(sender, slack, turns, speakers)
         encoding = load_encoding("o200k_base", Path(TIKTOKEN_DIR))
         return cached_share([r.messages for r in model.requests], lambda t: encoding.encode(t, disallowed_special=()), budget)
     finally:

@@ -22,9 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_load import TIKTOKEN_DIR, Bot, Variant, bot_env, cached_share, fakes, shut_down  # noqa: E402
+from bench.bench_load import (  # noqa: E402
+    TIKTOKEN_DIR, Bot, Variant, bot_env, cached_share, fakes, planning_thread, shut_down)
 from bot.tokens import load_encoding  # noqa: E402
-from tests.harness import SlackSender, mention, message  # noqa: E402
+from tests.harness import SlackSender  # noqa: E402
 
 SUMMARY_MARK = "You keep the running summary"
 
@@ -41,13 +42,7 @@ def run(redis_url: str, turns: int, summary_tokens: int) -> tuple[float, int, in
                                               SUMMARY_MAX_TOKENS=str(summary_tokens)))
     sender = SlackSender(bot.url)
     try:
-        first = mention("let us plan the quarter " + "with the numbers from last year " * 3)
-        sender.send_event(first)
-        slack.wait_for_answers(1, timeout=30)
-        for n in range(1, turns):
-            sender.send_event(message(f"turn {n}: " + "what about the budget and the hiring plan " * 3,
-                                      thread_ts=first["ts"]))
-            slack.wait_for_answers(n + 1, timeout=30)
+        planning_thread(sender, slack, turns)
         encoding = load_encoding("o200k_base", Path(TIKTOKEN_DIR))
 
         def encode(text: str) -> list[int]:

@@ -322,3 +322,17 @@ def command_reply(app: Any, slack: Any, command: str, text: str, *, name: str = 
     finally:
         sender.close()
     return reply
+
+
+def mention_answered(app: Any, slack: Any, text: str, answers: int) -> dict[str, Any]:
+    """Mention the bot in a new thread, wait until ``answers`` answers are shown and the app is
+    idle (its background work done too); the event sent."""
+    sender = SlackSender(app.url)
+    try:
+        event = mention(text)
+        sender.send_event(event)
+        slack.wait_for_answers(answers)
+        settled(app)
+        return event
+    finally:
+        sender.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from .harness import SlackSender, mention, settled
+from .harness import SlackSender, mention, mention_answered, settled
 from .test_cli import ROOT, bare_env, run_bot
 
 CASES = textwrap.dedent("""\
@@ -71,13 +71,7 @@ def test_create_follow_and_promote_through_the_eval_gate(start_app, slack, model
     assert f"promoted {tuned} for every channel without a model of its own: it passes 100% of the cases, " \
            "gpt-4o-mini 0%" in promoted.stdout
 
-    sender = SlackSender(app.url)
-    try:
-        sender.send_event(mention("hello after the promotion"))
-        slack.wait_for_answers(1)
-        settled(app)
-    finally:
-        sender.close()
+    mention_answered(app, slack, "hello after the promotion", 1)
     assert model.requests[-1].body["model"] == tuned, "the running bot answers with the promoted model"
     assert app.call(lambda: app.runtime.core.store.load(model_conversation(slack))).last_answer["model"] == tuned
 

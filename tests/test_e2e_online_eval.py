@@ -9,7 +9,7 @@ import re
 import threading
 
 from .fakes.openai_api import Scripted
-from .harness import eventually, mention, settled, SlackSender
+from .harness import SlackSender, eventually, mention, mention_answered, settled
 from .test_cli import bare_env, run_bot
 
 
@@ -69,12 +69,5 @@ def test_a_failing_verdict_scores_zero_and_unsampled_answers_are_not_judged(star
         sender.close()
     assert list(histogram(app, "sum").values()) == [0.0]
 
-    off = start_app(ONLINE_EVAL_SAMPLE_RATE=0)
-    sender = SlackSender(off.url)
-    try:
-        sender.send_event(mention("and of Spain?"))
-        slack.wait_for_answers(2)
-        settled(off)
-    finally:
-        sender.close()
+    mention_answered(start_app(ONLINE_EVAL_SAMPLE_RATE=0), slack, "and of Spain?", 2)
     assert len(model.requests) == 3, "no judge request without sampling"
