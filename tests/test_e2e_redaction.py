@@ -131,3 +131,27 @@ def test_a_command_request_is_redacted_too(start_app, slack, model):
     assert reply["text"] == f"Rotate {API_KEY} today."
     eventually(lambda: 'assistant_redactions_total{kind="secret"} 1.0' in app.runtime.core.metrics.exposition().decode(),
                "the finding counted")
+
+
+def test_shared_files_and_a_thread_read_from_slack_pass_through_the_same_stage(start_app, slack, model, redis_url,
+                                                                               key_prefix):
+    app = start_app(REDACT="secrets,pii")
+    parent = "1600000100.000100"
+    slack.threads[("C100", parent)] = [
+        {"type": "message", "user": "U2", "text": f"ping {EMAIL} about the outage", "ts": parent, "thread_ts": parent}]
+    ask = mention("what do these say?", thread_ts=parent, ts="1600000200.000100")
+    slack.threads[("C100", parent)].append({**ask, "type": "message"})
+    ask["files"] = [slack.share_file("F1", "creds.txt", f"deploy key {API_KEY}\n".encode(), mimetype="text/plain",
+                                     filetype="text")]
+    sender = SlackSender(app.url)
+    try:
+        sender.send_event(ask)
+        slack.wait_for_answers(1)
+        settled(app)
+    finally:
+        sender.close()
+    [request] = model.requests
+    assert "[email 1]" in request.dialogue[0]["content"] and "deploy key [secret 1]" in request.last_user_text
+    assert EMAIL not in sent(model) and API_KEY not in sent(model)
+    stored = everything_in_redis(redis_url, key_prefix)
+    assert EMAIL not in stored and API_KEY not in stored
