@@ -27,7 +27,7 @@ from bot.delivery.inbox_writer import BlockingWriter
 from bot.memory.batch import Batch
 from bot.memory.conversation import Keys, as_text
 from bot.delivery.keys import delivery_key
-from bot.workspaces.sealing import SealError, Sealer
+from bot.workspaces.sealing import Sealer, opened_with, sealed_with
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,8 @@ class Inbox:
         otherwise (the embedded store, or the blocking write failed) on the pooled client, with
         its retries, by group commit: the events that arrive while one write is on its way go
         together in the next."""
-        text = body.decode("utf-8", "replace")
         entry = json.dumps({"id": uuid.uuid4().hex, "at": round(time.time(), 3), "type": content_type,
-                            "body": self.sealer.seal(text) if self.sealer is not None else text}, separators=(",", ":"))
+                            "body": sealed_with(self.sealer, body.decode("utf-8", "replace"))}, separators=(",", ":"))
         if self.writer is not None and self.writer.push(self.key(), entry):  # blocking: waits for nothing but Redis
             return Ticket(self, entry)
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -153,12 +152,14 @@ class Inbox:
             adopted += 1
             try:
                 data = json.loads(entry)
-                body = str(data["body"]) if self.sealer is None else self.sealer.open(str(data["body"]))[0]
-                body_bytes, content_type = body.encode(), str(data.get("type") or "application/json")
-            except (ValueError, KeyError, TypeError, SealError):
+                body = opened_with(self.sealer, str(data["body"])).encode()
+                content_type = str(data.get("type") or "application/json")
+            except (ValueError, KeyError, TypeError):
+                body = b""
+            if not body:  # unreadable, or sealed with a REDACTION_KEY no longer set
                 await self.redis.lrem(self.key(), 1, entry)
                 continue
-            self.on_adopted(Ticket(self, entry), body_bytes, content_type)
+            self.on_adopted(Ticket(self, entry), body, content_type)
         if adopted:
             log.warning("handling %d event(s) that stopped process %s had acknowledged", adopted, dead_worker)
         return adopted

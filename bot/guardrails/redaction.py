@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from bot.guardrails.detectors import Finding, find, finders
 from bot.memory.conversation import StoredMessage
-from bot.workspaces.sealing import SealError, Sealer
+from bot.workspaces.sealing import Sealer, opened_with
 
 META_FIELD = "redaction"  # the conversation meta hash's field
 PLACEHOLDER = re.compile(r"\[(secret|email|phone|card|iban) (\d+)\]")
@@ -88,10 +88,6 @@ class Redactor:
     def on(self) -> bool:
         return bool(self.detectors)
 
-    @property
-    def restores(self) -> bool:
-        return self.sealer is not None
-
     def session(self, stored: str | None = None) -> Redaction:
         """A job's redaction, continuing the conversation's (``stored``: its meta field, or None)."""
         redaction = Redaction(self.detectors, remember=self.sealer is not None)
@@ -117,9 +113,9 @@ class Redactor:
     def _opened(self, stored: str | None) -> dict[str, Any]:
         if not stored:
             return {}
+        text = opened_with(self.sealer, stored)  # "" when sealed with a key no longer set: numbering starts again
         try:
-            text = stored if self.sealer is None or stored.startswith("{") else self.sealer.open(stored)[0]
             state = json.loads(text) if text.startswith("{") else {}
-        except (SealError, ValueError):
-            return {}  # sealed with a key no longer set: numbering starts again, nothing is restored
+        except ValueError:
+            return {}
         return state if isinstance(state, dict) else {}
