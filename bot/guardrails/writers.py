@@ -42,7 +42,7 @@ class Moderated:
     def __init__(self, inner: ReplyWriter, check: Callable[[str], Awaitable[Verdict]]) -> None:
         self.inner = inner
         self.check = check
-        self.blocked = False
+        self.blocked: Verdict | None = None  # the flag on a partial text: nothing more is shown
         self._task: asyncio.Future[None] | None = None
         self._last: tuple[str, Verdict] | None = None
 
@@ -55,9 +55,10 @@ class Moderated:
         self._task = asyncio.ensure_future(self._show(text))
 
     async def verdict(self, text: str) -> Verdict:
-        """The whole answer's verdict (the last update's, when it was the same text)."""
+        """The whole answer's verdict: flagged already when part of it was (no second check),
+        else the last update's when it was the same text, else checked now."""
         await self._settle()
-        return await self._checked(text)
+        return self.blocked or await self._checked(text)
 
     async def finish(self, text: str) -> list[str]:
         await self._settle()
@@ -68,8 +69,9 @@ class Moderated:
         await self.inner.fail(sentence)
 
     async def _show(self, text: str) -> None:
-        if (await self._checked(text)).flagged:
-            self.blocked = True
+        verdict = await self._checked(text)
+        if verdict.flagged:
+            self.blocked = verdict
             return
         await self.inner.progress(text)
 
