@@ -93,8 +93,8 @@ class Record:
                                 latency_ms=round(answered.seconds * 1000),
                                 first_token_ms=round(first * 1000) if first is not None else None)
         if self.online is not None and answered.turn is not None and not answered.stopped:
-            self.online.consider(build_request(context.system_prompt, kept, context.note), answered.turn.content, arm,
-                                 key=key, team=message.team)
+            self.online.consider(lambda: build_request(context.system_prompt, kept, context.note), answered.turn.content,
+                                 arm, key=key, team=message.team)
 
 
 def system_sha(system_prompt: str) -> str:

@@ -41,8 +41,10 @@ class OnlineEval:
                                   frozenset({"rubric", "conversation", "answer"}))
         self.pending = 0
 
-    def consider(self, request: Sequence[dict[str, Any]], answer: str, arm: Arm, *, key: str, team: str) -> bool:
-        """Judge this answer in the background if it is drawn; whether it was."""
+    def consider(self, request: Callable[[], Sequence[dict[str, Any]]], answer: str, arm: Arm, *, key: str,
+                 team: str) -> bool:
+        """Judge this answer in the background if it is drawn (``request``: the request it answered,
+        built only then); whether it was."""
         if self.rate <= 0 or self.draw() >= self.rate:
             return False
         rubric = self.rubrics.for_prompt(arm.prompt)
@@ -50,7 +52,7 @@ class OnlineEval:
             log.info("online evaluation of %s skipped: %s", key, "no rubric" if rubric is None else "judge busy")
             return False
         self.pending += 1
-        self.tasks.spawn(self._judged(request, answer, arm, key, team, rubric.text, rubric.version))
+        self.tasks.spawn(self._judged(request(), answer, arm, key, team, rubric.text, rubric.version))
         return True
 
     async def _judged(self, request: Sequence[dict[str, Any]], answer: str, arm: Arm, key: str, team: str,

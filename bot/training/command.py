@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from bot.errors import StartupError
-from bot.training.tuning import create, dataset_from_feedback, pass_rate, status
+from bot.training.tuning import create, pass_rate, status
 
 
 def _client(settings: Any) -> Any:
@@ -21,17 +22,12 @@ async def finetune_create(settings: Any, source: str, base_model: str, suffix: s
     from bot.operations.feedback import Selection
     from bot.operations.operator_commands import dataset_exporter, operator_store
 
-    if source == "feedback":
+    if source == "feedback":  # written straight into a private temporary file (mode 0600), deleted after the upload
         async with operator_store(settings, "the ratings live in the Redis the bot uses; set REDIS_URL") as store:
-            export = dataset_exporter(settings, store, "openai-chat")
-            lines: list[str] = []
-
-            class Collect:
-                def write(self, text: str) -> None:
-                    lines.append(text)
-
-            await export(store, Collect(), Selection())
-        path = dataset_from_feedback(lambda out: out.write("".join(lines)))
+            handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", prefix="feedback-", delete=False, encoding="utf-8")
+            with handle:
+                await dataset_exporter(settings, store, "openai-chat")(store, handle, Selection())
+        path = Path(handle.name)
     else:
         path = Path(source).expanduser()
         if not path.is_file():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
@@ -57,14 +56,6 @@ async def status(client: Any, job_id: str, out: TextIO = sys.stdout) -> Any:
 def pass_rate(results: Sequence[Any], model: str) -> float:
     mine = [r for r in results if r.variant.model == model]
     return sum(r.met for r in mine) / len(mine) if mine else 0.0
-
-
-def dataset_from_feedback(export: Any) -> Path:
-    """The 👍-rated exchanges exported as the chat dataset, in a temporary file."""
-    handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", prefix="feedback-", delete=False, encoding="utf-8")
-    with handle:
-        export(handle)
-    return Path(handle.name)
 
 
 def _message(exc: Any) -> str:
