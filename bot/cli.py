@@ -289,14 +289,14 @@ def _add_operator_commands(commands: Any) -> None:
     usage_cmd.add_argument("--since", help="first UTC day, like 2026-11-01 (default: the first of this month)")
     usage_cmd.add_argument("--until", help="last UTC day (default: today)")
     usage_cmd.add_argument("--by", choices=["user", "channel", "model", "prompt", "team"], default="user")
-    usage_format = usage_cmd.add_mutually_exclusive_group()
-    usage_format.add_argument("--json", action="store_const", const="json", dest="usage_format")
-    usage_format.add_argument("--csv", action="store_const", const="csv", dest="usage_format")
+    for usage_format in ("json", "csv"):
+        usage_cmd.add_argument(f"--{usage_format}", action="store_const", const=usage_format, dest="usage_format")
+    from bot.knowledge.command import add_knowledge_parser
     from bot.quality.command import add_report_parser
     from bot.training.command import add_finetune_parser
 
-    add_report_parser(commands)
-    add_finetune_parser(commands)
+    for add_parser in (add_report_parser, add_finetune_parser, add_knowledge_parser):
+        add_parser(commands)
     audit_cmd = commands.add_parser("audit", help="the audit log: settings and admin actions, tool approvals and calls")
     audit_cmd.add_argument("--since", help="how far back: 30m, 24h, 7d, or a UTC date or time (default: everything kept)")
     audit_cmd.add_argument("--user", help="only this user's entries (U…)")
@@ -355,12 +355,14 @@ def _operator_command(args: argparse.Namespace) -> int | None:
         _run(feedback_export(load_settings(kind=ManifestSettings), args.output, args.format,
                              Selection(args.team, args.include_private)))
         return 0
-    if args.command in ("report", "finetune"):
+    if args.command in ("report", "finetune", "knowledge"):
+        from bot.knowledge.command import knowledge_command
         from bot.quality.command import quality_report
         from bot.training.command import finetune_command
 
-        if args.command == "finetune":
-            return _run_value(finetune_command(load_settings(kind=ConsoleSettings), args))
+        if args.command != "report":
+            run = finetune_command if args.command == "finetune" else knowledge_command
+            return _run_value(run(load_settings(kind=ConsoleSettings), args))
         _run(quality_report(load_settings(kind=ManifestSettings), args.since, args.experiment, args.html_path,
                             args.report_json))
         return 0

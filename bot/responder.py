@@ -34,6 +34,7 @@ from bot.files.reader import FileReader
 from bot.answer.moderate import Moderate
 from bot.answer.redact import Redact
 from bot.answer.remember import Remember, summary_room
+from bot.answer.retrieve import Retrieve
 from bot.guardrails.parts import Guardrails
 from bot.guardrails.redaction import Redaction
 from bot.llm.model import ModelClient
@@ -92,10 +93,10 @@ class Responder:
         access: Access = Access(),
         metrics: Metrics | None = None,
         tenancy: ToolTenancy = ToolTenancy(),
-        policy: ConfigPolicy | None = None,
-        audit: Any = None,
+        policy: ConfigPolicy | None = None, audit: Any = None,
         guards: Guardrails = Guardrails(),
         summary_tokens: int = 0, summary_model: str | None = None,  # memory past the window (bot/answer/remember.py)
+        knowledge: Any = None,  # team knowledge (bot/knowledge/search.py; None: KNOWLEDGE=false)
     ) -> None:
         self.store, self.replies, self.threads, self.identity = store, replies, threads, identity
         self.directory, self.budget, self.notes, self.now = directory, budget, notes, now
@@ -112,6 +113,7 @@ class Responder:
         self.prepare = Prepare(counter=counter, system_prompt=system_prompt, directory=directory, budget=budget,
                                bot_name=bot_name, now=now, policy=policy, promoted=guards.promoted,
                                summary_room=summary_room(summary_tokens, budget.max_context_tokens))
+        self.retrieve = Retrieve(knowledge=knowledge, counter=counter, budget=budget, ledger=ledger, now=now)
         self.remember = Remember(model=model, counter=counter, budget=budget, max_tokens=summary_tokens, keys=store.keys,
                                  summary_model=summary_model, ledger=ledger, now=now)
         self.generate = Generate(model=model, counter=counter, budget=budget, outcomes=self.outcomes,
@@ -122,9 +124,7 @@ class Responder:
         self.record = Record(model=model, counter=counter, ledger=ledger, metrics=metrics, outcomes=self.outcomes, now=now,
                              quality=guards.quality, online=guards.online)
 
-    # ------------------------------------------------------------------
-    async def apologise(self, message: IncomingMessage, sentence: str) -> None:
-        """Say why a message cannot be answered, without touching the store."""
+    async def apologise(self, message: IncomingMessage, sentence: str) -> None:  # without touching the store
         await self.replies(message).fail(sentence)
 
     async def note_privately(self, message: IncomingMessage, text: str) -> None:
@@ -181,8 +181,9 @@ class Responder:
         if dm_went_idle(message, state.last_active, self.dm_idle_reset_seconds) and history:
             history, forget = [], len(history)
         context, guard = await self.prepare(message, state), self.redact.guard(state)
+        earlier = await earlier_attempt(message, run, self.threads, self.identity.bot_id)
         reply = self.moderate.shown_as(self.redact.shown_as(self.replies(
-            message, replace=await self._earlier_attempt(message, run), on_shown=run.shown, may_write=run.may_write), guard))
+            message, replace=earlier, on_shown=run.shown, may_write=run.may_write), guard))
         # before anything is read from Slack or downloaded
         if not await self.admit(message, reply, run.admission_in, quotas=state.channel.quotas(self.quotas)):
             await run.commit(Commit())
@@ -196,13 +197,13 @@ class Responder:
         if shared is not None and shared.images:  # sent with this request only: its cost counts once
             context = dataclasses.replace(context, fixed_tokens=context.fixed_tokens + shared.image_tokens)
         window = [*history, *imported, turn]
+        context = await self.retrieve(message, context, turn)  # team knowledge for this question, if any
         context, drop = await self.remember(message, context, window)  # a summary of what is dropped, if any
         generated = await self.generate(message, reply, context, window[drop:], drop, images=shared.images
                                         if shared is not None else (), starting=starting, redact=guard and guard.text)
-        answered = await self.deliver(message, reply, await self.moderate.output(message, reply, generated))
+        answered = await self._shown(message, reply, context, generated)
         new = [*imported, turn] + ([*answered.tool_turns, answered.turn] if answered.turn is not None else [])
-        batch = self.redact.batch(message, guard)
-        self.remember.into(batch, message, context)
+        batch = self._batch(message, guard, context)
         await run.commit(Commit(new=new, drop_oldest=forget + drop, imported=True,
                                 answer=self.record(message, context, window[drop:], answered, batch)), batch)
 
@@ -277,18 +278,18 @@ class Responder:
             record = state.last_answer if (state.last_answer or {}).get("ts") == previous.ts else None
             parts = [str(ts) for ts in (record or {}).get("parts") or [previous.ts]]
         context = context or await self.prepare(job, state)
-        replace = list(dict.fromkeys([*await self._earlier_attempt(job, run), *parts]))
+        replace = list(dict.fromkeys([*await earlier_attempt(job, run, self.threads, self.identity.bot_id), *parts]))
         guard = guard or self.redact.guard(state)
         reply = self.moderate.shown_as(self.redact.shown_as(
             self.replies(job, replace=replace, on_shown=run.shown, may_write=run.may_write), guard))
         if not await self.admit(job, reply, run.admission_in, quotas=state.channel.quotas(self.quotas)):
             await run.commit(Commit())
             return
+        context = await self.retrieve(job, context, window[-1])
         context, drop = await self.remember(job, context, window)
         generated = await self.generate(job, reply, context, window[drop:], drop, redact=guard and guard.text)
-        answered = await self.deliver(job, reply, await self.moderate.output(job, reply, generated))
-        batch = self.redact.batch(job, guard)
-        self.remember.into(batch, job, context)
+        answered = await self._shown(job, reply, context, generated)
+        batch = self._batch(job, guard, context)
         await run.commit(Commit(
             new=[*answered.tool_turns, answered.turn] if answered.turn is not None else [],
             drop_oldest=drop,
@@ -298,16 +299,28 @@ class Responder:
             answer=self.record(job, context, window[drop:], answered, batch),
         ), batch)
 
-    async def _earlier_attempt(self, message: IncomingMessage, run: JobRun) -> list[str]:
-        """Messages an earlier attempt at this job left in Slack, to be replaced.  If it
-        died between posting and noting a message, the thread is asked for our messages."""
-        partials = _posted(run)
-        if POSTING in run.partials and self.threads is not None:
-            found = await self.threads.own_messages_since(
-                message.channel, message.reply_thread_ts, message.ts, self.identity.bot_id)
-            partials += [ts for ts in found if ts not in partials]
-        return partials
+    async def _shown(self, message: IncomingMessage, reply: Any, context: Context, generated: Any) -> Any:
+        # the answer checked by output moderation, with its sources line, delivered
+        return await self.deliver(message, reply, self.retrieve.cite(context, await self.moderate.output(
+            message, reply, generated)))
 
+    def _batch(self, message: IncomingMessage, guard: Redaction | None, context: Context) -> Any:
+        batch = self.redact.batch(message, guard)  # besides the turns: the redaction map, a summary, the search's cost
+        self.remember.into(batch, message, context)
+        self.retrieve.into(batch, message, context)
+        return batch
+
+
+
+
+async def earlier_attempt(message: IncomingMessage, run: JobRun, threads: ThreadReader | None, bot_id: str) -> list[str]:
+    """Messages an earlier attempt at this job left in Slack, to be replaced.  If it
+    died between posting and noting a message, the thread is asked for our messages."""
+    partials = _posted(run)
+    if POSTING in run.partials and threads is not None:
+        found = await threads.own_messages_since(message.channel, message.reply_thread_ts, message.ts, bot_id)
+        partials += [ts for ts in found if ts not in partials]
+    return partials
 
 
 def within_edit_window(job: IncomingMessage, seconds: float) -> bool:

@@ -48,6 +48,7 @@ from bot.slack_wiring import (build_slack_client, fetch_identity, reply_factory,
                               slack_rate_limits)
 from bot.schedules.runner import Scheduler
 from bot.guardrails.parts import build_guardrails
+from bot.knowledge.wiring import NoQueryEngine, open_knowledge
 from bot.operations.audit import AuditLog
 from bot.slack.canvases import CanvasWriter
 from bot.files.reader import FileReader
@@ -183,6 +184,11 @@ async def build_core(
     except PromptError as exc:
         await store.close()
         raise StartupError(f"Invalid prompt file {exc}") from None
+    try:
+        core.knowledge = await open_knowledge(settings, store.redis, model.client, counter, store.keys.base)
+    except NoQueryEngine as exc:
+        await store.close()
+        raise StartupError(str(exc)) from None
     if model.breaker is not None:
         core.metrics.watch_breaker(model.breaker)
     model.on_fallback = core.metrics.fallback

@@ -149,4 +149,5 @@ def build_responder(
         guards=core.guards,
         summary_tokens=settings.summary_max_tokens,
         summary_model=settings.summary_model,
+        knowledge=core.knowledge,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.answer_actions import AnswerActions
 from bot.operations.audit import AuditLog
@@ -48,6 +49,7 @@ class Core:
     extractor: ExtractionPool = field(default_factory=ExtractionPool)  # file worker processes
     audit: AuditLog | None = None  # settings and admin actions, tool approvals and calls
     guards: Guardrails = field(default_factory=Guardrails)  # redaction, moderation, online evaluation
+    knowledge: Any = None  # team knowledge (bot.knowledge.search.Knowledge; None: KNOWLEDGE=false)
 
     async def aclose(self, grace_seconds: float | None = None) -> None:
         """Let background work finish for ``grace_seconds`` (default: the setting), then close."""
@@ -56,6 +58,8 @@ class Core:
         await self.stops.close()
         await self.extractor.close()
         await self.model.close()
+        if self.knowledge is not None:
+            await self.knowledge.close()
         await self.store.close()
 
 

@@ -124,6 +124,22 @@ class SettingsFields(BaseSettings):
     summary_model: str | None = Field(default=None, alias="SUMMARY_MODEL",
         json_schema_extra={"doc_default": "the answering model"})
     """the model that writes the summary of dropped turns"""
+    knowledge: bool = Field(default=True, alias="KNOWLEDGE")
+    """team knowledge: passages of the sources added with `bot knowledge add` or `/assistant learn` go into the
+    request and the answer cites them (`false`: never searched)"""
+    knowledge_search: Literal["auto", "redis", "local"] = Field(default="auto", alias="KNOWLEDGE_SEARCH")
+    """where knowledge is searched: `redis` in Redis's query engine (FT.*: Redis 8, Redis Stack, managed Redis), `local`
+    in each process from the same Redis data, `auto` the query engine when the server has it"""
+    knowledge_top_k: int = Field(default=5, ge=1, le=20, alias="KNOWLEDGE_TOP_K")
+    """passages placed in a request at most"""
+    knowledge_max_tokens: int = Field(default=1500, ge=100, le=20000, alias="KNOWLEDGE_MAX_TOKENS")
+    """tokens of the request's budget the passages may take"""
+    embedding_model: str = Field(default="text-embedding-3-small", alias="EMBEDDING_MODEL")
+    """the embeddings model (OpenAI-compatible `/v1/embeddings`, at `OPENAI_BASE_URL`); changing it needs
+    `bot knowledge reindex`"""
+    embedding_dimensions: int | None = Field(default=None, ge=16, le=8192, alias="EMBEDDING_DIMENSIONS",
+        json_schema_extra={"doc_default": "the model's own"})
+    """the length of the embeddings (text-embedding-3 models shorten theirs on request)"""
 
     # Delivery and load
     lease_seconds: float = Field(default=15.0, ge=1.0, le=300.0, alias="LEASE_SECONDS")

@@ -121,7 +121,7 @@ class Generate:
         model and sampling a prompt file or an eval asks for (default: the conversation's);
         ``tools``: a prompt file's tools and audience (default: DEFAULT_TOOLS, for the message's);
         ``redact``: what tool results pass through before the model reads them (REDACT)."""
-        request = with_images(build_request(context.system_prompt, kept, context.note), images)
+        request = with_images(build_request(context.system_prompt, kept, context.note, context.knowledge), images)
         size = request_tokens(kept, context.fixed_tokens)
         answer, stop = ModelReply(), asyncio.Event()
         flag = StopFlag(stop)

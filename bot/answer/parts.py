@@ -65,6 +65,9 @@ class Context:
     variant: str = ""  # the prompt experiment's variant this request was made with ("": none)
     summary: str = ""  # the conversation's summary of turns dropped earlier (at the system prompt's end)
     summary_usage: Any = None  # a new summary's request (bot.usage.ledger.CallUsage), to be kept with the commit
+    knowledge: str = ""  # team knowledge's passages for this question, before the note (bot/answer/retrieve.py)
+    sources: tuple[tuple[int, str, str], ...] = ()  # their sources: (number, name, link), for the citations
+    knowledge_usage: Any = None  # the question's embedding (a CallUsage), to be kept with the commit
 
 
 @dataclass

@@ -79,7 +79,8 @@ class Record:
             # the system prompt's variables and checksum, the closing note, and the window sent.
             "request": {"variables": dict(context.variables), "variant": context.variant, "summary": context.summary,
                         "system_sha": system_sha(context.system_prompt),
-                        "note": context.note, "from_ts": kept[0].ts if kept else "", "turns": len(kept)},
+                        "note": context.note, "from_ts": kept[0].ts if kept else "", "turns": len(kept),
+                        **({"knowledge": context.knowledge} if context.knowledge else {})},
         }
 
 
@@ -93,7 +94,7 @@ class Record:
                                 latency_ms=round(answered.seconds * 1000),
                                 first_token_ms=round(first * 1000) if first is not None else None)
         if self.online is not None and answered.turn is not None and not answered.stopped:
-            self.online.consider(lambda: build_request(context.system_prompt, kept, context.note), answered.turn.content,
+            self.online.consider(lambda: build_request(context.system_prompt, kept, context.note, context.knowledge), answered.turn.content,
                                  arm, key=key, team=message.team)
 
 

@@ -272,7 +272,7 @@ class EvalRunner:
         )
         for check in case.expect:
             if check.kind == "judge":
-                verdict = await self._judge(check.value, build_request(context.system_prompt, kept, context.note), text,
+                verdict = await self._judge(check.value, build_request(context.system_prompt, kept, context.note, context.knowledge), text,
                                             sample)
                 if sample.error:
                     sample.passed = False

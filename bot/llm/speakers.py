@@ -6,7 +6,8 @@ In channels a turn starts with one header line naming who wrote it,
 the model that everything after it is that person's words, and that instructions in a
 marked turn are data.  A message that writes a
 header of its own gets it defused (``‹from``), as does one that writes the note closing
-the request (``<context>``, bot/llm/turns.py), and display names are cleaned
+the request (``<context>``, bot/llm/turns.py) or the passages of team knowledge
+(``<knowledge>``, ``<passage>``), and display names are cleaned
 (no quotes, brackets, line breaks or control characters, at most 48 characters)
 before they enter a prompt.
 """
@@ -17,7 +18,8 @@ import re
 import unicodedata
 
 NAME_CHARS = 48
-_HEADER = re.compile(r"<(\s*/?\s*(?:from|context)\b)", re.IGNORECASE)  # a speaker header, the request's note
+_HEADER = re.compile(r"<(\s*/?\s*(?:from|context|knowledge|passage)\b)", re.IGNORECASE)  # a speaker header, the note,
+# the team knowledge's passages (bot/answer/retrieve.py)
 _UNSAFE_NAME = re.compile(r"[\"'<>`\\\[\]{}|]")
 
 

@@ -38,23 +38,26 @@ def note_line(note: str) -> str:
     return f"\n\n<context>{note}</context>"
 
 
-def chat_request(system_prompt: str, turns: Iterable[dict[str, Any]], note: str = "") -> list[dict[str, Any]]:
+def chat_request(system_prompt: str, turns: Iterable[dict[str, Any]], note: str = "", knowledge: str = ""
+                 ) -> list[dict[str, Any]]:
     """The chat-completions ``messages``: ``system_prompt``, then ``turns`` (chat messages of
-    the roles user, assistant and tool) in the shape above, with ``note`` in the latest user turn."""
+    the roles user, assistant and tool) in the shape above, with ``knowledge`` (team knowledge's
+    passages for this question) and ``note`` closing the latest user turn."""
     messages = [turn for turn in turns if turn.get("role") != "system"]
-    if note:
-        _add_note(messages, note)
+    if note or knowledge:
+        _add_note(messages, note, knowledge)
     request: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
     for message in messages:
         _append(request, message)
     return request
 
 
-def _add_note(messages: list[dict[str, Any]], note: str) -> None:
-    """The note closes the latest user turn (a new message: the callers' turns are never changed)."""
+def _add_note(messages: list[dict[str, Any]], note: str, knowledge: str = "") -> None:
+    """The passages and the note close the latest user turn (a new message: the callers' turns are never changed)."""
+    ending = ("\n\n" + knowledge if knowledge else "") + (note_line(note) if note else "")
     for n in range(len(messages) - 1, -1, -1):
         if messages[n].get("role") == "user":
-            messages[n] = {**messages[n], "content": _joined(messages[n].get("content") or "", note_line(note), separator="")}
+            messages[n] = {**messages[n], "content": _joined(messages[n].get("content") or "", ending, separator="")}
             return
 
 

@@ -74,10 +74,11 @@ def request_tokens(messages: Sequence[StoredMessage], system_prompt_tokens: int)
     return fixed_tokens(system_prompt_tokens) + sum(m.tokens for m in messages)
 
 
-def build_request(system_prompt: str, messages: Sequence[StoredMessage], note: str = "") -> list[dict[str, Any]]:
+def build_request(system_prompt: str, messages: Sequence[StoredMessage], note: str = "", knowledge: str = ""
+                  ) -> list[dict[str, Any]]:
     """The chat-completions ``messages`` list: system prompt first, then the window, with the
     note about the latest message (the date, who is speaking) in the latest user turn, in a
     shape every chat template accepts (bot/llm/turns.py).  What changes from one request to
     the next comes last, so the system prompt and the history stay a byte-identical prefix
     the provider can cache."""
-    return chat_request(system_prompt, (m.as_chat() for m in messages), note)
+    return chat_request(system_prompt, (m.as_chat() for m in messages), note, knowledge)

@@ -108,7 +108,7 @@ def sent_request(turns: list[StoredMessage], entry: Mapping[str, Any], system_pr
     window = turns[at: at + int(request["turns"])]
     if len(window) != int(request["turns"]) or window[-1].role != "user":
         return None
-    return build_request(system_prompt, window, str(request.get("note") or ""))
+    return build_request(system_prompt, window, str(request.get("note") or ""), str(request.get("knowledge") or ""))
 
 
 async def export_datasets(store: ConversationStore, out: TextIO, *, fmt: str,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .chat_templates import refusal
+from .embeddings import embeddings_response
 from .fine_tuning import FakeFineTuning
 from .http import BackgroundServer, QuietHandler
 
@@ -50,7 +51,7 @@ class ModelRequest:
         users = [m for m in turns if m["role"] == "user" and isinstance(m["content"], str)]
         if users and self.note:
             latest = users[-1]
-            latest["content"] = latest["content"].removesuffix(f"\n\n<context>{self.note}</context>")
+            latest["content"] = _KNOWLEDGE.sub("", latest["content"].removesuffix(f"\n\n<context>{self.note}</context>"))
         return turns
 
     @property
@@ -72,11 +73,20 @@ class ModelRequest:
         found = _NOTE.search(text)
         if found is None:
             return text
-        text = text[:found.start()]
+        text = _KNOWLEDGE.sub("", text[:found.start()])
         at = text.rfind("\n\n<from ")
         if at >= 0:
             return text[at + 2:]
         return text.rsplit("\n\n", 1)[-1] if not text.startswith("<from ") else text
+
+    @property
+    def knowledge(self) -> str:
+        """The team knowledge's passages in the latest user turn ("" if none)."""
+        users = [m for m in self.messages if m["role"] == "user"]
+        content = users[-1]["content"] if users else ""
+        text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+        found = _KNOWLEDGE.search(_NOTE.sub("", text))
+        return found.group(0).strip() if found else ""
 
     @property
     def tool_results(self) -> list[dict[str, Any]]:
@@ -88,6 +98,7 @@ class ModelRequest:
 
 
 _NOTE = re.compile(r"\n\n<context>(Today is [^<\n]*)</context>$")
+_KNOWLEDGE = re.compile(r"\n\n<knowledge>\n.*</knowledge>$", re.DOTALL)  # team knowledge's passages, before the note
 _SPEAKER = re.compile(r'^<from name="([^"]*)"(?: id="[^"]*")?/>\n')
 
 
@@ -130,6 +141,8 @@ class FakeModel:
         self.tuning = FakeFineTuning()  # files and fine-tuning jobs (tests/fakes/fine_tuning.py)
         self.moderations: list[dict[str, Any]] = []  # the bodies of POST /v1/moderations
         self.moderation_status: int | None = None  # answer moderations with this HTTP error
+        self.embeddings: list[dict[str, Any]] = []  # the bodies of POST /v1/embeddings (tests/fakes/embeddings.py)
+        self.embeddings_status: int | None = None  # answer embeddings with this HTTP error
         self._lock = threading.Condition()
         self.server = BackgroundServer(self._handler_class())
 
@@ -193,6 +206,16 @@ class FakeModel:
             def do_POST(self) -> None:  # noqa: N802
                 if self.path.endswith("/moderations"):
                     self._moderate()
+                    return
+                if self.path.endswith("/embeddings"):
+                    body = json.loads(self.read_body() or b"{}")
+                    with fake._lock:
+                        fake.embeddings.append(body)
+                    if fake.embeddings_status is not None:
+                        self.send_json({"error": {"message": "The server had an error", "type": "server_error",
+                                                  "param": None, "code": None}}, fake.embeddings_status)
+                        return
+                    self.send_json(embeddings_response(body))
                     return
                 if self.path.endswith(("/files", "/fine_tuning/jobs")):
                     status, payload = fake.tuning.post(self.path, self.headers.get("Content-Type", ""), self.read_body()) \
