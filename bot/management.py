@@ -6,7 +6,7 @@ Every subcommand answers at once, so its text is the slash command's ack.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from redis.exceptions import RedisError
 
@@ -45,8 +45,9 @@ class Management:
         policy: ConfigPolicy | None = None,
         schedules: ScheduleCommands | None = None,
         audit: AuditLog | None = None,
+        learning: Any = None,  # /assistant learn (bot.knowledge.learn.Learning; None: KNOWLEDGE=false)
     ) -> None:
-        self.schedules = schedules
+        self.schedules, self.learning = schedules, learning
         self.audit = audit
         self.policy = policy or ConfigPolicy(default_model)
         self.settings = ChannelSettings(command=command, store=store, policy=self.policy, quotas=quotas, audit=audit)
@@ -80,6 +81,8 @@ class Management:
                 return await self.usage(request)
             if word == "model":
                 return await self.model(request)
+            if word == "learn" and self.learning is not None:
+                return await self.learning.handle(request, rest.strip(), lambda: self.is_channel_owner(request))
             if word == "tools":
                 return self.tools(request.team) or "No tools are set up."
         except RedisError:
@@ -104,7 +107,8 @@ class Management:
             f"• `{c} usage`: tokens and cost of you and of this channel, and what is left of any limit",
             f"• `{c} model`: which model answers here",
             f"• `{c} tools`: the tools I can use, and whether their servers are up",
-        ]
+        ] + ([f"• `{c} learn <link to a thread or canvas>|remove <link>`: team knowledge my answers here use and cite"]
+             if self.learning is not None else [])
         return "\n".join(lines)
 
     def settings_overview(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from bot.answer_actions import AnswerActions
 from bot.assistant_threads import AssistantThreads
@@ -68,7 +68,8 @@ def build_services(
     schedules = ScheduleStore(core.store.redis, core.store.keys)
     management = build_management(core, directory=directory, now=now, policy=policy, schedules=schedules,
                                   tools=lambda team: tools_overview(toolbox, settings.default_tool_patterns,
-                                                                    allowed=tenancy.allows_here(team)))
+                                                                    allowed=tenancy.allows_here(team)),
+                                  learning=build_learning(core, directory=directory, history=history, identity=identity))
     dispatcher = Dispatcher(
         core.store, responder, core.tasks,
         lease_seconds=settings.lease_seconds,
@@ -91,14 +92,31 @@ def build_services(
     )
 
 
+def build_learning(core: Core, *, directory: NameDirectory, history: HistorySource, identity: BotIdentity) -> Any:
+    """``/assistant learn`` (None without team knowledge)."""
+    if core.knowledge is None:
+        return None
+    from bot.knowledge.learn import Learning
+    from bot.knowledge.wiring import library_of
+    from bot.slack.transcripts import transcript_lines
+
+    async def transcript(team: str, raw: Any) -> list[str]:
+        return await transcript_lines(raw, team=team, directory=directory, bot_user_id=identity.user_id,
+                                      bot_id=identity.bot_id, bot_name=core.settings.bot_name, tz=None)
+
+    return Learning(library=library_of(core.knowledge), client=getattr(history, "client", None), history=history,
+                    directory=directory, transcript=transcript, command=core.settings.management_command,
+                    audit=core.audit)
+
+
 def build_management(core: Core, *, directory: NameDirectory, now: Callable[[], datetime], policy: ConfigPolicy,
-                     schedules: ScheduleStore, tools: Callable[[str], str]) -> Management:
+                     schedules: ScheduleStore, tools: Callable[[str], str], learning: Any = None) -> Management:
     """``/assistant``: its subcommands, a channel's settings and its scheduled prompts."""
     settings = core.settings
     return Management(
         command=settings.management_command, catalog=core.catalog, store=core.store, directory=directory,
         admins=settings.admins, default_model=settings.openai_model, now=now, tools=tools, ledger=core.ledger,
-        quotas=settings.quota_limits, policy=policy, audit=core.audit,
+        quotas=settings.quota_limits, policy=policy, audit=core.audit, learning=learning,
         schedules=ScheduleCommands(command=settings.management_command, store=schedules, catalog=core.catalog,
                                    tz_of=directory.user_tz, now=now, audit=core.audit),
     )

@@ -74,6 +74,21 @@ def cluster_ports() -> Iterator[list[int]]:
 
 
 @pytest.fixture(scope="session")
+def search_redis_url() -> Iterator[str]:
+    """A Redis with the search module (FT.*), started once for the session (scripts/test provides it)."""
+    from .redis_servers import start_search_server
+
+    try:
+        servers, port = start_search_server()
+    except (RuntimeError, ImportError) as exc:
+        pytest.fail(f"could not start a Redis with the search module (run the tests through scripts/test): {exc}")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_cluster_url(cluster_ports: list[int]) -> str:
     return f"redis://127.0.0.1:{cluster_ports[0]}/0"
 

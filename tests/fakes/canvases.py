@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-METHODS = ("canvases.create", "canvases.edit", "canvases.access.set", "conversations.canvases.create", "files.info")
+METHODS = ("canvases.create", "canvases.edit", "canvases.access.set", "conversations.canvases.create", "files.info",
+           "canvases.getContent")
 OPERATIONS = ("insert_after", "insert_before", "insert_at_start", "insert_at_end", "replace", "delete")
 
 
@@ -71,6 +72,14 @@ class FakeCanvases:
     def answer(self, method: str, p: dict[str, Any], scopes: list[str]) -> dict[str, Any]:
         if method == "files.info":
             return self._info(p)
+        if method == "canvases.getContent":  # what the bot may view, as Markdown (canvases:read)
+            canvas = self.canvases.get(str(p.get("canvas_id") or ""))
+            if "canvases:read" not in scopes:
+                return {"ok": False, "error": "missing_scope", "needed": "canvases:read"}
+            if canvas is None or not (canvas.readers.get(self.bot_user) or canvas.owner == self.bot_user
+                                      or canvas.channel or canvas.shared_in()):
+                return {"ok": False, "error": "canvas_not_found"}
+            return {"ok": True, "content": canvas.markdown}
         if "canvases:write" not in scopes:
             return {"ok": False, "error": "missing_scope", "needed": "canvases:write"}
         if method == "canvases.create":
