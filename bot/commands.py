@@ -202,6 +202,8 @@ class CommandRunner:
         context, turn, options = built
         guard = stages.redact.guard()  # REDACT: the request's secrets and personal data as placeholders
         turn = stages.redact.turns(guard, [turn])[0]
+        if header.knowledge:  # team knowledge for the question, as a mention's answer gets it
+            context = await stages.retrieve(message, context, turn)
         writer = stages.moderate.shown_as(stages.redact.shown_as(writer, guard))
         policy = stages.prepare.policy  # the file's own model, else the channel's; tools within the channel's
         context = dataclasses.replace(context, tools=channel.tools)
@@ -210,12 +212,13 @@ class CommandRunner:
                                        only_asker=prepared.private), header.tools)
         generated = await stages.generate(message, writer, context, [turn], 0, options=options, tools=tools,
                                           redact=guard and guard.text)
-        generated = await stages.moderate.output(message, writer, generated)
+        generated = stages.retrieve.cite(context, await stages.moderate.output(message, writer, generated))
         if prepared.to_canvas and generated.text:
             generated.text += await self._to_canvas(prepared, guard.restore(generated.text) if guard else generated.text)
         answered = await stages.deliver(message, writer, generated)
         batch = Batch()
         stages.redact.findings_in(batch, message, guard)
+        stages.retrieve.into(batch, message, context)
         stages.record(message, context, [turn], answered, batch)  # every request is paid for, answered or not
         try:
             await batch.run(self.store.redis)

@@ -96,6 +96,7 @@ class PromptHeader(BaseModel):
     tools: list[str] = Field(default_factory=list)  # tools the command may call: names, "server:*" or "*"
     variants: list[Variant] = Field(default_factory=list)  # a prompt experiment: each conversation keeps one
     rubric: str | None = None  # the rubric (prompts/rubrics/<name>.md) live answers are judged by; default "default"
+    knowledge: bool = False  # the command's answer searches team knowledge and cites it (bot/answer/retrieve.py)
 
     @field_validator("command")
     @classmethod

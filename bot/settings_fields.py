@@ -134,6 +134,9 @@ class SettingsFields(BaseSettings):
     """passages placed in a request at most"""
     knowledge_max_tokens: int = Field(default=1500, ge=100, le=20000, alias="KNOWLEDGE_MAX_TOKENS")
     """tokens of the request's budget the passages may take"""
+    knowledge_min_similarity: float = Field(default=0.3, ge=0.0, lt=1.0, alias="KNOWLEDGE_MIN_SIMILARITY")
+    """a passage found by its embedding alone is used only this close to the question (cosine similarity; one that
+    shares the question's words is always a candidate): the nearest passages of unrelated sources stay out"""
     embedding_model: str = Field(default="text-embedding-3-small", alias="EMBEDDING_MODEL")
     """the embeddings model (OpenAI-compatible `/v1/embeddings`, at `OPENAI_BASE_URL`); changing it needs
     `bot knowledge reindex`"""

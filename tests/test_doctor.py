@@ -155,3 +155,28 @@ def test_the_routes_file_is_checked(check, monkeypatch, tmp_path):
     code, lines = check()
     assert code == 1
     assert "✗ invalid MODEL_ROUTES routes.yaml: route dms: the environment has no DM_KEY (set it, or remove ${DM_KEY})" in lines
+
+
+def test_team_knowledge_is_checked(check, model, monkeypatch, redis_url, key_prefix):
+    import redis
+
+    from bot.knowledge.records import KnowledgeKeys
+    from bot.memory.conversation import Keys
+
+    monkeypatch.setenv("REDIS_KEY_PREFIX", key_prefix)
+    code, lines = check()
+    assert code == 0, lines
+    assert "✓ the embeddings endpoint answers (text-embedding-3-small, 1536 dimensions)" in lines
+    assert "✓ team knowledge: 0 sources, searched in each bot process" in lines
+
+    client = redis.Redis.from_url(redis_url)
+    client.set(KnowledgeKeys(Keys(key_prefix).base).embedding, "text-embedding-3-small:1536")
+    client.close()
+    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "256")
+    code, lines = check()
+    assert code == 1 and "✗ team knowledge was embedded with text-embedding-3-small:1536, EMBEDDING_MODEL gives " \
+                         "text-embedding-3-small:256: run `python -m bot knowledge reindex`" in lines
+    model.embeddings_status = 500
+    code, lines = check()
+    assert "✗ the embeddings endpoint failed for EMBEDDING_MODEL 'text-embedding-3-small' (embeddings HTTP 500): " \
+           "answers go without team knowledge" in lines

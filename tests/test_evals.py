@@ -291,3 +291,39 @@ def test_routes_are_compared_side_by_side_each_on_its_own_server(run_eval, answe
     monkeypatch.delenv("MODEL_ROUTES")
     code, _, err = run_eval(case_file(tmp_path, TRANSLATE), "--routes")
     assert code == 2 and "--routes compares the models of MODEL_ROUTES" in err
+
+
+def test_retrieved_checks_the_passages_found_in_the_files_knowledge_folder(run_eval, answers, eval_model, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "deploys.md").write_text("# Deploys\n\n## Rolling back\n\nRun `deploy --undo` to roll back a release.")
+    (folder / "leave.md").write_text("# Leave\n\n## Holidays\n\nEveryone gets 25 days of paid holiday a year.")
+    answers.by_text["roll back"] = "Run `deploy --undo` [1]."
+    path = case_file(tmp_path, """
+        knowledge: docs
+        cases:
+          - name: rollback is found
+            messages: [{role: user, content: "How do I roll back a release?"}]
+            expect: [{retrieved: deploys.md}, {contains: "[1]"}, {contains: "Sources: [1] deploys.md"}]
+          - name: wrong source
+            messages: [{role: user, content: "How many holiday days do we get?"}]
+            expect: [{retrieved: deploys.md}]
+    """)
+    code, out, err = run_eval(path)
+    assert code == 1, out + err
+    assert "PASS  cases.yaml › rollback is found" in out
+    assert "retrieved: deploys.md is not among the passages found (leave.md" in out
+    request = next(r for r in eval_model.requests if "roll back" in r.last_user_text)
+    assert "deploy --undo" in request.knowledge, "the passages go into the request as in Slack"
+    assert eval_model.embeddings and eval_model.embeddings[0]["model"] == "text-embedding-3-small"
+
+
+def test_retrieved_needs_a_knowledge_folder(run_eval, tmp_path):
+    path = case_file(tmp_path, """
+        cases:
+          - name: no folder
+            messages: [{role: user, content: "hi"}]
+            expect: [{retrieved: deploys.md}]
+    """)
+    code, out, err = run_eval(path)
+    assert code == 2 and err.strip().endswith("'retrieved' needs a plain chat file with 'knowledge: <folder>'")

@@ -62,6 +62,15 @@ def sources_line(text: str, sources: Sequence[tuple[int, str, str]]) -> str:
     return "\n\nSources: " + " · ".join(named) if named else ""
 
 
+def with_passages(context: Context, passages: Sequence[Passage], counter: TokenCounter, usage: Any = None) -> Context:
+    """``context`` with the passages before the note, their sources for ``cite``, and their size."""
+    if not passages:
+        return dataclasses.replace(context, knowledge_usage=usage)
+    block, sources = knowledge_block(passages)
+    return dataclasses.replace(context, knowledge=block, sources=sources, knowledge_usage=usage,
+                               fixed_tokens=context.fixed_tokens + counter.count_text(block) + 2)
+
+
 def _label(name: str) -> str:
     return name.replace("[", "(").replace("]", ")").replace("\n", " ").strip() or "a source"
 
@@ -86,12 +95,8 @@ class Retrieve:
                         getattr(exc, "kind", type(exc).__name__))
             return context
         usage = CallUsage(self.knowledge.embedder.model, LEDGER_PROMPT, found.tokens, 0, 0) if found.tokens else None
-        if not found.passages:
-            return dataclasses.replace(context, knowledge_usage=usage)
-        block, sources = knowledge_block(found.passages)
         log.info("%d passages of team knowledge for %s", len(found.passages), message.conversation)
-        return dataclasses.replace(context, knowledge=block, sources=sources, knowledge_usage=usage,
-                                   fixed_tokens=context.fixed_tokens + self.counter.count_text(block) + 2)
+        return with_passages(context, found.passages, self.counter, usage)
 
     @staticmethod
     def cite(context: Context, generated: Generated) -> Generated:

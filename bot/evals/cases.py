@@ -12,8 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CHECKS = ("contains", "icontains", "not_contains", "equals", "not_equals", "regex", "json_schema", "max_tokens",
-          "max_latency_ms", "judge")
-TEXT_CHECKS = frozenset({"contains", "icontains", "not_contains", "equals", "not_equals", "regex", "judge"})
+          "max_latency_ms", "judge", "retrieved")
+TEXT_CHECKS = frozenset({"contains", "icontains", "not_contains", "equals", "not_equals", "regex", "judge", "retrieved"})
 
 
 class EvalFileError(Exception):
@@ -78,6 +78,7 @@ class EvalFile(BaseModel):
 
     prompt: str | None = None
     model: str | None = None
+    knowledge: str | None = None  # a folder of documents (relative to the file) its cases' answers search
     repeat: int = Field(default=1, ge=1, le=1000)
     pass_rate: float = Field(default=1.0, gt=0.0, le=1.0)
     cases: list[Case] = Field(min_length=1)
@@ -110,7 +111,11 @@ def load_eval_file(path: Path) -> LoadedFile:
         spec = EvalFile.model_validate(raw)
     except ValidationError as exc:
         raise EvalFileError(f"{path}: {_describe(exc, raw)}") from None
+    if spec.knowledge is not None and not (path.parent / spec.knowledge).is_dir():
+        raise EvalFileError(f"{path}: knowledge: {spec.knowledge} is not a folder next to it")
     for case in spec.cases:
+        if any(check.kind == "retrieved" for check in case.expect) and (spec.knowledge is None or spec.prompt):
+            raise EvalFileError(f"{path}: case {case.name!r}: 'retrieved' needs a plain chat file with 'knowledge: <folder>'")
         if spec.prompt is None and not case.messages:
             raise EvalFileError(f"{path}: case {case.name!r}: a plain chat case needs 'messages' (or set 'prompt')")
         if spec.prompt is not None and case.messages:

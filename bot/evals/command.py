@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from bot.evals.cases import EvalFileError, find_eval_files, load_eval_file
+from bot.evals.knowledge import EvalKnowledge
 from bot.evals.report import text_report, write_json, write_junit
 from bot.evals.runner import EvalRunner, Variant
 from bot.pricing import PricesError, load_prices
@@ -70,9 +71,13 @@ async def run_evals(
     variants = [Variant(name, catalog, label, settings.openai_model, route=route)
                 for catalog, label in catalogs for name, route in chosen]
     counter = TokenCounter.for_model(settings.openai_model, settings.tiktoken_cache_dir)
+    knowledge = EvalKnowledge(client=model.client, counter=counter, model=settings.embedding_model,
+                              dimensions=settings.embedding_dimensions, top_k=settings.knowledge_top_k,
+                              max_tokens=settings.knowledge_max_tokens,
+                              min_similarity=settings.knowledge_min_similarity) if any(f.spec.knowledge for f in files) else None
     runner = EvalRunner(model=model, counter=counter, prices=prices, bot_name=settings.bot_name,
                         max_context_tokens=settings.max_context_tokens, trim_target_ratio=settings.trim_target_ratio,
-                        judge_model=settings.judge_model, concurrency=concurrency)
+                        judge_model=settings.judge_model, concurrency=concurrency, knowledge=knowledge)
     started = datetime.now(timezone.utc)
     try:
         results = await runner.run(files, variants, repeat=repeat, name_filter=name_filter, progress=ProgressBar(err))
@@ -80,6 +85,8 @@ async def run_evals(
         print(f"error: {exc}", file=err)
         return 2
     finally:
+        if knowledge is not None:
+            await knowledge.close()
         await model.close()
     if not results:
         print(f"error: no case matches -k {name_filter!r}", file=err)

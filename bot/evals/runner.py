@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 from bot.answer.deliver import Deliver
 from bot.answer.generate import Generate
 from bot.answer.prepare import prompt_file_request
+from bot.answer.retrieve import Retrieve, with_passages
 from bot.answer.outcomes import Outcomes
 from bot.answer.parts import BotIdentity, Budget, Context
 from bot.evals.cases import Case, EvalFileError, LoadedFile
@@ -154,7 +155,9 @@ class EvalRunner:
         judge_model: str | None = None,
         concurrency: int = 4,
         now: Callable[[], datetime] = datetime.now,
+        knowledge: Any = None,  # bot.evals.knowledge.EvalKnowledge: the files' knowledge folders
     ) -> None:
+        self.knowledge = knowledge
         self.model = model
         self.counter = counter
         self.prices = prices
@@ -255,7 +258,12 @@ class EvalRunner:
         context, kept, drop, options = self._request(loaded, case, variant)
         writer = _EvalWriter()
         started = time.perf_counter()
-        generated = await self.generate(EVAL_MESSAGE, writer, context, kept, drop, options=options)
+        try:
+            context, retrieved = await self._retrieved(loaded, context, kept)
+        except ModelError as exc:
+            failure = f"the embeddings model failed ({exc.kind})"
+            return Sample("", False, [failure], (time.perf_counter() - started) * 1000, error=failure)
+        generated = Retrieve.cite(context, await self.generate(EVAL_MESSAGE, writer, context, kept, drop, options=options))
         if generated.text is None:
             failure = f"the model failed ({generated.failure})"
             outage = generated.failure != "empty reply"  # an empty answer is the model's own failing, not an outage
@@ -280,12 +288,23 @@ class EvalRunner:
                     continue
                 if verdict.passed and verdict.reason:
                     sample.notes.append(f"judge: {verdict.reason}")  # a failing verdict's reason is its failure line
+            elif check.kind == "retrieved":
+                verdict = Verdict(check.value in retrieved,
+                                  f"{check.value} is not among the passages found ({', '.join(retrieved) or 'none'})")
             else:
                 verdict = check_text(check, text, output_tokens=output_tokens, latency_ms=latency_ms)
             if not verdict.passed:
                 sample.passed = False
                 sample.failures.append(f"{check.kind}: {verdict.reason}")
         return sample
+
+    async def _retrieved(self, loaded: LoadedFile, context: Context, kept: list[StoredMessage]
+                         ) -> tuple[Context, list[str]]:
+        """The passages of the file's knowledge folder for the latest message, as Slack's answers get them."""
+        if loaded.spec.knowledge is None or self.knowledge is None or not kept:
+            return context, []
+        found = await self.knowledge.search(loaded.path.parent / loaded.spec.knowledge, kept[-1].content)
+        return with_passages(context, found.passages, self.counter), list(dict.fromkeys(p.name for p in found.passages))
 
     async def _judge(self, rubric: str, messages: list[dict[str, Any]], answer: str, sample: Sample) -> Verdict:
         """The judge's verdict; its tokens and cost are added to ``sample`` (its failure too, as an error)."""

@@ -7,6 +7,7 @@ parser; a page is fetched within a size and a time limit."""
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,6 +18,7 @@ import aiohttp
 from bot.files.extract import IMAGE, TEXT, Unreadable, kind_of
 
 FETCH_SECONDS = 30.0
+_SPACES = re.compile(r"\s+")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _SKIPPED = {"script", "style", "nav", "header", "footer", "noscript", "svg", "template"}
 _BLOCKS = {"p", "div", "li", "tr", "br", "pre", "blockquote", "section", "article", "table", "ul", "ol", "dd", "dt"}
@@ -60,7 +62,7 @@ class _Text(HTMLParser):
         if self._in_title:
             self.title += data
         elif not self._skip:
-            self.parts.append(" ".join(data.split()) if data.strip() else " ")
+            self.parts.append(_SPACES.sub(" ", data))  # inline text keeps one space at its edges
 
 
 def html_text(html: str) -> tuple[str, str]:
@@ -68,7 +70,7 @@ def html_text(html: str) -> tuple[str, str]:
     parser = _Text()
     parser.feed(html)
     parser.close()
-    lines = [line.strip() for line in "".join(parser.parts).split("\n")]
+    lines = [_SPACES.sub(" ", line).strip() for line in "".join(parser.parts).split("\n")]
     text = "\n".join(lines)
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")

@@ -73,8 +73,8 @@ class EngineIndex:
         self._index = None
 
     async def search(self, vector: np.ndarray, text: str, audiences: Sequence[str], n: int = CANDIDATES
-                     ) -> tuple[list[str], list[str]]:
-        """Passage keys by vector, and by words, best first."""
+                     ) -> tuple[list[tuple[str, float]], list[str]]:
+        """Passage keys by vector (with their cosine distances), and by words, best first."""
         if self._index is None or self._dimensions != len(vector):
             await self.ensure(len(vector))
         assert self._index is not None
@@ -87,6 +87,6 @@ class EngineIndex:
             queries.append(self._index.query(TextQuery(terms, "text", filter_expression=audience, num_results=n,
                                                        return_fields=["source"], stopwords=set(STOPWORDS))))
         found = await asyncio.gather(*queries)
-        by_vector = [row["id"] for row in found[0]]
+        by_vector = [(row["id"], float(row["vector_distance"])) for row in found[0]]
         by_words = [row["id"] for row in found[1]] if len(found) > 1 else []
         return by_vector, by_words

@@ -94,8 +94,8 @@ class LocalIndex:
                 shelf.add(record.id, [k for k, _, _ in kept], [t for _, t, _ in kept], np.vstack([v for _, _, v in kept]))
 
     def search(self, vector: np.ndarray, text: str, audiences: Sequence[str], n: int = CANDIDATES
-               ) -> tuple[list[str], list[str]]:
-        """Passage keys by vector, and by words, best first, over the audiences' shelves."""
+               ) -> tuple[list[tuple[str, float]], list[str]]:
+        """Passage keys by vector (with their cosine distances), and by words, best first, over the audiences' shelves."""
         nearest: list[tuple[str, float]] = []
         by_words: list[tuple[str, float]] = []
         for audience in audiences:
@@ -106,4 +106,4 @@ class LocalIndex:
                 by_words += matched
         nearest.sort(key=lambda item: item[1])
         by_words.sort(key=lambda item: -item[1])
-        return [key for key, _ in nearest[:n]], [key for key, _ in by_words[:n]]
+        return nearest[:n], [key for key, _ in by_words[:n]]

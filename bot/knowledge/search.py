@@ -30,10 +30,10 @@ class Found:
 class Knowledge:
     def __init__(self, *, redis: Any, catalog: Catalog, embedder: Embedder, counter: Counter,
                  engine: EngineIndex | None = None, local: LocalIndex | None = None,
-                 top_k: int = 5, max_tokens: int = 1500) -> None:
+                 top_k: int = 5, max_tokens: int = 1500, min_similarity: float = 0.0) -> None:
         self.redis, self.catalog, self.embedder, self.counter = redis, catalog, embedder, counter
         self.engine, self.local = engine, local
-        self.top_k, self.max_tokens = top_k, max_tokens
+        self.top_k, self.max_tokens, self.min_similarity = top_k, max_tokens, min_similarity
         self.where = "redis" if engine is not None else "local"
         self._warned = ""
 
@@ -56,7 +56,8 @@ class Knowledge:
             assert self.local is not None
             await self.local.follow(sources, len(vector))
             by_vector, by_words = self.local.search(vector, text, tags)
-        best = fused([by_vector, by_words], self.top_k * 2)
+        close = [key for key, distance in by_vector if 1.0 - distance >= self.min_similarity]  # not merely nearest
+        best = fused([close, by_words], self.top_k * 2)
         room = min(self.max_tokens, self.max_tokens if room is None else room)
         return Found(await self._passages([key for key, _ in best], set(tags), dict(best), room), embedded.tokens)
 

@@ -42,7 +42,8 @@ async def open_knowledge(settings: Any, redis: Any, client: Any, counter: Counte
     embedder = Embedder(client, settings.embedding_model, settings.embedding_dimensions)
     knowledge = Knowledge(redis=binary, catalog=Catalog(binary, keys), embedder=embedder, counter=counter, engine=engine,
                           local=None if engine is not None else LocalIndex(binary, keys),
-                          top_k=settings.knowledge_top_k, max_tokens=settings.knowledge_max_tokens)
+                          top_k=settings.knowledge_top_k, max_tokens=settings.knowledge_max_tokens,
+                          min_similarity=settings.knowledge_min_similarity)
     log.info("team knowledge is searched %s", "in Redis's query engine" if engine is not None else "in this process")
     return knowledge
 

@@ -256,7 +256,10 @@ def check_mcp_config(settings: Settings) -> list[Line]:
 
 async def run_checks(settings: Settings, out: TextIO) -> int:
     lines = [Line(True, "settings valid")]
-    steps: list[Callable[[Settings], Awaitable[list[Line]]]] = [check_slack, check_model, check_moderation, check_redis]
+    from bot.knowledge.doctor import check_knowledge
+
+    steps: list[Callable[[Settings], Awaitable[list[Line]]]] = [check_slack, check_model, check_moderation, check_redis,
+                                                                  check_knowledge]
     for step in steps:
         lines += await step(settings)
     lines += check_files(settings)
