@@ -113,7 +113,7 @@ class Responder:
         self.prepare = Prepare(counter=counter, system_prompt=system_prompt, directory=directory, budget=budget,
                                bot_name=bot_name, now=now, policy=policy, promoted=guards.promoted,
                                summary_room=summary_room(summary_tokens, budget.max_context_tokens))
-        self.retrieve = Retrieve(knowledge=knowledge, counter=counter, budget=budget, ledger=ledger, now=now)
+        self.retrieve = Retrieve(knowledge=knowledge, counter=counter, budget=budget, ledger=ledger, now=now, metrics=metrics)
         self.remember = Remember(model=model, counter=counter, budget=budget, max_tokens=summary_tokens, keys=store.keys,
                                  summary_model=summary_model, ledger=ledger, now=now)
         self.generate = Generate(model=model, counter=counter, budget=budget, outcomes=self.outcomes,

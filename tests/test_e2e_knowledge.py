@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 import pytest
 import redis
 
@@ -117,6 +118,7 @@ def test_a_folder_added_is_cited_in_answers(backend, model, slack, start_app, tm
     assert len(model.embeddings) == embedded_before + 1, "one embeddings request per question"
     stored = app.stored(_conversation(slack))
     assert stored[-1].content.endswith("Sources: [1] runbook.md") and "<knowledge>" not in stored[0].content
+    assert 'assistant_knowledge_searches_total{outcome="found"} 1.0' in httpx.get(f"{app.url}/metrics").text
 
 
 def _conversation(slack):  # noqa: ANN001
@@ -175,6 +177,7 @@ def test_an_answer_goes_on_when_the_search_fails(model, slack, start_app, redis_
     text = ask(app, slack, "how do I roll back?", 1)
     assert text == "I don't know.", "answered without the passages, nothing about the failure shown"
     assert not any(r.knowledge for r in model.requests)
+    assert 'assistant_knowledge_searches_total{outcome="failed"} 1.0' in httpx.get(f"{app.url}/metrics").text
 
 
 def test_a_document_cannot_close_the_passages_or_forge_the_note(model, slack, start_app, redis_url, key_prefix,

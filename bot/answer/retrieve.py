@@ -71,14 +71,20 @@ def with_passages(context: Context, passages: Sequence[Passage], counter: TokenC
                                fixed_tokens=context.fixed_tokens + counter.count_text(block) + 2)
 
 
+def question_of(content: str) -> str:
+    """A turn's text without the speaker header a channel turn starts with (its words are no question)."""
+    return content.split("\n", 1)[1] if content.startswith("<from ") and "\n" in content else content
+
+
 def _label(name: str) -> str:
     return name.replace("[", "(").replace("]", ")").replace("\n", " ").strip() or "a source"
 
 
 class Retrieve:
     def __init__(self, *, knowledge: Any, counter: TokenCounter, budget: Budget, ledger: Ledger | None = None,
-                 now: Callable[[], datetime] | None = None, seconds: float = SEARCH_SECONDS) -> None:
+                 now: Callable[[], datetime] | None = None, metrics: Any = None, seconds: float = SEARCH_SECONDS) -> None:
         self.knowledge = knowledge  # bot.knowledge.search.Knowledge (None: KNOWLEDGE=false)
+        self.metrics = metrics
         self.counter, self.budget, self.ledger, self.now, self.seconds = counter, budget, ledger, now, seconds
 
     async def __call__(self, message: IncomingMessage, context: Context, turn: StoredMessage) -> Context:
@@ -88,15 +94,22 @@ class Retrieve:
         if room < 100:
             return context
         try:
-            found = await asyncio.wait_for(self.knowledge.find(turn.content, message.team, message.channel, room),
-                                           self.seconds)
+            found = await asyncio.wait_for(self.knowledge.find(question_of(turn.content), message.team, message.channel,
+                                                               room), self.seconds)
         except (ModelError, RedisError, asyncio.TimeoutError, OSError) as exc:
             log.warning("answering %s without team knowledge: the search failed (%s)", message.conversation,
                         getattr(exc, "kind", type(exc).__name__))
+            self._count("failed")
             return context
+        if found.searched:  # (no source for this audience: nothing searched, nothing counted)
+            self._count("found" if found.passages else "none")
         usage = CallUsage(self.knowledge.embedder.model, LEDGER_PROMPT, found.tokens, 0, 0) if found.tokens else None
         log.info("%d passages of team knowledge for %s", len(found.passages), message.conversation)
         return with_passages(context, found.passages, self.counter, usage)
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.knowledge_searches.labels(outcome).inc()
 
     @staticmethod
     def cite(context: Context, generated: Generated) -> Generated:

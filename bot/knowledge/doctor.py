@@ -1,6 +1,6 @@
-"""``python -m bot check``'s lines for team knowledge: the embeddings endpoint answers for
-EMBEDDING_MODEL, the sources kept, where they are searched, and whether their vectors were made
-by today's embeddings model (else ``knowledge reindex``)."""
+"""``python -m bot check``'s lines for team knowledge, as (passed, text): the embeddings endpoint
+answers for EMBEDDING_MODEL, the sources kept, where they are searched, and whether their vectors
+were made by today's embeddings model (else ``knowledge reindex``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from bot.knowledge.embeddings import Embedder
 from bot.llm.errors import ModelError
 
 
-async def check_knowledge(settings: Any) -> list[Any]:
+Line = tuple[bool, str]
+
+
+async def check_knowledge(settings: Any) -> list[Line]:
     from bot.llm.model import build_openai_client
-    from bot.operations.doctor import Line
 
     if not settings.knowledge:
         return []
@@ -24,20 +26,18 @@ async def check_knowledge(settings: Any) -> list[Any]:
     try:
         dimensions = (await embedder.embed(["hello"])).vectors.shape[1]
     except ModelError as exc:
-        return [Line(False, f"the embeddings endpoint failed for EMBEDDING_MODEL {settings.embedding_model!r} "
+        return [(False, f"the embeddings endpoint failed for EMBEDDING_MODEL {settings.embedding_model!r} "
                             f"({exc.kind}): answers go without team knowledge")]
     finally:
         await client.close()
-    lines = [Line(True, f"the embeddings endpoint answers ({settings.embedding_model}, {dimensions} dimensions)")]
+    lines = [(True, f"the embeddings endpoint answers ({settings.embedding_model}, {dimensions} dimensions)")]
     return lines + ([] if settings.embedded_store else await _sources(settings, f"{settings.embedding_model}:{dimensions}"))
 
 
-async def _sources(settings: Any, made_with: str) -> list[Any]:
+async def _sources(settings: Any, made_with: str) -> list[Line]:
     from bot.knowledge.wiring import NoQueryEngine, open_knowledge
     from bot.memory.connection import open_redis
     from bot.memory.conversation import Keys
-    from bot.operations.doctor import Line
-
     try:
         redis = await open_redis(settings.redis_url, cluster=settings.redis_cluster, max_connections=2)
     except (RedisError, OSError):
@@ -46,7 +46,7 @@ async def _sources(settings: Any, made_with: str) -> list[Any]:
         knowledge = await open_knowledge(settings, redis, None, None, Keys(settings.redis_key_prefix).base)  # type: ignore[arg-type]
     except NoQueryEngine as exc:
         await redis.aclose()
-        return [Line(False, str(exc))]
+        return [(False, str(exc))]
     try:
         assert knowledge is not None
         sources = await knowledge.catalog.current()
@@ -57,8 +57,8 @@ async def _sources(settings: Any, made_with: str) -> list[Any]:
         await knowledge.close()  # type: ignore[union-attr]
         await redis.aclose()
     where = "in Redis's query engine" if knowledge.engine is not None else "in each bot process"
-    lines = [Line(True, f"team knowledge: {len(sources)} sources, searched {where}")]
+    lines = [(True, f"team knowledge: {len(sources)} sources, searched {where}")]
     if stored and stored != made_with:
-        lines.append(Line(False, f"team knowledge was embedded with {stored}, EMBEDDING_MODEL gives {made_with}: "
+        lines.append((False, f"team knowledge was embedded with {stored}, EMBEDDING_MODEL gives {made_with}: "
                                  "run `python -m bot knowledge reindex`"))
     return lines

@@ -25,6 +25,7 @@ from bot.slack.history import HistoryUnavailable
 log = logging.getLogger(__name__)
 
 MAX_MESSAGES = 1000  # of one thread
+MAX_CHARS = 2_000_000  # of what is learned from one link (a book is about 500,000)
 _CANVAS = re.compile(r"^https://[^/\s]+\.slack\.com/(?:docs/[A-Z0-9]+|files/[A-Z0-9]+)/(F[A-Z0-9]+)")
 NOT_ALLOWED = "Only the channel's creator or a bot admin can change what I learn here."
 UNREADABLE = "I can't read that {what}: Slack would not give it to me (am I in that channel?)."
@@ -106,7 +107,7 @@ class Learning:
             return UNREADABLE.format(what="thread")
         lines = await self.transcript(request.team, raw)
         where = await self.directory.channel_name(request.team, wanted.channel)
-        return f"a thread in {where}", "\n\n".join(lines)
+        return f"a thread in {where}", "\n\n".join(lines)[:MAX_CHARS]
 
     async def _canvas(self, request: Any, canvas_id: str) -> tuple[str, str] | str:
         try:
@@ -120,4 +121,4 @@ class Learning:
             log.info("cannot read canvas %s: %s", canvas_id, exc.response.get("error"))
             return UNREADABLE.format(what="canvas")
         title = str(info.get("title") or info.get("name") or "a canvas")
-        return f"the canvas {title}", f"# {title}\n\n{content.get('content') or ''}"
+        return f"the canvas {title}", f"# {title}\n\n{content.get('content') or ''}"[:MAX_CHARS]

@@ -17,6 +17,9 @@ from bot.knowledge.engine import EngineIndex
 from bot.knowledge.records import KnowledgeKeys, SourceRecord, content_hash, packed, source_id
 
 
+LOCK_SECONDS = 600  # the longest one source's reading and embedding may hold its lock
+
+
 class KnowledgeError(Exception):
     """Why a source could not be added; one sentence."""
 
@@ -44,8 +47,17 @@ class Library:
                   known: dict[str, bytes] | None = None) -> Added:
         """``known``: vectors by their text's hash, used and filled (one document added for several
         audiences is embedded once).  Raises KnowledgeError, ModelError (embeddings) and RedisError."""
-        known = {} if known is None else known
         sid = source_id(location, audience)
+        if not await self.redis.set(self.keys.lock(sid), added_by or "-", nx=True, ex=LOCK_SECONDS):
+            raise KnowledgeError(f"{name} is being added right now by someone else: try again in a minute")
+        try:
+            return await self._add(sid, location=location, name=name, link=link, text=text, audience=audience,
+                                   added_by=added_by, known={} if known is None else known)
+        finally:
+            await self.redis.delete(self.keys.lock(sid))
+
+    async def _add(self, sid: str, *, location: str, name: str, link: str, text: str, audience: str, added_by: str,
+                   known: dict[str, bytes]) -> Added:
         whole = content_hash(text)
         raw = await self.redis.hget(self.keys.sources, sid)
         old = SourceRecord.loads(raw) if raw else None

@@ -34,6 +34,10 @@ class KnowledgeKeys:
         self.embedding = f"{base}:{{knowledge}}:embedding"
         self.index = f"{base}:knowledge"  # the query engine's index (FT.*)
 
+    def lock(self, source_id: str) -> str:
+        """Held while a source is being added: two adds of one source never interleave."""
+        return f"{self.sources}:lock:{source_id}"
+
     def passage(self, source_id: str, n: int) -> str:
         return f"{self.prefix}{source_id}:{n}"
 

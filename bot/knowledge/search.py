@@ -25,6 +25,7 @@ QUERY_TOKENS = 512  # of the question, embedded and searched
 class Found:
     passages: tuple[Passage, ...] = ()
     tokens: int = 0  # the question's embedding, as the server counted it
+    searched: bool = False  # False: no source for the audience (nothing was asked of the embeddings model)
 
 
 class Knowledge:
@@ -59,7 +60,7 @@ class Knowledge:
         close = [key for key, distance in by_vector if 1.0 - distance >= self.min_similarity]  # not merely nearest
         best = fused([close, by_words], self.top_k * 2)
         room = min(self.max_tokens, self.max_tokens if room is None else room)
-        return Found(await self._passages([key for key, _ in best], set(tags), dict(best), room), embedded.tokens)
+        return Found(await self._passages([key for key, _ in best], set(tags), dict(best), room), embedded.tokens, True)
 
     async def _passages(self, keys: Sequence[str], tags: set[str], scores: dict[str, float], room: int
                         ) -> tuple[Passage, ...]:

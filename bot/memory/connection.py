@@ -149,15 +149,16 @@ def binary_twin(redis: Any, *, max_connections: int = 16) -> Any:
     """A client of the same Redis (server, Sentinel set or Cluster; the embedded store too) that
     gives bytes back instead of text: for binary values such as team knowledge's vectors."""
     if is_cluster(redis):
-        node = redis.get_default_node()
-        kwargs = dict(node.connection_kwargs) if getattr(node, "connection_kwargs", None) else {}
+        manager = redis.nodes_manager
+        node = next(iter(manager.startup_nodes.values()))
+        kwargs = manager.connection_kwargs
         return BoundedRedisCluster(host=node.host, port=node.port, max_connections=max_connections,
                                    password=kwargs.get("password"), username=kwargs.get("username"),
                                    decode_responses=False, socket_connect_timeout=5, socket_timeout=5)
     pool = redis.connection_pool
     manager = getattr(pool, "sentinel_manager", None)
     if manager is not None:
-        return manager.master_for(pool.service_name, decode_responses=False)
+        return manager.master_for(pool.service_name, decode_responses=False, db=pool.connection_kwargs.get("db", 0))
     kwargs = {**pool.connection_kwargs, "decode_responses": False}
     if isinstance(pool, aioredis.BlockingConnectionPool):
         return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool(

@@ -67,6 +67,8 @@ class Metrics:
         self.fallbacks = Counter("assistant_model_fallbacks", "Requests another model answered (FALLBACK_MODELS), by the "
                                  "model that could not, the one that did, and why", ["from_model", "to_model", "reason"],
                                  registry=r)
+        self.knowledge_searches = Counter("assistant_knowledge_searches", "Team knowledge searched before an answer, by "
+                                          "outcome (found, none, failed)", ["outcome"], registry=r)
         self.schedule_runs = Counter("assistant_schedule_runs", "Scheduled prompt occurrences, by outcome (run, skipped_late, "
                                      "failed)", ["outcome"], registry=r)
 

@@ -258,10 +258,10 @@ async def run_checks(settings: Settings, out: TextIO) -> int:
     lines = [Line(True, "settings valid")]
     from bot.knowledge.doctor import check_knowledge
 
-    steps: list[Callable[[Settings], Awaitable[list[Line]]]] = [check_slack, check_model, check_moderation, check_redis,
-                                                                  check_knowledge]
+    steps: list[Callable[[Settings], Awaitable[list[Line]]]] = [check_slack, check_model, check_moderation, check_redis]
     for step in steps:
         lines += await step(settings)
+    lines += [Line(ok, text) for ok, text in await check_knowledge(settings)]
     lines += check_files(settings)
     for line in lines:
         out.write(line.render() + "\n")
