@@ -184,15 +184,23 @@ async def build_core(
     except PromptError as exc:
         await store.close()
         raise StartupError(f"Invalid prompt file {exc}") from None
-    try:
-        core.knowledge = await open_knowledge(settings, store.redis, model.client, counter, store.keys.base)
-    except NoQueryEngine as exc:
-        await store.close()
-        raise StartupError(str(exc)) from None
+    await open_team_knowledge(core)
     if model.breaker is not None:
         core.metrics.watch_breaker(model.breaker)
     model.on_fallback = core.metrics.fallback
     return core
+
+
+async def open_team_knowledge(core: Core) -> None:
+    """Team knowledge (KNOWLEDGE), its in-process index loading in the background.  Raises StartupError."""
+    try:
+        core.knowledge = await open_knowledge(core.settings, core.store.redis, core.model.client, core.counter,
+                                              core.store.keys.base)
+    except NoQueryEngine as exc:
+        await core.store.close()
+        raise StartupError(str(exc)) from None
+    if core.knowledge is not None:
+        core.tasks.spawn(core.knowledge.warm())
 
 
 def sandbox_limits(settings: Settings) -> SandboxLimits:

@@ -6,7 +6,6 @@ plain Redis).  Answers carry the passages their audience may use, cite them and 
 from __future__ import annotations
 
 import textwrap
-import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -242,7 +241,6 @@ def test_a_thread_learned_in_a_channel_is_cited_in_its_answers(backend, model, s
     assert ask(app, slack, "what caused the payments outage?", 2, channel="C200").endswith("I don't know."), \
         "learned for #general only"
     assert manage(app, slack, f"learn remove {link}") == "Forgotten: a thread in #general."
-    time.sleep(1.1)  # the catalog is looked at again at most once a second
     assert ask(app, slack, "what caused the payments outage?", 3).endswith("I don't know.")
 
 

@@ -6,6 +6,7 @@ checks that the source (a file's path in the folder) was among them."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,15 @@ class EvalKnowledge:
         self.counter, self.top_k, self.max_tokens = counter, top_k, max_tokens
         self.redis = binary_twin(connect(None))
         self._folders: dict[Path, Knowledge] = {}
+        self._reading = asyncio.Lock()  # cases run concurrently: a folder is read once
         self.embedded_tokens = 0  # what reading the folders cost
 
     async def for_folder(self, folder: Path) -> Knowledge:
         folder = folder.resolve()
+        async with self._reading:
+            return self._folders.get(folder) or await self._read(folder)
+
+    async def _read(self, folder: Path) -> Knowledge:
         if folder not in self._folders:
             keys = KnowledgeKeys("eval:" + hashlib.sha256(str(folder).encode()).hexdigest()[:12])
             library = Library(self.redis, keys, self.embedder, self.counter)

@@ -41,6 +41,10 @@ class Catalog:
             self._looked = self.clock()
             return self.sources
 
+    def expire(self) -> None:
+        """Look again at the next question (this process changed the sources)."""
+        self._looked = float("-inf")
+
     def audiences(self) -> set[str]:
         return {record.audience for record in self.sources.values()}
 

@@ -12,17 +12,18 @@ from typing import Any, Sequence
 import numpy as np
 from redis.exceptions import RedisError, ResponseError
 from redisvl.index import AsyncSearchIndex
-from redisvl.query import TextQuery, VectorQuery
+from redisvl.query import FilterQuery, VectorQuery
 from redisvl.query.filter import Tag
 from redisvl.schema import IndexSchema
 
-from bot.knowledge.keywords import STOPWORDS, words
+from bot.knowledge.keywords import words
 from bot.knowledge.records import KnowledgeKeys
 from bot.memory.connection import is_cluster
 
 log = logging.getLogger(__name__)
 
 CANDIDATES = 30  # of each kind, before fusion
+MAX_TERMS = 24  # of a question's words searched
 
 
 def schema(keys: KnowledgeKeys, dimensions: int) -> IndexSchema:
@@ -72,20 +73,23 @@ class EngineIndex:
             await index.delete(drop=False)
         self._index = None
 
-    async def search(self, vector: np.ndarray, text: str, audiences: Sequence[str], n: int = CANDIDATES
+    async def search(self, vector: np.ndarray, text: str, audiences: Sequence[str] | None, n: int = CANDIDATES
                      ) -> tuple[list[tuple[str, float]], list[str]]:
-        """Passage keys by vector (with their cosine distances), and by words, best first."""
+        """Passage keys by vector (with their cosine distances), and by words (BM25), best first,
+        among the ``audiences``' passages (None: every passage may be used; a filter the vector
+        search need not apply is several times faster)."""
         if self._index is None or self._dimensions != len(vector):
             await self.ensure(len(vector))
         assert self._index is not None
-        audience = Tag("audience") == list(audiences)
+        audience = Tag("audience") == list(audiences) if audiences is not None else None
         nearest = VectorQuery(vector=vector.astype(np.float32).tobytes(), vector_field_name="vector",
                               return_fields=["source"], num_results=n, filter_expression=audience)
         queries = [self._index.query(nearest)]
-        terms = " ".join(words(text))
-        if terms:
-            queries.append(self._index.query(TextQuery(terms, "text", filter_expression=audience, num_results=n,
-                                                       return_fields=["source"], stopwords=set(STOPWORDS))))
+        terms = list(dict.fromkeys(words(text)))[:MAX_TERMS]
+        if terms:  # the words are \w+ only: nothing to escape
+            matching = f"@text:({' | '.join(terms)})" + (f" {audience}" if audience is not None else "")
+            queries.append(self._index.query(FilterQuery(matching, return_fields=["source"], num_results=n)
+                                             .scorer("BM25STD")))
         found = await asyncio.gather(*queries)
         by_vector = [(row["id"], float(row["vector_distance"])) for row in found[0]]
         by_words = [row["id"] for row in found[1]] if len(found) > 1 else []

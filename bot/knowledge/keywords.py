@@ -25,6 +25,14 @@ def words(text: str) -> list[str]:
     return [word for word in _WORD.findall(text.lower()) if len(word) > 1 and word not in STOPWORDS]
 
 
+def counted(text: str) -> dict[str, int]:
+    """How often each searchable word occurs in ``text``."""
+    counts: dict[str, int] = {}
+    for word in words(text):
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
 class KeywordIndex:
     def __init__(self) -> None:
         self._postings: dict[str, tuple[array, array]] = {}  # word -> (documents, counts)
@@ -38,10 +46,11 @@ class KeywordIndex:
 
     def add(self, text: str) -> int:
         """Index one passage; returns its document number."""
+        return self.add_counted(counted(text))
+
+    def add_counted(self, counts: dict[str, int]) -> int:
+        """Index one passage by its words' counts (:func:`counted`, which may run in another thread)."""
         doc = len(self._lengths)
-        counts: dict[str, int] = {}
-        for word in words(text):
-            counts[word] = counts.get(word, 0) + 1
         for word, count in counts.items():
             docs, tfs = self._postings.setdefault(word, (array("i"), array("f")))
             docs.append(doc)

@@ -34,7 +34,9 @@ class Added:
 
 class Library:
     def __init__(self, redis: Any, keys: KnowledgeKeys, embedder: Embedder, counter: Counter, *, engine: EngineIndex | None = None,
-                 chunk_tokens: int = CHUNK_TOKENS, now: Callable[[], float] = time.time) -> None:
+                 chunk_tokens: int = CHUNK_TOKENS, now: Callable[[], float] = time.time,
+                 changed: Callable[[], None] = lambda: None) -> None:
+        self.changed = changed  # this process's catalog looks again (others within a second)
         self.redis, self.keys = redis, keys  # a binary client (bot.memory.connection.binary_twin)
         self.embedder, self.counter, self.engine = embedder, counter, engine
         self.chunk_tokens, self.now = chunk_tokens, now
@@ -55,6 +57,7 @@ class Library:
                                    added_by=added_by, known={} if known is None else known)
         finally:
             await self.redis.delete(self.keys.lock(sid))
+            self.changed()
 
     async def _add(self, sid: str, *, location: str, name: str, link: str, text: str, audience: str, added_by: str,
                    known: dict[str, bytes]) -> Added:
@@ -105,6 +108,7 @@ class Library:
                     pipe.hdel(self.keys.sources, record.id)
                 pipe.incr(self.keys.version)
                 await pipe.execute()
+            self.changed()
         return gone
 
     async def reindex(self, progress: Callable[[SourceRecord], None] = lambda record: None) -> tuple[int, int]:

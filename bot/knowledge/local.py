@@ -1,12 +1,19 @@
 """Knowledge searched in this process, from the same Redis data, where Redis has no query
-engine (plain Redis 7, a Redis Cluster, the embedded store): per audience, a usearch HNSW
-index of the vectors and a BM25 keyword index (bot/knowledge/keywords.py).  Brought up to
-date source by source when the catalog changes: a changed or removed source's passages
-leave the indexes, a new one's are read from Redis (in batches) and added."""
+engine (plain Redis 7, a Redis Cluster, a Sentinel service, the embedded store): per audience, a
+usearch HNSW index of the vectors (half-precision: half the memory, the same recall) and a BM25
+keyword index (bot/knowledge/keywords.py).
+
+Brought up to date in the background, source by source, when the catalog changes: a changed
+or removed source's passages leave the indexes, a new one's are read from Redis in batches and
+added whole (the HNSW insertions and the word counting in a thread, so the event loop keeps
+answering; usearch takes searches during insertions).  A search waits for that at most
+``wait`` seconds (a few sources: done by then), then searches what is loaded: 100,000 passages
+take tens of seconds to index, and no answer waits for that."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -14,13 +21,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from usearch.index import Index
 
-from bot.knowledge.keywords import KeywordIndex
+from bot.knowledge.keywords import KeywordIndex, counted
 from bot.knowledge.records import KnowledgeKeys, SourceRecord, unpacked
 
 log = logging.getLogger(__name__)
 
 READ_BATCH = 500  # passages read from Redis per round trip
 CANDIDATES = 30
+LOAD_WAIT_SECONDS = 2.0
 
 
 @dataclass
@@ -34,12 +42,20 @@ class Shelf:
     by_source: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.vectors = Index(ndim=self.dimensions, metric="cos", dtype="f32")
+        self.vectors = Index(ndim=self.dimensions, metric="cos", dtype="f16")
 
-    def add(self, source: str, keys: Sequence[str], texts: Sequence[str], vectors: np.ndarray) -> None:
-        numbers = [self.keywords.add(text) for text in texts]
+    async def add(self, source: str, keys: Sequence[str], texts: Sequence[str], vectors: np.ndarray) -> None:
+        """A whole source's passages: numbered here, indexed in a thread, their words counted there too."""
+        first = len(self.keys)
+        numbers = list(range(first, first + len(keys)))
         self.keys.extend(keys)
-        self.vectors.add(np.asarray(numbers, dtype=np.uint64), vectors)
+
+        def index() -> list[dict[str, int]]:
+            self.vectors.add(np.asarray(numbers, dtype=np.uint64), vectors, threads=1)
+            return [counted(text) for text in texts]
+
+        for counts in await asyncio.to_thread(index):
+            self.keywords.add_counted(counts)  # numbered in step with self.keys
         self.by_source.setdefault(source, []).extend(numbers)
 
     def remove(self, source: str) -> None:
@@ -58,40 +74,63 @@ class Shelf:
 
 
 class LocalIndex:
-    def __init__(self, redis: Any, keys: KnowledgeKeys) -> None:
-        self.redis, self.keys = redis, keys  # a binary client (bot.memory.connection.binary_twin)
+    def __init__(self, redis: Any, keys: KnowledgeKeys, *, wait: float = LOAD_WAIT_SECONDS) -> None:
+        self.redis, self.keys, self.wait = redis, keys, wait  # a binary client (bot.memory.connection.binary_twin)
         self.shelves: dict[str, Shelf] = {}
         self.loaded: dict[str, SourceRecord] = {}
-        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def current(self, sources: Mapping[str, SourceRecord]) -> bool:
+        return len(self.loaded) == len(sources) and all(self.loaded.get(sid) == r for sid, r in sources.items())
 
     async def follow(self, sources: Mapping[str, SourceRecord], dimensions: int) -> None:
-        """Bring the indexes up to ``sources`` (the catalog's records); raises RedisError."""
-        if all(self.loaded.get(sid) == record for sid, record in sources.items()) and len(self.loaded) == len(sources):
+        """Bring the indexes up to ``sources`` (the catalog's records) in the background, waiting
+        for it at most ``wait`` seconds."""
+        if self.current(sources):
             return
-        async with self._lock:
-            if any(shelf.dimensions != dimensions for shelf in self.shelves.values()):
-                self.shelves, self.loaded = {}, {}  # vectors of another length: reindexed
-            for sid in [sid for sid, record in self.loaded.items() if sources.get(sid) != record]:
-                old = self.loaded.pop(sid)
-                if old.audience in self.shelves:
-                    self.shelves[old.audience].remove(sid)
-            for sid, record in sources.items():
-                if sid not in self.loaded:
-                    await self._load(record, dimensions)
-                    self.loaded[sid] = record
+        if self._task is not None and not self._task.done():
+            return  # already on its way: this search takes what is loaded (only the one that started it waits)
+        self._task = asyncio.create_task(self._follow(dict(sources), dimensions))
+        self._task.add_done_callback(_log_failure)
+        await self.ready(self.wait)
+
+    async def ready(self, seconds: float | None = None) -> None:
+        """Wait for the loading under way (at most ``seconds``)."""
+        if self._task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), seconds)
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _follow(self, sources: dict[str, SourceRecord], dimensions: int) -> None:
+        if any(shelf.dimensions != dimensions for shelf in self.shelves.values()):
+            self.shelves, self.loaded = {}, {}  # vectors of another length: reindexed
+        for sid in [sid for sid, record in self.loaded.items() if sources.get(sid) != record]:
+            old = self.loaded.pop(sid)
+            if old.audience in self.shelves:
+                self.shelves[old.audience].remove(sid)
+        for sid, record in sources.items():
+            if sid not in self.loaded:
+                await self._load(record, dimensions)
+                self.loaded[sid] = record
 
     async def _load(self, record: SourceRecord, dimensions: int) -> None:
-        shelf = self.shelves.get(record.audience) or self.shelves.setdefault(record.audience, Shelf(dimensions))
+        kept: list[tuple[str, str, np.ndarray]] = []
         for start in range(0, record.passages, READ_BATCH):
             keys = [self.keys.passage(record.id, n) for n in range(start, min(record.passages, start + READ_BATCH))]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.hmget(key, "text", "vector")
                 rows = await pipe.execute()
-            kept = [(key, text.decode("utf-8"), unpacked(vector)) for key, (text, vector) in zip(keys, rows)
-                    if text is not None and vector is not None and len(vector) == 4 * dimensions]
-            if kept:  # here, not in a thread: a search never meets a half-added batch (a few ms per batch)
-                shelf.add(record.id, [k for k, _, _ in kept], [t for _, t, _ in kept], np.vstack([v for _, _, v in kept]))
+            kept += [(key, text.decode("utf-8"), unpacked(vector)) for key, (text, vector) in zip(keys, rows)
+                     if text is not None and vector is not None and len(vector) == 4 * dimensions]
+        if kept:
+            shelf = self.shelves.get(record.audience) or self.shelves.setdefault(record.audience, Shelf(dimensions))
+            await shelf.add(record.id, [k for k, _, _ in kept], [t for _, t, _ in kept], np.vstack([v for _, _, v in kept]))
 
     def search(self, vector: np.ndarray, text: str, audiences: Sequence[str], n: int = CANDIDATES
                ) -> tuple[list[tuple[str, float]], list[str]]:
@@ -107,3 +146,9 @@ class LocalIndex:
         nearest.sort(key=lambda item: item[1])
         by_words.sort(key=lambda item: -item[1])
         return nearest[:n], [key for key, _ in by_words[:n]]
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("team knowledge could not be loaded into this process (%s): tried again at the next search",
+                    type(task.exception()).__name__)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+
+from redis.exceptions import RedisError
 from typing import Any, Sequence
 
 from bot.knowledge.catalog import Catalog
@@ -39,7 +41,21 @@ class Knowledge:
         self._warned = ""
 
     async def close(self) -> None:
+        if self.local is not None:
+            await self.local.close()
         await self.redis.aclose()
+
+    async def warm(self) -> None:
+        """Start loading the in-process index at start-up, before the first question needs it."""
+        if self.local is None:
+            return
+        try:
+            sources = await self.catalog.current()
+            dimensions = self.catalog.embedding.rpartition(":")[2]
+            if sources and dimensions.isdigit() and self._usable():
+                await self.local.follow(sources, int(dimensions))
+        except (RedisError, OSError) as exc:
+            log.warning("team knowledge not loaded at start (%s): loaded at the first question", type(exc).__name__)
 
     async def find(self, question: str, team: str, channel: str, room: int | None = None) -> Found:
         """Passages within ``room`` tokens (at most KNOWLEDGE_MAX_TOKENS).  Raises ModelError
@@ -51,8 +67,9 @@ class Knowledge:
         text = self.counter.shorten(question, QUERY_TOKENS, marker="")
         embedded = await self.embedder.embed([text])
         vector = embedded.vectors[0]
-        if self.engine is not None:
-            by_vector, by_words = await self.engine.search(vector, text, tags)
+        if self.engine is not None:  # narrowed by the query engine unless every source is this audience's
+            narrow = not self.catalog.audiences() <= set(tags)  # (each passage's audience is checked again below)
+            by_vector, by_words = await self.engine.search(vector, text, tags if narrow else None)
         else:
             assert self.local is not None
             await self.local.follow(sources, len(vector))

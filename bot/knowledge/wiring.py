@@ -49,4 +49,5 @@ async def open_knowledge(settings: Any, redis: Any, client: Any, counter: Counte
 
 
 def library_of(knowledge: Knowledge) -> Library:
-    return Library(knowledge.redis, knowledge.catalog.keys, knowledge.embedder, knowledge.counter, engine=knowledge.engine)
+    return Library(knowledge.redis, knowledge.catalog.keys, knowledge.embedder, knowledge.counter, engine=knowledge.engine,
+                   changed=knowledge.catalog.expire)
