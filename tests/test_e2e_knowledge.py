@@ -270,3 +270,22 @@ def test_a_canvas_is_learned_only_where_it_is_shared(model, slack, start_app):
     assert manage(app, slack, f"learn {link}").startswith("Learned the canvas Release checklist (1 passages)")
     text = ask(app, slack, "when do merges freeze?", 1)
     assert text.endswith(f"Sources: [1] [the canvas Release checklist]({link})"), text
+
+
+def test_what_is_learned_keeps_no_secret(model, slack, start_app, redis_url, key_prefix):
+    key = "sk-proj-" + "Zq8" * 12  # an OpenAI-shaped key, pasted in a thread
+    slack.creators["C100"] = "U1"
+    link = thread_in(slack, "C100", "1700000300.000100", [("U2", f"The staging deploy key is {key} for the pipeline.")])
+    app = start_app()
+    assert manage(app, slack, f"learn {link}").startswith("Learned a thread in #general")
+    ask(app, slack, "what is the staging deploy key for the pipeline?", 1)
+    request = next(r for r in model.requests if r.knowledge)
+    assert "[secret 1]" in request.knowledge and key not in request.knowledge
+    assert all(key not in body for e in model.embeddings for body in map(str, e["input"]))
+    client = redis.Redis.from_url(redis_url)
+    try:
+        kept = [b"".join(client.hvals(k)) if client.type(k) == b"hash" else client.get(k) or b""
+                for k in client.scan_iter(match=f"{key_prefix}:*{{knowledge}}*")]
+        assert kept and not [value for value in kept if key.encode() in value]
+    finally:
+        client.close()

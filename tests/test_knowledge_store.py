@@ -24,7 +24,7 @@ RUNBOOK = "# Runbook\n\n## Rolling back\n\nRun deploy --undo to roll back a rele
 def settings(**overrides: object) -> SimpleNamespace:
     values = {"knowledge": True, "knowledge_search": "auto", "embedding_model": "text-embedding-3-small",
               "embedding_dimensions": 64, "knowledge_top_k": 3, "knowledge_max_tokens": 1500,
-              "knowledge_min_similarity": 0.3}
+              "knowledge_min_similarity": 0.3, "redact_kinds": ("secrets",), "redact_phone_region": "US"}
     values.update(overrides)
     return SimpleNamespace(**values)
 

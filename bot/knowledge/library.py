@@ -35,7 +35,8 @@ class Added:
 class Library:
     def __init__(self, redis: Any, keys: KnowledgeKeys, embedder: Embedder, counter: Counter, *, engine: EngineIndex | None = None,
                  chunk_tokens: int = CHUNK_TOKENS, now: Callable[[], float] = time.time,
-                 changed: Callable[[], None] = lambda: None) -> None:
+                 changed: Callable[[], None] = lambda: None, scrub: Callable[[str], str] = lambda text: text) -> None:
+        self.scrub = scrub  # REDACT's placeholders in place of secrets and personal data, before anything is kept
         self.changed = changed  # this process's catalog looks again (others within a second)
         self.redis, self.keys = redis, keys  # a binary client (bot.memory.connection.binary_twin)
         self.embedder, self.counter, self.engine = embedder, counter, engine
@@ -53,7 +54,7 @@ class Library:
         if not await self.redis.set(self.keys.lock(sid), added_by or "-", nx=True, ex=LOCK_SECONDS):
             raise KnowledgeError(f"{name} is being added right now by someone else: try again in a minute")
         try:
-            return await self._add(sid, location=location, name=name, link=link, text=text, audience=audience,
+            return await self._add(sid, location=location, name=name, link=link, text=self.scrub(text), audience=audience,
                                    added_by=added_by, known={} if known is None else known)
         finally:
             await self.redis.delete(self.keys.lock(sid))

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from bot.knowledge.catalog import Catalog
 from bot.knowledge.chunking import Counter
@@ -39,6 +39,7 @@ class Knowledge:
         self.top_k, self.max_tokens, self.min_similarity = top_k, max_tokens, min_similarity
         self.where = "redis" if engine is not None else "local"
         self._warned = ""
+        self.scrub: Callable[[str], str] = lambda text: text  # REDACT applied to what is learned (wiring.py)
 
     async def close(self) -> None:
         if self.local is not None:

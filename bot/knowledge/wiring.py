@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.guardrails.redaction import Redactor
 from bot.knowledge.catalog import Catalog
 from bot.knowledge.chunking import Counter
 from bot.knowledge.embeddings import Embedder
@@ -44,10 +45,13 @@ async def open_knowledge(settings: Any, redis: Any, client: Any, counter: Counte
                           local=None if engine is not None else LocalIndex(binary, keys),
                           top_k=settings.knowledge_top_k, max_tokens=settings.knowledge_max_tokens,
                           min_similarity=settings.knowledge_min_similarity)
+    if settings.redact_kinds:  # REDACT: what is learned keeps placeholders, its values never stored nor sent
+        redactor = Redactor(settings.redact_kinds, phone_region=settings.redact_phone_region)
+        knowledge.scrub = lambda text: redactor.session().text(text)
     log.info("team knowledge is searched %s", "in Redis's query engine" if engine is not None else "in this process")
     return knowledge
 
 
 def library_of(knowledge: Knowledge) -> Library:
     return Library(knowledge.redis, knowledge.catalog.keys, knowledge.embedder, knowledge.counter, engine=knowledge.engine,
-                   changed=knowledge.catalog.expire)
+                   changed=knowledge.catalog.expire, scrub=knowledge.scrub)
