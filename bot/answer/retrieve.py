@@ -20,7 +20,7 @@ from bot.answer.generate import Generated
 from bot.answer.parts import Budget, Context
 from bot.knowledge.records import Passage
 from bot.llm.errors import ModelError
-from bot.llm.speakers import clean_name, defuse_headers
+from bot.llm.speakers import clean_name, defuse_headers, without_header
 from bot.memory.batch import Batch
 from bot.memory.conversation import StoredMessage
 from bot.slack.events import IncomingMessage
@@ -71,11 +71,6 @@ def with_passages(context: Context, passages: Sequence[Passage], counter: TokenC
                                fixed_tokens=context.fixed_tokens + counter.count_text(block) + 2)
 
 
-def question_of(content: str) -> str:
-    """A turn's text without the speaker header a channel turn starts with (its words are no question)."""
-    return content.split("\n", 1)[1] if content.startswith("<from ") and "\n" in content else content
-
-
 def _label(name: str) -> str:
     return name.replace("[", "(").replace("]", ")").replace("\n", " ").strip() or "a source"
 
@@ -94,7 +89,7 @@ class Retrieve:
         if room < 100:
             return context
         try:
-            found = await asyncio.wait_for(self.knowledge.find(question_of(turn.content), message.team, message.channel,
+            found = await asyncio.wait_for(self.knowledge.find(without_header(turn.content), message.team, message.channel,
                                                                room), self.seconds)
         except (ModelError, RedisError, asyncio.TimeoutError, OSError) as exc:
             log.warning("answering %s without team knowledge: the search failed (%s)", message.conversation,

@@ -19,6 +19,7 @@ class Catalog:
         self.redis, self.keys, self.every, self.clock = redis, keys, every, clock
         self.version: int | None = None
         self.sources: dict[str, SourceRecord] = {}
+        self.tags: frozenset[str] = frozenset()  # the sources' audiences
         self.embedding = ""  # "model:dimensions" the vectors were made with
         self._looked = float("-inf")
         self._lock = asyncio.Lock()
@@ -36,6 +37,7 @@ class Catalog:
                     pipe.get(self.keys.version).hgetall(self.keys.sources).get(self.keys.embedding)
                     raw_version, raw, embedding = await pipe.execute()
                 self.sources = {_text(key): SourceRecord.loads(value) for key, value in raw.items()}
+                self.tags = frozenset(record.audience for record in self.sources.values())
                 self.embedding = _text(embedding or b"")
                 self.version = int(raw_version or 0)
             self._looked = self.clock()
@@ -45,8 +47,8 @@ class Catalog:
         """Look again at the next question (this process changed the sources)."""
         self._looked = float("-inf")
 
-    def audiences(self) -> set[str]:
-        return {record.audience for record in self.sources.values()}
+    def audiences(self) -> frozenset[str]:
+        return self.tags
 
 
 def _text(value: Any) -> str:

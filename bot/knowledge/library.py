@@ -14,7 +14,7 @@ from typing import Any, Callable
 from bot.knowledge.chunking import CHUNK_TOKENS, Counter, chunk_text
 from bot.knowledge.embeddings import Embedder
 from bot.knowledge.engine import EngineIndex
-from bot.knowledge.records import KnowledgeKeys, SourceRecord, content_hash, packed, source_id
+from bot.knowledge.records import KnowledgeKeys, SourceRecord, content_hash, made_by, packed, source_id
 
 
 LOCK_SECONDS = 600  # the longest one source's reading and embedding may hold its lock
@@ -73,7 +73,8 @@ class Library:
             raise KnowledgeError(f"{name} has no text to learn from")
         texts = [chunk.embedded(name) for chunk in chunks]
         hashes = [content_hash(t) for t in texts]
-        kept = await self._old_vectors(old, set(hashes)) if old is not None and self._same_model(made_with) else {}
+        same_model = made_by(made_with, self.embedder.model, self.embedder.dimensions)
+        kept = await self._old_vectors(old, set(hashes)) if old is not None and same_model else {}
         kept.update({h: known[h] for h in hashes if h in known})
         new = sorted({h: t for h, t in zip(hashes, texts) if h not in kept}.items())
         embedded = await self.embedder.embed([t for _, t in new]) if new else None
@@ -88,8 +89,7 @@ class Library:
         async with self.redis.pipeline(transaction=True) as pipe:
             for n in range(len(chunks), old.passages if old is not None else 0):
                 pipe.delete(self.keys.passage(sid, n))
-            for n, (text_, digest) in enumerate(zip(texts, hashes)):
-                pipe.delete(self.keys.passage(sid, n))
+            for n, (text_, digest) in enumerate(zip(texts, hashes)):  # every field written: nothing stale stays
                 pipe.hset(self.keys.passage(sid, n), mapping={"text": text_, "audience": audience, "source": sid,
                                                         "hash": digest, "vector": vectors[digest]})
             pipe.hset(self.keys.sources, sid, record.dumps()).set(self.keys.embedding, this).incr(self.keys.version)
@@ -138,11 +138,6 @@ class Library:
             if self.engine is not None:
                 await self.engine.ensure(dimensions, again=True)
         return total, tokens
-
-    def _same_model(self, made_with: str) -> bool:
-        """Whether vectors made with ``made_with`` ("model:dimensions") are what this embedder makes."""
-        model, _, dimensions = made_with.rpartition(":")
-        return model == self.embedder.model and (not self.embedder.dimensions or dimensions == str(self.embedder.dimensions))
 
     async def _old_vectors(self, old: SourceRecord, wanted: set[str]) -> dict[str, bytes]:
         """The vectors of the source's passages whose text is unchanged, by the text's hash."""

@@ -79,6 +79,7 @@ class LocalIndex:
         self.shelves: dict[str, Shelf] = {}
         self.loaded: dict[str, SourceRecord] = {}
         self._task: asyncio.Task[None] | None = None
+        self._settled: Mapping[str, SourceRecord] | None = None  # the catalog's records last found all loaded
 
     def current(self, sources: Mapping[str, SourceRecord]) -> bool:
         return len(self.loaded) == len(sources) and all(self.loaded.get(sid) == r for sid, r in sources.items())
@@ -86,7 +87,10 @@ class LocalIndex:
     async def follow(self, sources: Mapping[str, SourceRecord], dimensions: int) -> None:
         """Bring the indexes up to ``sources`` (the catalog's records) in the background, waiting
         for it at most ``wait`` seconds."""
+        if sources is self._settled:  # the catalog hands out the same mapping until they change
+            return
         if self.current(sources):
+            self._settled = sources
             return
         if self._task is not None and not self._task.done():
             return  # already on its way: this search takes what is loaded (only the one that started it waits)

@@ -70,6 +70,13 @@ def describe_audience(tag: str) -> str:
     return f"channel {value}" if kind == "chan" else f"workspace {value}"
 
 
+def made_by(made_with: str, model: str, dimensions: int | None) -> bool:
+    """Whether vectors made with ``made_with`` ("model:dimensions") are what ``model`` (at
+    ``dimensions``, None: its own length) makes now."""
+    made_model, _, made_dimensions = made_with.rpartition(":")
+    return made_model == model and (not dimensions or made_dimensions == str(dimensions))
+
+
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

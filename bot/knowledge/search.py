@@ -16,7 +16,7 @@ from bot.knowledge.chunking import Counter
 from bot.knowledge.embeddings import Embedder
 from bot.knowledge.engine import EngineIndex
 from bot.knowledge.local import LocalIndex
-from bot.knowledge.records import Passage, audiences_for, fused
+from bot.knowledge.records import Passage, audiences_for, fused, made_by
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,7 @@ class Knowledge:
     def _usable(self) -> bool:
         """Whether the stored vectors were made by this embeddings model (else: reindex first)."""
         made_with = self.catalog.embedding
-        model, _, dimensions = made_with.rpartition(":")
-        if not made_with or (model == self.embedder.model and (not self.embedder.dimensions
-                                                               or dimensions == str(self.embedder.dimensions))):
+        if not made_with or made_by(made_with, self.embedder.model, self.embedder.dimensions):
             return True
         if self._warned != made_with:
             self._warned = made_with

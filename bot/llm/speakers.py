@@ -35,6 +35,11 @@ def defuse_headers(text: str) -> str:
     return _HEADER.sub(lambda m: "‹" + m.group(1), text)
 
 
+def without_header(content: str) -> str:
+    """A turn's words without the speaker header :func:`attributed` starts a channel turn with."""
+    return content.split("\n", 1)[1] if content.startswith("<from ") and "\n" in content else content
+
+
 TRUSTS = frozenset({"guest", "external", "bot"})
 
 
